@@ -1,0 +1,248 @@
+"""A real local Kubernetes control plane: etcd + kube-apiserver + kube-controller-manager.
+
+The same thing envtest does, on 127.0.0.1 with free ports: used by ``flyteadmin dev`` (the
+embedded default) and by the tests' session fixture. Binaries come from ``KUBEBUILDER_ASSETS``
+or are built once from Go modules (``k8s_build``). Every process is stopped by ``stop()``, and
+dies with its parent if that never runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import ssl
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from flyteadmin.devstack import k8s_build
+from flyteadmin.devstack.pki import Pki, ensure_pki
+from flyteadmin.devstack.processes import (
+    ProcessGroup,
+    free_port,
+    http_ok,
+    port_is_free,
+    wait_until,
+)
+
+# kube-controller-manager runs only what a control plane without nodes needs: namespace
+# deletion, garbage collection (ownerReferences), default service accounts and their tokens,
+# and quota usage so that ResourceQuotas are enforced.
+CONTROLLERS = "namespace,garbagecollector,serviceaccount,serviceaccount-token,resourcequota"
+
+
+@dataclass
+class ControlPlane:
+    kubeconfig: Path
+    server: str
+    workdir: Path
+    processes: ProcessGroup
+    _temporary: bool
+
+    def stop(self) -> None:
+        self.processes.stop()
+        if self._temporary:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> ControlPlane:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _ports(workdir: Path) -> dict[str, int]:
+    """Free loopback ports; a persistent data directory reuses its previous ones when free."""
+    saved = workdir / "ports.json"
+    names = ("etcd_client", "etcd_peer", "apiserver", "controller_manager")
+    if saved.exists():
+        ports = json.loads(saved.read_text())
+        if set(ports) == set(names) and all(port_is_free(p) for p in ports.values()):
+            return ports
+    ports = {}
+    while len(set(ports.values())) < len(names):
+        ports = {n: free_port() for n in names}
+    saved.write_text(json.dumps(ports))
+    return ports
+
+
+def _ssl_context(pki: Pki) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+    ctx.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
+    return ctx
+
+
+def write_kubeconfig(path: Path, server: str, pki: Pki) -> None:
+    def b64(p: Path) -> str:
+        return base64.b64encode(p.read_bytes()).decode()
+
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "flyteadmin-local",
+                "cluster": {"server": server, "certificate-authority-data": b64(pki.ca_cert)},
+            }
+        ],
+        "users": [
+            {
+                "name": "admin",
+                "user": {
+                    "client-certificate-data": b64(pki.admin_cert),
+                    "client-key-data": b64(pki.admin_key),
+                },
+            }
+        ],
+        "contexts": [
+            {"name": "flyteadmin-local", "context": {"cluster": "flyteadmin-local", "user": "admin"}}
+        ],
+        "current-context": "flyteadmin-local",
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+
+
+def _etcd_argv(bin_dir: Path, workdir: Path, ports: dict[str, int]) -> list[str]:
+    client = f"http://127.0.0.1:{ports['etcd_client']}"
+    peer = f"http://127.0.0.1:{ports['etcd_peer']}"
+    return [
+        str(bin_dir / "etcd"),
+        "--name=local",
+        f"--data-dir={workdir / 'etcd'}",
+        f"--listen-client-urls={client}",
+        f"--advertise-client-urls={client}",
+        f"--listen-peer-urls={peer}",
+        f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster=local={peer}",
+        # Durability of a throwaway dev/test cluster is not worth an fsync per write.
+        "--unsafe-no-fsync=true",
+        "--log-level=warn",
+    ]
+
+
+def _apiserver_argv(bin_dir: Path, pki: Pki, ports: dict[str, int]) -> list[str]:
+    port = ports["apiserver"]
+    return [
+        str(bin_dir / "kube-apiserver"),
+        f"--etcd-servers=http://127.0.0.1:{ports['etcd_client']}",
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        f"--secure-port={port}",
+        f"--tls-cert-file={pki.serving_cert}",
+        f"--tls-private-key-file={pki.serving_key}",
+        f"--client-ca-file={pki.ca_cert}",
+        f"--service-account-issuer=https://127.0.0.1:{port}",
+        f"--service-account-key-file={pki.sa_pub}",
+        f"--service-account-signing-key-file={pki.sa_key}",
+        "--service-cluster-ip-range=10.0.0.0/24",
+        "--authorization-mode=RBAC",
+        "--allow-privileged=true",
+        "--endpoint-reconciler-type=none",
+        "--enable-priority-and-fairness=false",
+        "--v=0",
+    ]
+
+
+def _controller_manager_argv(
+    bin_dir: Path, pki: Pki, kubeconfig: Path, ports: dict[str, int]
+) -> list[str]:
+    return [
+        str(bin_dir / "kube-controller-manager"),
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        f"--controllers={CONTROLLERS}",
+        f"--service-account-private-key-file={pki.sa_key}",
+        f"--root-ca-file={pki.ca_cert}",
+        "--use-service-account-credentials=false",
+        "--leader-elect=false",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={ports['controller_manager']}",
+        "--kube-api-qps=100",
+        "--kube-api-burst=200",
+        "--v=0",
+    ]
+
+
+def start_control_plane(
+    data_dir: Path | None = None,
+    *,
+    controller_manager: bool = True,
+    timeout: float = 120.0,
+    log=lambda msg: None,
+) -> ControlPlane:
+    """Start the control plane and return once ``/readyz`` answers 200.
+
+    ``data_dir`` keeps etcd's data, the certificates and the kubeconfig across restarts; without
+    it everything lives in a temporary folder removed by ``stop()``.
+    """
+    bin_dir = k8s_build.ensure_binaries(log=log)
+    temporary = data_dir is None
+    workdir = Path(tempfile.mkdtemp(prefix="flyteadmin-k8s-")) if temporary else Path(data_dir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    pki = ensure_pki(workdir / "pki")
+    ports = _ports(workdir)
+    server = f"https://127.0.0.1:{ports['apiserver']}"
+    kubeconfig = workdir / "kubeconfig"
+    write_kubeconfig(kubeconfig, server, pki)
+    group = ProcessGroup(workdir / "logs")
+    plane = ControlPlane(kubeconfig, server, workdir, group, temporary)
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG",)}
+    try:
+        started = time.monotonic()
+        etcd = group.start("etcd", _etcd_argv(bin_dir, workdir, ports), env)
+        etcd_url = f"http://127.0.0.1:{ports['etcd_client']}/readyz"
+        wait_until(lambda: http_ok(etcd_url), timeout=timeout, what="etcd", child=etcd)
+        apiserver = group.start("kube-apiserver", _apiserver_argv(bin_dir, pki, ports), env)
+        ctx = _ssl_context(pki)
+        wait_until(
+            lambda: http_ok(f"{server}/readyz", ctx),
+            timeout=timeout,
+            what="kube-apiserver /readyz",
+            child=apiserver,
+        )
+        if controller_manager and (bin_dir / "kube-controller-manager").exists():
+            kcm = group.start(
+                "kube-controller-manager",
+                _controller_manager_argv(bin_dir, pki, kubeconfig, ports),
+                env,
+            )
+            kcm_url = f"https://127.0.0.1:{ports['controller_manager']}/healthz"
+            insecure = ssl._create_unverified_context()  # its serving cert is self-signed
+            wait_until(
+                lambda: http_ok(kcm_url, insecure),
+                timeout=timeout,
+                what="kube-controller-manager /healthz",
+                child=kcm,
+            )
+        log(f"control plane ready in {time.monotonic() - started:.1f}s at {server}")
+    except BaseException:
+        plane.stop()
+        raise
+    return plane
+
+
+def main() -> None:
+    """``python -m flyteadmin.devstack.controlplane [DATA_DIR]``: run until interrupted."""
+    import sys
+
+    data_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+    plane = start_control_plane(data_dir, log=lambda m: print(m, flush=True))
+    print(f"KUBECONFIG={plane.kubeconfig}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        plane.stop()
+
+
+if __name__ == "__main__":
+    main()
