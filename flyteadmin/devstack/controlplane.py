@@ -100,7 +100,10 @@ def write_kubeconfig(path: Path, server: str, pki: Pki) -> None:
             }
         ],
         "contexts": [
-            {"name": "flyteadmin-local", "context": {"cluster": "flyteadmin-local", "user": "admin"}}
+            {
+                "name": "flyteadmin-local",
+                "context": {"cluster": "flyteadmin-local", "user": "admin"},
+            }
         ],
         "current-context": "flyteadmin-local",
     }

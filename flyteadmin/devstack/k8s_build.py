@@ -55,9 +55,7 @@ def release_gomod(version: str) -> str:
 
 def staging_modules(gomod_text: str) -> list[str]:
     """Every module the release maps to ./staging/src: the ones that need a replace line."""
-    return sorted(
-        m.group(1) for line in gomod_text.splitlines() if (m := _STAGING_RE.match(line))
-    )
+    return sorted(m.group(1) for line in gomod_text.splitlines() if (m := _STAGING_RE.match(line)))
 
 
 def staging_replaces(version: str, modules: list[str]) -> str:
@@ -158,8 +156,10 @@ def ensure_binaries(log=lambda msg: print(msg, file=sys.stderr, flush=True)) -> 
             "KUBEBUILDER_ASSETS to prebuilt binaries, or pass a kubeconfig of an existing cluster"
         )
     target.mkdir(parents=True, exist_ok=True)
-    log(f"building Kubernetes {kubernetes_version()} binaries into {target} (first run only; "
-        "takes several minutes)")
+    log(
+        f"building Kubernetes {kubernetes_version()} binaries into {target} (first run only; "
+        "takes several minutes)"
+    )
     for name in missing:
         log(f"building {name} ...")
         _build_one(name, target / name, log)

@@ -1,0 +1,53 @@
+"""The API server's composition root: the core backend, the handler registry, and both doors.
+
+Nothing starts in a constructor; ``start`` starts the caches, then the gRPC and HTTP servers,
+and ``stop`` stops them in reverse order. The same object serves ``flyteadmin serve``,
+``flyteadmin dev`` and the tests.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from flyteadmin.api_server.gateway import build_http_app
+from flyteadmin.api_server.grpc_server import build_grpc_server, mark_serving
+from flyteadmin.api_server.services import build_registry
+from flyteadmin.core.backend import Backend
+from flyteadmin.core.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ApiServer:
+    def __init__(self, settings: Settings, backend: Backend | None = None) -> None:
+        self.settings = settings
+        self.backend = backend or Backend(settings)
+        self.registry = build_registry(self.backend)
+        server = settings.server
+        self.grpc, self.grpc_port = build_grpc_server(
+            self.registry,
+            address=f"{server.host}:{server.grpc_port}",
+            reflection_on=server.grpc_reflection,
+        )
+        self.http_app = build_http_app(self.registry, cors_origins=server.cors_allowed_origins)
+        self._http_runner: web.AppRunner | None = None
+        self.http_port = server.http_port
+
+    async def start(self) -> None:
+        await self.backend.start()
+        await self.grpc.start()
+        self._http_runner = web.AppRunner(self.http_app, access_log=None)
+        await self._http_runner.setup()
+        site = web.TCPSite(self._http_runner, self.settings.server.host, self.http_port)
+        await site.start()
+        if self.http_port == 0:
+            self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        await mark_serving(self.grpc)
+        log.info("serving gRPC on %s and HTTP on %s", self.grpc_port, self.http_port)
+
+    async def stop(self) -> None:
+        if self._http_runner is not None:
+            await self._http_runner.cleanup()
+        await self.grpc.stop(grace=2)
+        self.backend.stop()

@@ -1,0 +1,47 @@
+"""The composition root of the shared core: the Kubernetes client, the store's collections and
+the domain services built on them. Both front doors (API server, operator) construct one.
+
+Constructing a Backend does no I/O; ``start`` starts the watch caches and waits for their first
+list, ``stop`` ends them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from flyteadmin.core import kube
+from flyteadmin.core.config import Settings
+from flyteadmin.core.crmap.projects import ProjectCodec
+from flyteadmin.core.projects import Projects
+from flyteadmin.core.store import Collection
+from kubernetes import client
+
+
+class Backend:
+    def __init__(self, settings: Settings, api: client.ApiClient | None = None) -> None:
+        k8s = settings.kubernetes
+        self.settings = settings
+        self.api = api or kube.api_client(k8s.kubeconfig, pool_size=k8s.write_workers)
+        self.executor = ThreadPoolExecutor(k8s.write_workers, thread_name_prefix="k8s")
+        self.project_records = Collection(self.api, k8s.namespace, ProjectCodec(), self.executor)
+        self.collections: list[Collection] = [self.project_records]
+        self.projects = Projects(self.project_records, settings.domains)
+
+    async def start(self) -> None:
+        for collection in self.collections:
+            collection.start()
+        timeout = self.settings.kubernetes.cache_sync_timeout_seconds
+        loop = asyncio.get_running_loop()
+        for collection in self.collections:
+            synced = await loop.run_in_executor(None, collection.wait_synced, timeout)
+            if not synced:
+                raise TimeoutError(
+                    f"the {collection.kind.plural} cache did not sync within {timeout}s: is "
+                    f"the namespace {collection.namespace!r} there and are the CRDs installed?"
+                )
+
+    def stop(self) -> None:
+        for collection in self.collections:
+            collection.stop()
+        self.executor.shutdown(wait=False, cancel_futures=True)

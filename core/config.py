@@ -1,0 +1,154 @@
+"""Configuration: a tree of frozen dataclasses, read from one YAML file plus environment overrides.
+
+Every field has a default that runs locally without edits. The YAML mirrors the tree
+(``server: {grpc_port: 8089}``); an environment variable ``FLYTEADMIN__SERVER__GRPC_PORT=9000``
+overrides one leaf (``__`` separates levels; values are parsed as YAML, so ``[a, b]`` is a list).
+Settings are passed explicitly to whatever needs them; there is no global registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_PREFIX = "FLYTEADMIN__"
+
+
+@dataclass(frozen=True)
+class Domain:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    """Address the gRPC and HTTP ports bind to; in a cluster the chart sets 0.0.0.0."""
+    grpc_port: int = 8089
+    http_port: int = 8088
+    grpc_reflection: bool = True
+    cors_allowed_origins: tuple[str, ...] = ("*",)
+    """Origins allowed by CORS; `*` allows any (the exact origin is echoed for credentials)."""
+
+
+@dataclass(frozen=True)
+class KubernetesSettings:
+    kubeconfig: str = ""
+    """Path of a kubeconfig; empty means in-cluster config, else $KUBECONFIG or ~/.kube/config."""
+    namespace: str = "flyteadmin"
+    """Namespace holding every Flyte custom resource (projects, tasks, executions, ...)."""
+    write_workers: int = 16
+    """Threads for calls to the Kubernetes API (the client is synchronous)."""
+    cache_sync_timeout_seconds: float = 60.0
+    """How long start-up waits for the watch caches' first list."""
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    namespace_template: str = "{{ project }}-{{ domain }}"
+    """Namespace of each project-domain; `{{ project }}` and `{{ domain }}` are replaced."""
+    peering: str = ""
+    """Kopf peering name; empty runs standalone (one operator replica, no peering CRDs)."""
+    resync_seconds: float = 60.0
+    """Periodic re-check of every project's namespaces, on top of the watch events."""
+
+
+def _default_domains() -> tuple[Domain, ...]:
+    return tuple(Domain(d, d) for d in ("development", "staging", "production"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
+    operator: OperatorSettings = field(default_factory=OperatorSettings)
+    domains: tuple[Domain, ...] = field(default_factory=_default_domains)
+    """The system-wide domains every project has."""
+
+    def domain_ids(self) -> tuple[str, ...]:
+        return tuple(d.id for d in self.domains)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    """Convert a YAML value to the annotated field type, with a clear error."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return _build(tp, value, where)
+    if origin is tuple:
+        (item_tp, _ellipsis) = typing.get_args(tp)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return tuple(_convert(item_tp, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        raise ConfigError(f"{where}: unsupported type {tp}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if tp in (int, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return tp(value)
+    if tp is str:
+        if not isinstance(value, str | int | float):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return str(value)
+    raise ConfigError(f"{where}: unsupported type {tp}")
+
+
+def _build(cls: Any, data: Mapping[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"{where or 'config'}: unknown key(s) {sorted(unknown)}")
+    kwargs = {k: _convert(hints[k], v, f"{where}.{k}".lstrip(".")) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    for key in path[:-1]:
+        tree = tree.setdefault(key, {})
+    tree[path[-1]] = value
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read ``path`` (optional) and apply ``FLYTEADMIN__A__B=value`` overrides from ``env``."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    if path:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+        data = loaded
+    for key, raw in sorted(env.items()):
+        if key.startswith(ENV_PREFIX):
+            _set_path(data, key[len(ENV_PREFIX) :].lower().split("__"), yaml.safe_load(raw))
+    return _build(Settings, data, "")
+
+
+def dump_defaults() -> str:
+    """The default configuration as YAML (``flyteadmin config``), the documented reference."""
+    return yaml.safe_dump(_plain(Settings()), sort_keys=False)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value

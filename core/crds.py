@@ -1,0 +1,510 @@
+"""The custom resources of the control plane: the one source of truth for their CRDs.
+
+``crds/`` and ``charts/flyteadmin/crds/`` hold manifests generated from ``KINDS``
+(``python -m flyteadmin.core.crds write``); a test fails when they drift. Schemas are
+structural: the fields the control plane indexes, filters and prints are typed; proto payloads
+(closures, specs, literals) are kept as their protobuf JSON under fields marked
+``x-kubernetes-preserve-unknown-fields`` so ``kubectl get -o yaml`` shows them readably.
+The mapping of every Flyte entity onto these kinds is described in docs/storage.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+GROUP = "flyteadmin.io"
+VERSION = "v1alpha1"
+CATEGORY = "flyteadmin"
+LABEL_PREFIX = "flyteadmin.io/"
+
+Schema = dict[str, Any]
+
+
+def _string(description: str = "", enum: list[str] | None = None) -> Schema:
+    s: Schema = {"type": "string"}
+    if description:
+        s["description"] = description
+    if enum:
+        s["enum"] = enum
+    return s
+
+
+def _int(description: str = "") -> Schema:
+    s: Schema = {"type": "integer", "format": "int64"}
+    if description:
+        s["description"] = description
+    return s
+
+
+def _time(description: str = "") -> Schema:
+    return {"type": "string", "format": "date-time", "description": description}
+
+
+def _object(properties: dict[str, Schema], required: list[str] | None = None) -> Schema:
+    s: Schema = {"type": "object", "properties": properties}
+    if required:
+        s["required"] = required
+    return s
+
+
+def _proto(description: str) -> Schema:
+    """A protobuf message stored as its JSON form (proto field names)."""
+    return {
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": True,
+        "description": description,
+    }
+
+
+def _string_map(description: str) -> Schema:
+    return {
+        "type": "object",
+        "additionalProperties": {"type": "string"},
+        "description": description,
+    }
+
+
+def _ref(description: str) -> Schema:
+    return _string(f"Blob-store URI of {description}, when it is too large to keep inline.")
+
+
+# Flyte identifiers: the real ids live in the object; object names are derived (core/names.py).
+_PDN = {"project": _string(), "domain": _string(), "name": _string()}
+IDENTIFIER = _object(
+    {**_PDN, "version": _string(), "org": _string()}, ["project", "domain", "name"]
+)
+EXECUTION_ID = _object({**_PDN, "org": _string()}, ["project", "domain", "name"])
+
+PROJECT_STATES = ["ACTIVE", "ARCHIVED", "SYSTEM_GENERATED", "SYSTEM_ARCHIVED"]
+RESOURCE_TYPES = ["UNSPECIFIED", "TASK", "WORKFLOW", "LAUNCH_PLAN", "DATASET"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    json_path: str
+    type: str = "string"
+    priority: int = 0
+    description: str = ""
+
+    def manifest(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "type": self.type, "jsonPath": self.json_path}
+        if self.priority:
+            out["priority"] = self.priority
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+AGE = Column("Age", ".metadata.creationTimestamp", "date")
+
+
+@dataclass(frozen=True)
+class Kind:
+    kind: str
+    plural: str
+    short_names: tuple[str, ...]
+    spec: Schema
+    columns: tuple[Column, ...]
+    status: Schema | None = None
+    description: str = ""
+    namespaced: bool = True
+    group: str = GROUP
+    version: str = VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def crd_name(self) -> str:
+        return f"{self.plural}.{self.group}"
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+    def manifest(self) -> dict[str, Any]:
+        properties: dict[str, Schema] = {"spec": self.spec}
+        if self.status is not None:
+            properties["status"] = self.status
+        version: dict[str, Any] = {
+            "name": self.version,
+            "served": True,
+            "storage": True,
+            "schema": {
+                "openAPIV3Schema": {
+                    "type": "object",
+                    "description": self.description,
+                    "properties": properties,
+                    "required": ["spec"],
+                }
+            },
+            "additionalPrinterColumns": [c.manifest() for c in (*self.columns, AGE)],
+        }
+        if self.status is not None:
+            version["subresources"] = {"status": {}}
+        return {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {
+                "name": self.crd_name,
+                "labels": {"app.kubernetes.io/part-of": "flyteadmin"},
+            },
+            "spec": {
+                "group": self.group,
+                "scope": "Namespaced" if self.namespaced else "Cluster",
+                "names": {
+                    "kind": self.kind,
+                    "listKind": f"{self.kind}List",
+                    "plural": self.plural,
+                    "singular": self.singular,
+                    "shortNames": list(self.short_names),
+                    "categories": [CATEGORY],
+                },
+                "versions": [version],
+            },
+        }
+
+
+PROJECT = Kind(
+    kind="Project",
+    plural="projects",
+    short_names=("fproj",),
+    description="A Flyte project (admin.Project). The object name is the project id.",
+    spec=_object(
+        {
+            "id": _string("Project id (a DNS-1123 label)."),
+            "name": _string("Display name."),
+            "description": _string(),
+            "labels": _string_map("admin.Labels of the project."),
+            "state": _string("admin.Project.ProjectState.", PROJECT_STATES),
+            "org": _string(),
+        },
+        ["id", "state"],
+    ),
+    columns=(
+        Column("Project", ".spec.id"),
+        Column("Name", ".spec.name"),
+        Column("State", ".spec.state"),
+        Column("Description", ".spec.description", priority=1),
+    ),
+)
+
+_REGISTERED = {
+    "id": IDENTIFIER,
+    "digest": _string("Digest of the registered definition: identical re-registration check."),
+}
+
+TASK = Kind(
+    kind="Task",
+    plural="tasks",
+    short_names=("ftask",),
+    description="A registered task version (admin.Task).",
+    spec=_object(
+        {
+            **_REGISTERED,
+            "type": _string("Task type, e.g. python-task."),
+            "shortDescription": _string(),
+            "closure": _proto("admin.TaskClosure (compiled task and created_at)."),
+            "closureRef": _ref("the admin.TaskClosure"),
+        },
+        ["id"],
+    ),
+    columns=(
+        Column("Project", ".spec.id.project"),
+        Column("Domain", ".spec.id.domain"),
+        Column("Task", ".spec.id.name"),
+        Column("Version", ".spec.id.version"),
+        Column("Type", ".spec.type"),
+    ),
+)
+
+WORKFLOW = Kind(
+    kind="Workflow",
+    plural="workflows",
+    short_names=("fwf",),
+    description="A registered workflow version (admin.Workflow) with its compiled closure.",
+    spec=_object(
+        {
+            **_REGISTERED,
+            "shortDescription": _string(),
+            "interface": _proto("core.TypedInterface of the workflow."),
+            "nodeCount": _int("Number of nodes in the primary workflow."),
+            "closure": _proto("admin.WorkflowClosure (compiled workflow, created_at)."),
+            "closureRef": _ref("the admin.WorkflowClosure"),
+        },
+        ["id"],
+    ),
+    columns=(
+        Column("Project", ".spec.id.project"),
+        Column("Domain", ".spec.id.domain"),
+        Column("Workflow", ".spec.id.name"),
+        Column("Version", ".spec.id.version"),
+        Column("Nodes", ".spec.nodeCount", "integer"),
+    ),
+)
+
+LAUNCH_PLAN = Kind(
+    kind="LaunchPlan",
+    plural="launchplans",
+    short_names=("flp",),
+    description="A registered launch plan version (admin.LaunchPlan).",
+    spec=_object(
+        {
+            **_REGISTERED,
+            "workflowId": IDENTIFIER,
+            "state": _string("ACTIVE or INACTIVE.", ["INACTIVE", "ACTIVE"]),
+            "scheduleType": _string("", ["NONE", "CRON", "RATE"]),
+            "spec": _proto("admin.LaunchPlanSpec."),
+            "closure": _proto("admin.LaunchPlanClosure (expected inputs/outputs, times)."),
+        },
+        ["id", "state"],
+    ),
+    columns=(
+        Column("Project", ".spec.id.project"),
+        Column("Domain", ".spec.id.domain"),
+        Column("Launch Plan", ".spec.id.name"),
+        Column("Version", ".spec.id.version"),
+        Column("State", ".spec.state"),
+        Column("Schedule", ".spec.scheduleType"),
+    ),
+)
+
+_PHASE_STATUS = {
+    "phase": _string("Current phase name."),
+    "startedAt": _time(),
+    "updatedAt": _time(),
+    "duration": _string("Duration as seconds with an `s` suffix (protobuf Duration JSON)."),
+    "closure": _proto("The admin closure of the entity (phase details, outputs, errors, ...)."),
+    "closureRef": _ref("the closure"),
+}
+
+EXECUTION = Kind(
+    kind="Execution",
+    plural="executions",
+    short_names=("fexec",),
+    description="A workflow execution (admin.Execution): request in spec, progress in status.",
+    spec=_object(
+        {
+            "id": EXECUTION_ID,
+            "launchPlanId": IDENTIFIER,
+            "workflowId": IDENTIFIER,
+            "taskId": IDENTIFIER,
+            "spec": _proto("admin.ExecutionSpec with the resolved configuration."),
+            "inputsUri": _string(),
+            "userInputsUri": _string(),
+            "parentNodeExecution": _proto("core.NodeExecutionIdentifier of the launching node."),
+            "sourceExecution": EXECUTION_ID,
+            "state": _string("ACTIVE or ARCHIVED.", ["EXECUTION_ACTIVE", "EXECUTION_ARCHIVED"]),
+            "createdAt": _time(),
+        },
+        ["id"],
+    ),
+    status=_object({**_PHASE_STATUS, "abort": _proto("Abort cause and principal.")}),
+    columns=(
+        Column("Project", ".spec.id.project"),
+        Column("Domain", ".spec.id.domain"),
+        Column("Execution", ".spec.id.name"),
+        Column("Launch Plan", ".spec.launchPlanId.name"),
+        Column("Phase", ".status.phase"),
+        Column("Started", ".status.startedAt", "date"),
+        Column("Duration", ".status.duration"),
+    ),
+)
+
+NODE_EXECUTION = Kind(
+    kind="NodeExecution",
+    plural="nodeexecutions",
+    short_names=("fnexec",),
+    description="A node execution of a workflow execution (admin.NodeExecution).",
+    spec=_object(
+        {
+            "executionId": EXECUTION_ID,
+            "nodeId": _string(),
+            "parentId": _string("Node id of the parent node execution, for child nodes."),
+            "parentTaskExecution": _proto("core.TaskExecutionIdentifier of a dynamic parent."),
+            "inputUri": _string(),
+            "metadata": _proto("admin.NodeExecutionMetaData."),
+        },
+        ["executionId", "nodeId"],
+    ),
+    status=_object(_PHASE_STATUS),
+    columns=(
+        Column("Execution", ".spec.executionId.name"),
+        Column("Node", ".spec.nodeId"),
+        Column("Phase", ".status.phase"),
+        Column("Started", ".status.startedAt", "date"),
+        Column("Duration", ".status.duration"),
+    ),
+)
+
+TASK_EXECUTION = Kind(
+    kind="TaskExecution",
+    plural="taskexecutions",
+    short_names=("ftexec",),
+    description="One attempt of a task in a node execution (admin.TaskExecution).",
+    spec=_object(
+        {
+            "executionId": EXECUTION_ID,
+            "nodeId": _string(),
+            "taskId": IDENTIFIER,
+            "retryAttempt": _int(),
+            "inputUri": _string(),
+        },
+        ["executionId", "nodeId", "taskId"],
+    ),
+    status=_object({**_PHASE_STATUS, "phaseVersion": _int()}),
+    columns=(
+        Column("Execution", ".spec.executionId.name"),
+        Column("Node", ".spec.nodeId"),
+        Column("Task", ".spec.taskId.name"),
+        Column("Attempt", ".spec.retryAttempt", "integer"),
+        Column("Phase", ".status.phase"),
+        Column("Duration", ".status.duration"),
+    ),
+)
+
+NAMED_ENTITY = Kind(
+    kind="NamedEntity",
+    plural="namedentities",
+    short_names=("fne",),
+    description="User metadata of a named entity (admin.NamedEntityMetadata).",
+    spec=_object(
+        {
+            "resourceType": _string("", RESOURCE_TYPES),
+            **_PDN,
+            "description": _string(),
+            "state": _string(
+                "",
+                ["NAMED_ENTITY_ACTIVE", "NAMED_ENTITY_ARCHIVED", "SYSTEM_GENERATED"],
+            ),
+        },
+        ["resourceType", "project", "domain", "name"],
+    ),
+    columns=(
+        Column("Type", ".spec.resourceType"),
+        Column("Project", ".spec.project"),
+        Column("Domain", ".spec.domain"),
+        Column("Name", ".spec.name"),
+        Column("State", ".spec.state"),
+    ),
+)
+
+MATCHABLE_ATTRIBUTES = Kind(
+    kind="MatchableAttributes",
+    plural="matchableattributes",
+    short_names=("fattr",),
+    description="Project, project-domain or workflow attributes of one resource type.",
+    spec=_object(
+        {
+            "resourceType": _string("admin.MatchableResource name."),
+            "project": _string(),
+            "domain": _string(),
+            "workflow": _string(),
+            "launchPlan": _string(),
+            "attributes": _proto("admin.MatchingAttributes."),
+        },
+        ["resourceType", "project"],
+    ),
+    columns=(
+        Column("Resource", ".spec.resourceType"),
+        Column("Project", ".spec.project"),
+        Column("Domain", ".spec.domain"),
+        Column("Workflow", ".spec.workflow"),
+    ),
+)
+
+DESCRIPTION_ENTITY = Kind(
+    kind="DescriptionEntity",
+    plural="descriptionentities",
+    short_names=("fdesc",),
+    description="Documentation of a task or workflow version (admin.DescriptionEntity).",
+    spec=_object(
+        {
+            "id": IDENTIFIER,
+            "resourceType": _string("", RESOURCE_TYPES),
+            "shortDescription": _string(),
+            "entity": _proto("admin.DescriptionEntity."),
+            "entityRef": _ref("the admin.DescriptionEntity"),
+        },
+        ["id", "resourceType"],
+    ),
+    columns=(
+        Column("Type", ".spec.resourceType"),
+        Column("Project", ".spec.id.project"),
+        Column("Domain", ".spec.id.domain"),
+        Column("Name", ".spec.id.name"),
+        Column("Version", ".spec.id.version"),
+    ),
+)
+
+SIGNAL = Kind(
+    kind="Signal",
+    plural="signals",
+    short_names=("fsig",),
+    description="A gate-node signal of an execution (admin.Signal).",
+    spec=_object(
+        {
+            "executionId": EXECUTION_ID,
+            "signalId": _string(),
+            "type": _proto("core.LiteralType the value must match."),
+        },
+        ["executionId", "signalId"],
+    ),
+    status=_object({"value": _proto("core.Literal once set."), "setAt": _time()}),
+    columns=(
+        Column("Execution", ".spec.executionId.name"),
+        Column("Signal", ".spec.signalId"),
+        Column("Set", ".status.setAt", "date"),
+    ),
+)
+
+KINDS: tuple[Kind, ...] = (
+    PROJECT,
+    TASK,
+    WORKFLOW,
+    LAUNCH_PLAN,
+    EXECUTION,
+    NODE_EXECUTION,
+    TASK_EXECUTION,
+    NAMED_ENTITY,
+    MATCHABLE_ATTRIBUTES,
+    DESCRIPTION_ENTITY,
+    SIGNAL,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MANIFEST_DIRS = (REPO_ROOT / "crds", REPO_ROOT / "charts" / "flyteadmin" / "crds")
+_HEADER = "# Generated by `python -m flyteadmin.core.crds write` from core/crds.py. Do not edit.\n"
+
+
+def render(kind: Kind) -> str:
+    return _HEADER + yaml.safe_dump(kind.manifest(), sort_keys=False)
+
+
+def rendered_files() -> dict[str, str]:
+    """File name -> content of every generated manifest."""
+    return {f"{k.crd_name}.yaml": render(k) for k in KINDS}
+
+
+def write_manifests() -> None:
+    for folder in MANIFEST_DIRS:
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob(f"*.{GROUP}.yaml"):
+            stale.unlink()
+        for name, text in rendered_files().items():
+            (folder / name).write_text(text)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["write"]:
+        write_manifests()
+    else:
+        sys.stdout.write("---\n".join(rendered_files().values()))

@@ -1,0 +1,418 @@
+"""The list engine behind every List RPC: parse a request into a typed query, evaluate it.
+
+flyteadmin turns ``filters``/``sort_by``/``token``/``limit`` into SQL. We serve lists from an
+in-memory cache, so the same request becomes a ``ListQuery`` (``parse_list_request``, pure) that
+``evaluate`` (pure) runs over plain Python records. The whole grammar and every message lives
+here (spec §1.4). Each entity describes its columns once, in an ``EntitySchema``.
+
+Where SQL and Python differ, we pick (and callers should know):
+
+* A record value of ``None`` (SQL NULL) never satisfies a filter, not even ``ne``/``value_not_in``.
+* Sorting puts ``None`` first when ascending and last when descending (Postgres does the
+  opposite). Ties are broken by the schema's ``tiebreak`` key, ascending, so pages are stable.
+* Without ``sort_by`` flyteadmin had no ORDER BY (DB order); we use ``schema.default_sort``.
+* Filter values are converted to the column's type when parsing, so ``eq(state,abc)`` on an INT
+  column is InvalidArgument here (flyteadmin: a database error, code Unknown).
+* ``contains``/``not_like`` are SQL LIKE: ``%`` and ``_`` are wildcards (also inside
+  ``contains``, as in flyteadmin), ``\\`` escapes, case-sensitive, text columns only.
+* Messages name entities by prefix ("'launch_plan' entity ...", "'execution.foo' ..."), where
+  flyteadmin printed its table aliases ('l', 'e'). A `;` list given to a single-value function is
+  "invalid single value filter expression: <name>" (flyteadmin's text; it sent it to the DB).
+* As in flyteadmin, `+` always separates expressions: a `+05:00` offset cannot be written (use
+  Z or a negative offset), and a `+` that became a space reads as part of a function name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, NamedTuple, TypeVar
+
+from flyteadmin.core.errors import invalid_argument, invalid_value
+
+R = TypeVar("R")
+Getter = Callable[[Any], Any]
+Predicate = Callable[[Any], bool]
+
+
+class ColumnType(enum.Enum):
+    STRING = "a string"
+    INT = "an integer"
+    FLOAT = "a number"
+    TIMESTAMP = "an RFC 3339 timestamp or a date (2024-01-01)"  # getters return aware UTC datetimes
+    DURATION = "seconds or a duration like 1h30m"  # getters return timedelta
+    ENUM_NAME = "an enum name"  # compared as a string, e.g. phase "SUCCEEDED"
+    BOOL = "a boolean"
+
+
+_TEXT_TYPES = frozenset({ColumnType.STRING, ColumnType.ENUM_NAME})
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    type: ColumnType
+    get: Getter  # record -> value or None
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    schema: EntitySchema
+    # record -> joined record or None; with many=True an iterable of joined records, and a filter
+    # holds when any of them matches (e.g. execution tags).
+    get: Getter
+    many: bool = False
+
+
+class SortSpec(NamedTuple):
+    key: str  # a column of the primary entity
+    ascending: bool
+
+
+@dataclass(frozen=True, eq=False)
+class EntitySchema:
+    name: str  # entity prefix naming this entity in filters ("execution", "project", ...)
+    columns: Mapping[str, Column]  # filterable and sortable columns (spec §1.6)
+    tiebreak: Getter  # record -> unique, comparable key (e.g. the identifier tuple)
+    default_sort: SortSpec | None = None  # used without sort_by; None: tiebreak order only
+    # Filter field -> column name, e.g. execution "project" -> "execution_project".
+    aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    joins: Mapping[str, Join] = dataclasses.field(default_factory=dict)  # entity prefix -> join
+
+    def __post_init__(self) -> None:
+        # Schema mistakes are programming errors: fail at import, not on a request.
+        bad = [a for a, c in self.aliases.items() if c not in self.columns]
+        if bad:
+            raise ValueError(f"{self.name}: aliases {bad} name no column")
+        if self.default_sort and self.default_sort.key not in self.columns:
+            raise ValueError(f"{self.name}: default sort {self.default_sort.key!r} is no column")
+        if self.name in self.joins:
+            raise ValueError(f"{self.name}: an entity cannot join itself")
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    entity: str  # the prefix the field was resolved against (the primary entity's name if none)
+    field: str  # column name, after aliasing
+    function: str  # "eq", "value_in", ...
+    values: tuple[Any, ...]  # converted to the column's type
+    matches: Predicate = dataclasses.field(compare=False, repr=False)  # primary record -> bool
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    schema: EntitySchema
+    filters: tuple[Filter, ...]  # ANDed
+    sort: SortSpec | None  # None: tiebreak order only
+    offset: int
+    limit: int  # 0 only when zero_limit_means_all: no limit
+
+    def with_filters(self, *extra: Filter) -> ListQuery:
+        """E.g. ListExecutions' "hide archived unless a state filter was given"."""
+        return dataclasses.replace(self, filters=self.filters + extra)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[R]):
+    items: list[R]
+    next_token: str  # "" when there is no next page
+
+
+# Prefixes flyteadmin recognises as entities (§1.4). A field with any other dotted prefix is
+# taken as a plain column name of the primary entity (and is then an invalid filter).
+ENTITY_PREFIXES = frozenset({
+    "task", "workflow", "launch_plan", "execution", "node_execution", "task_execution",
+    "entities", "named_entity_metadata", "project", "signal", "admin_tag",
+    "execution_admin_tag", "execution_tag",
+})  # fmt: skip
+
+# flyteadmin's pattern, unanchored and greedy: `func(field,value)` or `func(field, value)`.
+# Go's \s is ASCII whitespace only.
+_EXPRESSION = re.compile(r"(.+)\((.+),[\t\n\f\r ]?(.+)\)")
+_EXPRESSION_SEPARATOR = "+"
+_VALUE_SEPARATOR = ";"
+
+
+# ---- values -----------------------------------------------------------------------------------
+
+_INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
+)
+_GO_DURATION_PART = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
+_GO_DURATION = re.compile(rf"[+-]?(?:{_GO_DURATION_PART.pattern})+")
+_MICROSECONDS = {"ns": 1e-3, "us": 1, "µs": 1, "μs": 1, "ms": 1e3, "s": 1e6, "m": 6e7, "h": 3.6e9}
+_BOOLS = dict.fromkeys(("true", "t", "yes", "y", "on", "1"), True) | dict.fromkeys(
+    ("false", "f", "no", "n", "off", "0"), False
+)  # Postgres' spellings
+
+
+def _to_timestamp(raw: str) -> datetime:
+    if not _TIMESTAMP.fullmatch(raw):
+        raise ValueError(raw)
+    parsed = datetime.fromisoformat(raw.upper())  # truncates below microseconds
+    # No offset: UTC, which is what the DB session used.
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _to_duration(raw: str) -> timedelta:
+    # Like flyteadmin: a bare number is seconds, anything else a Go duration string.
+    if _FLOAT.fullmatch(raw):
+        seconds = float(raw)
+        if not math.isfinite(seconds):
+            raise ValueError(raw)
+        return timedelta(seconds=seconds)
+    if not _GO_DURATION.fullmatch(raw):
+        raise ValueError(raw)
+    micros = sum(float(n) * _MICROSECONDS[u] for n, u in _GO_DURATION_PART.findall(raw))
+    return timedelta(microseconds=-micros if raw.startswith("-") else micros)
+
+
+def _to_int(raw: str) -> int:
+    if not _INT.fullmatch(raw):
+        raise ValueError(raw)
+    return int(raw)
+
+
+def _to_float(raw: str) -> float:
+    if not _FLOAT.fullmatch(raw) or not math.isfinite(value := float(raw)):
+        raise ValueError(raw)
+    return value
+
+
+def _to_bool(raw: str) -> bool:
+    return _BOOLS[raw.lower()]
+
+
+_CONVERTERS: dict[ColumnType, Callable[[str], Any]] = {
+    ColumnType.STRING: str,
+    ColumnType.ENUM_NAME: str,
+    ColumnType.INT: _to_int,
+    ColumnType.FLOAT: _to_float,
+    ColumnType.TIMESTAMP: _to_timestamp,
+    ColumnType.DURATION: _to_duration,
+    ColumnType.BOOL: _to_bool,
+}
+
+
+# ---- functions --------------------------------------------------------------------------------
+
+
+def _like(pattern: str) -> Callable[[str], bool]:
+    """SQL LIKE (Postgres defaults): % any run, _ one character, backslash escapes."""
+    if not any(c in pattern for c in "%_\\"):
+        return lambda v: v == pattern
+    inner = pattern[1:-1]
+    if pattern.startswith("%") and pattern.endswith("%") and not any(c in inner for c in "%_\\"):
+        return lambda v: inner in v  # the common `contains` case: a plain substring
+    parts: list[str] = []
+    chars = iter(pattern)
+    for c in chars:
+        if c == "\\":
+            parts.append(re.escape(next(chars, "\\")))
+        else:
+            parts.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
+    regex = re.compile("".join(parts), re.DOTALL)
+    return lambda v: regex.fullmatch(v) is not None
+
+
+def _not_like(pattern: str) -> Callable[[str], bool]:
+    like = _like(pattern)
+    return lambda v: not like(v)
+
+
+def _single(make: Callable[[Any], Callable[[Any], bool]]) -> Callable[[tuple[Any, ...]], Any]:
+    return lambda values: make(values[0])
+
+
+@dataclass(frozen=True, slots=True)
+class _Function:
+    label: str  # flyteadmin's name for it in error messages
+    repeated: bool  # takes a `;` list (any length >= 1)
+    text_only: bool  # LIKE: STRING / ENUM_NAME columns only
+    test: Callable[[tuple[Any, ...]], Callable[[Any], bool]]  # values -> test of a non-None value
+
+
+_FUNCTIONS: dict[str, _Function] = {
+    "eq": _Function("equal", False, False, _single(lambda t: lambda v: v == t)),
+    "ne": _Function("not equal", False, False, _single(lambda t: lambda v: v != t)),
+    "gt": _Function("greater than", False, False, _single(lambda t: lambda v: v > t)),
+    "gte": _Function("greater than or equal", False, False, _single(lambda t: lambda v: v >= t)),
+    "lt": _Function("less than", False, False, _single(lambda t: lambda v: v < t)),
+    "lte": _Function("less than or equal", False, False, _single(lambda t: lambda v: v <= t)),
+    "contains": _Function("contains", False, True, _single(lambda t: _like(f"%{t}%"))),
+    "not_like": _Function("not like", False, True, _single(_not_like)),
+    "value_in": _Function("value in", True, False, lambda ts: frozenset(ts).__contains__),
+    "value_not_in": _Function(
+        "value not in", True, False, lambda ts: (lambda s: lambda v: v not in s)(frozenset(ts))
+    ),
+}
+
+
+# ---- parsing ----------------------------------------------------------------------------------
+
+
+def _resolve(schema: EntitySchema, field: str) -> tuple[str, EntitySchema, Join | None, str]:
+    """(entity label, the entity's schema, its join or None, field without prefix)."""
+    prefix, dot, rest = field.partition(".")
+    known = prefix in ENTITY_PREFIXES or prefix in schema.joins or prefix == schema.name
+    if not dot or not known:
+        return schema.name, schema, None, field
+    if prefix == schema.name:
+        return prefix, schema, None, rest
+    join = schema.joins.get(prefix)
+    if join is None:
+        raise invalid_argument(f"'{prefix}' entity is not allowed in filters")
+    return prefix, join.schema, join, rest
+
+
+def build_filter(schema: EntitySchema, function: str, field: str, values: Sequence[str]) -> Filter:
+    """One filter expression, checked and with its values converted; raises AdminError."""
+    entity, target, join, name = _resolve(schema, field)
+    column_name = target.aliases.get(name, name)
+    column = target.columns.get(column_name)
+    if column is None:
+        raise invalid_argument(f"'{entity}.{name}' is invalid filter")
+    fn = _FUNCTIONS.get(function)
+    if fn is None:
+        raise invalid_argument(f"unrecognized filter function: {function}")
+    if not fn.repeated and len(values) != 1:
+        raise invalid_argument(f"invalid single value filter expression: {fn.label}")
+    if fn.text_only and column.type not in _TEXT_TYPES:
+        raise invalid_argument(f"filter function {function} needs a text field: '{entity}.{name}'")
+    convert = _CONVERTERS[column.type]
+    converted = []
+    for raw in values:
+        try:
+            converted.append(convert(raw))
+        except (ValueError, KeyError, OverflowError):
+            raise invalid_argument(
+                f"invalid value '{raw}' for filter '{entity}.{name}': expected {column.type.value}"
+            ) from None
+    test, get = fn.test(tuple(converted)), column.get
+
+    def on_record(r: Any) -> bool:
+        return (v := get(r)) is not None and test(v)
+
+    matches: Predicate = on_record
+    if join is not None and join.many:
+        jget = join.get
+        matches = lambda r: any(on_record(j) for j in (jget(r) or ()))  # noqa: E731
+    elif join is not None:
+        jget = join.get
+        matches = lambda r: (j := jget(r)) is not None and on_record(j)  # noqa: E731
+    return Filter(entity, column_name, function, tuple(converted), matches)
+
+
+def eq_filter(schema: EntitySchema, field: str, value: str) -> Filter:
+    """The implicit identifier filters (project/domain/name from the request id)."""
+    return build_filter(schema, "eq", field, [value])
+
+
+def parse_filters(schema: EntitySchema, filters: str) -> tuple[Filter, ...]:
+    """flyteadmin's `filters` grammar; "" means none."""
+    if not filters:
+        return ()
+    parsed = []
+    for expression in filters.split(_EXPRESSION_SEPARATOR):
+        match = _EXPRESSION.search(expression)
+        if match is None:
+            raise invalid_value("filters")
+        function, field, value = match.groups()
+        parsed.append(build_filter(schema, function, field, value.split(_VALUE_SEPARATOR)))
+    return tuple(parsed)
+
+
+_MAX_OFFSET = 2**63 - 1  # Go's strconv.Atoi fails beyond int64
+
+
+def parse_token(token: str, rpc: str) -> int:
+    """A page token is a decimal row offset; "" is 0."""
+    if not token:
+        return 0
+    if not _INT.fullmatch(token) or not 0 <= int(token) <= _MAX_OFFSET:
+        raise invalid_argument(f"invalid pagination token {token} for {rpc}")
+    return int(token)
+
+
+def parse_list_request(
+    schema: EntitySchema,
+    *,
+    filters: str,
+    sort_key: str | None,
+    ascending: bool,
+    token: str,
+    limit: int,
+    rpc: str,
+    zero_limit_means_all: bool = False,
+    implicit: Sequence[Filter] = (),
+) -> ListQuery:
+    """Check a list request in flyteadmin's order (limit, filters, sort, token); pure.
+
+    ``sort_key`` is None when the request has no ``sort_by``; ``ascending`` is
+    ``sort_by.direction == ASCENDING`` (the proto default, 0, is DESCENDING).
+    """
+    if limit < 0 or (limit == 0 and not zero_limit_means_all):
+        raise invalid_value("limit")
+    parsed = tuple(implicit) + parse_filters(schema, filters)
+    if sort_key is None:
+        sort = schema.default_sort
+    elif sort_key in schema.columns:
+        sort = SortSpec(sort_key, ascending)
+    else:
+        raise invalid_argument(f"invalid sort key '{sort_key}'")
+    return ListQuery(schema, parsed, sort, parse_token(token, rpc), limit)
+
+
+# ---- evaluation -------------------------------------------------------------------------------
+
+
+def evaluate(query: ListQuery, records: Iterable[R]) -> Page[R]:
+    """Filter, sort, and cut one page out of ``records``."""
+    rows: Iterable[R] = records
+    for f in query.filters:
+        rows = filter(f.matches, rows)
+    ordered = sorted(rows, key=query.schema.tiebreak)
+    if query.sort is not None:
+        # Nones are set aside so that the sort compares plain values (faster than tuple keys).
+        # list.sort is stable, also in reverse, so ties keep the ascending tiebreak order.
+        get = query.schema.columns[query.sort.key].get
+        present, absent = [], []
+        for r in ordered:
+            (absent if get(r) is None else present).append(r)
+        present.sort(key=get, reverse=not query.sort.ascending)
+        ordered = absent + present if query.sort.ascending else present + absent
+    start = query.offset
+    items = ordered[start : start + query.limit] if query.limit else ordered[start:]
+    # flyteadmin's rule: a token whenever the page is exactly full, so a full last page is
+    # followed by an empty one. With ListProjects' "limit 0 = all" flyteadmin also returned
+    # token "0" for an empty result; a client paging until the token is empty would loop
+    # forever on it, so we return no token there (docs/decisions.md).
+    full = query.limit > 0 and len(items) == query.limit
+    next_token = str(start + len(items)) if full else ""
+    return Page(items, next_token)
+
+
+__all__ = [
+    "ENTITY_PREFIXES",
+    "Column",
+    "ColumnType",
+    "EntitySchema",
+    "Filter",
+    "Join",
+    "ListQuery",
+    "Page",
+    "SortSpec",
+    "build_filter",
+    "eq_filter",
+    "evaluate",
+    "parse_filters",
+    "parse_list_request",
+    "parse_token",
+]

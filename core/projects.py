@@ -1,0 +1,119 @@
+"""Projects and domains (flyteadmin-behaviour.md §7): register, update, get, list, and the
+project/domain check (§1.3) every later registration and execution RPC runs first."""
+
+from __future__ import annotations
+
+from flyteadmin.core import listing
+from flyteadmin.core.config import Domain
+from flyteadmin.core.errors import AdminError, Code, invalid_argument, missing, not_found
+from flyteadmin.core.listing import Column, ColumnType, EntitySchema, SortSpec
+from flyteadmin.core.store import AlreadyExists, Collection, Stored
+from flyteadmin.core.validation.projects import validate_project, validate_register
+from flyteidl.admin import project_pb2
+
+ACTIVE = project_pb2.Project.ACTIVE
+ARCHIVED = project_pb2.Project.ARCHIVED
+
+Record = Stored[project_pb2.Project]
+
+# The filterable and sortable columns of flyteadmin's `projects` table (§1.6).
+SCHEMA = EntitySchema(
+    name="project",
+    columns={
+        "identifier": Column(ColumnType.STRING, lambda r: r.value.id),
+        "name": Column(ColumnType.STRING, lambda r: r.value.name),
+        "description": Column(ColumnType.STRING, lambda r: r.value.description),
+        "state": Column(ColumnType.INT, lambda r: r.value.state),
+        "created_at": Column(ColumnType.TIMESTAMP, lambda r: r.created_at),
+    },
+    tiebreak=lambda r: r.value.id,
+    default_sort=SortSpec("identifier", ascending=True),
+)
+
+
+class Projects:
+    def __init__(self, collection: Collection[project_pb2.Project], domains: tuple[Domain, ...]):
+        self._collection = collection
+        self._domains = [project_pb2.Domain(id=d.id, name=d.name) for d in domains]
+        self._domain_ids = {d.id for d in domains}
+
+    def domains(self) -> list[project_pb2.Domain]:
+        return list(self._domains)
+
+    def _with_domains(self, project: project_pb2.Project) -> project_pb2.Project:
+        out = project_pb2.Project()
+        out.CopyFrom(project)
+        out.domains.extend(self._domains)
+        return out
+
+    async def register(self, request: project_pb2.ProjectRegisterRequest) -> None:
+        validate_register(request)
+        project = project_pb2.Project()
+        project.CopyFrom(request.project)
+        try:
+            await self._collection.create(project)
+        except AlreadyExists as exc:
+            raise AdminError(Code.ALREADY_EXISTS, f"project [{project.id}] already exists") from exc
+
+    async def update(self, request: project_pb2.Project) -> None:
+        if self._collection.get(request.id) is None and request.id:
+            raise not_found(f"project [{request.id}] not found")
+        validate_project(request)
+
+        def change(stored: project_pb2.Project) -> project_pb2.Project:
+            # flyteadmin writes only non-empty fields; the state is always written.
+            updated = project_pb2.Project()
+            updated.CopyFrom(stored)
+            if request.name:
+                updated.name = request.name
+            if request.description:
+                updated.description = request.description
+            if request.labels.values:
+                updated.labels.CopyFrom(request.labels)
+            updated.state = request.state
+            return updated
+
+        await self._collection.mutate(request.id, change)
+
+    def get(self, project_id: str) -> project_pb2.Project:
+        if not project_id:
+            raise missing("id")
+        stored = self._collection.get(project_id)
+        if stored is None:
+            raise not_found(f"project [{project_id}] not found")
+        return self._with_domains(stored.value)
+
+    def list(self, request: project_pb2.ProjectListRequest) -> project_pb2.Projects:
+        query = listing.parse_list_request(
+            SCHEMA,
+            filters=request.filters,
+            sort_key=request.sort_by.key if request.HasField("sort_by") else None,
+            ascending=request.sort_by.direction == request.sort_by.ASCENDING,
+            token=request.token,
+            limit=request.limit,
+            rpc="ListProjects",
+            zero_limit_means_all=True,
+        )
+        if not request.filters:
+            # Without filters, archived projects are hidden (§7); any filter drops the default.
+            query = query.with_filters(listing.build_filter(SCHEMA, "ne", "state", [str(ARCHIVED)]))
+        page = listing.evaluate(query, self._collection.values())
+        return project_pb2.Projects(
+            projects=[self._with_domains(r.value) for r in page.items], token=page.next_token
+        )
+
+    def check_project_domain(self, project_id: str, domain: str) -> None:
+        """§1.3: the project exists and is ACTIVE, and the domain is configured."""
+        stored = self._collection.get(project_id)
+        if stored is None:
+            raise invalid_argument(
+                f"failed to validate that project [{project_id}] and domain [{domain}] are "
+                f"registered, err: [project [{project_id}] not found]"
+            )
+        if stored.value.state != ACTIVE:
+            raise invalid_argument(
+                f"project [{project_id}] is not active",
+                project_pb2.InactiveProject(id=project_id),
+            )
+        if domain not in self._domain_ids:
+            raise invalid_argument(f"domain [{domain}] is unrecognized by system")

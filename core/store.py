@@ -1,0 +1,427 @@
+"""The store: custom resources through the Kubernetes API, read from a watch-fed memory cache.
+
+One ``Collection`` per kind. Writes go to the API server (create, optimistic-concurrency update,
+delete) in a bounded thread pool, because the official client is synchronous. Reads are served
+from memory: a background thread lists the kind, then watches from the list's resourceVersion
+(with bookmarks), relisting on 410 Gone, the way an informer does. After a write returns, its
+result is applied to the cache at once ("write-through"), so a read on the same replica sees its
+own writes; the watch later delivers the same object, which is then a no-op. Other replicas see
+the write when their watch delivers it. Nothing lives only in memory: a restart rebuilds the
+cache from the cluster.
+
+resourceVersions are compared as integers. Kubernetes calls them opaque, but for etcd-backed
+resources they are etcd revisions, which only grow; the comparison is what keeps an older watch
+event from overwriting a newer write-through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Hashable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from flyteadmin.core import kube
+from flyteadmin.core.crds import Kind
+from flyteadmin.core.errors import AdminError, Code
+from kubernetes import client, watch
+from kubernetes.client.rest import ApiException
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Body = dict[str, Any]
+
+_LIST_PAGE = 500
+_WATCH_SECONDS = 300
+
+
+class AlreadyExists(AdminError):
+    def __init__(self, message: str) -> None:
+        super().__init__(Code.ALREADY_EXISTS, message)
+
+
+class NotFound(AdminError):
+    def __init__(self, message: str) -> None:
+        super().__init__(Code.NOT_FOUND, message)
+
+
+class Conflict(AdminError):
+    """The object changed since it was read (a lost optimistic-concurrency race)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Code.ABORTED, message)
+
+
+class Codec(Protocol[T]):
+    """How one kind's domain value maps onto a custom-resource body (see core/crmap)."""
+
+    kind: Kind
+
+    def name(self, value: T) -> str: ...
+
+    def encode(self, value: T) -> Body:
+        """``{"metadata": {"labels": ...}, "spec": ..., "status": ...}`` for ``value``."""
+        ...
+
+    def decode(self, body: Body) -> T: ...
+
+
+@dataclass(frozen=True)
+class Stored(Generic[T]):
+    """A decoded object with the metadata the store needs to write it back."""
+
+    name: str
+    resource_version: int
+    uid: str
+    created_at: dt.datetime
+    value: T
+
+
+def _parse_time(text: str | None) -> dt.datetime:
+    if not text:
+        return dt.datetime.now(dt.UTC)
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class _Index:
+    """A secondary index: forward key -> names, and reverse name -> keys, so updates are cheap."""
+
+    def __init__(self, fn: Callable[[Any], Iterable[Hashable]]) -> None:
+        self.fn = fn
+        self.forward: dict[Hashable, set[str]] = {}
+        self.reverse: dict[str, tuple[Hashable, ...]] = {}
+
+    def put(self, name: str, value: Any) -> None:
+        self.remove(name)
+        try:
+            keys = tuple(self.fn(value))
+        except Exception:  # noqa: BLE001 - an index function must never break the cache
+            log.exception("index function failed for %s", name)
+            keys = ()
+        self.reverse[name] = keys
+        for key in keys:
+            self.forward.setdefault(key, set()).add(name)
+
+    def remove(self, name: str) -> None:
+        for key in self.reverse.pop(name, ()):
+            names = self.forward.get(key)
+            if names is not None:
+                names.discard(name)
+                if not names:
+                    del self.forward[key]
+
+
+class Collection(Generic[T]):
+    """All objects of one kind in the store namespace."""
+
+    def __init__(
+        self, api: client.ApiClient, namespace: str, codec: Codec[T], executor: ThreadPoolExecutor
+    ) -> None:
+        self.codec = codec
+        self.kind = codec.kind
+        self.namespace = namespace
+        self._custom = client.CustomObjectsApi(api)
+        self._executor = executor
+        self._lock = threading.RLock()
+        self._objects: dict[str, Stored[T]] = {}
+        self._tombstones: dict[str, int] = {}
+        self._indexes: dict[str, _Index] = {}
+        self._synced = threading.Event()
+        self._stopping = threading.Event()
+        self._watch: watch.Watch | None = None
+        self._thread: threading.Thread | None = None
+
+    # ----------------------------------------------------------------------------- reads
+
+    def get(self, name: str) -> Stored[T] | None:
+        return self._objects.get(name)
+
+    def values(self) -> list[Stored[T]]:
+        with self._lock:
+            return list(self._objects.values())
+
+    def add_index(self, name: str, fn: Callable[[T], Iterable[Hashable]]) -> None:
+        """Register before ``start``; ``fn`` must be fast and must not raise."""
+        self._indexes[name] = _Index(fn)
+
+    def by_index(self, index: str, key: Hashable) -> list[Stored[T]]:
+        with self._lock:
+            names = self._indexes[index].forward.get(key, ())
+            return [self._objects[n] for n in names]
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    # ----------------------------------------------------------------------------- writes
+
+    async def create(self, value: T) -> Stored[T]:
+        body = self._full_body(value)
+        try:
+            created = await self._run(
+                self._custom.create_namespaced_custom_object,
+                self.kind.group,
+                self.kind.version,
+                self.namespace,
+                self.kind.plural,
+                body,
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                name = body["metadata"]["name"]
+                raise AlreadyExists(f"{self.kind.kind} {name} already exists") from exc
+            raise kube.translate(exc, creating=True) from exc
+        if self.kind.status is not None and body.get("status"):
+            # The status subresource ignores status on create; write it in a second call.
+            created["status"] = body["status"]
+            created = await self._replace_status(created)
+        return self._apply_write(created)
+
+    async def update(self, current: Stored[T], value: T) -> Stored[T]:
+        """Replace spec (and status) if the object is still at ``current.resource_version``."""
+        body = self._full_body(value)
+        body["metadata"]["resourceVersion"] = str(current.resource_version)
+        try:
+            updated = await self._run(
+                self._custom.replace_namespaced_custom_object,
+                self.kind.group,
+                self.kind.version,
+                self.namespace,
+                self.kind.plural,
+                current.name,
+                body,
+            )
+            if self.kind.status is not None and body.get("status") is not None:
+                updated["status"] = body["status"]
+                updated = await self._replace_status(updated)
+        except ApiException as exc:
+            raise self._update_error(exc, current.name) from exc
+        return self._apply_write(updated)
+
+    async def mutate(self, name: str, change: Callable[[T], T], attempts: int = 8) -> Stored[T]:
+        """Read-modify-write with retries on conflicts; ``change`` may raise to abort."""
+        current = self.get(name)
+        for _ in range(attempts):
+            if current is None:
+                raise NotFound(f"{self.kind.kind} {name} not found")
+            try:
+                return await self.update(current, change(current.value))
+            except Conflict:
+                current = await self.read_through(name)
+        raise Conflict(f"{self.kind.kind} {name} kept changing; gave up after {attempts} tries")
+
+    async def delete(self, name: str) -> None:
+        try:
+            await self._run(
+                self._custom.delete_namespaced_custom_object,
+                self.kind.group,
+                self.kind.version,
+                self.namespace,
+                self.kind.plural,
+                name,
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                raise NotFound(f"{self.kind.kind} {name} not found") from exc
+            raise kube.translate(exc) from exc
+        with self._lock:
+            stored = self._objects.get(name)
+            if stored is not None:
+                self._tombstones[name] = stored.resource_version
+                self._remove(name)
+
+    async def read_through(self, name: str) -> Stored[T] | None:
+        """Read one object from the API server (not the cache) and refresh the cache with it."""
+        try:
+            body = await self._run(
+                self._custom.get_namespaced_custom_object,
+                self.kind.group,
+                self.kind.version,
+                self.namespace,
+                self.kind.plural,
+                name,
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise kube.translate(exc) from exc
+        return self._apply_write(body)
+
+    def _full_body(self, value: T) -> Body:
+        body = self.codec.encode(value)
+        metadata = dict(body.get("metadata") or {})
+        metadata.update(name=self.codec.name(value), namespace=self.namespace)
+        return {
+            **body,
+            "apiVersion": self.kind.api_version,
+            "kind": self.kind.kind,
+            "metadata": metadata,
+        }
+
+    async def _replace_status(self, body: Body) -> Body:
+        return await self._run(
+            self._custom.replace_namespaced_custom_object_status,
+            self.kind.group,
+            self.kind.version,
+            self.namespace,
+            self.kind.plural,
+            body["metadata"]["name"],
+            body,
+        )
+
+    def _update_error(self, exc: ApiException, name: str) -> AdminError:
+        if exc.status == 409:
+            return Conflict(f"{self.kind.kind} {name} was modified concurrently")
+        if exc.status == 404:
+            return NotFound(f"{self.kind.kind} {name} not found")
+        return kube.translate(exc)
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args))
+
+    # ----------------------------------------------------------------------------- cache
+
+    def _decode(self, body: Body) -> Stored[T] | None:
+        meta = body.get("metadata", {})
+        try:
+            value = self.codec.decode(body)
+        except Exception:  # noqa: BLE001 - e.g. an object hand-edited with kubectl
+            log.exception("cannot decode %s %s; ignoring it", self.kind.kind, meta.get("name"))
+            return None
+        return Stored(
+            name=meta["name"],
+            resource_version=int(meta["resourceVersion"]),
+            uid=meta.get("uid", ""),
+            created_at=_parse_time(meta.get("creationTimestamp")),
+            value=value,
+        )
+
+    def _put(self, stored: Stored[T]) -> None:
+        self._objects[stored.name] = stored
+        for index in self._indexes.values():
+            index.put(stored.name, stored.value)
+
+    def _remove(self, name: str) -> None:
+        self._objects.pop(name, None)
+        for index in self._indexes.values():
+            index.remove(name)
+
+    def _apply_write(self, body: Body) -> Stored[T]:
+        stored = self._decode(body)
+        if stored is None:
+            raise AdminError(Code.INTERNAL, f"stored {self.kind.kind} could not be read back")
+        self._apply("MODIFIED", stored)
+        return stored
+
+    def _apply(self, event: str, stored: Stored[T]) -> None:
+        """Apply one change unless the cache already holds something newer."""
+        with self._lock:
+            if stored.resource_version <= self._tombstones.get(stored.name, -1):
+                return
+            current = self._objects.get(stored.name)
+            if current is not None and current.resource_version > stored.resource_version:
+                return
+            if event == "DELETED":
+                self._tombstones[stored.name] = stored.resource_version
+                self._remove(stored.name)
+            else:
+                self._put(stored)
+
+    def _replace_all(self, items: list[Stored[T]], list_rv: int) -> None:
+        with self._lock:
+            fresh = {s.name: s for s in items}
+            # Keep write-throughs newer than the list: the watch will confirm them.
+            for name, stored in self._objects.items():
+                if stored.resource_version > list_rv and name not in fresh:
+                    fresh[name] = stored
+            self._objects = {}
+            self._tombstones = {}
+            for index in self._indexes.values():
+                index.forward.clear()
+                index.reverse.clear()
+            for stored in fresh.values():
+                self._put(stored)
+
+    # ----------------------------------------------------------------------------- watch
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run_watch, name=f"watch-{self.kind.plural}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._watch is not None:
+            self._watch.stop()
+
+    def wait_synced(self, timeout: float) -> bool:
+        return self._synced.wait(timeout)
+
+    def _list(self) -> int:
+        items: list[Stored[T]] = []
+        token: str | None = None
+        while True:
+            page = self._custom.list_namespaced_custom_object(
+                self.kind.group,
+                self.kind.version,
+                self.namespace,
+                self.kind.plural,
+                limit=_LIST_PAGE,
+                _continue=token,
+            )
+            items.extend(s for s in map(self._decode, page.get("items", [])) if s is not None)
+            token = page["metadata"].get("continue")
+            if not token:
+                list_rv = int(page["metadata"]["resourceVersion"])
+                break
+        self._replace_all(items, list_rv)
+        self._synced.set()
+        return list_rv
+
+    def _run_watch(self) -> None:
+        backoff = 0.2
+        while not self._stopping.is_set():
+            try:
+                rv = self._list()
+                backoff = 0.2
+                while not self._stopping.is_set():
+                    rv = self._watch_once(rv)
+            except ApiException as exc:
+                if exc.status != 410:
+                    log.warning("watch of %s failed: %s", self.kind.plural, exc)
+                    self._stopping.wait(backoff)
+                    backoff = min(backoff * 2, 10.0)
+            except Exception:  # noqa: BLE001 - keep the cache alive through network hiccups
+                if self._stopping.is_set():
+                    return
+                log.exception("watch of %s failed", self.kind.plural)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def _watch_once(self, rv: int) -> int:
+        """Watch from ``rv`` until the server ends the stream; return the last rv seen."""
+        self._watch = watch.Watch()
+        stream = self._watch.stream(
+            self._custom.list_namespaced_custom_object,
+            self.kind.group,
+            self.kind.version,
+            self.namespace,
+            self.kind.plural,
+            resource_version=str(rv),
+            allow_watch_bookmarks=True,
+            timeout_seconds=_WATCH_SECONDS,
+        )
+        for event in stream:
+            body = event["raw_object"]
+            rv = int(body["metadata"]["resourceVersion"])
+            if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                stored = self._decode(body)
+                if stored is not None:
+                    self._apply(event["type"], stored)
+        return rv

@@ -1,0 +1,3 @@
+from flyteadmin.cli import main
+
+main()

@@ -1,0 +1,127 @@
+"""``flyteadmin dev``: the whole control plane on one machine.
+
+Starts (or reuses, with --kubeconfig) a Kubernetes control plane, installs the CRDs, runs the
+operator and the API server in one process, writes a flytekit config file, and stops everything
+on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from flyteidl.admin import project_pb2
+
+from flyteadmin.core import kube
+from flyteadmin.core.config import Settings
+from flyteadmin.core.errors import AdminError, Code
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    settings: Settings
+    kubeconfig: str | None = None
+    data_dir: Path | None = None
+    grpc_port: int = 8089
+    http_port: int = 8088
+    seed_projects: tuple[str, ...] = ("flytesnacks",)
+
+
+def say(message: str) -> None:
+    print(f"flyteadmin dev: {message}", flush=True)
+
+
+def write_flytekit_config(path: Path, grpc_port: int) -> None:
+    config = {"admin": {"endpoint": f"dns:///127.0.0.1:{grpc_port}", "insecure": True}}
+    path.write_text(yaml.safe_dump(config))
+
+
+async def _seed(server, projects: tuple[str, ...]) -> None:
+    for project_id in projects:
+        request = project_pb2.ProjectRegisterRequest(
+            project=project_pb2.Project(
+                id=project_id, name=project_id, description=f"{project_id} description"
+            )
+        )
+        try:
+            await server.backend.projects.register(request)
+            say(f"created project {project_id}")
+        except AdminError as error:
+            if error.code != Code.ALREADY_EXISTS:
+                raise
+
+
+async def _serve(settings: Settings, options: DevOptions, flytekit_config: Path) -> None:
+    from flyteadmin.api_server.app import ApiServer
+    from flyteadmin.cli import install_signal_stop
+    from flyteadmin.operator.runner import run_operator
+
+    stop = install_signal_stop()
+    server = ApiServer(settings)
+    await server.start()
+    operator_ready = asyncio.Event()
+    operator = asyncio.create_task(
+        run_operator(settings, ready_flag=operator_ready, stop_flag=stop), name="operator"
+    )
+    try:
+        await _seed(server, options.seed_projects)
+        await asyncio.wait(
+            [asyncio.create_task(operator_ready.wait()), operator],
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if operator.done():
+            operator.result()  # raises what stopped it
+        say(f"flytekit config: {flytekit_config}")
+        say(f"ready: gRPC 127.0.0.1:{server.grpc_port}, HTTP http://127.0.0.1:{server.http_port}")
+        await stop.wait()
+    finally:
+        stop.set()
+        await asyncio.wait_for(operator, timeout=30)
+        await server.stop()
+
+
+def run_dev(options: DevOptions) -> None:
+    temporary = options.data_dir is None
+    workdir = Path(tempfile.mkdtemp(prefix="flyteadmin-dev-")) if temporary else options.data_dir
+    assert workdir is not None
+    workdir.mkdir(parents=True, exist_ok=True)
+    plane = None
+    try:
+        kubeconfig = options.kubeconfig
+        if not kubeconfig:
+            from flyteadmin.devstack.controlplane import start_control_plane
+
+            say("starting the local Kubernetes control plane")
+            plane = start_control_plane(workdir / "k8s", log=say)
+            kubeconfig = str(plane.kubeconfig)
+        say(f"kubeconfig: {kubeconfig}")
+        settings = dataclasses.replace(
+            options.settings,
+            server=dataclasses.replace(
+                options.settings.server,
+                host="127.0.0.1",
+                grpc_port=options.grpc_port,
+                http_port=options.http_port,
+            ),
+            kubernetes=dataclasses.replace(options.settings.kubernetes, kubeconfig=kubeconfig),
+        )
+        api = kube.api_client(kubeconfig)
+        try:
+            kube.apply_crds(api)
+            kube.ensure_namespace(api, settings.kubernetes.namespace)
+        finally:
+            api.close()
+        flytekit_config = workdir / "flytekit.yaml"
+        write_flytekit_config(flytekit_config, options.grpc_port)
+        asyncio.run(_serve(settings, options, flytekit_config))
+    finally:
+        if plane is not None:
+            plane.stop()
+        if temporary:
+            shutil.rmtree(workdir, ignore_errors=True)
+        say("stopped")

@@ -1,0 +1,14 @@
+"""What the operator's handlers share: settings and the Kubernetes client of the core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flyteadmin.core.config import Settings
+from kubernetes import client
+
+
+@dataclass(frozen=True)
+class OperatorContext:
+    settings: Settings
+    api: client.ApiClient

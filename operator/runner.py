@@ -1,0 +1,85 @@
+"""Running the Kopf operator: standalone by default, or with peering for several replicas.
+
+Kopf settings chosen (docs/operator.md explains them):
+- namespaced to the store namespace, where our custom resources live;
+- ``posting.level = WARNING``: Kubernetes Events only for problems, not for every handler run;
+- peering: ``operator.peering`` empty -> standalone (one active replica, no peering CRDs);
+  a name -> Kopf peering with that name, so only one replica of several is active;
+- no persistence is used by the handlers (``on.event`` + timers), so no finalizers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import kopf
+from flyteadmin.core import kube
+from flyteadmin.core.config import Settings
+from flyteadmin.operator.context import OperatorContext
+from flyteadmin.operator.handlers import register
+from kubernetes import client
+
+
+def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    register(registry, ctx)
+    return registry
+
+
+def connection_info(api: client.ApiClient) -> kopf.ConnectionInfo:
+    cfg = api.configuration
+    token = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
+    scheme, _, token_value = (token or "").partition(" ")
+    return kopf.ConnectionInfo(
+        server=cfg.host,
+        ca_path=cfg.ssl_ca_cert,
+        insecure=not cfg.verify_ssl,
+        certificate_path=cfg.cert_file,
+        private_key_path=cfg.key_file,
+        scheme=scheme or None,
+        token=token_value or None,
+    )
+
+
+def _kopf_settings(settings: Settings) -> kopf.OperatorSettings:
+    kopf_settings = kopf.OperatorSettings()
+    kopf_settings.posting.level = 30  # logging.WARNING
+    kopf_settings.watching.server_timeout = 300
+    kopf_settings.watching.client_timeout = 330
+    if settings.operator.peering:
+        kopf_settings.peering.name = settings.operator.peering
+        kopf_settings.peering.mandatory = True
+        kopf_settings.peering.standalone = False
+    else:
+        kopf_settings.peering.standalone = True
+    return kopf_settings
+
+
+async def run_operator(
+    settings: Settings,
+    *,
+    ready_flag: asyncio.Event | threading.Event | None = None,
+    stop_flag: asyncio.Event | threading.Event | None = None,
+) -> None:
+    api = kube.api_client(settings.kubernetes.kubeconfig)
+    ctx = OperatorContext(settings, api)
+    registry = build_registry(ctx)
+
+    @kopf.on.login(registry=registry)
+    def login(**_: object) -> kopf.ConnectionInfo:
+        # Kopf connects with the same credentials as the core's client.
+        return connection_info(api)
+
+    try:
+        await kopf.operator(
+            registry=registry,
+            settings=_kopf_settings(settings),
+            namespaces=[settings.kubernetes.namespace],
+            standalone=not settings.operator.peering,
+            peering_name=settings.operator.peering or None,
+            ready_flag=ready_flag,
+            stop_flag=stop_flag,
+        )
+    finally:
+        api.close()

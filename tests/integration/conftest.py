@@ -1,0 +1,68 @@
+"""Fixtures on the real control plane: CRDs installed once, a fresh store namespace per test."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flyteadmin.core import kube
+from flyteadmin.core.config import KubernetesSettings, ServerSettings, Settings
+from kubernetes import client
+
+
+@pytest.fixture(scope="session")
+def crds_installed(kube_api: client.ApiClient) -> None:
+    kube.apply_crds(kube_api)
+
+
+@pytest.fixture
+def namespace(kube_api: client.ApiClient, crds_installed: None, unique: str) -> Iterator[str]:
+    name = f"test-{unique}"
+    kube.ensure_namespace(kube_api, name)
+    yield name
+    client.CoreV1Api(kube_api).delete_namespace(name)
+
+
+@pytest.fixture
+def settings(kubeconfig: Path, namespace: str) -> Settings:
+    """Settings for one test: its own store namespace, free ports on 127.0.0.1."""
+    return Settings(
+        server=ServerSettings(host="127.0.0.1", grpc_port=0, http_port=0),
+        kubernetes=KubernetesSettings(kubeconfig=str(kubeconfig), namespace=namespace),
+    )
+
+
+def with_namespace(settings: Settings, namespace: str) -> Settings:
+    return dataclasses.replace(
+        settings, kubernetes=dataclasses.replace(settings.kubernetes, namespace=namespace)
+    )
+
+
+def run(coro):
+    """Run one coroutine on a fresh event loop (the tests are plain functions)."""
+    return asyncio.run(coro)
+
+
+@pytest.fixture
+def api_server(settings: Settings):
+    """A running ApiServer on free ports (``.grpc_port``, ``.http_port``), stopped afterwards."""
+    from flyteadmin.api_server.app import ApiServer
+
+    from tests.integration.servers import LoopThread
+
+    loop = LoopThread()
+    server = loop.call(_make_server(ApiServer, settings))
+    try:
+        yield server
+    finally:
+        loop.call(server.stop())
+        loop.close()
+
+
+async def _make_server(cls, settings: Settings):
+    server = cls(settings)
+    await server.start()
+    return server
