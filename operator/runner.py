@@ -5,19 +5,22 @@ Kopf settings chosen (docs/operator.md explains them):
 - ``posting.level = WARNING``: Kubernetes Events only for problems, not for every handler run;
 - peering: ``operator.peering`` empty -> standalone (one active replica, no peering CRDs);
   a name -> Kopf peering with that name, so only one replica of several is active;
-- no persistence is used by the handlers (``on.event`` + timers), so no finalizers.
+- no persistence is used by the handlers (``on.event`` + a plain resync loop over the core's
+  project cache), so Kopf adds no annotations and no finalizers to our resources.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import kopf
 from flyteadmin.core import kube
+from flyteadmin.core.backend import Backend
 from flyteadmin.core.config import Settings
 from flyteadmin.operator.context import OperatorContext
-from flyteadmin.operator.handlers import register
+from flyteadmin.operator.handlers import register, resync_projects
 from kubernetes import client
 
 
@@ -71,6 +74,9 @@ async def run_operator(
         # Kopf connects with the same credentials as the core's client.
         return connection_info(api)
 
+    backend = Backend(settings, api)
+    await backend.start()
+    resync = asyncio.create_task(resync_projects(ctx, backend.project_records))
     try:
         await kopf.operator(
             registry=registry,
@@ -82,4 +88,49 @@ async def run_operator(
             stop_flag=stop_flag,
         )
     finally:
+        resync.cancel()
+        backend.stop()
         api.close()
+
+
+class OperatorThread:
+    """The operator on its own event loop in a thread, as ``flyteadmin dev`` and tests run it.
+
+    Off the main thread Kopf installs no signal handlers, so the embedding program keeps
+    control of SIGINT/SIGTERM and stops the operator with ``stop()``.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.ready = threading.Event()
+        self._stop_flag = threading.Event()
+        self._done = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(settings,), name="operator", daemon=True
+        )
+
+    def _run(self, settings: Settings) -> None:
+        try:
+            asyncio.run(run_operator(settings, ready_flag=self.ready, stop_flag=self._stop_flag))
+        except BaseException as exc:  # noqa: BLE001 - reported to the embedding program
+            self.error = exc
+        finally:
+            self._done.set()
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start and wait until Kopf is ready; raise what stopped it if it died instead."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.ready.wait(0.1):
+            if self._done.is_set():
+                raise RuntimeError("the operator stopped during start-up") from self.error
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the operator was not ready within {timeout}s")
+
+    @property
+    def running(self) -> bool:
+        return not self._done.is_set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop_flag.set()
+        self._thread.join(timeout)

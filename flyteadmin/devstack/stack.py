@@ -59,29 +59,26 @@ async def _seed(server, projects: tuple[str, ...]) -> None:
 async def _serve(settings: Settings, options: DevOptions, flytekit_config: Path) -> None:
     from flyteadmin.api_server.app import ApiServer
     from flyteadmin.cli import install_signal_stop
-    from flyteadmin.operator.runner import run_operator
+    from flyteadmin.operator.runner import OperatorThread
 
     stop = install_signal_stop()
     server = ApiServer(settings)
     await server.start()
-    operator_ready = asyncio.Event()
-    operator = asyncio.create_task(
-        run_operator(settings, ready_flag=operator_ready, stop_flag=stop), name="operator"
-    )
+    operator = OperatorThread(settings)
     try:
         await _seed(server, options.seed_projects)
-        await asyncio.wait(
-            [asyncio.create_task(operator_ready.wait()), operator],
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-        if operator.done():
-            operator.result()  # raises what stopped it
+        await asyncio.to_thread(operator.start)
         say(f"flytekit config: {flytekit_config}")
         say(f"ready: gRPC 127.0.0.1:{server.grpc_port}, HTTP http://127.0.0.1:{server.http_port}")
-        await stop.wait()
+        while not stop.is_set() and operator.running:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+        if not operator.running:
+            raise RuntimeError("the operator stopped unexpectedly") from operator.error
     finally:
-        stop.set()
-        await asyncio.wait_for(operator, timeout=30)
+        await asyncio.to_thread(operator.stop)
         await server.stop()
 
 
