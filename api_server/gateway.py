@@ -16,6 +16,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
+from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError, Message
+from google.rpc import status_pb2
+from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
+
 from flyteadmin.api_server.context import CallContext, Handler
 from flyteadmin.api_server.routes import (
     TABLE,
@@ -24,11 +30,6 @@ from flyteadmin.api_server.routes import (
     resolve_field_path,
 )
 from flyteadmin.core.errors import AdminError, Code, invalid_argument
-from google.protobuf import json_format
-from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.message import DecodeError, Message
-from google.rpc import status_pb2
-from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
 
 log = logging.getLogger(__name__)
 

@@ -13,14 +13,15 @@ import logging
 from collections.abc import Mapping
 
 import grpc
-from flyteadmin.api_server.context import CallContext, Handler
-from flyteadmin.api_server.routes import SERVICES
-from flyteadmin.core.errors import AdminError
 from google.protobuf import any_pb2
 from google.rpc import status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
+
+from flyteadmin.api_server.context import CallContext, Handler
+from flyteadmin.api_server.routes import SERVICES
+from flyteadmin.core.errors import AdminError
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+from kubernetes import client
+
 from flyteadmin.core import kube
 from flyteadmin.core.config import Settings
 from flyteadmin.core.crmap.projects import ProjectCodec
 from flyteadmin.core.projects import Projects
 from flyteadmin.core.store import Collection
-from kubernetes import client
 
 
 class Backend:

@@ -10,10 +10,11 @@ import json
 import time
 from pathlib import Path
 
-from flyteadmin.core import crds
-from flyteadmin.core.errors import AdminError, Code
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
+
+from flyteadmin.core import crds
+from flyteadmin.core.errors import AdminError, Code
 
 
 def api_client(kubeconfig: str = "", pool_size: int = 16) -> client.ApiClient:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 
-from flyteadmin.core.crds import LABEL_PREFIX
-from flyteadmin.core.crmap.labels import MANAGED_BY
 from flyteidl.admin import project_pb2
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+
+from flyteadmin.core.crds import LABEL_PREFIX
+from flyteadmin.core.crmap.labels import MANAGED_BY
 
 MANAGED = LABEL_PREFIX + "managed"
 PROJECT = LABEL_PREFIX + "project"

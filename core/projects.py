@@ -3,13 +3,14 @@ project/domain check (§1.3) every later registration and execution RPC runs fir
 
 from __future__ import annotations
 
+from flyteidl.admin import project_pb2
+
 from flyteadmin.core import listing
 from flyteadmin.core.config import Domain
 from flyteadmin.core.errors import AdminError, Code, invalid_argument, missing, not_found
 from flyteadmin.core.listing import Column, ColumnType, EntitySchema, SortSpec
 from flyteadmin.core.store import AlreadyExists, Collection, Stored
 from flyteadmin.core.validation.projects import validate_project, validate_register
-from flyteidl.admin import project_pb2
 
 ACTIVE = project_pb2.Project.ACTIVE
 ARCHIVED = project_pb2.Project.ARCHIVED

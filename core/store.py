@@ -25,11 +25,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from kubernetes import client, watch
+from kubernetes.client.rest import ApiException
+
 from flyteadmin.core import kube
 from flyteadmin.core.crds import Kind
 from flyteadmin.core.errors import AdminError, Code
-from kubernetes import client, watch
-from kubernetes.client.rest import ApiException
 
 log = logging.getLogger(__name__)
 

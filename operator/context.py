@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flyteadmin.core.config import Settings
 from kubernetes import client
+
+from flyteadmin.core.config import Settings
 
 
 @dataclass(frozen=True)

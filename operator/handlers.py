@@ -13,12 +13,13 @@ import asyncio
 import logging
 
 import kopf
+from flyteidl.admin import project_pb2
+
 from flyteadmin.core import crds
 from flyteadmin.core.crmap.projects import ProjectCodec
 from flyteadmin.core.namespaces import reconcile_project_namespaces
 from flyteadmin.core.store import Collection
 from flyteadmin.operator.context import OperatorContext
-from flyteidl.admin import project_pb2
 
 log = logging.getLogger(__name__)
 _PROJECTS = (crds.GROUP, crds.VERSION, crds.PROJECT.plural)

@@ -16,12 +16,13 @@ import threading
 import time
 
 import kopf
+from kubernetes import client
+
 from flyteadmin.core import kube
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.config import Settings
 from flyteadmin.operator.context import OperatorContext
 from flyteadmin.operator.handlers import register, resync_projects
-from kubernetes import client
 
 
 def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from flyteidl.admin import project_pb2
+
 from flyteadmin.api_server.context import CallContext, Handler
 from flyteadmin.core.backend import Backend
-from flyteidl.admin import project_pb2
 
 ADMIN = "/flyteidl.service.AdminService/"
 

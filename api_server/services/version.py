@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from importlib import metadata
 
+from flyteidl.admin import version_pb2
+
 from flyteadmin.api_server.context import CallContext, Handler
 from flyteadmin.core.backend import Backend
-from flyteidl.admin import version_pb2
 
 DISTRIBUTION = "flyteadmin-k8s"
 

@@ -3,10 +3,11 @@ label, checked at registration). ``domains`` is not stored: it always comes from
 
 from __future__ import annotations
 
+from flyteidl.admin import common_pb2, project_pb2
+
 from flyteadmin.core import crds
 from flyteadmin.core.crmap.labels import identity_labels
 from flyteadmin.core.store import Body
-from flyteidl.admin import common_pb2, project_pb2
 
 _State = project_pb2.Project.ProjectState
 

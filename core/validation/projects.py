@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+from flyteidl.admin import project_pb2
+
 from flyteadmin.core.errors import invalid_argument, missing
 from flyteadmin.core.validation.labels import validate_labels
-from flyteidl.admin import project_pb2
 
 MAX_NAME_LENGTH = 64
 MAX_DESCRIPTION_LENGTH = 300

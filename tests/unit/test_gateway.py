@@ -11,10 +11,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from flyteadmin.api_server.context import CallContext
-from flyteadmin.api_server.gateway import HTTP_STATUS, build_http_app
-from flyteadmin.api_server.routes import ROUTES, RouteTable, compile_template, match
-from flyteadmin.core.errors import AdminError, Code
 from flyteidl.admin import (
     common_pb2,
     execution_pb2,
@@ -28,6 +24,11 @@ from google.api import annotations_pb2
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 from yarl import URL
+
+from flyteadmin.api_server.context import CallContext
+from flyteadmin.api_server.gateway import HTTP_STATUS, build_http_app
+from flyteadmin.api_server.routes import ROUTES, RouteTable, compile_template, match
+from flyteadmin.core.errors import AdminError, Code
 
 ADMIN = "/flyteidl.service.AdminService/"
 OCTET = "application/octet-stream"

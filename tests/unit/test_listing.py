@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from flyteadmin.core.errors import AdminError, Code
 from flyteadmin.core.listing import (
     Column,
