@@ -56,7 +56,8 @@ class OperatorSettings:
     namespace_template: str = "{{ project }}-{{ domain }}"
     """Namespace of each project-domain; `{{ project }}` and `{{ domain }}` are replaced."""
     peering: str = ""
-    """Kopf peering name; empty runs standalone (one operator replica, no peering CRDs)."""
+    """Kopf peering name; empty runs standalone (no peering CRDs). Peered operators of equal
+    priority pause when they see each other: a guard against accidental doubles, not HA."""
     resync_seconds: float = 60.0
     """Periodic re-check of every project's namespaces, on top of the watch events."""
 

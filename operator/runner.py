@@ -3,8 +3,10 @@
 Kopf settings chosen (docs/operator.md explains them):
 - namespaced to the store namespace, where our custom resources live;
 - ``posting.level = WARNING``: Kubernetes Events only for problems, not for every handler run;
-- peering: ``operator.peering`` empty -> standalone (one active replica, no peering CRDs);
-  a name -> Kopf peering with that name, so only one replica of several is active;
+- peering: ``operator.peering`` empty -> standalone (no peering CRDs). With a name, Kopf
+  peering: operators that see each other with the same priority all pause, which guards against
+  an accidental second operator (a rollout overlap, a developer's local run) but is not leader
+  election, so the supported layout is one replica (the chart enforces it);
 - no persistence is used by the handlers (``on.event`` + a plain resync loop over the core's
   project cache), so Kopf adds no annotations and no finalizers to our resources.
 """

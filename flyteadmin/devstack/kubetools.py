@@ -75,6 +75,7 @@ def tools_dir() -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the tools are for every user
     try:
         _extract(tarball, staging)
         try:

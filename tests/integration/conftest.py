@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kubernetes import client
+
 from flyteadmin.core import kube
 from flyteadmin.core.config import KubernetesSettings, ServerSettings, Settings
-from kubernetes import client
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +51,6 @@ def run(coro):
 def api_server(settings: Settings):
     """A running ApiServer on free ports (``.grpc_port``, ``.http_port``), stopped afterwards."""
     from flyteadmin.api_server.app import ApiServer
-
     from tests.integration.servers import LoopThread
 
     loop = LoopThread()

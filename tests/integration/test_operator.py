@@ -6,13 +6,13 @@ import dataclasses
 import time
 
 import pytest
-from flyteadmin.core.backend import Backend
-from flyteadmin.core.namespaces import MANAGED, namespace_for
-from flyteadmin.operator.runner import OperatorThread
 from flyteidl.admin import project_pb2
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from flyteadmin.core.backend import Backend
+from flyteadmin.core.namespaces import MANAGED, namespace_for
+from flyteadmin.operator.runner import OperatorThread
 from tests.integration.servers import LoopThread
 
 Project = project_pb2.Project

@@ -7,12 +7,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from flyteadmin.core import kube
-from flyteadmin.core.crmap.projects import ProjectCodec
-from flyteadmin.core.store import AlreadyExists, Collection, Conflict, NotFound
 from flyteidl.admin import project_pb2
 from kubernetes import client
 
+from flyteadmin.core import kube
+from flyteadmin.core.crmap.projects import ProjectCodec
+from flyteadmin.core.store import AlreadyExists, Collection, Conflict, NotFound
 from tests.integration.conftest import run
 
 
