@@ -26,7 +26,11 @@ def build_registry(backend: Backend) -> dict[str, Handler]:
             if name in registry:
                 raise ValueError(f"{name} is implemented twice")
             registry[name] = handler
-    # Every RPC of every served service has an entry, so both doors answer alike.
+    return complete(registry)
+
+
+def complete(registry: dict[str, Handler]) -> dict[str, Handler]:
+    """Give every RPC of every served service an entry, so both doors answer alike."""
     for service in SERVICES:
         for method in service.methods:
             full = f"/{service.full_name}/{method.name}"

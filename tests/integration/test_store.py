@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from flyteidl.admin import project_pb2
 from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from flyteadmin.core import kube
 from flyteadmin.core.crmap.projects import ProjectCodec
@@ -135,3 +136,51 @@ def test_objects_edited_with_kubectl_style_writes_reach_the_cache(kubeconfig, na
             {"spec": {"description": "patched outside"}},
         )
         wait_for(lambda: r.projects.get("eta").value.description == "patched outside")
+
+
+class GoneOnFirstWatch:
+    """The Kubernetes client, except that the first watch answers 410 Gone (as after etcd
+    compaction): a fault injected at the HTTP-client boundary."""
+
+    def __init__(self, real) -> None:
+        self._real = real
+        self.lists = 0
+        self.gone_sent = False
+
+    def list_namespaced_custom_object(self, *args, **kwargs):
+        if kwargs.get("watch"):
+            if not self.gone_sent:
+                self.gone_sent = True
+                raise ApiException(status=410, reason="Gone")
+        else:
+            self.lists += 1
+        return self._real.list_namespaced_custom_object(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def test_watch_relists_after_410_gone(kubeconfig, namespace, kube_api):
+    custom = client.CustomObjectsApi(kube_api)
+
+    def create_directly(pid: str) -> None:
+        body = {
+            "apiVersion": "flyteadmin.io/v1alpha1",
+            "kind": "Project",
+            "metadata": {"name": pid},
+            "spec": {"id": pid, "state": "ACTIVE"},
+        }
+        custom.create_namespaced_custom_object(
+            "flyteadmin.io", "v1alpha1", namespace, "projects", body
+        )
+
+    create_directly("before")
+    replica = Replica(kubeconfig, namespace)
+    faulty = GoneOnFirstWatch(replica.projects._custom)
+    replica.projects._custom = faulty
+    with replica as r:
+        wait_for(lambda: faulty.gone_sent)
+        create_directly("after")
+        wait_for(lambda: r.projects.get("after") is not None)
+        assert r.projects.get("before") is not None
+        assert faulty.lists >= 2  # the 410 made it list again, then watch from the new list
