@@ -127,6 +127,8 @@ class Collection(Generic[T]):
         self.kind = codec.kind
         self.namespace = namespace
         self._custom = client.CustomObjectsApi(api)
+        # group, version, namespace, plural: the leading arguments of every custom-object call
+        self._coords = (codec.kind.group, codec.kind.version, namespace, codec.kind.plural)
         self._executor = executor
         self._lock = threading.RLock()
         self._objects: dict[str, Stored[T]] = {}
@@ -165,10 +167,7 @@ class Collection(Generic[T]):
         try:
             created = await self._run(
                 self._custom.create_namespaced_custom_object,
-                self.kind.group,
-                self.kind.version,
-                self.namespace,
-                self.kind.plural,
+                *self._coords,
                 body,
             )
         except ApiException as exc:
@@ -189,10 +188,7 @@ class Collection(Generic[T]):
         try:
             updated = await self._run(
                 self._custom.replace_namespaced_custom_object,
-                self.kind.group,
-                self.kind.version,
-                self.namespace,
-                self.kind.plural,
+                *self._coords,
                 current.name,
                 body,
             )
@@ -219,10 +215,7 @@ class Collection(Generic[T]):
         try:
             await self._run(
                 self._custom.delete_namespaced_custom_object,
-                self.kind.group,
-                self.kind.version,
-                self.namespace,
-                self.kind.plural,
+                *self._coords,
                 name,
             )
         except ApiException as exc:
@@ -240,10 +233,7 @@ class Collection(Generic[T]):
         try:
             body = await self._run(
                 self._custom.get_namespaced_custom_object,
-                self.kind.group,
-                self.kind.version,
-                self.namespace,
-                self.kind.plural,
+                *self._coords,
                 name,
             )
         except ApiException as exc:
@@ -266,10 +256,7 @@ class Collection(Generic[T]):
     async def _replace_status(self, body: Body) -> Body:
         return await self._run(
             self._custom.replace_namespaced_custom_object_status,
-            self.kind.group,
-            self.kind.version,
-            self.namespace,
-            self.kind.plural,
+            *self._coords,
             body["metadata"]["name"],
             body,
         )
@@ -369,10 +356,7 @@ class Collection(Generic[T]):
         token: str | None = None
         while True:
             page = self._custom.list_namespaced_custom_object(
-                self.kind.group,
-                self.kind.version,
-                self.namespace,
-                self.kind.plural,
+                *self._coords,
                 limit=_LIST_PAGE,
                 _continue=token,
             )
@@ -410,10 +394,7 @@ class Collection(Generic[T]):
         self._watch = watch.Watch()
         stream = self._watch.stream(
             self._custom.list_namespaced_custom_object,
-            self.kind.group,
-            self.kind.version,
-            self.namespace,
-            self.kind.plural,
+            *self._coords,
             resource_version=str(rv),
             allow_watch_bookmarks=True,
             timeout_seconds=_WATCH_SECONDS,

@@ -17,6 +17,10 @@ from flytekit.configuration import Config, PlatformConfig
 from flyteadmin.devstack.processes import free_port, http_ok
 
 
+# The console script, as a user runs it.
+FLYTEADMIN = str(Path(sys.executable).parent / "flyteadmin")
+
+
 def start_dev(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, dict[str, str], Path]:
     """Start `flyteadmin dev` as a user would; return once it prints its ready line."""
     grpc_port, http_port = free_port(), free_port()
