@@ -16,7 +16,6 @@ from flytekit.configuration import Config, PlatformConfig
 
 from flyteadmin.devstack.processes import free_port, http_ok
 
-
 # The console script, as a user runs it.
 FLYTEADMIN = str(Path(sys.executable).parent / "flyteadmin")
 
