@@ -138,6 +138,9 @@ def _start_server(
     argv += ["--log-level", "WARNING", "serve", "--config", str(config_path)]
     argv += ["--kubeconfig", kubeconfig]
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLYTEADMIN__")}
+    # `-m` would put the working directory (the repo root, whose operator/ folder shadows the
+    # standard library's `operator`) first on sys.path; PYTHONSAFEPATH keeps it off.
+    env["PYTHONSAFEPATH"] = "1"
     child = group.start("flyteadmin-serve", argv, env)
     wait_until(
         lambda: any(

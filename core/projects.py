@@ -37,14 +37,23 @@ class Projects:
         self._collection = collection
         self._domains = [project_pb2.Domain(id=d.id, name=d.name) for d in domains]
         self._domain_ids = {d.id for d in domains}
+        self._answers: dict[str, tuple[int, project_pb2.Project]] = {}
 
     def domains(self) -> list[project_pb2.Domain]:
         return list(self._domains)
 
-    def _with_domains(self, project: project_pb2.Project) -> project_pb2.Project:
+    def _with_domains(self, record: Record) -> project_pb2.Project:
+        """The stored project plus the configured domains, memoised per resourceVersion (a
+        list answers up to all projects each time; responses copy, so sharing is safe)."""
+        memo = self._answers.get(record.name)
+        if memo is not None and memo[0] == record.resource_version:
+            return memo[1]
         out = project_pb2.Project()
-        out.CopyFrom(project)
+        out.CopyFrom(record.value)
         out.domains.extend(self._domains)
+        if len(self._answers) > 2 * len(self._collection) + 100:
+            self._answers.clear()  # objects deleted behind our back: start over
+        self._answers[record.name] = (record.resource_version, out)
         return out
 
     async def register(self, request: project_pb2.ProjectRegisterRequest) -> None:
@@ -82,7 +91,7 @@ class Projects:
         stored = self._collection.get(project_id)
         if stored is None:
             raise not_found(f"project [{project_id}] not found")
-        return self._with_domains(stored.value)
+        return self._with_domains(stored)
 
     def list(self, request: project_pb2.ProjectListRequest) -> project_pb2.Projects:
         query = listing.parse_list_request(
@@ -100,7 +109,7 @@ class Projects:
             query = query.with_filters(listing.build_filter(SCHEMA, "ne", "state", [str(ARCHIVED)]))
         page = listing.evaluate(query, self._collection.values())
         return project_pb2.Projects(
-            projects=[self._with_domains(r.value) for r in page.items], token=page.next_token
+            projects=[self._with_domains(r) for r in page.items], token=page.next_token
         )
 
     def check_project_domain(self, project_id: str, domain: str) -> None:

@@ -403,6 +403,9 @@ class Collection(Generic[T]):
             body = event["raw_object"]
             rv = int(body["metadata"]["resourceVersion"])
             if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                current = self._objects.get(body["metadata"]["name"])
+                if event["type"] != "DELETED" and current and current.resource_version >= rv:
+                    continue  # our own write-through got here first: nothing to decode
                 stored = self._decode(body)
                 if stored is not None:
                     self._apply(event["type"], stored)
