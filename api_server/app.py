@@ -51,4 +51,4 @@ class ApiServer:
         if self._http_runner is not None:
             await self._http_runner.cleanup()
         await self.grpc.stop(grace=2)
-        self.backend.stop()
+        await self.backend.stop()

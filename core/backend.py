@@ -2,13 +2,12 @@
 the domain services built on them. Both front doors (API server, operator) construct one.
 
 Constructing a Backend does no I/O; ``start`` starts the watch caches and waits for their first
-list, ``stop`` ends them.
+list, ``stop`` ends them and closes the HTTP client (on the loop that used it).
 """
 
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 
 from kubernetes import client
 
@@ -23,9 +22,9 @@ class Backend:
     def __init__(self, settings: Settings, api: client.ApiClient | None = None) -> None:
         k8s = settings.kubernetes
         self.settings = settings
-        self.api = api or kube.api_client(k8s.kubeconfig, pool_size=k8s.write_workers)
-        self.executor = ThreadPoolExecutor(k8s.write_workers, thread_name_prefix="k8s")
-        self.project_records = Collection(self.api, k8s.namespace, ProjectCodec(), self.executor)
+        self.api = api or kube.api_client(k8s.kubeconfig)
+        self.http = kube.KubeHttp(self.api, max_connections=k8s.api_connections)
+        self.project_records = Collection(self.api, k8s.namespace, ProjectCodec(), self.http)
         self.collections: list[Collection] = [self.project_records]
         self.projects = Projects(self.project_records, settings.domains)
 
@@ -42,7 +41,7 @@ class Backend:
                     f"the namespace {collection.namespace!r} there and are the CRDs installed?"
                 )
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         for collection in self.collections:
             collection.stop()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        await self.http.close()

@@ -45,8 +45,8 @@ class KubernetesSettings:
     """Path of a kubeconfig; empty means in-cluster config, else $KUBECONFIG or ~/.kube/config."""
     namespace: str = "flyteadmin"
     """Namespace holding every Flyte custom resource (projects, tasks, executions, ...)."""
-    write_workers: int = 16
-    """Threads for calls to the Kubernetes API (the client is synchronous)."""
+    api_connections: int = 16
+    """Concurrent connections for writes to the Kubernetes API."""
     cache_sync_timeout_seconds: float = 60.0
     """How long start-up waits for the watch caches' first list."""
 

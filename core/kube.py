@@ -6,10 +6,14 @@ pool. Every ``ApiException`` that reaches a caller is translated here, from one 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import ssl
 import time
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
@@ -44,6 +48,15 @@ _STATUS_CODES: dict[int, Code] = {
 }
 
 
+class KubeError(Exception):
+    """A failed call to the Kubernetes API: its HTTP status and the Status message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
 def status_message(exc: ApiException) -> str:
     try:
         return json.loads(exc.body or "{}").get("message") or str(exc.reason)
@@ -51,15 +64,88 @@ def status_message(exc: ApiException) -> str:
         return str(exc.reason)
 
 
-def translate(exc: ApiException, *, creating: bool = False) -> AdminError:
-    status = exc.status or 0
+def translate(exc: ApiException | KubeError, *, creating: bool = False) -> AdminError:
+    """The one mapping from a Kubernetes failure to the status our client sees."""
+    if isinstance(exc, KubeError):
+        status, message = exc.status, exc.message
+    else:
+        status, message = exc.status or 0, status_message(exc)
     if status == 409 and creating:
         code = Code.ALREADY_EXISTS
+    elif status in _STATUS_CODES:
+        code = _STATUS_CODES[status]
     else:
-        code = _STATUS_CODES.get(
-            status, Code.UNAVAILABLE if status >= 500 or not status else Code.INTERNAL
-        )
-    return AdminError(code, f"kubernetes API: {status_message(exc)}")
+        code = Code.UNAVAILABLE if status >= 500 or not status else Code.INTERNAL
+    return AdminError(code, f"kubernetes API: {message}")
+
+
+class KubeHttp:
+    """An asyncio client for the Kubernetes REST API, with the credentials of ``api``.
+
+    The store's writes go through it: an aiohttp request costs about half the CPU of the
+    official (synchronous, urllib3) client's, and needs no thread per request in flight. It is
+    bound to the event loop it is first used on; ``close()`` it on that loop.
+    """
+
+    def __init__(self, api: client.ApiClient, max_connections: int = 16) -> None:
+        self._cfg = api.configuration
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _ssl(self) -> ssl.SSLContext | bool:
+        cfg = self._cfg
+        if not cfg.host.startswith("https"):
+            return False
+        ctx = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
+        if not cfg.verify_ssl:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        if cfg.cert_file:
+            ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
+        return ctx
+
+    def _session_for_loop(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None:
+            connector = aiohttp.TCPConnector(ssl=self._ssl(), limit=self._max_connections)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=60)
+            )
+            self._loop = loop
+        elif loop is not self._loop:
+            raise RuntimeError("KubeHttp is bound to another event loop")
+        return self._session
+
+    async def request(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        # The client's own auth settings, re-read per call: in a Pod the service-account token
+        # is rotated on disk and the refresh hook reloads it.
+        for auth in self._cfg.auth_settings().values():
+            if auth.get("in") == "header" and auth.get("value"):
+                headers[auth["key"]] = auth["value"]
+        session = self._session_for_loop()
+        try:
+            async with session.request(
+                method, self._cfg.host + path, json=body, headers=headers
+            ) as response:
+                text = await response.text()
+                status, reason = response.status, response.reason or ""
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise KubeError(0, f"cannot reach the Kubernetes API: {exc!r}") from exc
+        try:
+            data = json.loads(text) if text else {}
+        except ValueError:
+            data = {"message": text[:500]}
+        if status >= 400:
+            message = data.get("message") if isinstance(data, dict) else None
+            raise KubeError(status, message or reason)
+        return data
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 def apply_crds(api: client.ApiClient, timeout: float = 60.0) -> None:

@@ -16,12 +16,10 @@ event from overwriting a newer write-through.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Hashable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -121,7 +119,7 @@ class Collection(Generic[T]):
     """All objects of one kind in the store namespace."""
 
     def __init__(
-        self, api: client.ApiClient, namespace: str, codec: Codec[T], executor: ThreadPoolExecutor
+        self, api: client.ApiClient, namespace: str, codec: Codec[T], http: kube.KubeHttp
     ) -> None:
         self.codec = codec
         self.kind = codec.kind
@@ -129,7 +127,9 @@ class Collection(Generic[T]):
         self._custom = client.CustomObjectsApi(api)
         # group, version, namespace, plural: the leading arguments of every custom-object call
         self._coords = (codec.kind.group, codec.kind.version, namespace, codec.kind.plural)
-        self._executor = executor
+        self._http = http
+        kind = codec.kind
+        self._path = f"/apis/{kind.group}/{kind.version}/namespaces/{namespace}/{kind.plural}"
         self._lock = threading.RLock()
         self._objects: dict[str, Stored[T]] = {}
         self._tombstones: dict[str, int] = {}
@@ -165,12 +165,8 @@ class Collection(Generic[T]):
     async def create(self, value: T) -> Stored[T]:
         body = self._full_body(value)
         try:
-            created = await self._run(
-                self._custom.create_namespaced_custom_object,
-                *self._coords,
-                body,
-            )
-        except ApiException as exc:
+            created = await self._http.request("POST", self._path, body)
+        except kube.KubeError as exc:
             if exc.status == 409:
                 name = body["metadata"]["name"]
                 raise AlreadyExists(f"{self.kind.kind} {name} already exists") from exc
@@ -186,16 +182,11 @@ class Collection(Generic[T]):
         body = self._full_body(value)
         body["metadata"]["resourceVersion"] = str(current.resource_version)
         try:
-            updated = await self._run(
-                self._custom.replace_namespaced_custom_object,
-                *self._coords,
-                current.name,
-                body,
-            )
+            updated = await self._http.request("PUT", f"{self._path}/{current.name}", body)
             if self.kind.status is not None and body.get("status") is not None:
                 updated["status"] = body["status"]
                 updated = await self._replace_status(updated)
-        except ApiException as exc:
+        except kube.KubeError as exc:
             raise self._update_error(exc, current.name) from exc
         return self._apply_write(updated)
 
@@ -213,12 +204,8 @@ class Collection(Generic[T]):
 
     async def delete(self, name: str) -> None:
         try:
-            await self._run(
-                self._custom.delete_namespaced_custom_object,
-                *self._coords,
-                name,
-            )
-        except ApiException as exc:
+            await self._http.request("DELETE", f"{self._path}/{name}")
+        except kube.KubeError as exc:
             if exc.status == 404:
                 raise NotFound(f"{self.kind.kind} {name} not found") from exc
             raise kube.translate(exc) from exc
@@ -231,12 +218,8 @@ class Collection(Generic[T]):
     async def read_through(self, name: str) -> Stored[T] | None:
         """Read one object from the API server (not the cache) and refresh the cache with it."""
         try:
-            body = await self._run(
-                self._custom.get_namespaced_custom_object,
-                *self._coords,
-                name,
-            )
-        except ApiException as exc:
+            body = await self._http.request("GET", f"{self._path}/{name}")
+        except kube.KubeError as exc:
             if exc.status == 404:
                 return None
             raise kube.translate(exc) from exc
@@ -254,23 +237,16 @@ class Collection(Generic[T]):
         }
 
     async def _replace_status(self, body: Body) -> Body:
-        return await self._run(
-            self._custom.replace_namespaced_custom_object_status,
-            *self._coords,
-            body["metadata"]["name"],
-            body,
+        return await self._http.request(
+            "PUT", f"{self._path}/{body['metadata']['name']}/status", body
         )
 
-    def _update_error(self, exc: ApiException, name: str) -> AdminError:
+    def _update_error(self, exc: kube.KubeError, name: str) -> AdminError:
         if exc.status == 409:
             return Conflict(f"{self.kind.kind} {name} was modified concurrently")
         if exc.status == 404:
             return NotFound(f"{self.kind.kind} {name} not found")
         return kube.translate(exc)
-
-    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args))
 
     # ----------------------------------------------------------------------------- cache
 

@@ -92,7 +92,7 @@ async def run_operator(
         )
     finally:
         resync.cancel()
-        backend.stop()
+        await backend.stop()
         api.close()
 
 

@@ -43,7 +43,7 @@ def backend(op_settings):
     backend = Backend(op_settings)
     loop.call(backend.start())
     yield backend, loop
-    backend.stop()
+    loop.call(backend.stop())
     loop.close()
 
 

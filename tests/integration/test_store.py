@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from flyteidl.admin import project_pb2
@@ -14,7 +13,7 @@ from kubernetes.client.rest import ApiException
 from flyteadmin.core import kube
 from flyteadmin.core.crmap.projects import ProjectCodec
 from flyteadmin.core.store import AlreadyExists, Collection, Conflict, NotFound
-from tests.integration.conftest import run
+from tests.integration.servers import LoopThread
 
 
 def project(pid: str, name: str = "", state=project_pb2.Project.ACTIVE) -> project_pb2.Project:
@@ -22,13 +21,17 @@ def project(pid: str, name: str = "", state=project_pb2.Project.ACTIVE) -> proje
 
 
 class Replica:
-    """One API-server replica's view: its own client, thread pool and cache."""
+    """One API-server replica's view: its own clients, event loop and cache."""
 
     def __init__(self, kubeconfig, namespace: str) -> None:
         self.api = kube.api_client(str(kubeconfig))
-        self.executor = ThreadPoolExecutor(4)
-        self.projects = Collection(self.api, namespace, ProjectCodec(), self.executor)
+        self.loop = LoopThread()
+        self.http = kube.KubeHttp(self.api)
+        self.projects = Collection(self.api, namespace, ProjectCodec(), self.http)
         self.projects.add_index("state", lambda p: [p.state])
+
+    def run(self, coro):
+        return self.loop.call(coro)
 
     def __enter__(self) -> Replica:
         self.projects.start()
@@ -37,7 +40,8 @@ class Replica:
 
     def __exit__(self, *exc) -> None:
         self.projects.stop()
-        self.executor.shutdown()
+        self.run(self.http.close())
+        self.loop.close()
         self.api.close()
 
 
@@ -60,7 +64,7 @@ def test_create_is_visible_at_once_and_duplicates_are_refused(kubeconfig, namesp
                 await r.projects.create(project("alpha", "Other"))
             assert r.projects.get("alpha").value.name == "Alpha"
 
-        run(scenario())
+        r.run(scenario())
 
 
 def test_update_with_stale_version_conflicts_and_mutate_retries(kubeconfig, namespace):
@@ -85,7 +89,7 @@ def test_update_with_stale_version_conflicts_and_mutate_retries(kubeconfig, name
             )
             assert r.projects.get("beta").value.description == "x" * 20
 
-        run(scenario())
+        r.run(scenario())
 
 
 def test_delete_and_missing_objects(kubeconfig, namespace):
@@ -100,23 +104,23 @@ def test_delete_and_missing_objects(kubeconfig, namespace):
             with pytest.raises(NotFound):
                 await r.projects.mutate("gamma", lambda p: p)
 
-        run(scenario())
+        r.run(scenario())
 
 
 def test_second_replica_sees_writes_through_its_watch(kubeconfig, namespace):
     with Replica(kubeconfig, namespace) as a, Replica(kubeconfig, namespace) as b:
-        run(a.projects.create(project("delta", "Delta")))
+        a.run(a.projects.create(project("delta", "Delta")))
         wait_for(lambda: b.projects.get("delta") is not None)
-        run(b.projects.mutate("delta", lambda p: project("delta", "Changed by b")))
+        b.run(b.projects.mutate("delta", lambda p: project("delta", "Changed by b")))
         wait_for(lambda: a.projects.get("delta").value.name == "Changed by b")
-        run(a.projects.delete("delta"))
+        a.run(a.projects.delete("delta"))
         wait_for(lambda: b.projects.get("delta") is None)
 
 
 def test_cache_is_rebuilt_from_the_cluster_after_a_restart(kubeconfig, namespace):
     with Replica(kubeconfig, namespace) as r:
-        run(r.projects.create(project("eps", state=project_pb2.Project.ARCHIVED)))
-        run(r.projects.create(project("zeta")))
+        r.run(r.projects.create(project("eps", state=project_pb2.Project.ARCHIVED)))
+        r.run(r.projects.create(project("zeta")))
     with Replica(kubeconfig, namespace) as restarted:
         assert {s.name for s in restarted.projects.values()} == {"eps", "zeta"}
         archived = restarted.projects.by_index("state", project_pb2.Project.ARCHIVED)
@@ -125,7 +129,7 @@ def test_cache_is_rebuilt_from_the_cluster_after_a_restart(kubeconfig, namespace
 
 def test_objects_edited_with_kubectl_style_writes_reach_the_cache(kubeconfig, namespace, kube_api):
     with Replica(kubeconfig, namespace) as r:
-        run(r.projects.create(project("eta", "Eta")))
+        r.run(r.projects.create(project("eta", "Eta")))
         custom = client.CustomObjectsApi(kube_api)
         custom.patch_namespaced_custom_object(
             "flyteadmin.io",

@@ -1,4 +1,4 @@
-"""Layer contracts: the core imports no front door (nor grpc, aiohttp or kopf); the two front
+"""Layer contracts: the core imports no front door (nor grpc, kopf or a web server); the two front
 doors do not import each other. Checked on the source, so a violation fails before it ships."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ FORBIDDEN = {
         "grpc",
         "grpc_health",
         "grpc_reflection",
-        "aiohttp",
+        "aiohttp.web",  # the core may call HTTP APIs (aiohttp client), but serves nothing
         "kopf",
         "flyteadmin.api_server",
         "flyteadmin.operator",
