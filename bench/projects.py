@@ -38,7 +38,7 @@ from flyteadmin.core.crmap.projects import ProjectCodec
 
 LIST_FILTER = "contains(name,1)"
 RAW = "raw CR create (kubernetes client)"
-PHASES = ("get", "get1", "list", "list-filter", "register", "raw")
+PHASES = ("get", "get1", "get2", "list", "list-filter", "register", "raw")
 RPC_TIMEOUT = 30.0
 # One TCP connection per client: without a local subchannel pool grpcio shares one.
 CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1)]
@@ -104,6 +104,7 @@ async def read_phases(
     phases = {
         "get": ("GetProject", get, args.clients),
         "get1": ("GetProject, 1 client", get, 1),
+        "get2": ("GetProject, 2 clients", get, 2),
         "list": ("ListProjects limit=100", list_, args.clients),
         "list-filter": (f"ListProjects {LIST_FILTER}", list_filter, args.clients),
     }
@@ -190,6 +191,7 @@ def raw_creator(stack: Stack, args: argparse.Namespace):
 def report(stack: Stack, args: argparse.Namespace, results: list[Result]) -> None:
     by_name = {r.name: r for r in results}
     get, get1 = by_name.get("GetProject"), by_name.get("GetProject, 1 client")
+    get2 = by_name.get("GetProject, 2 clients")
     register, raw = by_name.get("RegisterProject"), by_name.get(RAW)
     rss = stack.server_peak_rss_mib()
     print()
@@ -212,6 +214,18 @@ def report(stack: Stack, args: argparse.Namespace, results: list[Result]) -> Non
     if get1:
         p50 = get1.ms(50)
         figures.append(("cached read p50, GetProject 1 client", f"{p50:.2f} ms", "< 2 ms", p50 < 2))
+    if get2:
+        # Both targets at once: with N clients back to back p50 ~ N / rate (Little's law), so
+        # "p50 < 2 ms and >= 1,500/s" can only hold together at low concurrency.
+        p50, ok = get2.ms(50), get2.ms(50) < 2 and get2.rate >= 1500
+        figures.append(
+            (
+                "cached reads, 2 clients: p50 and rate",
+                f"{p50:.2f} ms, {get2.rate:,.0f} /s",
+                "< 2 ms, >= 1,500 /s",
+                ok,
+            )
+        )
     if get:
         p50, n = get.ms(50), args.clients
         figures += [
