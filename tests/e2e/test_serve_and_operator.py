@@ -1,0 +1,96 @@
+"""`flyteadmin serve` and `flyteadmin operator` as the chart runs them: two processes, one
+config file, against a real cluster; both stop cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import yaml
+from flyteidl.admin import project_pb2
+from flyteidl.service import admin_pb2_grpc
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from flyteadmin.core import kube
+from flyteadmin.devstack.processes import free_port
+
+FLYTEADMIN = str(Path(sys.executable).parent / "flyteadmin")
+
+
+def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def namespace_exists(core: client.CoreV1Api, name: str) -> bool:
+    try:
+        core.read_namespace(name)
+        return True
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+
+
+def test_serve_and_operator_commands(kubeconfig, kube_api, unique, tmp_path):
+    store = f"e2e-{unique}"
+    kube.apply_crds(kube_api)
+    kube.ensure_namespace(kube_api, store)
+    grpc_port = free_port()
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "server": {"grpc_port": grpc_port, "http_port": free_port()},
+                "kubernetes": {"namespace": store},
+                "operator": {"namespace_template": f"{{{{ project }}}}-{unique}-{{{{ domain }}}}"},
+            }
+        )
+    )
+    logs = {name: tmp_path / f"{name}.log" for name in ("serve", "operator")}
+    procs = {
+        name: subprocess.Popen(
+            [FLYTEADMIN, name, "--config", str(config), "--kubeconfig", str(kubeconfig)],
+            stdout=open(logs[name], "w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for name in ("serve", "operator")
+    }
+    try:
+        wait_for(lambda: "ready" in logs["serve"].read_text(), 60, "the API server")
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            admin_pb2_grpc.AdminServiceStub(channel).RegisterProject(
+                project_pb2.ProjectRegisterRequest(project=project_pb2.Project(id="e2e", name="E"))
+            )
+        core = client.CoreV1Api(kube_api)
+        for domain in ("development", "staging", "production"):
+            name = f"e2e-{unique}-{domain}"
+            wait_for(lambda n=name: namespace_exists(core, n), 60, f"namespace {name}")
+    finally:
+        for proc in procs.values():
+            proc.send_signal(signal.SIGTERM)
+        for name, proc in procs.items():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                log = logs[name].read_text()
+                raise AssertionError(f"{name} did not stop on SIGTERM:\n{log}") from None
+        core = client.CoreV1Api(kube_api)
+        for name in [store] + [
+            f"e2e-{unique}-{d}" for d in ("development", "staging", "production")
+        ]:
+            if namespace_exists(core, name):
+                core.delete_namespace(name)
+    for name, proc in procs.items():
+        assert proc.returncode == 0, logs[name].read_text()
