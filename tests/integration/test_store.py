@@ -188,3 +188,18 @@ def test_watch_relists_after_410_gone(kubeconfig, namespace, kube_api):
         wait_for(lambda: r.projects.get("after") is not None)
         assert r.projects.get("before") is not None
         assert faulty.lists >= 2  # the 410 made it list again, then watch from the new list
+
+
+def test_the_control_plane_reports_the_pinned_release(kube_api):
+    """The Go build stamps the release into the binaries (an existing cluster given with
+    FLYTEADMIN_TEST_KUBECONFIG only has to be recent enough)."""
+    import os
+
+    from flyteadmin.devstack import k8s_build
+
+    version = client.VersionApi(kube_api).get_code()
+    if os.environ.get("FLYTEADMIN_TEST_KUBECONFIG"):
+        assert (int(version.major), int(version.minor.rstrip("+"))) >= (1, 30)
+    else:
+        assert version.git_version == k8s_build.kubernetes_version()
+        assert (version.major, version.minor) == ("1", "36")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from flyteadmin.devstack import k8s_build
 
 RELEASE_GOMOD = """module k8s.io/kubernetes
@@ -43,3 +45,19 @@ def test_version_is_stamped_into_the_binaries():
     flags = k8s_build._ldflags("v1.36.3")
     assert "k8s.io/component-base/version.gitVersion=v1.36.3" in flags
     assert "gitMajor=1" in flags and "gitMinor=36" in flags
+
+
+def test_kubebuilder_assets_skip_the_build(tmp_path, monkeypatch):
+    for name in ("etcd", "kube-apiserver"):
+        (tmp_path / name).write_text("#!/bin/sh\n")
+    monkeypatch.setenv("KUBEBUILDER_ASSETS", str(tmp_path))
+    assert k8s_build.ensure_binaries(log=lambda m: None) == tmp_path
+
+
+def test_incomplete_kubebuilder_assets_are_not_used(tmp_path, monkeypatch):
+    (tmp_path / "etcd").write_text("")
+    monkeypatch.setenv("KUBEBUILDER_ASSETS", str(tmp_path))
+    monkeypatch.setenv("FLYTEADMIN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", "")  # no Go either: a clear error, not a half-working cluster
+    with pytest.raises(RuntimeError, match="KUBEBUILDER_ASSETS"):
+        k8s_build.ensure_binaries(log=lambda m: None)
