@@ -12,7 +12,10 @@ import asyncio
 from kubernetes import client
 
 from flyteadmin.core import kube
+from flyteadmin.core.attributes import Attributes
+from flyteadmin.core.blobstore import GcsBlobStore
 from flyteadmin.core.config import Settings
+from flyteadmin.core.crmap.attributes import AttributesCodec
 from flyteadmin.core.crmap.projects import ProjectCodec
 from flyteadmin.core.projects import Projects
 from flyteadmin.core.store import Collection
@@ -24,9 +27,13 @@ class Backend:
         self.settings = settings
         self.api = api or kube.api_client(k8s.kubeconfig)
         self.http = kube.KubeHttp(self.api, max_connections=k8s.api_connections)
+        # Lazy: the first blob call connects, or reports the store as not configured.
+        self.blobs = GcsBlobStore(settings.storage)
         self.project_records = Collection(self.api, k8s.namespace, ProjectCodec(), self.http)
-        self.collections: list[Collection] = [self.project_records]
+        self.attribute_records = Collection(self.api, k8s.namespace, AttributesCodec(), self.http)
+        self.collections: list[Collection] = [self.project_records, self.attribute_records]
         self.projects = Projects(self.project_records, settings.domains)
+        self.attributes = Attributes(self.attribute_records, self.projects, settings.executions)
 
     async def start(self) -> None:
         for collection in self.collections:
@@ -45,3 +52,4 @@ class Backend:
         for collection in self.collections:
             collection.stop()
         await self.http.close()
+        await self.blobs.close()

@@ -62,6 +62,49 @@ class OperatorSettings:
     """Periodic re-check of every project's namespaces, on top of the watch events."""
 
 
+@dataclass(frozen=True)
+class StorageSettings:
+    """The blob store (GCS, or a GCS emulator): payloads too large for a custom resource."""
+
+    bucket: str = "flyteadmin"
+    """Bucket holding the control plane's blobs (it must exist)."""
+    prefix: str = "metadata"
+    """Object-name prefix of every blob the control plane writes (`gs://<bucket>/<prefix>/...`)."""
+    endpoint: str = ""
+    """JSON API endpoint of a GCS emulator (e.g. `http://127.0.0.1:9023`), used anonymously;
+    empty means real GCS."""
+    public_endpoint: str = ""
+    """Scheme and host that signed URLs point at, as clients reach the store; empty means
+    `endpoint`, or https://storage.googleapis.com for real GCS."""
+    credentials_file: str = ""
+    """Service-account JSON key: signs URLs and, for real GCS, authenticates. Empty means
+    application default credentials (which sign only if they are a key file)."""
+    project: str = ""
+    """Google Cloud project of the client; empty means the credentials' project."""
+    inline_threshold_bytes: int = 65536
+    """Payloads larger than this go to the blob store; smaller ones stay in the resource."""
+
+
+@dataclass(frozen=True)
+class ExecutionDefaults:
+    """Application-level execution defaults (flyteadmin's `flyteadmin.maxParallelism`, ...): the
+    last source of an execution's WorkflowExecutionConfig, and what GetProjectAttributes shows
+    for WORKFLOW_EXECUTION_CONFIG (spec §5.2, §8)."""
+
+    max_parallelism: int = 25
+    overwrite_cache: bool = False
+    interruptible: bool = False
+    """Only `true` has an effect: false would override every workflow's own setting."""
+    raw_output_prefix: str = ""
+    """Where tasks write raw outputs (flyteadmin's `outputLocationPrefix`); empty: unset."""
+    k8s_service_account: str = ""
+    assumable_iam_role: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    envs: dict[str, str] = field(default_factory=dict)
+    """Environment variables of every execution (not shown by GetProjectAttributes)."""
+
+
 def _default_domains() -> tuple[Domain, ...]:
     return tuple(Domain(d, d) for d in ("development", "staging", "production"))
 
@@ -71,6 +114,8 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
     operator: OperatorSettings = field(default_factory=OperatorSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    executions: ExecutionDefaults = field(default_factory=ExecutionDefaults)
     domains: tuple[Domain, ...] = field(default_factory=_default_domains)
     """The system-wide domains every project has."""
 
@@ -94,6 +139,14 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         return tuple(_convert(item_tp, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        (key_tp, value_tp) = typing.get_args(tp)
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return {
+            _convert(key_tp, k, where): _convert(value_tp, v, f"{where}.{k}")
+            for k, v in value.items()
+        }
     if origin in (typing.Union, types.UnionType):
         raise ConfigError(f"{where}: unsupported type {tp}")
     if tp is bool:

@@ -236,7 +236,6 @@ WORKFLOW = Kind(
             **_REGISTERED,
             "shortDescription": _string(),
             "interface": _proto("core.TypedInterface of the workflow."),
-            "nodeCount": _int("Number of nodes in the primary workflow."),
             "closure": _proto("admin.WorkflowClosure (compiled workflow, created_at)."),
             "closureRef": _ref("the admin.WorkflowClosure"),
         },
@@ -247,7 +246,7 @@ WORKFLOW = Kind(
         Column("Domain", ".spec.id.domain"),
         Column("Workflow", ".spec.id.name"),
         Column("Version", ".spec.id.version"),
-        Column("Nodes", ".spec.nodeCount", "integer"),
+        Column("Closure", ".spec.closureRef", priority=1),
     ),
 )
 
@@ -385,6 +384,10 @@ NAMED_ENTITY = Kind(
                 "",
                 ["NAMED_ENTITY_ACTIVE", "NAMED_ENTITY_ARCHIVED", "SYSTEM_GENERATED"],
             ),
+            "activeVersion": _string(
+                "For launch plans: the one ACTIVE version of this name (empty: none). The single "
+                "place of truth, so activations serialize on this object's resourceVersion."
+            ),
         },
         ["resourceType", "project", "domain", "name"],
     ),
@@ -394,6 +397,7 @@ NAMED_ENTITY = Kind(
         Column("Domain", ".spec.domain"),
         Column("Name", ".spec.name"),
         Column("State", ".spec.state"),
+        Column("Active Version", ".spec.activeVersion"),
     ),
 )
 

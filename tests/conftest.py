@@ -5,6 +5,8 @@ Go modules, see flyteadmin.devstack) is started on 127.0.0.1 and stopped at the 
 FLYTEADMIN_TEST_KUBECONFIG to run against an existing cluster instead (kind, or a real one);
 plain KUBECONFIG is deliberately not used, so a developer's everyday cluster is never touched
 by accident.
+
+A GCS emulator (gcp-storage-emulator, in memory) is started for the session on first use.
 """
 
 from __future__ import annotations
@@ -13,8 +15,13 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from flyteadmin.core.config import StorageSettings
+    from flyteadmin.devstack.gcs import GcsEmulator
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +53,23 @@ def kube_api(kubeconfig: Path):
 def unique() -> str:
     """A short random DNS-1123 suffix for names that must not collide between tests."""
     return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcsEmulator]:
+    """The session's GCS emulator on 127.0.0.1, with its bucket and a signing key."""
+    from flyteadmin.devstack.gcs import start_gcs_emulator
+
+    emulator = start_gcs_emulator(tmp_path_factory.mktemp("gcs"))
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def storage_settings(gcs: GcsEmulator, unique: str) -> StorageSettings:
+    """``Settings.storage`` on the session's emulator, under a prefix of the test's own."""
+    from flyteadmin.core.config import StorageSettings
+
+    return gcs.storage_settings(StorageSettings(prefix=f"test-{unique}"))

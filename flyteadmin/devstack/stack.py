@@ -1,7 +1,8 @@
 """``flyteadmin dev``: the whole control plane on one machine.
 
-Starts (or reuses, with --kubeconfig) a Kubernetes control plane, installs the CRDs, runs the
-operator and the API server in one process, writes a flytekit config file, and stops everything
+Starts (or reuses, with --kubeconfig) a Kubernetes control plane and a GCS emulator (the blob
+store; its blobs persist with --data-dir), installs the CRDs, runs the operator and the API
+server in one process, writes a flytekit config file, and stops everything
 on SIGINT/SIGTERM.
 """
 
@@ -20,6 +21,7 @@ from flyteidl.admin import project_pb2
 from flyteadmin.core import kube
 from flyteadmin.core.config import Settings
 from flyteadmin.core.errors import AdminError, Code
+from flyteadmin.devstack.gcs import start_gcs_emulator
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ def run_dev(options: DevOptions) -> None:
     assert workdir is not None
     workdir.mkdir(parents=True, exist_ok=True)
     plane = None
+    blobs = None
     try:
         kubeconfig = options.kubeconfig
         if not kubeconfig:
@@ -97,6 +100,12 @@ def run_dev(options: DevOptions) -> None:
             plane = start_control_plane(workdir / "k8s", log=say)
             kubeconfig = str(plane.kubeconfig)
         say(f"kubeconfig: {kubeconfig}")
+        blobs = start_gcs_emulator(
+            workdir / "gcs",
+            bucket=options.settings.storage.bucket or "flyteadmin",
+            data_dir=None if temporary else workdir / "gcs" / "data",
+        )
+        say(f"blob store: {blobs.endpoint} bucket {blobs.bucket}")
         settings = dataclasses.replace(
             options.settings,
             server=dataclasses.replace(
@@ -106,6 +115,7 @@ def run_dev(options: DevOptions) -> None:
                 http_port=options.http_port,
             ),
             kubernetes=dataclasses.replace(options.settings.kubernetes, kubeconfig=kubeconfig),
+            storage=blobs.storage_settings(options.settings.storage),
         )
         api = kube.api_client(kubeconfig)
         try:
@@ -117,6 +127,8 @@ def run_dev(options: DevOptions) -> None:
         write_flytekit_config(flytekit_config, options.grpc_port)
         asyncio.run(_serve(settings, options, flytekit_config))
     finally:
+        if blobs is not None:
+            blobs.stop()
         if plane is not None:
             plane.stop()
         if temporary:

@@ -1,0 +1,289 @@
+"""The blob store: payloads too large for a custom resource (docs/storage.md), on GCS.
+
+``BlobStore`` is what the core uses; ``GcsBlobStore`` implements it with google-cloud-storage
+against real GCS or an emulator (``storage.endpoint``). URIs are ``gs://<bucket>/<object>``;
+the control plane writes under ``gs://<bucket>/<prefix>/...`` (``uri_for``) but reads any
+``gs://`` URI, e.g. outputs flytepropeller offloaded elsewhere.
+
+Configuration problems surface lazily, by design: constructing the store does no I/O and
+never fails, so an API server whose features do not touch blobs starts without a store. The
+first call that needs it builds the client; if the settings cannot work (no bucket; real GCS
+without credentials; a missing key file) that call raises ``AdminError(UNAVAILABLE, "blob store
+not configured: ...")``, and later calls try again (the configuration may be fixed by then).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Protocol, TypeVar
+
+import requests
+from google.api_core import exceptions as gexc
+from google.auth import exceptions as auth_exc
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY, _should_retry
+from google.oauth2 import service_account
+
+from flyteadmin.core.config import StorageSettings
+from flyteadmin.core.errors import AdminError, Code, invalid_argument
+
+OCTET_STREAM = "application/octet-stream"
+GCS_ENDPOINT = "https://storage.googleapis.com"
+MAX_SIGNED_URL_LIFETIME = timedelta(days=7)  # the V4 limit
+
+T = TypeVar("T")
+
+
+class BlobStore(Protocol):
+    async def put(self, uri: str, data: bytes, content_type: str = OCTET_STREAM) -> None: ...
+
+    async def get(self, uri: str) -> bytes:
+        """The blob's bytes; ``BlobNotFound`` if there is none."""
+        ...
+
+    async def exists(self, uri: str) -> bool: ...
+
+    async def delete(self, uri: str) -> None:
+        """Delete the blob; deleting a missing blob is not an error (clean-ups get retried)."""
+        ...
+
+    def uri_for(self, *parts: str) -> str:
+        """``gs://<bucket>/<prefix>/<parts...>``; each part may hold several segments."""
+        ...
+
+    def signed_url(
+        self,
+        uri: str,
+        *,
+        method: str,
+        expires_in: timedelta,
+        content_md5: bytes | None = None,
+        content_type: str | None = None,
+    ) -> tuple[str, dict[str, str]]:
+        """A V4 signed URL and the headers the client must send with it (those signed)."""
+        ...
+
+
+class BlobNotFound(AdminError):
+    """The object (or its bucket) does not exist. NOT_FOUND; callers re-map it when a missing
+    blob means something else to their client (e.g. data loss behind an existing resource)."""
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(Code.NOT_FOUND, f"blob not found: {uri}")
+        self.uri = uri
+
+
+def not_configured(detail: str) -> AdminError:
+    return AdminError(Code.UNAVAILABLE, f"blob store not configured: {detail}")
+
+
+def parse_uri(uri: str) -> tuple[str, str]:
+    """``gs://bucket/a/b`` -> ``("bucket", "a/b")``."""
+    bucket, _, name = uri.removeprefix("gs://").partition("/")
+    if not uri.startswith("gs://") or not bucket or not name:
+        raise invalid_argument(f"not a gs:// object URI: {uri!r}")
+    return bucket, name
+
+
+async def store_payload(
+    store: BlobStore, data: bytes, threshold: int, *parts: str, content_type: str = OCTET_STREAM
+) -> str | None:
+    """The one offload rule: ``data`` longer than ``threshold`` bytes is written to
+    ``store.uri_for(*parts)`` and its URI returned; otherwise None, and the caller keeps the
+    payload inline. Literals pass threshold -1 (they never go inline)."""
+    if len(data) <= threshold:
+        return None
+    uri = store.uri_for(*parts)
+    await store.put(uri, data, content_type)
+    return uri
+
+
+def _retryable(exc: Exception) -> bool:
+    # The library's transient errors, plus 409 like flyteadmin (GCS answers 409 to concurrent
+    # writes of one object; our writes are whole-object and idempotent).
+    return isinstance(exc, gexc.Conflict) or _should_retry(exc)
+
+
+class GcsBlobStore:
+    """``BlobStore`` on GCS. The google client is synchronous: its calls run in a small thread
+    pool of their own, so slow storage never starves the default executor."""
+
+    def __init__(
+        self, settings: StorageSettings, *, max_workers: int = 8, retry_timeout: float = 60.0
+    ) -> None:
+        self.settings = settings
+        self._retry = DEFAULT_RETRY.with_predicate(_retryable).with_timeout(retry_timeout)
+        # Fewer workers than the HTTP session's pool (10), so no request waits for a connection.
+        self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="blobstore")
+        self._lock = threading.Lock()
+        self._client: storage.Client | None = None
+        self._signer: storage.Client | None = None
+
+    # ------------------------------------------------------------------ the BlobStore API
+
+    async def put(self, uri: str, data: bytes, content_type: str = OCTET_STREAM) -> None:
+        def put() -> None:
+            try:
+                self._blob(uri).upload_from_string(
+                    data, content_type=content_type, retry=self._retry
+                )
+            except gexc.NotFound as exc:  # an upload only 404s when the bucket is missing
+                raise AdminError(Code.UNAVAILABLE, f"blob store: no bucket for {uri}") from exc
+
+        await self._run(put, "write", uri)
+
+    async def get(self, uri: str) -> bytes:
+        def get() -> bytes:
+            try:
+                return self._blob(uri).download_as_bytes(retry=self._retry)
+            except gexc.NotFound as exc:
+                raise BlobNotFound(uri) from exc
+
+        return await self._run(get, "read", uri)
+
+    async def exists(self, uri: str) -> bool:
+        return await self._run(lambda: self._blob(uri).exists(retry=self._retry), "check", uri)
+
+    async def delete(self, uri: str) -> None:
+        def delete() -> None:
+            try:
+                self._blob(uri).delete(retry=self._retry)
+            except gexc.NotFound:
+                pass
+
+        await self._run(delete, "delete", uri)
+
+    def uri_for(self, *parts: str) -> str:
+        segments = [s for part in parts for s in part.split("/") if s]
+        if not segments or any(s in (".", "..") for s in segments):
+            raise invalid_argument(f"invalid blob path {'/'.join(parts)!r}")
+        prefix = [s for s in self.settings.prefix.split("/") if s]
+        return f"gs://{self.settings.bucket}/{'/'.join(prefix + segments)}"
+
+    def signed_url(
+        self,
+        uri: str,
+        *,
+        method: str,
+        expires_in: timedelta,
+        content_md5: bytes | None = None,
+        content_type: str | None = None,
+    ) -> tuple[str, dict[str, str]]:
+        """V4, signed locally with the service-account key (no network). ``content_md5`` is the
+        raw digest; when given, the client must send it as ``Content-MD5`` (base64), and GCS
+        rejects a body with another digest. IAM signBlob (keyless GKE) is not supported yet."""
+        if not timedelta(seconds=1) <= expires_in <= MAX_SIGNED_URL_LIFETIME:
+            raise invalid_argument(f"expires_in must be between 1s and 7 days, got {expires_in}")
+        headers: dict[str, str] = {}
+        md5 = base64.b64encode(content_md5).decode() if content_md5 is not None else None
+        if md5 is not None:
+            headers["Content-MD5"] = md5
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        bucket, name = parse_uri(uri)
+        blob = self._signing_client().bucket(bucket).blob(name)  # signs with that client's key
+        s = self.settings
+        url = blob.generate_signed_url(
+            version="v4",
+            method=method.upper(),
+            expiration=expires_in,
+            content_md5=md5,
+            content_type=content_type,
+            api_access_endpoint=(s.public_endpoint or s.endpoint or GCS_ENDPOINT).rstrip("/"),
+        )
+        return url, headers
+
+    async def close(self) -> None:
+        """Wait for running calls, then close the HTTP sessions."""
+        await asyncio.to_thread(self._executor.shutdown, True)
+        for client in (self._client, self._signer):
+            if client is not None:
+                client.close()
+
+    # ------------------------------------------------------------------ internals
+
+    def _blob(self, uri: str) -> storage.Blob:
+        bucket, name = parse_uri(uri)
+        return self._data_client().bucket(bucket).blob(name)
+
+    def _data_client(self) -> storage.Client:
+        with self._lock:
+            if self._client is None:
+                self._client = self._build_client()
+            return self._client
+
+    def _build_client(self) -> storage.Client:
+        s = self.settings
+        if not s.bucket:
+            raise not_configured("set storage.bucket (and storage.endpoint for an emulator)")
+        if s.endpoint:  # an emulator: anonymous, it checks no credentials
+            return storage.Client(
+                project=s.project or "flyteadmin",
+                credentials=AnonymousCredentials(),
+                client_options={"api_endpoint": s.endpoint},
+            )
+        if s.credentials_file:
+            credentials = _load_key(s.credentials_file)
+            return storage.Client(
+                project=s.project or credentials.project_id, credentials=credentials
+            )
+        try:  # application default credentials (GKE workload identity, gcloud, ...)
+            return storage.Client(project=s.project) if s.project else storage.Client()
+        except auth_exc.DefaultCredentialsError as exc:
+            raise not_configured(
+                f"set storage.endpoint (an emulator) or storage.credentials_file: {exc}"
+            ) from exc
+
+    def _signing_client(self) -> storage.Client:
+        # Its own client: it carries the key and is built without I/O, whatever the data
+        # client's credentials are (anonymous for an emulator).
+        with self._lock:
+            if self._signer is None:
+                path = self.settings.credentials_file or os.environ.get(
+                    "GOOGLE_APPLICATION_CREDENTIALS", ""
+                )
+                if not path:
+                    raise not_configured("signed URLs need storage.credentials_file (a key)")
+                credentials = _load_key(path)
+                self._signer = storage.Client(
+                    project=self.settings.project or credentials.project_id or "flyteadmin",
+                    credentials=credentials,
+                )
+            return self._signer
+
+    async def _run(self, call: Callable[[], T], action: str, uri: str) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, call)
+        except AdminError:
+            raise
+        except (gexc.Forbidden, gexc.Unauthorized) as exc:
+            # Our own identity lacks a permission: an operator problem, not the caller's.
+            raise AdminError(Code.INTERNAL, f"blob store refused to {action} {uri}: {exc}") from exc
+        except gexc.GoogleAPICallError as exc:
+            status = exc.code or 500
+            code = Code.UNAVAILABLE if status >= 500 or status in (408, 429) else Code.INTERNAL
+            raise AdminError(code, f"blob store failed to {action} {uri}: {exc}") from exc
+        except (
+            gexc.RetryError,
+            requests.RequestException,
+            auth_exc.GoogleAuthError,
+            ConnectionError,
+        ) as exc:
+            raise AdminError(
+                Code.UNAVAILABLE, f"blob store unavailable ({action} {uri}): {exc}"
+            ) from exc
+
+
+def _load_key(path: str) -> service_account.Credentials:
+    try:
+        return service_account.Credentials.from_service_account_file(path)
+    except (OSError, ValueError) as exc:
+        raise not_configured(f"cannot read the service-account key {path}: {exc}") from exc

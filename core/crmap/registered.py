@@ -1,0 +1,209 @@
+"""Registered entities (task, workflow and launch-plan versions, description entities) <->
+custom resources. Each object holds the entity's full id, the digest of its definition (for
+the identical-re-registration check) and the admin message's parts as protobuf JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from flyteidl.admin import description_entity_pb2, launch_plan_pb2, task_pb2, workflow_pb2
+from flyteidl.core import identifier_pb2
+from google.protobuf.message import Message
+
+from flyteadmin.core import crds
+from flyteadmin.core.crmap.labels import identity_labels
+from flyteadmin.core.crmap.protojson import (
+    from_json,
+    id_key,
+    identifier_from_spec,
+    identifier_to_spec,
+    to_json,
+)
+from flyteadmin.core.names import object_name
+from flyteadmin.core.store import Body
+
+M = TypeVar("M", bound=Message)
+RT = identifier_pb2.ResourceType
+
+
+@dataclass(frozen=True)
+class Registered(Generic[M]):
+    """One registered version: the admin message as served, and its definition's digest."""
+
+    message: M
+    digest: str
+    payload_ref: str = ""
+    """Blob-store URI of the full payload when it was too large to keep in the object; then
+    ``message`` holds only the light form (workflows: interface and created_at)."""
+
+    @property
+    def id(self) -> identifier_pb2.Identifier:
+        return self.message.id  # type: ignore[attr-defined]
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return id_key(self.id)
+
+
+def registered_name(kind_tag: str, identifier: identifier_pb2.Identifier) -> str:
+    p, d, n, v = id_key(identifier)
+    return object_name([n, v], kind_tag, p, d, n, v)
+
+
+def _metadata(identifier: identifier_pb2.Identifier) -> dict[str, Any]:
+    return {
+        "labels": identity_labels(
+            project=identifier.project,
+            domain=identifier.domain,
+            name=identifier.name,
+            version=identifier.version,
+        )
+    }
+
+
+class TaskCodec:
+    kind = crds.TASK
+
+    def name(self, value: Registered[task_pb2.Task]) -> str:
+        return self.name_of_id(value.id)
+
+    def name_of_id(self, identifier: identifier_pb2.Identifier) -> str:
+        return registered_name("task", identifier)
+
+    def encode(self, value: Registered[task_pb2.Task]) -> Body:
+        task = value.message
+        return {
+            "metadata": _metadata(task.id),
+            "spec": {
+                "id": identifier_to_spec(task.id),
+                "digest": value.digest,
+                "type": task.closure.compiled_task.template.type,
+                "shortDescription": task.short_description,
+                "closure": to_json(task.closure),
+            },
+        }
+
+    def decode(self, body: Body) -> Registered[task_pb2.Task]:
+        spec = body["spec"]
+        task = task_pb2.Task(
+            id=identifier_from_spec(spec["id"], RT.TASK),
+            closure=from_json(task_pb2.TaskClosure, spec.get("closure")),
+            short_description=spec.get("shortDescription", ""),
+        )
+        return Registered(task, spec.get("digest", ""))
+
+
+class WorkflowCodec:
+    """The compiled closure is inline, or, when large, in the blob store (``closureRef``) with
+    only the light form (interface, created_at) inline."""
+
+    kind = crds.WORKFLOW
+
+    def name(self, value: Registered[workflow_pb2.Workflow]) -> str:
+        return self.name_of_id(value.id)
+
+    def name_of_id(self, identifier: identifier_pb2.Identifier) -> str:
+        return registered_name("workflow", identifier)
+
+    def encode(self, value: Registered[workflow_pb2.Workflow]) -> Body:
+        wf = value.message
+        primary = wf.closure.compiled_workflow.primary.template
+        spec: dict[str, Any] = {
+            "id": identifier_to_spec(wf.id),
+            "digest": value.digest,
+            "shortDescription": wf.short_description,
+            "interface": to_json(primary.interface),
+            "closure": to_json(wf.closure),
+        }
+        if value.payload_ref:
+            spec["closureRef"] = value.payload_ref
+        return {"metadata": _metadata(wf.id), "spec": spec}
+
+    def decode(self, body: Body) -> Registered[workflow_pb2.Workflow]:
+        spec = body["spec"]
+        wf = workflow_pb2.Workflow(
+            id=identifier_from_spec(spec["id"], RT.WORKFLOW),
+            closure=from_json(workflow_pb2.WorkflowClosure, spec.get("closure")),
+            short_description=spec.get("shortDescription", ""),
+        )
+        return Registered(wf, spec.get("digest", ""), spec.get("closureRef", ""))
+
+
+SCHEDULE_TYPES = ("NONE", "CRON", "RATE")
+
+
+def schedule_type(spec: launch_plan_pb2.LaunchPlanSpec) -> str:
+    schedule = spec.entity_metadata.schedule
+    if schedule.cron_expression or schedule.HasField("cron_schedule"):
+        return "CRON"
+    if schedule.HasField("rate"):
+        return "RATE"
+    return "NONE"
+
+
+class LaunchPlanCodec:
+    """``spec.state`` mirrors the activation pointer for kubectl; the truth is the pointer
+    (core/registration/launch_plans.py)."""
+
+    kind = crds.LAUNCH_PLAN
+
+    def name(self, value: Registered[launch_plan_pb2.LaunchPlan]) -> str:
+        return self.name_of_id(value.id)
+
+    def name_of_id(self, identifier: identifier_pb2.Identifier) -> str:
+        return registered_name("launchplan", identifier)
+
+    def encode(self, value: Registered[launch_plan_pb2.LaunchPlan]) -> Body:
+        lp = value.message
+        return {
+            "metadata": _metadata(lp.id),
+            "spec": {
+                "id": identifier_to_spec(lp.id),
+                "digest": value.digest,
+                "workflowId": identifier_to_spec(lp.spec.workflow_id),
+                "state": launch_plan_pb2.LaunchPlanState.Name(lp.closure.state),
+                "scheduleType": schedule_type(lp.spec),
+                "spec": to_json(lp.spec),
+                "closure": to_json(lp.closure),
+            },
+        }
+
+    def decode(self, body: Body) -> Registered[launch_plan_pb2.LaunchPlan]:
+        spec = body["spec"]
+        lp = launch_plan_pb2.LaunchPlan(
+            id=identifier_from_spec(spec["id"], RT.LAUNCH_PLAN),
+            spec=from_json(launch_plan_pb2.LaunchPlanSpec, spec.get("spec")),
+            closure=from_json(launch_plan_pb2.LaunchPlanClosure, spec.get("closure")),
+        )
+        lp.closure.state = launch_plan_pb2.LaunchPlanState.Value(spec.get("state", "INACTIVE"))
+        return Registered(lp, spec.get("digest", ""))
+
+
+class DescriptionCodec:
+    kind = crds.DESCRIPTION_ENTITY
+
+    def name(self, value: Registered[description_entity_pb2.DescriptionEntity]) -> str:
+        return self.name_of_id(value.id)
+
+    def name_of_id(self, ident: identifier_pb2.Identifier) -> str:
+        kind = RT.Name(ident.resource_type)
+        return object_name([ident.name, ident.version], "description", kind, *id_key(ident))
+
+    def encode(self, value: Registered[description_entity_pb2.DescriptionEntity]) -> Body:
+        entity = value.message
+        return {
+            "metadata": _metadata(entity.id),
+            "spec": {
+                "id": identifier_to_spec(entity.id),
+                "resourceType": RT.Name(entity.id.resource_type),
+                "shortDescription": entity.short_description,
+                "entity": to_json(entity),
+            },
+        }
+
+    def decode(self, body: Body) -> Registered[description_entity_pb2.DescriptionEntity]:
+        spec = body["spec"]
+        entity = from_json(description_entity_pb2.DescriptionEntity, spec.get("entity"))
+        entity.id.CopyFrom(identifier_from_spec(spec["id"], RT.Value(spec["resourceType"])))
+        return Registered(entity, "")
