@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
+from flyteidl.admin import matchable_resource_pb2
+from flyteidl.core import identifier_pb2
 from kubernetes import client
 
 from flyteadmin.core import kube
@@ -16,9 +18,26 @@ from flyteadmin.core.attributes import Attributes
 from flyteadmin.core.blobstore import GcsBlobStore
 from flyteadmin.core.config import Settings
 from flyteadmin.core.crmap.attributes import AttributesCodec
+from flyteadmin.core.crmap.named_entities import NamedEntityCodec
 from flyteadmin.core.crmap.projects import ProjectCodec
+from flyteadmin.core.crmap.registered import (
+    DescriptionCodec,
+    LaunchPlanCodec,
+    TaskCodec,
+    WorkflowCodec,
+)
 from flyteadmin.core.projects import Projects
+from flyteadmin.core.registration.descriptions import Descriptions
+from flyteadmin.core.registration.entities import add_indexes
+from flyteadmin.core.registration.launch_plans import LaunchPlans
+from flyteadmin.core.registration.named_entities import NamedEntities
+from flyteadmin.core.registration.tasks import Tasks
+from flyteadmin.core.registration.workflows import WorkflowLimits, Workflows
 from flyteadmin.core.store import Collection
+from flyteadmin.core.validation.tasks import TaskResourceLimits, limits_from_attributes
+
+RT = identifier_pb2.ResourceType
+MR = matchable_resource_pb2.MatchableResource
 
 
 class Backend:
@@ -31,9 +50,76 @@ class Backend:
         self.blobs = GcsBlobStore(settings.storage)
         self.project_records = Collection(self.api, k8s.namespace, ProjectCodec(), self.http)
         self.attribute_records = Collection(self.api, k8s.namespace, AttributesCodec(), self.http)
-        self.collections: list[Collection] = [self.project_records, self.attribute_records]
         self.projects = Projects(self.project_records, settings.domains)
         self.attributes = Attributes(self.attribute_records, self.projects, settings.executions)
+
+        def collection(codec):  # every kind lives in the store namespace
+            return Collection(self.api, k8s.namespace, codec, self.http)
+
+        self.task_records = collection(TaskCodec())
+        self.workflow_records = collection(WorkflowCodec())
+        self.launch_plan_records = collection(LaunchPlanCodec())
+        self.description_records = collection(DescriptionCodec())
+        self.named_entity_records = collection(NamedEntityCodec())
+        for records in (
+            self.task_records,
+            self.workflow_records,
+            self.launch_plan_records,
+            self.description_records,
+        ):
+            add_indexes(records)
+        self.collections: list[Collection] = [
+            self.project_records,
+            self.attribute_records,
+            self.task_records,
+            self.workflow_records,
+            self.launch_plan_records,
+            self.description_records,
+            self.named_entity_records,
+        ]
+        registration = settings.registration
+        self.descriptions = Descriptions(self.description_records)
+        self.tasks = Tasks(
+            self.task_records,
+            projects=self.projects,
+            descriptions=self.descriptions,
+            resource_limits=self.task_resource_limits,
+            whitelist=registration.task_type_whitelist,
+        )
+        self.workflows = Workflows(
+            self.workflow_records,
+            projects=self.projects,
+            tasks=self.tasks,
+            descriptions=self.descriptions,
+            launch_plan_interface=self._launch_plan_interface,
+            blobs=lambda: self.blobs,
+            inline_threshold=settings.storage.inline_threshold_bytes,
+            limits=WorkflowLimits(
+                registration.max_workflow_nodes, registration.workflow_size_limit
+            ),
+        )
+        self.launch_plans = LaunchPlans(
+            self.launch_plan_records,
+            projects=self.projects,
+            workflows=self.workflows,
+            named=lambda: self.named_entities,
+        )
+        self.named_entities = NamedEntities(
+            self.named_entity_records,
+            {RT.TASK: self.tasks, RT.WORKFLOW: self.workflows, RT.LAUNCH_PLAN: self.launch_plans},
+        )
+
+    def task_resource_limits(self, project: str, domain: str) -> TaskResourceLimits:
+        """The TASK_RESOURCE attribute's limits over the configured ones (§3.1)."""
+        matching = self.attributes.effective(MR.TASK_RESOURCE, project, domain)
+        attribute = matching.task_resource_attributes if matching else None
+        return limits_from_attributes(attribute, self.settings.task_resources.limits)
+
+    def _launch_plan_interface(self, identifier: identifier_pb2.Identifier):
+        record = self.launch_plans.find(identifier)
+        if record is None or record.value.key != self.launch_plans.key_of(identifier):
+            return None
+        return record.value.message.closure
 
     async def start(self) -> None:
         for collection in self.collections:

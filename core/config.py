@@ -86,6 +86,52 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class TaskResourceSet:
+    """Quantity strings per resource; "" (or a zero quantity) means not set."""
+
+    cpu: str = ""
+    memory: str = ""
+    gpu: str = ""
+    ephemeral_storage: str = ""
+
+
+def _default_task_resource_defaults() -> TaskResourceSet:
+    return TaskResourceSet(cpu="2", memory="200Mi")
+
+
+def _default_task_resource_limits() -> TaskResourceSet:
+    return TaskResourceSet(cpu="2", memory="1Gi", gpu="1")
+
+
+@dataclass(frozen=True)
+class TaskResourceSettings:
+    """flyteadmin's ``task_resources``: what a task gets when it asks for nothing, and the most
+    it may ask for. A TASK_RESOURCE matchable attribute overrides either, per project/domain."""
+
+    defaults: TaskResourceSet = field(default_factory=_default_task_resource_defaults)
+    limits: TaskResourceSet = field(default_factory=_default_task_resource_limits)
+
+
+@dataclass(frozen=True)
+class TaskTypeScope:
+    """Where a whitelisted task type may be used; "" matches every project (or domain)."""
+
+    project: str = ""
+    domain: str = ""
+
+
+@dataclass(frozen=True)
+class RegistrationSettings:
+    max_workflow_nodes: int = 100
+    """Nodes of a workflow, not counting start and end (0: no limit)."""
+    workflow_size_limit: str = ""
+    """A Kubernetes quantity (e.g. 10Mi) compared with the serialized closure ("": no limit)."""
+    task_type_whitelist: dict[str, tuple[TaskTypeScope, ...]] = field(default_factory=dict)
+    """Task type -> the project/domain scopes allowed to register it; unlisted types (or an
+    empty list) are allowed everywhere."""
+
+
+@dataclass(frozen=True)
 class ExecutionDefaults:
     """Application-level execution defaults (flyteadmin's `flyteadmin.maxParallelism`, ...): the
     last source of an execution's WorkflowExecutionConfig, and what GetProjectAttributes shows
@@ -116,6 +162,8 @@ class Settings:
     operator: OperatorSettings = field(default_factory=OperatorSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     executions: ExecutionDefaults = field(default_factory=ExecutionDefaults)
+    task_resources: TaskResourceSettings = field(default_factory=TaskResourceSettings)
+    registration: RegistrationSettings = field(default_factory=RegistrationSettings)
     domains: tuple[Domain, ...] = field(default_factory=_default_domains)
     """The system-wide domains every project has."""
 

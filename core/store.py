@@ -16,8 +16,10 @@ event from overwriting a newer write-through.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+import random
 import threading
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
@@ -190,15 +192,19 @@ class Collection(Generic[T]):
             raise self._update_error(exc, current.name) from exc
         return self._apply_write(updated)
 
-    async def mutate(self, name: str, change: Callable[[T], T], attempts: int = 8) -> Stored[T]:
-        """Read-modify-write with retries on conflicts; ``change`` may raise to abort."""
+    async def mutate(self, name: str, change: Callable[[T], T], attempts: int = 16) -> Stored[T]:
+        """Read-modify-write with retries on conflicts; ``change`` may raise to abort.
+
+        Between attempts it waits a random, growing moment, so that many writers of one object
+        (e.g. racing launch-plan activations) spread out instead of colliding again."""
         current = self.get(name)
-        for _ in range(attempts):
+        for attempt in range(attempts):
             if current is None:
                 raise NotFound(f"{self.kind.kind} {name} not found")
             try:
                 return await self.update(current, change(current.value))
             except Conflict:
+                await asyncio.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
                 current = await self.read_through(name)
         raise Conflict(f"{self.kind.kind} {name} kept changing; gave up after {attempts} tries")
 

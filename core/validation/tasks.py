@@ -15,13 +15,14 @@ INTERNAL error there, INVALID_ARGUMENT here).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import fields, replace
 from typing import Any
 
 from flyteidl.admin import matchable_resource_pb2, task_pb2
 from flyteidl.core import identifier_pb2, tasks_pb2
 from google.protobuf import json_format
 
+from flyteadmin.core.config import TaskResourceSet, TaskTypeScope
 from flyteadmin.core.errors import invalid_argument, missing
 from flyteadmin.core.quantities import Quantity, QuantityError, parse_quantity
 from flyteadmin.core.validation.identifiers import proto_text, validate_identifier
@@ -35,47 +36,8 @@ _K8S_DOCS = "https://kubernetes.io/docs/concepts/configuration/manage-resources-
 _PLATFORM_HINT = "Please contact Flyte Admins to change these limits or consult the configuration"
 
 
-# --- settings (to move into core/config.py) ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TaskResourceSet:
-    """Quantity strings per resource; "" (or a zero quantity) means not set."""
-
-    cpu: str = ""
-    memory: str = ""
-    gpu: str = ""
-    ephemeral_storage: str = ""
-
-
 TaskResourceLimits = TaskResourceSet
 """The platform limits a task's resources are checked against."""
-
-
-def _default_task_resource_defaults() -> TaskResourceSet:
-    return TaskResourceSet(cpu="2", memory="200Mi")
-
-
-def _default_task_resource_limits() -> TaskResourceSet:
-    return TaskResourceSet(cpu="2", memory="1Gi", gpu="1")
-
-
-@dataclass(frozen=True)
-class TaskResourceSettings:
-    """flyteadmin's ``task_resources``: what a task gets when it asks for nothing, and the most
-    it may ask for. A TASK_RESOURCE matchable attribute overrides either, per project/domain."""
-
-    defaults: TaskResourceSet = field(default_factory=_default_task_resource_defaults)
-    limits: TaskResourceSet = field(default_factory=_default_task_resource_limits)
-
-
-@dataclass(frozen=True)
-class TaskTypeScope:
-    """Where a whitelisted task type may be used; "" matches every project (or domain)."""
-
-    project: str = ""
-    domain: str = ""
-
 
 TaskTypeWhitelist = Mapping[str, Sequence[TaskTypeScope | tuple[str, str]]]
 """``task_type_whitelist``: task type -> scopes. Types not listed (or listed with no scopes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,14 +48,19 @@ def run(coro):
     return asyncio.run(coro)
 
 
-@pytest.fixture
-def api_server(settings: Settings):
-    """A running ApiServer on free ports (``.grpc_port``, ``.http_port``), stopped afterwards."""
+@contextlib.contextmanager
+def running_api_server(settings: Settings) -> Iterator:
+    """An ApiServer on its own event loop thread (``.grpc_port``, ``.http_port``)."""
     from flyteadmin.api_server.app import ApiServer
     from tests.integration.servers import LoopThread
 
+    async def start() -> ApiServer:
+        server = ApiServer(settings)
+        await server.start()
+        return server
+
     loop = LoopThread()
-    server = loop.call(_make_server(ApiServer, settings))
+    server = loop.call(start())
     try:
         yield server
     finally:
@@ -62,7 +68,8 @@ def api_server(settings: Settings):
         loop.close()
 
 
-async def _make_server(cls, settings: Settings):
-    server = cls(settings)
-    await server.start()
-    return server
+@pytest.fixture
+def api_server(settings: Settings):
+    """A running ApiServer on free ports, stopped afterwards."""
+    with running_api_server(settings) as server:
+        yield server

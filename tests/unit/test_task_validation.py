@@ -9,12 +9,11 @@ from flyteidl.admin import matchable_resource_pb2, task_pb2
 from flyteidl.core import identifier_pb2, interface_pb2, tasks_pb2
 from google.protobuf import struct_pb2
 
+from flyteadmin.core.config import TaskResourceSettings, TaskTypeScope
 from flyteadmin.core.errors import AdminError, Code, invalid_argument
 from flyteadmin.core.quantities import FORMAT_WRONG
 from flyteadmin.core.validation.tasks import (
     TaskResourceLimits,
-    TaskResourceSettings,
-    TaskTypeScope,
     limits_from_attributes,
     validate_task_identifier,
     validate_task_request,

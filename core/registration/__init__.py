@@ -1,0 +1,1 @@
+"""Registration: tasks, workflows, launch plans, named entities and description entities."""

@@ -1,0 +1,164 @@
+"""What tasks, workflows and launch plans share: indexes, Get by id, List, List*Ids.
+
+Reads come from the watch cache; the (project, domain) and (project, domain, name) indexes
+narrow a list to its candidates before the list engine filters, sorts and pages them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
+
+from flyteidl.admin import common_pb2
+from flyteidl.core import identifier_pb2
+from google.protobuf.message import Message
+
+from flyteadmin.core import listing
+from flyteadmin.core.crmap.registered import Registered
+from flyteadmin.core.errors import invalid_argument, invalid_value, missing, not_found
+from flyteadmin.core.listing import Column, ColumnType, EntitySchema, SortSpec
+from flyteadmin.core.store import Collection, Stored
+
+M = TypeVar("M", bound=Message)
+Record = Stored[Registered[Any]]
+RT = identifier_pb2.ResourceType
+
+
+def id_columns(extra: dict[str, Column] | None = None) -> dict[str, Column]:
+    """The identifier and time columns every registered kind has (§1.6)."""
+    return {
+        "project": Column(ColumnType.STRING, lambda r: r.value.id.project),
+        "domain": Column(ColumnType.STRING, lambda r: r.value.id.domain),
+        "name": Column(ColumnType.STRING, lambda r: r.value.id.name),
+        "version": Column(ColumnType.STRING, lambda r: r.value.id.version),
+        "digest": Column(ColumnType.STRING, lambda r: r.value.digest),
+        "created_at": Column(ColumnType.TIMESTAMP, lambda r: r.created_at),
+        "updated_at": Column(ColumnType.TIMESTAMP, lambda r: r.created_at),
+        **(extra or {}),
+    }
+
+
+def entity_schema(name: str, columns: dict[str, Column], **kwargs: Any) -> EntitySchema:
+    return EntitySchema(
+        name=name,
+        columns=columns,
+        tiebreak=lambda r: r.value.key,
+        # flyteadmin had no ORDER BY (database order, i.e. insertion): creation order here.
+        default_sort=SortSpec("created_at", ascending=True),
+        **kwargs,
+    )
+
+
+def add_indexes(collection: Collection[Registered[Any]]) -> None:
+    collection.add_index("pd", lambda v: [(v.id.project, v.id.domain)])
+    collection.add_index("pdn", lambda v: [(v.id.project, v.id.domain, v.id.name)])
+
+
+def sort_args(request: Any) -> tuple[str | None, bool]:
+    if not request.HasField("sort_by"):
+        return None, False
+    return request.sort_by.key, request.sort_by.direction == common_pb2.Sort.ASCENDING
+
+
+class VersionedEntities(Generic[M]):
+    """Get, List and List*Ids for one registered kind."""
+
+    def __init__(
+        self,
+        records: Collection[Registered[M]],
+        *,
+        resource_type: int,
+        schema: EntitySchema,
+        label: str,
+        answer: Callable[[Record], M] | None = None,
+        light: Callable[[Record], M] | None = None,
+    ) -> None:
+        self.records = records
+        self.resource_type = resource_type
+        self.schema = schema
+        self.label = label  # "Task", "Workflow", "LaunchPlan" in RPC names
+        self._answer = answer or (lambda r: r.value.message)
+        self._light = light or self._answer
+
+    @staticmethod
+    def key_of(identifier: identifier_pb2.Identifier) -> tuple[str, str, str, str]:
+        return id_tuple(identifier)
+
+    def find(self, identifier: identifier_pb2.Identifier) -> Record | None:
+        return self.records.get(self.records.codec.name_of_id(identifier))  # type: ignore[attr-defined]
+
+    def get(self, identifier: identifier_pb2.Identifier) -> M:
+        record = self.find(identifier)
+        if record is None or record.value.key != id_tuple(identifier):
+            raise not_found(
+                f"missing entity of type {RT.Name(self.resource_type)} with identifier "
+                f"{describe_id(identifier)}"
+            )
+        return self._answer(record)
+
+    def candidates(self, project: str, domain: str, name: str = "") -> list[Record]:
+        if name:
+            return self.records.by_index("pdn", (project, domain, name))
+        return self.records.by_index("pd", (project, domain))
+
+    def list_page(
+        self, request: Any, *, extra: Iterable[listing.Filter] = (), rpc: str
+    ) -> tuple[list[M], str]:
+        ident = request.id
+        if not ident.project:
+            raise missing("project")
+        if not ident.domain:
+            raise missing("domain")
+        sort_key, ascending = sort_args(request)
+        query = listing.parse_list_request(
+            self.schema,
+            filters=request.filters,
+            sort_key=sort_key,
+            ascending=ascending,
+            token=request.token,
+            limit=request.limit,
+            rpc=rpc,
+            implicit=tuple(extra),
+        )
+        page = listing.evaluate(query, self.candidates(ident.project, ident.domain, ident.name))
+        return [self._light(r) for r in page.items], page.next_token
+
+    def list_ids(
+        self, request: common_pb2.NamedEntityIdentifierListRequest, rpc: str
+    ) -> common_pb2.NamedEntityIdentifierList:
+        """Distinct names in a project-domain; filters are ignored, as in flyteadmin (§1.4)."""
+        if not request.project:
+            raise missing("project")
+        if not request.domain:
+            raise missing("domain")
+        if request.limit == 0:
+            raise invalid_value("limit")
+        names = sorted({r.value.id.name for r in self.candidates(request.project, request.domain)})
+        sort_key, ascending = sort_args(request)
+        if sort_key not in (None, "name", "project", "domain"):
+            raise invalid_argument(f"invalid sort key '{sort_key}'")
+        if sort_key == "name" and not ascending:
+            names.reverse()
+        offset = listing.parse_token(request.token, rpc)
+        page = names[offset : offset + request.limit]
+        token = str(offset + len(page)) if len(page) == request.limit else ""
+        return common_pb2.NamedEntityIdentifierList(
+            entities=[
+                common_pb2.NamedEntityIdentifier(
+                    project=request.project, domain=request.domain, name=n
+                )
+                for n in page
+            ],
+            token=token,
+        )
+
+
+def id_tuple(identifier: identifier_pb2.Identifier) -> tuple[str, str, str, str]:
+    return (identifier.project, identifier.domain, identifier.name, identifier.version)
+
+
+def describe_id(identifier: identifier_pb2.Identifier) -> str:
+    return (
+        f"project:{identifier.project} domain:{identifier.domain} name:{identifier.name} "
+        f"version:{identifier.version}"
+    )

@@ -1,0 +1,82 @@
+"""What every registered version shares: digests, the identity rule, and readable diffs.
+
+The identity rule (flyteadmin §3.1 step 13, §3.2 step 9, §4.1 step 12): registering an id
+that exists with an identical definition is AlreadyExists (clients treat it as success); with a
+different definition it is InvalidArgument naming what differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.message import Message
+
+from flyteadmin.core.crmap.protojson import to_json
+from flyteadmin.core.crmap.registered import Registered
+from flyteadmin.core.errors import AdminError, Code, already_exists, invalid_argument
+from flyteadmin.core.store import AlreadyExists, Collection, Stored
+
+MAX_DIFF_LINES = 40
+
+
+def digest(message: Message) -> str:
+    return hashlib.sha256(message.SerializeToString(deterministic=True)).hexdigest()
+
+
+def _walk_diff(old: Any, new: Any, path: str) -> Iterator[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            yield from _walk_diff(old.get(key), new.get(key), f"{path}/{key}")
+    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            yield from _walk_diff(a, b, f"{path}/{i}")
+    elif old != new:
+        yield f"{path or '/'}:\n\t- {old!r}\n\t+ {new!r}"
+
+
+def describe_diff(old: Message, new: Message) -> str:
+    lines = list(_walk_diff(to_json(old), to_json(new), ""))
+    if len(lines) > MAX_DIFF_LINES:
+        lines = lines[:MAX_DIFF_LINES] + [f"... and {len(lines) - MAX_DIFF_LINES} more"]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class IdentityRule:
+    what: str
+    """"task", "workflow", "launch plan": used in the messages."""
+    payload: Callable[[Registered[Any]], Message]
+    """The part of a version whose differences are reported."""
+    identical_details: Sequence[Message] = ()
+    different_details: Sequence[Message] = ()
+
+
+async def create_version(
+    collection: Collection[Registered[Any]], value: Registered[Any], rule: IdentityRule
+) -> Stored[Registered[Any]]:
+    """Create ``value``; on a name conflict apply the identity rule against what is stored."""
+    try:
+        return await collection.create(value)
+    except AlreadyExists:
+        name = collection.codec.name(value)
+        existing = collection.get(name) or await collection.read_through(name)
+        if existing is None:  # deleted in between: the client's retry will create it
+            raise
+        if existing.value.key != value.key:
+            raise AdminError(
+                Code.INTERNAL,
+                f"object name {name} is taken by {existing.value.key} (hash collision)",
+            ) from None
+        if existing.value.digest == value.digest:
+            raise already_exists(
+                f"{rule.what} with identical structure already exists", *rule.identical_details
+            ) from None
+        diff = describe_diff(rule.payload(existing.value), rule.payload(value))
+        raise invalid_argument(
+            f"{value.id.name} {rule.what} with different structure already exists. "
+            f"(Please register a new version of the {rule.what}):\n{diff}",
+            *rule.different_details,
+        ) from None
