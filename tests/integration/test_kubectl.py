@@ -43,7 +43,7 @@ def table(text: str) -> tuple[list[str], list[list[str]]]:
     """Split kubectl's table into header and rows by the header's column starts, so cells with
     single spaces ("Alpha Team") stay whole and a duplicate header name is kept."""
     lines = text.rstrip("\n").splitlines()
-    starts = [m.start() for m in re.finditer(r"\S+", lines[0])]
+    starts = [m.start() for m in re.finditer(r"\S+(?: \S+)*", lines[0])]  # "LAUNCH PLAN" is one
     bounds = list(zip(starts, [*starts[1:], None], strict=True))
     header = [lines[0][a:b].strip() for a, b in bounds]
     return header, [[line[a:b].strip() for a, b in bounds] for line in lines[1:]]
@@ -111,3 +111,67 @@ def test_short_name_and_category(kubectl, objects: str):
     assert re.search(
         r"^task\.flyteadmin\.io/alpha-development-t-v1\s+alpha\s+development", text, re.M
     )
+
+
+@pytest.fixture
+def registered_objects(settings, storage_settings, namespace):
+    """A task, a workflow and two launch-plan versions (one active), registered via the API."""
+    import dataclasses
+
+    import grpc
+    from flyteidl.admin import launch_plan_pb2
+    from flyteidl.service import admin_pb2_grpc
+
+    from tests.integration.conftest import running_api_server
+    from tests.integration.registration_helpers import (
+        RT,
+        chain_workflow,
+        ident,
+        launch_plan_request,
+        task_request,
+    )
+
+    settings = dataclasses.replace(settings, storage=storage_settings)
+    with (
+        running_api_server(settings) as server,
+        grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel,
+    ):
+        stub = admin_pb2_grpc.AdminServiceStub(channel)
+        stub.RegisterProject(
+            project_pb2.ProjectRegisterRequest(project=Project(id="flytesnacks", name="f"))
+        )
+        stub.CreateTask(task_request("my_module.my_task"))
+        stub.CreateWorkflow(chain_workflow("my_module.my_wf", "my_module.my_task"))
+        for version in ("v1", "v2"):
+            request = launch_plan_request("my_module.my_lp", "my_module.my_wf")
+            request.id.version = version
+            stub.CreateLaunchPlan(request)
+        stub.UpdateLaunchPlan(
+            launch_plan_pb2.LaunchPlanUpdateRequest(
+                id=ident(RT.LAUNCH_PLAN, "my_module.my_lp", "v2"), state=launch_plan_pb2.ACTIVE
+            )
+        )
+    return namespace
+
+
+def test_registered_entities_show_useful_columns(kubectl, registered_objects):
+    ns = registered_objects
+    header, rows = table(kubectl("get", "ftask", "-n", ns))
+    assert header == ["NAME", "PROJECT", "DOMAIN", "TASK", "VERSION", "TYPE", "AGE"]
+    assert rows[0][1:6] == ["flytesnacks", "development", "my_module.my_task", "v1", "python-task"]
+    header, rows = table(kubectl("get", "fwf", "-n", ns))
+    assert header == ["NAME", "PROJECT", "DOMAIN", "WORKFLOW", "VERSION", "AGE"]
+    assert rows[0][3:5] == ["my_module.my_wf", "v1"]
+    header, rows = table(kubectl("get", "flp", "-n", ns, "--sort-by=.spec.id.version"))
+    assert header[:7] == [
+        "NAME",
+        "PROJECT",
+        "DOMAIN",
+        "LAUNCH PLAN",
+        "VERSION",
+        "STATE",
+        "SCHEDULE",
+    ]
+    assert [(r[4], r[5]) for r in rows] == [("v1", "INACTIVE"), ("v2", "ACTIVE")]
+    header, rows = table(kubectl("get", "fne", "-n", ns))
+    assert ["my_module.my_lp", "v2"] in [[r[4], r[6]] for r in rows]
