@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 from flytekit.clients.friendly import SynchronousFlyteClient
 from flytekit.configuration import Config, PlatformConfig
+from flytekit.models.core.identifier import Identifier, ResourceType
 
 from flyteadmin.devstack.processes import free_port, http_ok
 
@@ -77,6 +78,42 @@ def test_dev_serves_flytekit_and_stops_everything(tmp_path):
         projects, _ = client.list_projects_paginated(limit=10)
         assert [p.id for p in projects] == ["flytesnacks"]  # seeded
         assert http_ok(f"http://127.0.0.1:{found['http']}/healthcheck")
+        # The user's first step: register a project with pyflyte, using the printed config.
+        project_dir = Path(__file__).resolve().parents[1] / "flyteproject"
+        for version, target in (("ref-v1", "myproject/shared.py"), ("v1", "myproject")):
+            result = subprocess.run(
+                [
+                    str(Path(sys.executable).parent / "pyflyte"),
+                    "--config",
+                    found["flytekit"],
+                    "register",
+                    "--project",
+                    "flytesnacks",
+                    "--domain",
+                    "development",
+                    "--copy",
+                    "none",
+                    "--version",
+                    version,
+                    target,
+                ],
+                cwd=project_dir,
+                env=dict(os.environ, PYTHONSAFEPATH="1"),
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert result.returncode == 0, result.stdout + result.stderr
+        remote_wf = client.get_workflow(
+            Identifier(
+                ResourceType.WORKFLOW,
+                "flytesnacks",
+                "development",
+                "myproject.workflows.pipeline",
+                "v1",
+            )
+        )
+        assert remote_wf.closure.compiled_workflow.primary.template.nodes
         kubeconfig = yaml.safe_load(Path(found["kubeconfig"]).read_text())
         server = kubeconfig["clusters"][0]["cluster"]["server"]
     finally:
