@@ -24,7 +24,7 @@ from flyteadmin.devstack import k8s_build
 from flyteadmin.devstack.pki import Pki, ensure_pki
 from flyteadmin.devstack.processes import (
     ProcessGroup,
-    free_port,
+    free_ports,
     http_ok,
     port_is_free,
     wait_until,
@@ -64,9 +64,7 @@ def _ports(workdir: Path) -> dict[str, int]:
         ports = json.loads(saved.read_text())
         if set(ports) == set(names) and all(port_is_free(p) for p in ports.values()):
             return ports
-    ports = {}
-    while len(set(ports.values())) < len(names):
-        ports = {n: free_port() for n in names}
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     saved.write_text(json.dumps(ports))
     return ports
 

@@ -15,7 +15,8 @@ from flytekit.clients.friendly import SynchronousFlyteClient
 from flytekit.configuration import Config, PlatformConfig
 from flytekit.models.core.identifier import Identifier, ResourceType
 
-from flyteadmin.devstack.processes import free_port, http_ok
+from flyteadmin.devstack.processes import free_ports, http_ok
+from tests.pyflyte import register_sample_project
 
 # The console script, as a user runs it.
 FLYTEADMIN = str(Path(sys.executable).parent / "flyteadmin")
@@ -23,7 +24,7 @@ FLYTEADMIN = str(Path(sys.executable).parent / "flyteadmin")
 
 def start_dev(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, dict[str, str], Path]:
     """Start `flyteadmin dev` as a user would; return once it prints its ready line."""
-    grpc_port, http_port = free_port(), free_port()
+    grpc_port, http_port = free_ports(2)
     log = tmp_path / f"dev-{grpc_port}.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
@@ -79,31 +80,7 @@ def test_dev_serves_flytekit_and_stops_everything(tmp_path):
         assert [p.id for p in projects] == ["flytesnacks"]  # seeded
         assert http_ok(f"http://127.0.0.1:{found['http']}/healthcheck")
         # The user's first step: register a project with pyflyte, using the printed config.
-        project_dir = Path(__file__).resolve().parents[1] / "flyteproject"
-        for version, target in (("ref-v1", "myproject/shared.py"), ("v1", "myproject")):
-            result = subprocess.run(
-                [
-                    str(Path(sys.executable).parent / "pyflyte"),
-                    "--config",
-                    found["flytekit"],
-                    "register",
-                    "--project",
-                    "flytesnacks",
-                    "--domain",
-                    "development",
-                    "--copy",
-                    "none",
-                    "--version",
-                    version,
-                    target,
-                ],
-                cwd=project_dir,
-                env=dict(os.environ, PYTHONSAFEPATH="1"),
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            assert result.returncode == 0, result.stdout + result.stderr
+        register_sample_project(found["flytekit"])
         remote_wf = client.get_workflow(
             Identifier(
                 ResourceType.WORKFLOW,

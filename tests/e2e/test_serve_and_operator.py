@@ -17,7 +17,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from flyteadmin.core import kube
-from flyteadmin.devstack.processes import free_port
+from flyteadmin.devstack.processes import free_ports
 
 FLYTEADMIN = str(Path(sys.executable).parent / "flyteadmin")
 
@@ -45,12 +45,12 @@ def test_serve_and_operator_commands(kubeconfig, kube_api, unique, tmp_path):
     store = f"e2e-{unique}"
     kube.apply_crds(kube_api)
     kube.ensure_namespace(kube_api, store)
-    grpc_port = free_port()
+    grpc_port, http_port = free_ports(2)
     config = tmp_path / "config.yaml"
     config.write_text(
         yaml.safe_dump(
             {
-                "server": {"grpc_port": grpc_port, "http_port": free_port()},
+                "server": {"grpc_port": grpc_port, "http_port": http_port},
                 "kubernetes": {"namespace": store},
                 "operator": {"namespace_template": f"{{{{ project }}}}-{unique}-{{{{ domain }}}}"},
             }

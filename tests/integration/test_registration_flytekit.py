@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import grpc
 import pytest
@@ -27,42 +26,9 @@ from kubernetes import client
 from flyteadmin.core import kube
 from flyteadmin.core.config import KubernetesSettings, ServerSettings, Settings
 from tests.integration.conftest import running_api_server
+from tests.pyflyte import PROJECT_DIR, register, register_sample_project
 
-PROJECT_DIR = Path(__file__).resolve().parents[1] / "flyteproject"
-BIN = Path(sys.executable).parent
 RT = identifier_pb2.ResourceType
-
-
-def pyflyte(config: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONSAFEPATH="1")
-    return subprocess.run(
-        [str(BIN / "pyflyte"), "--config", str(config), *args],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def register(config: Path, version: str, *targets: str) -> None:
-    result = pyflyte(
-        config,
-        "register",
-        "--project",
-        "flytesnacks",
-        "--domain",
-        "development",
-        "--copy",
-        "none",
-        "--version",
-        version,
-        *targets,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Successfully registered" in result.stdout or "success" in result.stdout.lower(), (
-        result.stdout
-    )
 
 
 def serialized(version: str) -> dict[str, bytes]:
@@ -131,8 +97,7 @@ def registered(kubeconfig, kube_api, crds_installed, gcs, tmp_path_factory):
                     }
                 )
             )
-            register(config, "ref-v1", "myproject/shared.py")  # the reference task's target
-            register(config, "v1", "myproject")
+            register_sample_project(config)
             register(config, "v1", "myproject")  # identical again: AlreadyExists is success
             yield stub, config
     finally:
