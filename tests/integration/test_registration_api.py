@@ -306,3 +306,30 @@ def test_lists_ids_named_entities_and_descriptions(stub, api_server):
     with urllib.request.urlopen(request, timeout=10) as response:
         body = json.loads(response.read())
     assert body["id"]["version"] == "v2" and body["id"]["resource_type"] == "TASK"
+
+
+def test_launch_plan_lists_join_the_workflow_over_grpc_and_http(stub, api_server):
+    stub.CreateTask(task_request("t"))
+    for wf in ("wf_a", "wf_b"):
+        stub.CreateWorkflow(chain_workflow(wf, "t"))
+        stub.CreateLaunchPlan(launch_plan_request(f"lp_{wf}", wf))
+    pd = common_pb2.NamedEntityIdentifier(project=PROJECT, domain=DOMAIN)
+    joined = stub.ListLaunchPlans(
+        common_pb2.ResourceListRequest(id=pd, limit=10, filters="eq(workflow.name,wf_b)")
+    )
+    assert [lp.id.name for lp in joined.launch_plans] == ["lp_wf_b"]
+    code, message = code_of(
+        stub.ListLaunchPlans,
+        common_pb2.ResourceListRequest(id=pd, limit=10, filters="eq(task.name,t)"),
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert message == "'task' entity is not allowed in filters"
+    url = (
+        f"http://127.0.0.1:{api_server.http_port}/api/v1/launch_plans/{PROJECT}/{DOMAIN}"
+        "?limit=1&sort_by.key=name&sort_by.direction=DESCENDING"
+    )
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = json.loads(response.read())
+    assert [lp["id"]["name"] for lp in body["launch_plans"]] == ["lp_wf_b"]
+    assert body["token"] == "1"
