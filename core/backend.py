@@ -18,6 +18,7 @@ from flyteadmin.core.attributes import Attributes
 from flyteadmin.core.blobstore import GcsBlobStore
 from flyteadmin.core.config import Settings
 from flyteadmin.core.crmap.attributes import AttributesCodec
+from flyteadmin.core.crmap.executions import ExecutionCodec
 from flyteadmin.core.crmap.named_entities import NamedEntityCodec
 from flyteadmin.core.crmap.projects import ProjectCodec
 from flyteadmin.core.crmap.registered import (
@@ -26,6 +27,7 @@ from flyteadmin.core.crmap.registered import (
     TaskCodec,
     WorkflowCodec,
 )
+from flyteadmin.core.executions.service import Executions
 from flyteadmin.core.projects import Projects
 from flyteadmin.core.registration.descriptions import Descriptions
 from flyteadmin.core.registration.entities import add_indexes
@@ -61,6 +63,7 @@ class Backend:
         self.launch_plan_records = collection(LaunchPlanCodec())
         self.description_records = collection(DescriptionCodec())
         self.named_entity_records = collection(NamedEntityCodec())
+        self.execution_records = collection(ExecutionCodec())
         for records in (
             self.task_records,
             self.workflow_records,
@@ -76,6 +79,7 @@ class Backend:
             self.launch_plan_records,
             self.description_records,
             self.named_entity_records,
+            self.execution_records,
         ]
         registration = settings.registration
         self.descriptions = Descriptions(self.description_records)
@@ -107,6 +111,17 @@ class Backend:
         self.named_entities = NamedEntities(
             self.named_entity_records,
             {RT.TASK: self.tasks, RT.WORKFLOW: self.workflows, RT.LAUNCH_PLAN: self.launch_plans},
+        )
+
+        self.executions = Executions(
+            self.execution_records,
+            settings=settings,
+            projects=self.projects,
+            tasks=self.tasks,
+            workflows=self.workflows,
+            launch_plans=self.launch_plans,
+            attributes=self.attributes,
+            blobs=lambda: self.blobs,
         )
 
     def task_resource_limits(self, project: str, domain: str) -> TaskResourceLimits:

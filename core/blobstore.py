@@ -18,8 +18,9 @@ import asyncio
 import base64
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol, TypeVar
 
@@ -41,6 +42,14 @@ MAX_SIGNED_URL_LIFETIME = timedelta(days=7)  # the V4 limit
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class BlobInfo:
+    md5_hash: str
+    """Base64 MD5 as GCS reports it; empty for composite objects."""
+    metadata: Mapping[str, str]
+    """Custom metadata (``x-goog-meta-<key>`` at upload)."""
+
+
 class BlobStore(Protocol):
     async def put(self, uri: str, data: bytes, content_type: str = OCTET_STREAM) -> None: ...
 
@@ -49,6 +58,10 @@ class BlobStore(Protocol):
         ...
 
     async def exists(self, uri: str) -> bool: ...
+
+    async def stat(self, uri: str) -> BlobInfo | None:
+        """The object's MD5 and custom metadata; None if there is no object."""
+        ...
 
     async def delete(self, uri: str) -> None:
         """Delete the blob; deleting a missing blob is not an error (clean-ups get retried)."""
@@ -66,6 +79,7 @@ class BlobStore(Protocol):
         expires_in: timedelta,
         content_md5: bytes | None = None,
         content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[str, dict[str, str]]:
         """A V4 signed URL and the headers the client must send with it (those signed)."""
         ...
@@ -151,6 +165,16 @@ class GcsBlobStore:
     async def exists(self, uri: str) -> bool:
         return await self._run(lambda: self._blob(uri).exists(retry=self._retry), "check", uri)
 
+    async def stat(self, uri: str) -> BlobInfo | None:
+        def stat() -> BlobInfo | None:
+            bucket, name = parse_uri(uri)
+            blob = self._data_client().bucket(bucket).get_blob(name, retry=self._retry)
+            if blob is None:
+                return None
+            return BlobInfo(blob.md5_hash or "", dict(blob.metadata or {}))
+
+        return await self._run(stat, "check", uri)
+
     async def delete(self, uri: str) -> None:
         def delete() -> None:
             try:
@@ -175,18 +199,21 @@ class GcsBlobStore:
         expires_in: timedelta,
         content_md5: bytes | None = None,
         content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[str, dict[str, str]]:
         """V4, signed locally with the service-account key (no network). ``content_md5`` is the
         raw digest; when given, the client must send it as ``Content-MD5`` (base64), and GCS
-        rejects a body with another digest. IAM signBlob (keyless GKE) is not supported yet."""
+        rejects a body with another digest. ``headers`` are further headers to sign (e.g.
+        ``x-goog-meta-*`` metadata, which GCS only accepts signed). IAM signBlob (keyless GKE)
+        is not supported yet."""
         if not timedelta(seconds=1) <= expires_in <= MAX_SIGNED_URL_LIFETIME:
             raise invalid_argument(f"expires_in must be between 1s and 7 days, got {expires_in}")
-        headers: dict[str, str] = {}
+        required = dict(headers or {})
         md5 = base64.b64encode(content_md5).decode() if content_md5 is not None else None
         if md5 is not None:
-            headers["Content-MD5"] = md5
+            required["Content-MD5"] = md5
         if content_type is not None:
-            headers["Content-Type"] = content_type
+            required["Content-Type"] = content_type
         bucket, name = parse_uri(uri)
         blob = self._signing_client().bucket(bucket).blob(name)  # signs with that client's key
         s = self.settings
@@ -196,9 +223,10 @@ class GcsBlobStore:
             expiration=expires_in,
             content_md5=md5,
             content_type=content_type,
+            headers=dict(headers) if headers else None,
             api_access_endpoint=(s.public_endpoint or s.endpoint or GCS_ENDPOINT).rstrip("/"),
         )
-        return url, headers
+        return url, required
 
     async def close(self) -> None:
         """Wait for running calls, then close the HTTP sessions."""

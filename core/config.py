@@ -149,6 +149,38 @@ class ExecutionDefaults:
     annotations: dict[str, str] = field(default_factory=dict)
     envs: dict[str, str] = field(default_factory=dict)
     """Environment variables of every execution (not shown by GetProjectAttributes)."""
+    max_inline_data_bytes: int = 2 * 1024 * 1024
+    """GetExecutionData inlines inputs and outputs up to this size (flyteadmin's
+    remoteData.maxSizeInBytes, 2 MiB)."""
+    retry_dedupe_seconds: float = 10.0
+    """A CreateExecution without a name that repeats, byte for byte and from the same caller,
+    one that succeeded this recently returns that execution: clients retry failed calls at
+    once, and a lost answer must not start a second execution (0 turns this off)."""
+
+
+@dataclass(frozen=True)
+class DataProxyUploadSettings:
+    max_expires_in_seconds: int = 3600
+    """Longest lifetime a client may ask of an upload URL; also the default."""
+    default_file_name_length: int = 20
+    """Length of the random file name given to an upload that names no file."""
+    storage_prefix: str = "uploads"
+    """Uploads go to `gs://<bucket>/<storage.prefix>/<storage_prefix>/<project>/<domain>/...`."""
+
+
+@dataclass(frozen=True)
+class DataProxyDownloadSettings:
+    max_expires_in_seconds: int = 3600
+    """Longest lifetime a client may ask of a download URL; also the default."""
+
+
+@dataclass(frozen=True)
+class DataProxySettings:
+    """flyteadmin's `server.dataProxy`: signed URLs for uploads (fast registration, input
+    files) and downloads."""
+
+    upload: DataProxyUploadSettings = field(default_factory=DataProxyUploadSettings)
+    download: DataProxyDownloadSettings = field(default_factory=DataProxyDownloadSettings)
 
 
 def _default_domains() -> tuple[Domain, ...]:
@@ -164,6 +196,7 @@ class Settings:
     executions: ExecutionDefaults = field(default_factory=ExecutionDefaults)
     task_resources: TaskResourceSettings = field(default_factory=TaskResourceSettings)
     registration: RegistrationSettings = field(default_factory=RegistrationSettings)
+    data_proxy: DataProxySettings = field(default_factory=DataProxySettings)
     domains: tuple[Domain, ...] = field(default_factory=_default_domains)
     """The system-wide domains every project has."""
 

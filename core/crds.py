@@ -303,6 +303,11 @@ EXECUTION = Kind(
             "sourceExecution": EXECUTION_ID,
             "state": _string("ACTIVE or ARCHIVED.", ["EXECUTION_ACTIVE", "EXECUTION_ARCHIVED"]),
             "createdAt": _time(),
+            "requestDigest": _string("Digest of the create request: a retried create is found."),
+            "resolved": _proto(
+                "Configuration resolved at creation for the operator (task "
+                "resources, namespace, plugin overrides)."
+            ),
         },
         ["id"],
     ),

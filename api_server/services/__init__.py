@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from flyteadmin.api_server.context import CallContext, Handler
 from flyteadmin.api_server.routes import SERVICES
-from flyteadmin.api_server.services import attributes, projects, registration, version
+from flyteadmin.api_server.services import (
+    attributes,
+    dataproxy,
+    executions,
+    projects,
+    registration,
+    version,
+)
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.errors import unimplemented
 
@@ -21,7 +28,7 @@ def _unimplemented(full_method: str) -> Handler:
 
 def build_registry(backend: Backend) -> dict[str, Handler]:
     registry: dict[str, Handler] = {}
-    for module in (attributes, projects, registration, version):
+    for module in (attributes, dataproxy, executions, projects, registration, version):
         for name, handler in module.handlers(backend).items():
             if name in registry:
                 raise ValueError(f"{name} is implemented twice")

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import yaml
@@ -15,56 +9,9 @@ from flytekit.clients.friendly import SynchronousFlyteClient
 from flytekit.configuration import Config, PlatformConfig
 from flytekit.models.core.identifier import Identifier, ResourceType
 
-from flyteadmin.devstack.processes import free_ports, http_ok
+from flyteadmin.devstack.processes import http_ok
+from tests.devstack import start_dev, stop
 from tests.pyflyte import register_sample_project
-
-# The console script, as a user runs it.
-FLYTEADMIN = str(Path(sys.executable).parent / "flyteadmin")
-
-
-def start_dev(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, dict[str, str], Path]:
-    """Start `flyteadmin dev` as a user would; return once it prints its ready line."""
-    grpc_port, http_port = free_ports(2)
-    log = tmp_path / f"dev-{grpc_port}.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "flyteadmin",
-                "dev",
-                "--grpc-port",
-                str(grpc_port),
-                "--http-port",
-                str(http_port),
-                *extra,
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={k: v for k, v in os.environ.items() if k != "KUBECONFIG"},
-            start_new_session=True,
-        )
-    found: dict[str, str] = {"grpc": str(grpc_port), "http": str(http_port)}
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        text = log.read_text()
-        if m := re.search(r"flytekit config: (\S+)", text):
-            found["flytekit"] = m.group(1)
-        if m := re.search(r"kubeconfig: (\S+)", text):
-            found["kubeconfig"] = m.group(1)
-        if re.search(r"ready: gRPC", text):
-            return proc, found, log
-        assert proc.poll() is None, f"dev exited before ready:\n{text}"
-        time.sleep(0.2)
-    proc.kill()
-    raise AssertionError(f"dev not ready in time:\n{log.read_text()}")
-
-
-def stop(proc: subprocess.Popen, log: Path) -> str:
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=60)
-    return log.read_text()
 
 
 def test_dev_serves_flytekit_and_stops_everything(tmp_path):

@@ -267,9 +267,9 @@ def test_bad_calls_get_clear_codes_and_change_nothing(
 
 def test_unserved_rpcs_are_unimplemented_with_a_message(stub):
     with pytest.raises(grpc.RpcError) as info:
-        stub.GetExecution(execution_pb2.WorkflowExecutionGetRequest())
+        stub.GetExecutionMetrics(execution_pb2.WorkflowExecutionGetMetricsRequest())
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "GetExecution is not implemented" in info.value.details()
+    assert "GetExecutionMetrics is not implemented" in info.value.details()
 
 
 def test_health_and_reflection(api_server):
@@ -342,7 +342,7 @@ def test_http_gateway_serves_the_same_handlers(api_server, stub):
     assert status == 200 and body["domains"][0] == {"id": "development", "name": "development"}
     status, body = http(api_server, "GET", "/api/v1/version")
     assert status == 200 and body["control_plane_version"]["Version"]
-    status, body = http(api_server, "GET", "/api/v1/executions/p/d/n")
+    status, body = http(api_server, "GET", "/api/v1/metrics/executions/p/d/n")
     assert status == 501 and body["code"] == 12
 
 

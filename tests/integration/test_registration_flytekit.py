@@ -187,3 +187,18 @@ def test_different_structure_under_the_same_version_is_refused(registered, tmp_p
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "task with different structure already exists" in info.value.details()
     assert "other:image" in info.value.details()
+
+
+def test_flyteremote_executes_a_launch_plan_and_a_task(registered):
+    _, config = registered
+    remote = FlyteRemote(
+        Config.auto(str(config)), default_project="flytesnacks", default_domain="development"
+    )
+    lp = remote.fetch_launch_plan(name="myproject.workflows.pipeline_fixed", version="v1")
+    execution = remote.execute(lp, inputs={"a": 2, "b": 5}, wait=False)
+    fetched = remote.fetch_execution(name=execution.id.name)
+    assert fetched.spec.launch_plan.name == "myproject.workflows.pipeline_fixed"
+    assert fetched.closure.phase == 0  # UNDEFINED until the operator and propeller run it
+    task = remote.fetch_task(name="myproject.workflows.add", version="v1")
+    task_run = remote.execute(task, inputs={"a": 1, "b": 2}, wait=False)
+    assert remote.fetch_execution(name=task_run.id.name).spec.launch_plan.resource_type == 1

@@ -1,0 +1,136 @@
+"""admin.Execution <-> Execution custom resource: the request and resolved configuration in
+``spec``; phase, times and the closure in ``status`` (written through the status subresource)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from flyteidl.admin import execution_pb2
+from flyteidl.core import execution_pb2 as core_execution
+from flyteidl.core import identifier_pb2
+
+from flyteadmin.core import crds
+from flyteadmin.core.crmap.labels import identity_labels
+from flyteadmin.core.crmap.protojson import (
+    from_json,
+    identifier_from_spec,
+    identifier_to_spec,
+    to_json,
+)
+from flyteadmin.core.names import object_name
+from flyteadmin.core.store import Body
+
+Phase = core_execution.WorkflowExecution.Phase
+State = execution_pb2.ExecutionState
+RT = identifier_pb2.ResourceType
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    execution: execution_pb2.Execution
+    launch_plan_id: identifier_pb2.Identifier
+    workflow_id: identifier_pb2.Identifier
+    task_id: identifier_pb2.Identifier | None = None
+    inputs_uri: str = ""
+    user_inputs_uri: str = ""
+    request_digest: str = ""
+    resolved: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> identifier_pb2.WorkflowExecutionIdentifier:
+        return self.execution.id
+
+    @property
+    def phase(self) -> int:
+        return self.execution.closure.phase
+
+    @property
+    def state(self) -> int:
+        return self.execution.closure.state_change_details.state
+
+
+def execution_object_name(ident: identifier_pb2.WorkflowExecutionIdentifier) -> str:
+    return object_name([ident.name], "execution", ident.project, ident.domain, ident.name)
+
+
+def _timestamp(stamp) -> str | None:
+    if not stamp.seconds and not stamp.nanos:
+        return None
+    return stamp.ToDatetime(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+class ExecutionCodec:
+    kind = crds.EXECUTION
+
+    def name(self, value: ExecutionRecord) -> str:
+        return execution_object_name(value.id)
+
+    def encode(self, value: ExecutionRecord) -> Body:
+        ex = value.execution
+        ident = ex.id
+        spec: dict[str, Any] = {
+            "id": {"project": ident.project, "domain": ident.domain, "name": ident.name},
+            "launchPlanId": identifier_to_spec(value.launch_plan_id),
+            "workflowId": identifier_to_spec(value.workflow_id),
+            "spec": to_json(ex.spec),
+            "inputsUri": value.inputs_uri,
+            "userInputsUri": value.user_inputs_uri,
+            "state": State.Name(value.state),
+            "createdAt": _timestamp(ex.closure.created_at),
+            "requestDigest": value.request_digest,
+            "resolved": value.resolved,
+        }
+        if value.task_id is not None:
+            spec["taskId"] = identifier_to_spec(value.task_id)
+        closure = ex.closure
+        status: dict[str, Any] = {
+            "phase": Phase.Name(closure.phase),
+            "closure": to_json(closure),
+        }
+        started, updated = _timestamp(closure.started_at), _timestamp(closure.updated_at)
+        if started:
+            status["startedAt"] = started
+        if updated:
+            status["updatedAt"] = updated
+        if closure.HasField("duration"):
+            status["duration"] = f"{closure.duration.ToTimedelta().total_seconds():.3f}s"
+        labels = identity_labels(
+            project=ident.project,
+            domain=ident.domain,
+            execution=ident.name,
+            launch_plan=value.launch_plan_id.name,
+        )
+        return {"metadata": {"labels": labels}, "spec": spec, "status": status}
+
+    def decode(self, body: Body) -> ExecutionRecord:
+        spec, status = body["spec"], body.get("status") or {}
+        ident = identifier_pb2.WorkflowExecutionIdentifier(**spec["id"])
+        execution = execution_pb2.Execution(
+            id=ident,
+            spec=from_json(execution_pb2.ExecutionSpec, spec.get("spec")),
+            closure=from_json(execution_pb2.ExecutionClosure, status.get("closure")),
+        )
+        if not status.get("closure"):
+            # Created, but its status not written yet (or that write failed): what spec knows.
+            if spec.get("createdAt"):
+                execution.closure.created_at.FromJsonString(spec["createdAt"])
+                execution.closure.updated_at.FromJsonString(spec["createdAt"])
+            execution.closure.workflow_id.CopyFrom(
+                identifier_from_spec(spec.get("workflowId") or {}, RT.WORKFLOW)
+            )
+        execution.closure.state_change_details.state = State.Value(
+            spec.get("state", "EXECUTION_ACTIVE")
+        )
+        task = spec.get("taskId")
+        return ExecutionRecord(
+            execution=execution,
+            launch_plan_id=identifier_from_spec(spec.get("launchPlanId") or {}, RT.LAUNCH_PLAN),
+            workflow_id=identifier_from_spec(spec.get("workflowId") or {}, RT.WORKFLOW),
+            task_id=identifier_from_spec(task, RT.TASK) if task else None,
+            inputs_uri=spec.get("inputsUri", ""),
+            user_inputs_uri=spec.get("userInputsUri", ""),
+            request_digest=spec.get("requestDigest", ""),
+            resolved=spec.get("resolved") or {},
+        )

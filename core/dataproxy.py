@@ -1,0 +1,203 @@
+"""The data proxy (spec §13.1): signed URLs through which clients upload to and download from
+the blob store without credentials of their own.
+
+CreateUploadLocation serves fast registration (`pyflyte register` PUTs its tarball to the
+signed URL, and tasks later read it through ``native_url``) and flytekit's remote file uploads.
+CreateDownloadLocation (deprecated) signs a GET for a ``gs://`` URI. CreateDownloadLink and
+GetData read executions and are not served yet.
+
+Deliberate differences from flyteadmin: the project must exist and be active and the domain
+known (flyteadmin checks neither here), ``content_md5`` must be a 16-byte digest, and a lifetime
+shorter than one second is InvalidArgument (flyteadmin signs it and fails, or hands out a dead
+URL).
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from flyteidl.service import dataproxy_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from flyteadmin.core.blobstore import BlobStore, parse_uri
+from flyteadmin.core.config import DataProxySettings
+from flyteadmin.core.errors import AdminError, already_exists, invalid_argument
+from flyteadmin.core.projects import Projects
+
+# The custom-metadata key flytekit and flyteadmin's signers use (stow.FlyteContentMD5).
+MD5_METADATA_KEY = "flyteContentMD5"
+MD5_METADATA_HEADER = "x-goog-meta-" + MD5_METADATA_KEY
+# What k8s.io/apimachinery's rand.String draws from (no vowels, no look-alikes).
+FILE_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+MAX_PROTO_DURATION_SECONDS = 315_576_000_000
+NANOS = 1_000_000_000
+
+
+class DataProxy:
+    def __init__(self, blobs: BlobStore, projects: Projects, settings: DataProxySettings) -> None:
+        self._blobs = blobs
+        self._projects = projects
+        self._settings = settings
+
+    async def create_upload_location(
+        self, request: dataproxy_pb2.CreateUploadLocationRequest
+    ) -> dataproxy_pb2.CreateUploadLocationResponse:
+        if not request.project or not request.domain:
+            raise invalid_argument("project and domain are required parameters")
+        if not request.filename_root and not request.content_md5:
+            raise invalid_argument("content_md5 or filename_root is a required parameter")
+        md5 = request.content_md5
+        if md5 and len(md5) != 16:
+            # GCS would refuse the PUT anyway; say so before the client uploads.
+            raise invalid_argument(f"content_md5 must be a 16-byte MD5 digest, got {len(md5)}")
+        lifetime = self._upload_lifetime(request)
+        self._projects.check_project_domain(request.project, request.domain)
+
+        upload = self._settings.upload
+        root = request.filename_root or base64.b32encode(md5).decode()
+        filename = request.filename or _random_name(upload.default_file_name_length)
+        # uri_for drops empty segments (an unset org) and refuses "." and "..".
+        uri = self._blobs.uri_for(
+            upload.storage_prefix, request.org, request.project, request.domain, root, filename
+        )
+        if request.filename and request.filename_root:
+            # A caller-chosen full path may already hold someone's object: only a re-upload of
+            # the same bytes may overwrite it. Best effort, like flyteadmin: two racing
+            # uploads of different content can both pass.
+            await self._check_overwrite(uri, md5)
+
+        md5_b64 = base64.b64encode(md5).decode() if md5 else None
+        extra = (
+            {MD5_METADATA_HEADER: md5_b64} if md5_b64 and request.add_content_md5_metadata else {}
+        )
+        now = datetime.now(UTC)
+        url, headers = self._blobs.signed_url(
+            uri,
+            method="PUT",
+            expires_in=lifetime,
+            content_md5=md5 or None,
+            headers=extra,
+        )
+        return dataproxy_pb2.CreateUploadLocationResponse(
+            signed_url=url,
+            native_url=uri,
+            expires_at=_timestamp(now + lifetime),
+            headers=headers,
+        )
+
+    async def create_download_location(
+        self, request: dataproxy_pb2.CreateDownloadLocationRequest
+    ) -> dataproxy_pb2.CreateDownloadLocationResponse:
+        lifetime = self._download_lifetime(request)
+        try:
+            parse_uri(request.native_url)
+        except AdminError as exc:
+            raise invalid_argument(
+                f"error while validating request: failed to parse native_url [{request.native_url}]"
+            ) from exc
+        now = datetime.now(UTC)
+        url, _ = self._blobs.signed_url(request.native_url, method="GET", expires_in=lifetime)
+        return dataproxy_pb2.CreateDownloadLocationResponse(
+            signed_url=url, expires_at=_timestamp(now + lifetime)
+        )
+
+    # ------------------------------------------------------------------ internals
+
+    async def _check_overwrite(self, uri: str, md5: bytes) -> None:
+        info = await self._blobs.stat(uri)
+        if info is None:
+            return
+        # Prefer the digest the uploader recorded; else the one GCS computed (flyteadmin falls
+        # back to the ETag, which on GCS's JSON API is not a digest; md5Hash is).
+        stored = info.metadata.get(MD5_METADATA_KEY) or info.md5_hash
+        if not md5 or not stored or base64.b64encode(md5).decode() != stored:
+            raise already_exists(
+                f"file already exists at location [{uri}], specify a matching hash if you "
+                f"wish to rewrite"
+            )
+
+    def _upload_lifetime(self, request: dataproxy_pb2.CreateUploadLocationRequest) -> timedelta:
+        maximum = timedelta(seconds=self._settings.upload.max_expires_in_seconds)
+        if not request.HasField("expires_in"):
+            return maximum
+        d = request.expires_in
+        if not _valid(d):
+            raise invalid_argument(f"expiresIn [{_proto_text(d)}] is invalid")
+        duration = d.ToTimedelta()
+        if duration > maximum:
+            raise invalid_argument(
+                f"expiresIn [{go_duration(duration)}] cannot exceed max allowed expiration "
+                f"[{go_duration(maximum)}]"
+            )
+        if duration < timedelta(seconds=1):
+            raise invalid_argument(f"expiresIn [{go_duration(duration)}] must be at least 1s")
+        return duration
+
+    def _download_lifetime(self, request: dataproxy_pb2.CreateDownloadLocationRequest) -> timedelta:
+        maximum = timedelta(seconds=self._settings.download.max_expires_in_seconds)
+        if not request.HasField("expires_in"):
+            return maximum
+        d = request.expires_in
+        prefix = "error while validating request: expiresIn is invalid. Error: input duration"
+        if not _valid(d):
+            raise invalid_argument(f"{prefix} [{_proto_text(d)}] is invalid")
+        duration = d.ToTimedelta()
+        shown = go_duration(duration)
+        if duration < timedelta(0):
+            raise invalid_argument(f"{prefix} [{shown}] should not less than 0")
+        if duration > maximum:
+            raise invalid_argument(
+                f"{prefix} [{shown}] cannot exceed max allowed expiration [{go_duration(maximum)}]"
+            )
+        if duration < timedelta(seconds=1):
+            raise invalid_argument(f"{prefix} [{shown}] must be at least 1s")
+        return duration
+
+
+def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def _random_name(length: int) -> str:
+    return "".join(secrets.choice(FILE_NAME_ALPHABET) for _ in range(length))
+
+
+def _valid(d: duration_pb2.Duration) -> bool:
+    """protobuf's Duration.IsValid: in range, and seconds and nanos of one sign."""
+    if abs(d.seconds) > MAX_PROTO_DURATION_SECONDS or abs(d.nanos) >= NANOS:
+        return False
+    return not (d.seconds > 0 and d.nanos < 0 or d.seconds < 0 and d.nanos > 0)
+
+
+def _proto_text(d: duration_pb2.Duration) -> str:
+    return f"seconds:{d.seconds} nanos:{d.nanos}"
+
+
+def go_duration(value: timedelta) -> str:
+    """Go's time.Duration.String (flyteadmin's messages): 1h0m0s, 1m30s, 1.5s, 250ms, 0s."""
+    total = (value.days * 86_400 + value.seconds) * NANOS + value.microseconds * 1_000
+    sign, total = ("-", -total) if total < 0 else ("", total)
+    if total == 0:
+        return "0s"
+    if total < NANOS:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if total >= size:
+                return sign + _decimal(total, size) + unit
+    hours, rest = divmod(total, 3600 * NANOS)
+    minutes, rest = divmod(rest, 60 * NANOS)
+    seconds = _decimal(rest, NANOS) + "s"
+    if hours:
+        return f"{sign}{hours}h{minutes}m{seconds}"
+    if minutes:
+        return f"{sign}{minutes}m{seconds}"
+    return sign + seconds
+
+
+def _decimal(value: int, unit: int) -> str:
+    whole, fraction = divmod(value, unit)
+    digits = str(fraction).rjust(len(str(unit)) - 1, "0").rstrip("0")
+    return f"{whole}.{digits}" if digits else str(whole)

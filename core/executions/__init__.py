@@ -1,0 +1,1 @@
+"""Executions: create (from a launch plan or a single task), read, list, update, terminate."""

@@ -1,0 +1,504 @@
+"""Executions (§5): CreateExecution from a launch plan or a single task, Get, List, Update
+(archive), Terminate. What the operator does with a new execution is its own issue; here the
+execution is stored with everything it will need (resolved configuration, inputs URIs)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+import secrets
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from flyteidl.admin import common_pb2, execution_pb2, launch_plan_pb2
+from flyteidl.admin import matchable_resource_pb2 as mr_pb2
+from flyteidl.core import execution_pb2 as core_execution
+from flyteidl.core import identifier_pb2, literals_pb2
+from google.protobuf import timestamp_pb2
+
+from flyteadmin.core import listing
+from flyteadmin.core.attributes import Attributes, merge_workflow_execution_config
+from flyteadmin.core.blobstore import BlobStore
+from flyteadmin.core.config import Settings
+from flyteadmin.core.crmap.executions import (
+    ExecutionRecord,
+    execution_object_name,
+)
+from flyteadmin.core.crmap.protojson import to_json
+from flyteadmin.core.errors import (
+    already_exists,
+    failed_precondition,
+    invalid_argument,
+    missing,
+    not_found,
+)
+from flyteadmin.core.executions.inputs import merge_inputs
+from flyteadmin.core.executions.listing import SCHEMA, state_filter_given
+from flyteadmin.core.executions.single_task import ensure_task_launch_plan
+from flyteadmin.core.namespaces import namespace_for
+from flyteadmin.core.projects import Projects
+from flyteadmin.core.registration.entities import sort_args
+from flyteadmin.core.registration.launch_plans import LaunchPlans
+from flyteadmin.core.registration.tasks import Tasks
+from flyteadmin.core.registration.workflows import Workflows
+from flyteadmin.core.store import AlreadyExists, Collection, Stored
+from flyteadmin.core.validation.labels import validate_labels
+from flyteadmin.core.validation.launch_plans import validate_fixed_inputs
+
+log = logging.getLogger(__name__)
+Phase = core_execution.WorkflowExecution.Phase
+State = execution_pb2.ExecutionState
+RT = identifier_pb2.ResourceType
+MR = mr_pb2.MatchableResource
+TERMINAL = {Phase.SUCCEEDED, Phase.FAILED, Phase.ABORTED, Phase.TIMED_OUT}
+_NAME = re.compile(r"^[a-z][a-z\-0-9]*$")
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # k8s rand.String's alphabet, as flyteadmin
+Record = Stored[ExecutionRecord]
+
+
+def generate_name() -> str:
+    """flyteadmin's form: "a" and 19 characters, 20 in all."""
+    return "a" + "".join(secrets.choice(_NAME_ALPHABET) for _ in range(19))
+
+
+def _now() -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(dt.datetime.now(dt.UTC))
+    return stamp
+
+
+def _describe(ident: identifier_pb2.WorkflowExecutionIdentifier) -> str:
+    return f"project:{ident.project} domain:{ident.domain} name:{ident.name}"
+
+
+class Executions:
+    def __init__(
+        self,
+        records: Collection[ExecutionRecord],
+        *,
+        settings: Settings,
+        projects: Projects,
+        tasks: Tasks,
+        workflows: Workflows,
+        launch_plans: LaunchPlans,
+        attributes: Attributes,
+        blobs: Any,
+    ) -> None:
+        self.records = records
+        self.settings = settings
+        self.projects = projects
+        self.tasks = tasks
+        self.workflows = workflows
+        self.launch_plans = launch_plans
+        self.attributes = attributes
+        self._blobs = blobs
+        records.add_index("pd", lambda r: [(r.id.project, r.id.domain)])
+        records.add_index("digest", lambda r: [r.request_digest] if r.request_digest else [])
+        records.add_index(
+            "lp-name",
+            lambda r: [(r.launch_plan_id.project, r.launch_plan_id.domain, r.launch_plan_id.name)],
+        )
+
+    # ----------------------------------------------------------------------------- create
+
+    async def create(
+        self,
+        request: execution_pb2.ExecutionCreateRequest,
+        principal: str = "",
+        source: identifier_pb2.WorkflowExecutionIdentifier | None = None,
+    ) -> identifier_pb2.WorkflowExecutionIdentifier:
+        user_inputs = request.inputs if request.inputs.literals else request.spec.inputs
+        self._validate(request, user_inputs)
+        ref = request.spec.launch_plan
+        if ref.resource_type == RT.TASK:
+            lp_record = await ensure_task_launch_plan(self, ref, request)
+        else:
+            lp_record = self.launch_plans.find(ref)
+            if lp_record is None or lp_record.value.key != self.launch_plans.key_of(ref):
+                raise not_found(f"missing entity of type LAUNCH_PLAN with identifier {ref}")
+        lp = lp_record.value.message
+        workflow = self.workflows.find(lp.spec.workflow_id)
+        if workflow is None:
+            raise not_found(
+                f"missing entity of type WORKFLOW with identifier {lp.spec.workflow_id}"
+            )
+        inputs = merge_inputs(user_inputs, lp.closure.expected_inputs, lp.spec.fixed_inputs)
+        self._check_concurrency(lp)
+
+        digest = _request_digest(request, principal)
+        if not request.name:
+            retried = self._recent_with_digest(digest)
+            if retried is not None:
+                return retried.value.id  # a client's retry of a create that did succeed
+        name = request.name or self._name_for(digest)
+        ident = identifier_pb2.WorkflowExecutionIdentifier(
+            project=request.project, domain=request.domain, name=name
+        )
+        if self.records.get(execution_object_name(ident)) is not None:
+            raise already_exists(f"execution [{_describe(ident)}] already exists")
+        spec, resolved = self._resolve(request, lp, workflow.value.id.name, principal)
+        if source is not None:
+            resolved["sourceExecution"] = {
+                "project": source.project,
+                "domain": source.domain,
+                "name": source.name,
+            }
+            if spec.metadata.mode == execution_pb2.ExecutionMetadata.RECOVERED:
+                resolved["recoveryExecution"] = resolved["sourceExecution"]
+        inputs_uri, user_inputs_uri = await self._write_inputs(ident, inputs, user_inputs)
+        now = _now()
+        execution = execution_pb2.Execution(
+            id=ident,
+            spec=spec,
+            closure=execution_pb2.ExecutionClosure(
+                phase=Phase.UNDEFINED,
+                created_at=now,
+                updated_at=now,
+                workflow_id=workflow.value.id,
+                notifications=_notifications(request.spec, lp.spec),
+                state_change_details=execution_pb2.ExecutionStateChangeDetails(
+                    state=State.EXECUTION_ACTIVE, occurred_at=now, principal=principal
+                ),
+            ),
+        )
+        record = ExecutionRecord(
+            execution=execution,
+            launch_plan_id=lp.id,
+            workflow_id=workflow.value.id,
+            task_id=ref if ref.resource_type == RT.TASK else None,
+            inputs_uri=inputs_uri,
+            user_inputs_uri=user_inputs_uri,
+            request_digest=digest,
+            resolved=resolved,
+        )
+        try:
+            await self.records.create(record)
+        except AlreadyExists:
+            existing = await self.records.read_through(execution_object_name(ident))
+            if not request.name and existing and existing.value.request_digest == digest:
+                return existing.value.id  # a concurrent retry got there first
+            raise already_exists(f"execution [{_describe(ident)}] already exists") from None
+        return ident
+
+    def _name_for(self, digest: str) -> str:
+        """A generated name. Within one dedupe window the same request gets the same name, so
+        retries racing each other (even on other replicas) collide on the object name and
+        resolve to one execution; outside a window, or with dedupe off, it is random."""
+        window = self.settings.executions.retry_dedupe_seconds
+        if window <= 0:
+            return generate_name()
+        bucket = int(dt.datetime.now(dt.UTC).timestamp() // window)
+        seed = hashlib.sha256(f"{digest}:{bucket}".encode()).digest()
+        return "a" + "".join(_NAME_ALPHABET[b % len(_NAME_ALPHABET)] for b in seed[:19])
+
+    async def relaunch(
+        self,
+        source: identifier_pb2.WorkflowExecutionIdentifier,
+        *,
+        name: str = "",
+        principal: str = "",
+        mode: int = execution_pb2.ExecutionMetadata.RELAUNCH,
+        overwrite_cache: bool = False,
+        parent_metadata: execution_pb2.ExecutionMetadata | None = None,
+    ) -> identifier_pb2.WorkflowExecutionIdentifier:
+        """RelaunchExecution and RecoverExecution (§5.6): the original's stored spec (with its
+        resolved configuration) and user inputs, through the whole create flow again."""
+        original = self.find(source).value
+        spec = execution_pb2.ExecutionSpec()
+        spec.CopyFrom(original.execution.spec)
+        spec.metadata.mode = mode
+        spec.metadata.reference_execution.CopyFrom(original.id)
+        spec.metadata.ClearField("system_metadata")
+        if mode == execution_pb2.ExecutionMetadata.RECOVERED:
+            if parent_metadata is not None and parent_metadata.HasField("parent_node_execution"):
+                spec.metadata.parent_node_execution.CopyFrom(parent_metadata.parent_node_execution)
+        else:
+            spec.overwrite_cache = overwrite_cache
+        inputs = await self._read_literals(original.user_inputs_uri, 1 << 62)
+        request = execution_pb2.ExecutionCreateRequest(
+            project=source.project,
+            domain=source.domain,
+            name=name,
+            spec=spec,
+            inputs=inputs or literals_pb2.LiteralMap(),
+        )
+        return await self.create(request, principal=principal, source=original.id)
+
+    def _validate(self, request: execution_pb2.ExecutionCreateRequest, inputs) -> None:
+        if not request.project:
+            raise missing("project")
+        if not request.domain:
+            raise missing("domain")
+        if request.name:
+            if len(request.name) > 63 or not _NAME.match(request.name):
+                # flyteadmin lower-cased before checking and then failed on the k8s object
+                # (§15 #3); upper case is refused here.
+                raise invalid_argument(
+                    f"invalid name {request.name!r}: must match ^[a-z][a-z\\-0-9]*$ and have "
+                    "at most 63 characters"
+                )
+        self.projects.check_project_domain(request.project, request.domain)
+        if not request.HasField("spec"):
+            raise missing("spec")
+        ref = request.spec.launch_plan
+        for field in ("project", "domain", "name", "version"):
+            if not getattr(ref, field):
+                raise missing(field)
+        if ref.resource_type not in (RT.LAUNCH_PLAN, RT.TASK):
+            raise invalid_argument("Invalid reference entity resource type")
+        validate_fixed_inputs(inputs)
+        validate_labels(request.spec.labels.values)
+
+    def _check_concurrency(self, lp: launch_plan_pb2.LaunchPlan) -> None:
+        policy = lp.spec.concurrency_policy
+        if not lp.spec.HasField("concurrency_policy") or policy.max <= 0:
+            return
+        running = [
+            r
+            for r in self.records.by_index("lp-name", (lp.id.project, lp.id.domain, lp.id.name))
+            if r.value.phase in (Phase.QUEUED, Phase.RUNNING, Phase.UNDEFINED)
+        ]
+        if len(running) >= policy.max:
+            # flyteadmin skips only for SKIP and answered Internal otherwise (§15 #14).
+            raise already_exists(
+                f"concurrency limit ({policy.max}) reached for launch plan {lp.id.name}; "
+                "skipping execution"
+            )
+
+    def _recent_with_digest(self, digest: str) -> Record | None:
+        window = dt.timedelta(seconds=self.settings.executions.retry_dedupe_seconds)
+        now = dt.datetime.now(dt.UTC)
+        for record in self.records.by_index("digest", digest):
+            if now - record.created_at <= window:
+                return record
+        return None
+
+    def _resolve(self, request, lp, workflow_name: str, principal: str):
+        """§5.2: the execution spec with the merged configuration, and what the operator needs."""
+        p, d = request.project, request.domain
+        spec = execution_pb2.ExecutionSpec()
+        spec.CopyFrom(request.spec)
+        spec.ClearField("inputs")
+        by_workflow = self.attributes.effective(MR.WORKFLOW_EXECUTION_CONFIG, p, d, workflow_name)
+        by_project = self.attributes.effective(MR.WORKFLOW_EXECUTION_CONFIG, p, "")
+        merged = merge_workflow_execution_config(
+            request.spec,
+            lp.spec,
+            by_workflow.workflow_execution_config if by_workflow else None,
+            by_project.workflow_execution_config if by_project else None,
+            self.attributes.execution_defaults(),
+        )
+        spec.max_parallelism = merged.max_parallelism
+        spec.security_context.CopyFrom(merged.security_context)
+        if not spec.security_context.run_as.execution_identity:
+            spec.security_context.run_as.execution_identity = principal
+        spec.raw_output_data_config.CopyFrom(merged.raw_output_data_config)
+        spec.labels.CopyFrom(merged.labels)
+        for key, value in self.projects.get(p).labels.values.items():
+            spec.labels.values.setdefault(key, value)
+        spec.annotations.CopyFrom(merged.annotations)
+        if merged.HasField("interruptible"):
+            spec.interruptible.CopyFrom(merged.interruptible)
+        spec.overwrite_cache = merged.overwrite_cache
+        spec.envs.CopyFrom(merged.envs)
+        spec.metadata.principal = principal
+        if not spec.metadata.mode:
+            spec.metadata.mode = execution_pb2.ExecutionMetadata.MANUAL
+        namespace = namespace_for(self.settings.operator.namespace_template, p, d)
+        spec.metadata.system_metadata.namespace = namespace
+        limits = self.attributes.effective(MR.TASK_RESOURCE, p, d, workflow_name)
+        overrides = self.attributes.effective(MR.PLUGIN_OVERRIDE, p, d, workflow_name, lp.id.name)
+        queue = self.attributes.effective(MR.EXECUTION_QUEUE, p, d, workflow_name)
+        resolved = {
+            "namespace": namespace,
+            "taskResources": _task_resources(self.settings, limits),
+            "pluginOverrides": to_json(overrides.plugin_overrides) if overrides else {},
+            "executionQueue": to_json(queue.execution_queue_attributes) if queue else {},
+        }
+        return spec, resolved
+
+    async def _write_inputs(self, ident, inputs, user_inputs) -> tuple[str, str]:
+        """Inputs go to the blob store, under a folder of this create attempt: a failed or
+        duplicate create never overwrites another execution's inputs (§15 #11)."""
+        attempt = uuid.uuid4().hex[:12]
+        blobs: BlobStore = self._blobs()
+        base = (ident.project, ident.domain, ident.name, attempt)
+        inputs_uri = blobs.uri_for(*base, "inputs")
+        user_uri = blobs.uri_for(*base, "user_inputs")
+        await blobs.put(inputs_uri, inputs.SerializeToString(deterministic=True))
+        await blobs.put(user_uri, user_inputs.SerializeToString(deterministic=True))
+        return inputs_uri, user_uri
+
+    # ----------------------------------------------------------------------------- reads
+
+    def find(self, ident: identifier_pb2.WorkflowExecutionIdentifier) -> Record:
+        for field in ("project", "domain", "name"):
+            if not getattr(ident, field):
+                raise missing(field)
+        record = self.records.get(execution_object_name(ident))
+        if record is None or (
+            record.value.id.project,
+            record.value.id.domain,
+            record.value.id.name,
+        ) != (
+            ident.project,
+            ident.domain,
+            ident.name,
+        ):
+            raise not_found(f"missing entity of type execution with identifier {_describe(ident)}")
+        return record
+
+    def get(self, ident: identifier_pb2.WorkflowExecutionIdentifier) -> execution_pb2.Execution:
+        return self.find(ident).value.execution
+
+    def list(self, request: common_pb2.ResourceListRequest) -> execution_pb2.ExecutionList:
+        ident = request.id
+        if not ident.project:
+            raise missing("project")
+        if not ident.domain:
+            raise missing("domain")
+        sort_key, ascending = sort_args(request)
+        implicit = []
+        if ident.name:
+            implicit.append(listing.eq_filter(SCHEMA, "name", ident.name))
+        query = listing.parse_list_request(
+            SCHEMA,
+            filters=request.filters,
+            sort_key=sort_key,
+            ascending=ascending,
+            token=request.token,
+            limit=request.limit,
+            rpc="ListExecutions",
+            implicit=implicit,
+        )
+        if not state_filter_given(query):
+            # Archived executions are hidden unless a filter names the state (§5.7).
+            query = query.with_filters(listing.eq_filter(SCHEMA, "state", "0"))
+        page = listing.evaluate(query, self.records.by_index("pd", (ident.project, ident.domain)))
+        return execution_pb2.ExecutionList(
+            executions=[_listed(r.value.execution) for r in page.items], token=page.next_token
+        )
+
+    async def get_data(
+        self, ident: identifier_pb2.WorkflowExecutionIdentifier
+    ) -> execution_pb2.WorkflowExecutionGetDataResponse:
+        """Inputs from the blob store; outputs from the closure (a URI or inline data). Data
+        larger than ``max_inline_data_bytes`` is not inlined (§5.7)."""
+        record = self.find(ident).value
+        response = execution_pb2.WorkflowExecutionGetDataResponse()
+        limit = self.settings.executions.max_inline_data_bytes
+        inputs = await self._read_literals(record.inputs_uri, limit)
+        if inputs is not None:
+            response.full_inputs.CopyFrom(inputs)
+        closure = record.execution.closure
+        if closure.HasField("output_data"):
+            if closure.output_data.ByteSize() <= limit:
+                response.full_outputs.CopyFrom(closure.output_data)
+        elif closure.outputs.uri:
+            outputs = await self._read_literals(closure.outputs.uri, limit)
+            if outputs is not None:
+                response.full_outputs.CopyFrom(outputs)
+        return response
+
+    async def _read_literals(self, uri: str, limit: int) -> literals_pb2.LiteralMap | None:
+        if not uri:
+            return None
+        try:
+            data = await self._blobs().get(uri)
+        except Exception:  # noqa: BLE001 - flyteadmin logs and answers empty data here
+            log.warning("cannot read %s", uri, exc_info=True)
+            return None
+        if len(data) > limit:
+            return None
+        return literals_pb2.LiteralMap.FromString(data)
+
+    # ----------------------------------------------------------------------------- updates
+
+    async def update(self, request: execution_pb2.ExecutionUpdateRequest, principal: str = ""):
+        record = self.find(request.id)
+        if request.state not in State.values():
+            raise invalid_argument(f"invalid value for state: {request.state}")
+
+        def change(value: ExecutionRecord) -> ExecutionRecord:
+            execution = execution_pb2.Execution()
+            execution.CopyFrom(value.execution)
+            execution.closure.state_change_details.CopyFrom(
+                execution_pb2.ExecutionStateChangeDetails(
+                    state=request.state, occurred_at=_now(), principal=principal
+                )
+            )
+            return replace(value, execution=execution)
+
+        await self.records.mutate(record.name, change)
+
+    async def terminate(
+        self, request: execution_pb2.ExecutionTerminateRequest, principal: str = ""
+    ) -> None:
+        record = self.find(request.id)
+
+        def change(value: ExecutionRecord) -> ExecutionRecord:
+            if value.phase in TERMINAL:
+                from flyteidl.admin import event_pb2
+
+                raise failed_precondition(
+                    "Cannot abort an already terminated workflow execution",
+                    event_pb2.EventFailureReason(
+                        already_in_terminal_state=event_pb2.EventErrorAlreadyInTerminalState(
+                            current_phase=Phase.Name(value.phase)
+                        )
+                    ),
+                )
+            execution = execution_pb2.Execution()
+            execution.CopyFrom(value.execution)
+            execution.closure.phase = Phase.ABORTING
+            execution.closure.abort_metadata.CopyFrom(
+                execution_pb2.AbortMetadata(cause=request.cause, principal=principal)
+            )
+            execution.closure.updated_at.CopyFrom(_now())
+            return replace(value, execution=execution)
+
+        await self.records.mutate(record.name, change)
+
+
+def _request_digest(request: execution_pb2.ExecutionCreateRequest, principal: str) -> str:
+    payload = request.SerializeToString(deterministic=True) + b"\0" + principal.encode()
+    return hashlib.sha256(payload).hexdigest()[:32]
+
+
+def _notifications(request_spec, lp_spec) -> list:
+    if request_spec.HasField("notifications") and request_spec.notifications.notifications:
+        return list(request_spec.notifications.notifications)
+    if request_spec.disable_all:
+        return []
+    return list(lp_spec.entity_metadata.notifications)
+
+
+def _task_resources(settings: Settings, attribute) -> dict[str, Any]:
+    """The platform defaults and limits the operator completes task resources with (§5.2)."""
+    config = settings.task_resources
+    out = {
+        "defaults": {k: v for k, v in vars(config.defaults).items() if v},
+        "limits": {k: v for k, v in vars(config.limits).items() if v},
+    }
+    if attribute is not None:
+        attrs = attribute.task_resource_attributes
+        for section in ("defaults", "limits"):
+            spec = getattr(attrs, section)
+            for key in ("cpu", "memory", "gpu", "ephemeral_storage"):
+                if getattr(spec, key):
+                    out[section][key] = getattr(spec, key)
+    return out
+
+
+def _listed(execution: execution_pb2.Execution) -> execution_pb2.Execution:
+    """ListExecutions: no inputs, error messages trimmed to 100 bytes (§5.7)."""
+    out = execution_pb2.Execution()
+    out.CopyFrom(execution)
+    out.spec.ClearField("inputs")
+    out.closure.ClearField("computed_inputs")
+    if out.closure.HasField("error"):
+        out.closure.error.message = out.closure.error.message.encode()[:100].decode(errors="ignore")
+    return out

@@ -1,0 +1,117 @@
+"""Single-task executions (§5.5): the generated `.flytegen.<task>` workflow and launch plan."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from flyteidl.admin import common_pb2, execution_pb2, launch_plan_pb2, workflow_pb2
+from flyteidl.core import identifier_pb2, literals_pb2, types_pb2
+from flyteidl.core import workflow_pb2 as core_wf
+
+from flyteadmin.core.errors import AdminError, Code, not_found
+
+if TYPE_CHECKING:
+    from flyteadmin.core.executions.service import Executions
+
+RT = identifier_pb2.ResourceType
+GENERATED = ".flytegen."
+
+
+def _node_id(task_name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "", task_name)[-63:] or "task"
+
+
+def generated_workflow(task) -> core_wf.WorkflowTemplate:
+    """One node running the task, its inputs bound from the workflow's, outputs to the node."""
+    template = task.closure.compiled_task.template
+    node_id = _node_id(task.id.name)
+    retries = template.metadata.retries.retries if template.metadata.HasField("retries") else 3
+    node = core_wf.Node(
+        id=node_id,
+        metadata=core_wf.NodeMetadata(
+            name=node_id, retries=literals_pb2.RetryStrategy(retries=retries)
+        ),
+        inputs=[
+            literals_pb2.Binding(
+                var=name,
+                binding=literals_pb2.BindingData(
+                    promise=types_pb2.OutputReference(node_id="", var=name)
+                ),
+            )
+            for name in template.interface.inputs.variables
+        ],
+        task_node=core_wf.TaskNode(reference_id=task.id),
+    )
+    ident = identifier_pb2.Identifier(
+        resource_type=RT.WORKFLOW,
+        project=task.id.project,
+        domain=task.id.domain,
+        name=GENERATED + task.id.name,
+        version=task.id.version,
+    )
+    return core_wf.WorkflowTemplate(
+        id=ident,
+        interface=template.interface,
+        nodes=[node],
+        outputs=[
+            literals_pb2.Binding(
+                var=name,
+                binding=literals_pb2.BindingData(
+                    promise=types_pb2.OutputReference(node_id=node_id, var=name)
+                ),
+            )
+            for name in template.interface.outputs.variables
+        ],
+    )
+
+
+async def _ignore_exists(call) -> None:
+    try:
+        await call
+    except AdminError as error:
+        if error.code != Code.ALREADY_EXISTS:
+            raise
+
+
+async def ensure_task_launch_plan(
+    executions: Executions,
+    ref: identifier_pb2.Identifier,
+    request: execution_pb2.ExecutionCreateRequest,
+):
+    """Create the generated workflow and launch plan if absent (races are harmless) and mark
+    both SYSTEM_GENERATED; returns the launch plan's record."""
+    record = executions.tasks.find(ref)
+    if record is None or record.value.key != executions.tasks.key_of(ref):
+        raise not_found(f"missing entity of type TASK with identifier {ref}")
+    template = generated_workflow(record.value.message)
+    await _ignore_exists(
+        executions.workflows.create(
+            workflow_pb2.WorkflowCreateRequest(
+                id=template.id, spec=workflow_pb2.WorkflowSpec(template=template)
+            )
+        )
+    )
+    lp_id = identifier_pb2.Identifier()
+    lp_id.CopyFrom(template.id)
+    lp_id.resource_type = RT.LAUNCH_PLAN
+    await _ignore_exists(
+        executions.launch_plans.create(
+            launch_plan_pb2.LaunchPlanCreateRequest(
+                id=lp_id,
+                spec=launch_plan_pb2.LaunchPlanSpec(
+                    workflow_id=template.id,
+                    security_context=request.spec.security_context,
+                    auth_role=request.spec.auth_role,
+                ),
+            )
+        )
+    )
+    named = executions.launch_plans._named()
+    for kind in (RT.WORKFLOW, RT.LAUNCH_PLAN):
+        meta = named.meta(kind, ref.project, ref.domain, template.id.name)
+        if meta.state != common_pb2.SYSTEM_GENERATED:
+            await named.upsert(
+                kind, ref.project, ref.domain, template.id.name, state=common_pb2.SYSTEM_GENERATED
+            )
+    return executions.launch_plans.find(lp_id)

@@ -1,0 +1,244 @@
+"""Executions over gRPC: create from a launch plan and from a single task, retries, reads,
+lists, archive, terminate; bad input changes nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+from flyteidl.admin import common_pb2, execution_pb2, project_pb2
+from flyteidl.core import execution_pb2 as core_execution
+from flyteidl.core import identifier_pb2, literals_pb2
+from flyteidl.service import admin_pb2_grpc
+from kubernetes import client
+
+from tests.integration.registration_helpers import (
+    DOMAIN,
+    PROJECT,
+    RT,
+    chain_workflow,
+    ident,
+    launch_plan_request,
+    task_request,
+)
+
+Phase = core_execution.WorkflowExecution.Phase
+
+
+def integer(value: int) -> literals_pb2.Literal:
+    return literals_pb2.Literal(
+        scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(integer=value))
+    )
+
+
+def text(value: str) -> literals_pb2.Literal:
+    return literals_pb2.Literal(
+        scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(string_value=value))
+    )
+
+
+@pytest.fixture
+def settings(settings, storage_settings):
+    return dataclasses.replace(settings, storage=storage_settings)
+
+
+@pytest.fixture
+def stub(api_server):
+    with grpc.insecure_channel(f"127.0.0.1:{api_server.grpc_port}") as channel:
+        admin = admin_pb2_grpc.AdminServiceStub(channel)
+        admin.RegisterProject(
+            project_pb2.ProjectRegisterRequest(project=project_pb2.Project(id=PROJECT, name="f"))
+        )
+        admin.CreateTask(task_request("t"))
+        admin.CreateWorkflow(chain_workflow("wf", "t"))
+        admin.CreateLaunchPlan(launch_plan_request("lp", "wf", x=5))
+        yield admin
+
+
+def create(stub, name: str = "", ref=None, **inputs: literals_pb2.Literal):
+    return stub.CreateExecution(
+        execution_pb2.ExecutionCreateRequest(
+            project=PROJECT,
+            domain=DOMAIN,
+            name=name,
+            spec=execution_pb2.ExecutionSpec(launch_plan=ref or ident(RT.LAUNCH_PLAN, "lp")),
+            inputs=literals_pb2.LiteralMap(literals=inputs),
+        )
+    ).id
+
+
+def exec_id(name: str) -> identifier_pb2.WorkflowExecutionIdentifier:
+    return identifier_pb2.WorkflowExecutionIdentifier(project=PROJECT, domain=DOMAIN, name=name)
+
+
+def stored_executions(kube_api, namespace) -> list[str]:
+    items = client.CustomObjectsApi(kube_api).list_namespaced_custom_object(
+        "flyteadmin.io", "v1alpha1", namespace, "executions"
+    )["items"]
+    return sorted(i["spec"]["id"]["name"] for i in items)
+
+
+def test_create_from_a_launch_plan_with_defaults_and_a_generated_name(stub, kube_api, namespace):
+    generated = create(stub)
+    assert len(generated.name) == 20 and generated.name.startswith("a")
+    named = create(stub, "my-run", x=integer(7))
+    got = stub.GetExecution(execution_pb2.WorkflowExecutionGetRequest(id=named))
+    assert got.closure.phase == Phase.UNDEFINED
+    assert got.closure.workflow_id.name == "wf"
+    assert got.spec.launch_plan.name == "lp"
+    assert got.spec.max_parallelism == 25  # the application default, resolved at creation
+    assert got.spec.metadata.system_metadata.namespace == f"{PROJECT}-{DOMAIN}"
+    assert got.closure.state_change_details.state == execution_pb2.EXECUTION_ACTIVE
+    assert stored_executions(kube_api, namespace) == sorted([generated.name, "my-run"])
+    with pytest.raises(grpc.RpcError) as info:
+        create(stub, "my-run", x=integer(7))
+    assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+def test_a_retried_unnamed_create_does_not_start_a_second_execution(stub, kube_api, namespace):
+    with ThreadPoolExecutor(4) as pool:  # flytekit retries 3 more times, at once
+        ids = list(pool.map(lambda _: create(stub, x=integer(3)).name, range(4)))
+    assert len(set(ids)) == 1
+    assert create(stub, x=integer(3)).name == ids[0]  # and a later retry too
+    assert stored_executions(kube_api, namespace) == ids[:1]
+    assert create(stub, x=integer(4)).name != ids[0]  # a different request is a new run
+
+
+BAD = [
+    (dict(name="Upper"), {}, grpc.StatusCode.INVALID_ARGUMENT, "invalid name"),
+    (dict(name="x" * 64), {}, grpc.StatusCode.INVALID_ARGUMENT, "invalid name"),
+    (dict(ref=ident(RT.LAUNCH_PLAN, "nope")), {}, grpc.StatusCode.NOT_FOUND, "missing entity"),
+    (
+        dict(ref=ident(RT.WORKFLOW, "wf")),
+        {},
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Invalid reference entity resource type",
+    ),
+    ({}, {"y": integer(1)}, grpc.StatusCode.INVALID_ARGUMENT, "invalid input y"),
+    ({}, {"x": text("seven")}, grpc.StatusCode.INVALID_ARGUMENT, "invalid x input wrong type"),
+]
+
+
+@pytest.mark.parametrize("kwargs, inputs, code, message", BAD)
+def test_bad_creates_change_nothing(stub, kube_api, namespace, kwargs, inputs, code, message):
+    with pytest.raises(grpc.RpcError) as info:
+        create(stub, **kwargs, **inputs)
+    assert info.value.code() == code and message in info.value.details(), info.value.details()
+    assert stored_executions(kube_api, namespace) == []
+
+
+def test_required_inputs_must_be_given(stub):
+    stub.CreateLaunchPlan(launch_plan_request("lp_required", "wf"))
+    with pytest.raises(grpc.RpcError) as info:
+        create(stub, ref=ident(RT.LAUNCH_PLAN, "lp_required"))
+    assert "expected_inputs x missing" in info.value.details()
+
+
+def test_single_task_execution_generates_a_hidden_workflow_and_launch_plan(stub):
+    run = create(stub, "task-run", ref=ident(RT.TASK, "t"), x=integer(1))
+    got = stub.GetExecution(execution_pb2.WorkflowExecutionGetRequest(id=run))
+    assert got.closure.workflow_id.name == ".flytegen.t"
+    wf = stub.GetWorkflow(common_pb2.ObjectGetRequest(id=ident(RT.WORKFLOW, ".flytegen.t")))
+    nodes = [n for n in wf.closure.compiled_workflow.primary.template.nodes if n.id == "t"]
+    assert nodes and nodes[0].metadata.retries.retries == 3
+    listed = stub.ListNamedEntities(
+        common_pb2.NamedEntityListRequest(
+            resource_type=RT.WORKFLOW, project=PROJECT, domain=DOMAIN, limit=10
+        )
+    )
+    assert [e.id.name for e in listed.entities] == ["wf"]
+    generated = stub.GetNamedEntity(
+        common_pb2.NamedEntityGetRequest(
+            resource_type=RT.LAUNCH_PLAN,
+            id=common_pb2.NamedEntityIdentifier(project=PROJECT, domain=DOMAIN, name=".flytegen.t"),
+        )
+    )
+    assert generated.metadata.state == common_pb2.SYSTEM_GENERATED
+    create(stub, "task-run-2", ref=ident(RT.TASK, "t"), x=integer(2))  # reuses them
+
+
+def test_list_archive_and_terminate(stub, kube_api, namespace):
+    for name in ("r1", "r2", "r3"):
+        create(stub, name)
+    pd = common_pb2.NamedEntityIdentifier(project=PROJECT, domain=DOMAIN)
+    listed = stub.ListExecutions(
+        common_pb2.ResourceListRequest(
+            id=pd, limit=10, sort_by=common_pb2.Sort(key="execution_name", direction=1)
+        )
+    )
+    assert [e.id.name for e in listed.executions] == ["r1", "r2", "r3"]
+    stub.UpdateExecution(
+        execution_pb2.ExecutionUpdateRequest(
+            id=exec_id("r2"), state=execution_pb2.EXECUTION_ARCHIVED
+        )
+    )
+    listed = stub.ListExecutions(common_pb2.ResourceListRequest(id=pd, limit=10))
+    assert sorted(e.id.name for e in listed.executions) == ["r1", "r3"]
+    archived = stub.ListExecutions(
+        common_pb2.ResourceListRequest(id=pd, limit=10, filters="eq(state,1)")
+    )
+    assert [e.id.name for e in archived.executions] == ["r2"]
+
+    stub.TerminateExecution(execution_pb2.ExecutionTerminateRequest(id=exec_id("r1"), cause="stop"))
+    got = stub.GetExecution(execution_pb2.WorkflowExecutionGetRequest(id=exec_id("r1")))
+    assert got.closure.phase == Phase.ABORTING and got.closure.abort_metadata.cause == "stop"
+    phase = stub.ListExecutions(
+        common_pb2.ResourceListRequest(id=pd, limit=10, filters="eq(phase,ABORTING)")
+    )
+    assert [e.id.name for e in phase.executions] == ["r1"]
+
+    # An execution that already ended cannot be terminated (phase set as propeller's events will).
+    custom = client.CustomObjectsApi(kube_api)
+    (obj,) = [
+        o
+        for o in custom.list_namespaced_custom_object(
+            "flyteadmin.io", "v1alpha1", namespace, "executions"
+        )["items"]
+        if o["spec"]["id"]["name"] == "r3"
+    ]
+    obj["status"]["closure"]["phase"] = "SUCCEEDED"
+    obj["status"]["phase"] = "SUCCEEDED"
+    custom.replace_namespaced_custom_object_status(
+        "flyteadmin.io", "v1alpha1", namespace, "executions", obj["metadata"]["name"], obj
+    )
+    import time
+
+    deadline = time.monotonic() + 10
+    while (
+        stub.GetExecution(execution_pb2.WorkflowExecutionGetRequest(id=exec_id("r3"))).closure.phase
+        != Phase.SUCCEEDED
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.TerminateExecution(execution_pb2.ExecutionTerminateRequest(id=exec_id("r3")))
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "Cannot abort an already terminated workflow execution" in info.value.details()
+    with pytest.raises(grpc.RpcError) as info:
+        stub.GetExecution(execution_pb2.WorkflowExecutionGetRequest(id=exec_id("missing")))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_relaunch_recover_and_execution_data(stub):
+    original = create(stub, "orig", x=integer(9))
+    data = stub.GetExecutionData(execution_pb2.WorkflowExecutionGetDataRequest(id=original))
+    assert data.full_inputs.literals["x"].scalar.primitive.integer == 9
+    relaunched = stub.RelaunchExecution(
+        execution_pb2.ExecutionRelaunchRequest(id=original, name="again", overwrite_cache=True)
+    ).id
+    got = stub.GetExecution(execution_pb2.WorkflowExecutionGetRequest(id=relaunched))
+    assert got.spec.metadata.mode == execution_pb2.ExecutionMetadata.RELAUNCH
+    assert got.spec.metadata.reference_execution.name == "orig"
+    assert got.spec.overwrite_cache is True
+    again = stub.GetExecutionData(execution_pb2.WorkflowExecutionGetDataRequest(id=relaunched))
+    assert again.full_inputs == data.full_inputs
+    recovered = stub.RecoverExecution(
+        execution_pb2.ExecutionRecoverRequest(id=original, name="recovered")
+    ).id
+    got = stub.GetExecution(execution_pb2.WorkflowExecutionGetRequest(id=recovered))
+    assert got.spec.metadata.mode == execution_pb2.ExecutionMetadata.RECOVERED
+    with pytest.raises(grpc.RpcError) as info:
+        stub.RelaunchExecution(execution_pb2.ExecutionRelaunchRequest(id=exec_id("nope")))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
