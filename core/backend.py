@@ -27,6 +27,7 @@ from flyteadmin.core.crmap.registered import (
     TaskCodec,
     WorkflowCodec,
 )
+from flyteadmin.core.crmap.signals import SignalCodec
 from flyteadmin.core.executions.service import Executions
 from flyteadmin.core.projects import Projects
 from flyteadmin.core.registration.descriptions import Descriptions
@@ -35,6 +36,7 @@ from flyteadmin.core.registration.launch_plans import LaunchPlans
 from flyteadmin.core.registration.named_entities import NamedEntities
 from flyteadmin.core.registration.tasks import Tasks
 from flyteadmin.core.registration.workflows import WorkflowLimits, Workflows
+from flyteadmin.core.signals import Signals
 from flyteadmin.core.store import Collection
 from flyteadmin.core.validation.tasks import TaskResourceLimits, limits_from_attributes
 
@@ -64,6 +66,7 @@ class Backend:
         self.description_records = collection(DescriptionCodec())
         self.named_entity_records = collection(NamedEntityCodec())
         self.execution_records = collection(ExecutionCodec())
+        self.signal_records = collection(SignalCodec())
         for records in (
             self.task_records,
             self.workflow_records,
@@ -80,6 +83,7 @@ class Backend:
             self.description_records,
             self.named_entity_records,
             self.execution_records,
+            self.signal_records,
         ]
         registration = settings.registration
         self.descriptions = Descriptions(self.description_records)
@@ -123,6 +127,7 @@ class Backend:
             attributes=self.attributes,
             blobs=lambda: self.blobs,
         )
+        self.signals = Signals(self.signal_records, self.executions)
 
     def task_resource_limits(self, project: str, domain: str) -> TaskResourceLimits:
         """The TASK_RESOURCE attribute's limits over the configured ones (§3.1)."""

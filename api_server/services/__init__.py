@@ -11,6 +11,7 @@ from flyteadmin.api_server.services import (
     executions,
     projects,
     registration,
+    signals,
     version,
 )
 from flyteadmin.core.backend import Backend
@@ -28,7 +29,7 @@ def _unimplemented(full_method: str) -> Handler:
 
 def build_registry(backend: Backend) -> dict[str, Handler]:
     registry: dict[str, Handler] = {}
-    for module in (attributes, dataproxy, executions, projects, registration, version):
+    for module in (attributes, dataproxy, executions, projects, registration, signals, version):
         for name, handler in module.handlers(backend).items():
             if name in registry:
                 raise ValueError(f"{name} is implemented twice")
