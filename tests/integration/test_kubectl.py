@@ -175,3 +175,49 @@ def test_registered_entities_show_useful_columns(kubectl, registered_objects):
     assert [(r[4], r[5]) for r in rows] == [("v1", "INACTIVE"), ("v2", "ACTIVE")]
     header, rows = table(kubectl("get", "fne", "-n", ns))
     assert ["my_module.my_lp", "v2"] in [[r[4], r[6]] for r in rows]
+
+
+def test_executions_show_phase_launch_plan_start_and_duration(
+    kubectl, settings, storage_settings, namespace
+):
+    import dataclasses
+
+    import grpc
+    from flyteidl.admin import execution_pb2
+    from flyteidl.service import admin_pb2_grpc
+
+    from tests.integration.conftest import running_api_server
+    from tests.integration.registration_helpers import (
+        DOMAIN,
+        PROJECT,
+        RT,
+        chain_workflow,
+        ident,
+        launch_plan_request,
+        task_request,
+    )
+
+    settings = dataclasses.replace(settings, storage=storage_settings)
+    with (
+        running_api_server(settings) as server,
+        grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel,
+    ):
+        stub = admin_pb2_grpc.AdminServiceStub(channel)
+        stub.RegisterProject(
+            project_pb2.ProjectRegisterRequest(project=Project(id=PROJECT, name="f"))
+        )
+        stub.CreateTask(task_request("t"))
+        stub.CreateWorkflow(chain_workflow("wf", "t"))
+        stub.CreateLaunchPlan(launch_plan_request("my_lp", "wf", x=1))
+        stub.CreateExecution(
+            execution_pb2.ExecutionCreateRequest(
+                project=PROJECT, domain=DOMAIN, name="run-1",
+                spec=execution_pb2.ExecutionSpec(launch_plan=ident(RT.LAUNCH_PLAN, "my_lp")),
+            )
+        )  # fmt: skip
+    header, rows = table(kubectl("get", "fexec", "-n", namespace))
+    assert header == [
+        "NAME", "PROJECT", "DOMAIN", "EXECUTION", "LAUNCH PLAN", "PHASE", "STARTED", "DURATION",
+        "AGE",
+    ]  # fmt: skip
+    assert rows[0][3:6] == ["run-1", "my_lp", "UNDEFINED"]
