@@ -20,6 +20,7 @@ from flyteadmin.core.config import Settings
 from flyteadmin.core.crmap.attributes import AttributesCodec
 from flyteadmin.core.crmap.executions import ExecutionCodec
 from flyteadmin.core.crmap.named_entities import NamedEntityCodec
+from flyteadmin.core.crmap.node_executions import NodeExecutionCodec
 from flyteadmin.core.crmap.projects import ProjectCodec
 from flyteadmin.core.crmap.registered import (
     DescriptionCodec,
@@ -28,6 +29,8 @@ from flyteadmin.core.crmap.registered import (
     WorkflowCodec,
 )
 from flyteadmin.core.crmap.signals import SignalCodec
+from flyteadmin.core.crmap.task_executions import TaskExecutionCodec
+from flyteadmin.core.events.service import Events
 from flyteadmin.core.executions.service import Executions
 from flyteadmin.core.projects import Projects
 from flyteadmin.core.registration.descriptions import Descriptions
@@ -67,6 +70,8 @@ class Backend:
         self.named_entity_records = collection(NamedEntityCodec())
         self.execution_records = collection(ExecutionCodec())
         self.signal_records = collection(SignalCodec())
+        self.node_execution_records = collection(NodeExecutionCodec())
+        self.task_execution_records = collection(TaskExecutionCodec())
         for records in (
             self.task_records,
             self.workflow_records,
@@ -84,6 +89,8 @@ class Backend:
             self.named_entity_records,
             self.execution_records,
             self.signal_records,
+            self.node_execution_records,
+            self.task_execution_records,
         ]
         registration = settings.registration
         self.descriptions = Descriptions(self.description_records)
@@ -128,6 +135,14 @@ class Backend:
             blobs=lambda: self.blobs,
         )
         self.signals = Signals(self.signal_records, self.executions)
+        self.events = Events(
+            self.executions,
+            self.node_execution_records,
+            self.task_execution_records,
+            blobs=lambda: self.blobs,
+            max_data_bytes=settings.executions.max_inline_data_bytes,
+            registered_tasks=self.tasks,
+        )
 
     def task_resource_limits(self, project: str, domain: str) -> TaskResourceLimits:
         """The TASK_RESOURCE attribute's limits over the configured ones (§3.1)."""

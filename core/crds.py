@@ -339,7 +339,9 @@ NODE_EXECUTION = Kind(
         },
         ["executionId", "nodeId"],
     ),
-    status=_object(_PHASE_STATUS),
+    status=_object(
+        {**_PHASE_STATUS, "dynamicWorkflowRef": _ref("a dynamic node's compiled workflow")}
+    ),
     columns=(
         Column("Execution", ".spec.executionId.name"),
         Column("Node", ".spec.nodeId"),

@@ -8,6 +8,7 @@ from flyteadmin.api_server.routes import SERVICES
 from flyteadmin.api_server.services import (
     attributes,
     dataproxy,
+    events,
     executions,
     projects,
     registration,
@@ -29,7 +30,8 @@ def _unimplemented(full_method: str) -> Handler:
 
 def build_registry(backend: Backend) -> dict[str, Handler]:
     registry: dict[str, Handler] = {}
-    for module in (attributes, dataproxy, executions, projects, registration, signals, version):
+    modules = (attributes, dataproxy, events, executions, projects, registration, signals, version)
+    for module in modules:
         for name, handler in module.handlers(backend).items():
             if name in registry:
                 raise ValueError(f"{name} is implemented twice")

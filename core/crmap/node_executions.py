@@ -1,0 +1,125 @@
+"""admin.NodeExecution <-> NodeExecution custom resource: ids, parent links and inputs URI in
+``spec``; phase, times and the closure in ``status`` (written through the status subresource).
+
+Two internal fields have no proto home: the blob-store URI of a dynamic node's compiled
+workflow (``status.dynamicWorkflowRef``) and the child task-execution link
+(``spec.parentTaskExecution``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from flyteidl.admin import node_execution_pb2
+from flyteidl.core import execution_pb2 as core_execution
+from flyteidl.core import identifier_pb2
+
+from flyteadmin.core import crds
+from flyteadmin.core.crmap.labels import identity_labels
+from flyteadmin.core.crmap.protojson import from_json, to_json
+from flyteadmin.core.names import object_name
+from flyteadmin.core.store import Body
+
+NodePhase = core_execution.NodeExecution.Phase
+
+
+@dataclass(frozen=True)
+class NodeExecutionRecord:
+    node: node_execution_pb2.NodeExecution  # id, input_uri, closure, metadata as served
+    parent_id: str = ""  # node id of the parent node (sub-workflow / dynamic children)
+    parent_task: identifier_pb2.TaskExecutionIdentifier | None = None
+    dynamic_workflow_uri: str = ""  # compiled core.CompiledWorkflowClosure in the blob store
+
+    @property
+    def id(self) -> identifier_pb2.NodeExecutionIdentifier:
+        return self.node.id
+
+    @property
+    def phase(self) -> int:
+        return self.node.closure.phase
+
+
+def node_execution_object_name(ident: identifier_pb2.NodeExecutionIdentifier) -> str:
+    ex = ident.execution_id
+    # flyteadmin's key is (execution, node id): propeller makes child node ids unique.
+    return object_name(
+        [ex.name, ident.node_id], "node", ex.project, ex.domain, ex.name, ident.node_id
+    )
+
+
+def timestamp_text(stamp) -> str | None:
+    if not stamp.seconds and not stamp.nanos:
+        return None
+    return stamp.ToDatetime(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def phase_status(phase_name: str, closure) -> dict[str, Any]:
+    """The typed status fields shared by node and task executions (printer columns)."""
+    status: dict[str, Any] = {"phase": phase_name, "closure": to_json(closure)}
+    started, updated = timestamp_text(closure.started_at), timestamp_text(closure.updated_at)
+    if started:
+        status["startedAt"] = started
+    if updated:
+        status["updatedAt"] = updated
+    if closure.HasField("duration"):
+        status["duration"] = f"{closure.duration.ToTimedelta().total_seconds():.3f}s"
+    return status
+
+
+def execution_id_spec(ex: identifier_pb2.WorkflowExecutionIdentifier) -> dict[str, str]:
+    spec = {"project": ex.project, "domain": ex.domain, "name": ex.name}
+    if ex.org:
+        spec["org"] = ex.org
+    return spec
+
+
+class NodeExecutionCodec:
+    kind = crds.NODE_EXECUTION
+
+    def name(self, value: NodeExecutionRecord) -> str:
+        return node_execution_object_name(value.id)
+
+    def encode(self, value: NodeExecutionRecord) -> Body:
+        node = value.node
+        ex = node.id.execution_id
+        spec: dict[str, Any] = {
+            "executionId": execution_id_spec(ex),
+            "nodeId": node.id.node_id,
+            "inputUri": node.input_uri,
+            "metadata": to_json(node.metadata),
+        }
+        if value.parent_id:
+            spec["parentId"] = value.parent_id
+        if value.parent_task is not None:
+            spec["parentTaskExecution"] = to_json(value.parent_task)
+        status = phase_status(NodePhase.Name(node.closure.phase), node.closure)
+        if value.dynamic_workflow_uri:
+            status["dynamicWorkflowRef"] = value.dynamic_workflow_uri
+        labels = identity_labels(project=ex.project, domain=ex.domain, execution=ex.name)
+        return {"metadata": {"labels": labels}, "spec": spec, "status": status}
+
+    def decode(self, body: Body) -> NodeExecutionRecord:
+        spec, status = body["spec"], body.get("status") or {}
+        closure_json = dict(status.get("closure") or {})
+        dynamic_uri = status.get("dynamicWorkflowRef", "")
+        node = node_execution_pb2.NodeExecution(
+            id=identifier_pb2.NodeExecutionIdentifier(
+                execution_id=identifier_pb2.WorkflowExecutionIdentifier(**spec["executionId"]),
+                node_id=spec["nodeId"],
+            ),
+            input_uri=spec.get("inputUri", ""),
+            closure=from_json(node_execution_pb2.NodeExecutionClosure, closure_json),
+            metadata=from_json(node_execution_pb2.NodeExecutionMetaData, spec.get("metadata")),
+        )
+        parent_task = spec.get("parentTaskExecution")
+        return NodeExecutionRecord(
+            node=node,
+            parent_id=spec.get("parentId", ""),
+            parent_task=(
+                from_json(identifier_pb2.TaskExecutionIdentifier, parent_task)
+                if parent_task
+                else None
+            ),
+            dynamic_workflow_uri=dynamic_uri,
+        )

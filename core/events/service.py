@@ -1,0 +1,239 @@
+"""Applying flytepropeller's events (§6) to the stored records.
+
+Each event is checked against the record it changes (a dry run of the pure transition), then
+inline data is written to the blob store, then the transition runs again inside
+``Collection.mutate`` (or ``create`` for a first event): a refused event writes nothing, and
+concurrent events of one object serialize on its resourceVersion without losing an update.
+Objects of different executions are different objects, so they never wait for each other."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flyteidl.admin import event_pb2 as admin_event
+from flyteidl.core import identifier_pb2
+
+from flyteadmin.core.blobstore import BlobStore
+from flyteadmin.core.crmap.node_executions import NodeExecutionRecord, node_execution_object_name
+from flyteadmin.core.crmap.task_executions import (
+    TaskExecutionRecord,
+    task_execution_key,
+    task_execution_object_name,
+)
+from flyteadmin.core.errors import AdminError, invalid_argument, not_found
+from flyteadmin.core.events import node_events, task_events, workflow_events
+from flyteadmin.core.events.common import Offload, check_cluster, check_output_size
+from flyteadmin.core.events.reads import DetailReads
+from flyteadmin.core.executions.service import Executions
+from flyteadmin.core.store import AlreadyExists, Collection
+
+
+def index_nodes(records: Collection[NodeExecutionRecord]) -> None:
+    def execution(r: NodeExecutionRecord):
+        ex = r.id.execution_id
+        return [(ex.project, ex.domain, ex.name)]
+
+    def parent(r: NodeExecutionRecord):
+        ex = r.id.execution_id
+        return [(ex.project, ex.domain, ex.name, r.parent_id)] if r.parent_id else []
+
+    def parent_task(r: NodeExecutionRecord):
+        return [task_execution_key(r.parent_task)] if r.parent_task is not None else []
+
+    records.add_index("execution", execution)
+    records.add_index("parent", parent)
+    records.add_index("parent-task", parent_task)
+
+
+def index_tasks(records: Collection[TaskExecutionRecord]) -> None:
+    def node(r: TaskExecutionRecord):
+        n = r.id.node_execution_id
+        ex = n.execution_id
+        return [(ex.project, ex.domain, ex.name, n.node_id)]
+
+    records.add_index("node", node)
+
+
+class Events(DetailReads):
+    def __init__(
+        self,
+        executions: Executions,
+        nodes: Collection[NodeExecutionRecord],
+        tasks: Collection[TaskExecutionRecord],
+        *,
+        blobs: Callable[[], BlobStore],
+        max_data_bytes: int,
+        store_inline: bool = False,
+        registered_tasks: Any = None,
+    ) -> None:
+        self.registered_tasks = registered_tasks
+        self.executions = executions
+        self.nodes = nodes
+        self.tasks = tasks
+        self._blobs = blobs
+        self.max_data_bytes = max_data_bytes
+        # flyteadmin's remoteData.inlineEventDataPolicy: Offload (default) or StoreInline.
+        self.store_inline = store_inline
+        index_nodes(nodes)
+        index_tasks(tasks)
+
+    # ----------------------------------------------------------------------------- workflow
+
+    async def workflow_event(self, request: admin_event.WorkflowExecutionEventRequest) -> None:
+        if not request.HasField("event"):
+            raise invalid_argument("Workflow event handler was called without event")
+        event = request.event
+        workflow_events.validate(event)
+        if event.HasField("output_data"):
+            check_output_size(event.output_data, self.max_data_bytes)
+        stored = self.executions.find(event.execution_id)
+        ex = event.execution_id
+        offload = Offload()
+        if event.HasField("output_data") and not self.store_inline:
+            offload = Offload(
+                outputs_uri=self._uri(ex.project, ex.domain, ex.name, "offloaded_outputs")
+            )
+        workflow_events.apply(stored.value, event, offload)  # refuse before writing anything
+        await self._write(event, offload)
+        await self.executions.records.mutate(
+            stored.name, lambda value: workflow_events.apply(value, event, offload)
+        )
+
+    # ----------------------------------------------------------------------------- nodes
+
+    async def node_event(self, request: admin_event.NodeExecutionEventRequest) -> None:
+        if not request.HasField("event"):
+            raise invalid_argument("Node event handler was called without event")
+        event = request.event
+        node_events.validate(event)
+        if event.HasField("output_data"):
+            check_output_size(event.output_data, self.max_data_bytes)
+        ex = event.id.execution_id
+        try:
+            execution = self.executions.find(ex).value
+        except AdminError as exc:
+            raise not_found(
+                f"Failed to get existing execution id: [{node_events.describe(event.id)}]"
+            ) from exc
+        check_cluster(
+            event.producer_id, execution.execution.spec.metadata.system_metadata.execution_cluster
+        )
+        name = node_execution_object_name(event.id)
+        current = self.nodes.get(name)
+        links = self._node_links(event, current)
+        if event.workflow_node_metadata.HasField("execution_id"):
+            self.executions.find(event.workflow_node_metadata.execution_id)  # must exist (NF)
+        base = (ex.project, ex.domain, ex.name, event.id.node_id)
+        offload = self._offload(event, current is None or not current.value.node.input_uri, base)
+        node_events.apply(current.value if current else None, event, links, offload)
+        await self._write(event, offload)
+        dynamic = event.task_node_metadata.dynamic_workflow
+        if event.task_node_metadata.HasField("dynamic_workflow"):
+            await self.blobs.put(
+                links.dynamic_workflow_uri, dynamic.compiled_workflow.SerializeToString()
+            )
+        if current is None:
+            try:
+                await self.nodes.create(node_events.apply(None, event, links, offload))
+                return
+            except AlreadyExists:
+                await self.nodes.read_through(name)  # a racing first event won: update it
+        await self.nodes.mutate(name, lambda v: node_events.apply(v, event, links, offload))
+
+    def _node_links(self, event, current) -> node_events.Links:
+        dynamic_uri = ""
+        if event.task_node_metadata.HasField("dynamic_workflow"):
+            ex, wf = event.id.execution_id, event.task_node_metadata.dynamic_workflow.id
+            dynamic_uri = self.blobs.uri_for(
+                "admin",
+                ex.project,
+                ex.domain,
+                ex.name,
+                event.id.node_id,
+                f"{wf.project}_{wf.domain}_{wf.name}_{wf.version}",
+            )
+        if current is not None:
+            return node_events.Links(dynamic_workflow_uri=dynamic_uri)
+        parent_id, parent_task = "", None
+        if event.HasField("parent_task_metadata"):
+            parent_task = event.parent_task_metadata.id
+            if self.tasks.get(task_execution_object_name(parent_task)) is None:
+                raise not_found(
+                    f"missing entity of type TaskExecution with identifier {parent_task}"
+                )
+        if event.HasField("parent_node_metadata"):
+            parent_id = event.parent_node_metadata.node_id
+            parent = identifier_pb2.NodeExecutionIdentifier(
+                execution_id=event.id.execution_id, node_id=parent_id
+            )
+            if self.nodes.get(node_execution_object_name(parent)) is None:
+                raise not_found(
+                    f"missing entity of type NodeExecution with identifier "
+                    f"{node_events.describe(parent)}"
+                )
+        return node_events.Links(parent_id, parent_task, dynamic_uri)
+
+    # ----------------------------------------------------------------------------- tasks
+
+    async def task_event(self, request: admin_event.TaskExecutionEventRequest) -> None:
+        if not request.HasField("event"):
+            raise invalid_argument("Task event handler was called without event")
+        event = request.event
+        task_events.validate(event)
+        if event.HasField("output_data"):
+            check_output_size(event.output_data, self.max_data_bytes)
+        node_id = event.parent_node_execution_id
+        execution = self.executions.find(node_id.execution_id).value
+        check_cluster(
+            event.producer_id, execution.execution.spec.metadata.system_metadata.execution_cluster
+        )
+        if self.nodes.get(node_execution_object_name(node_id)) is None:
+            raise not_found(
+                f"Failed to get existing node execution id: [{node_events.describe(node_id)}]"
+            )
+        ident = task_events.task_execution_id(event)
+        name = task_execution_object_name(ident)
+        current = self.tasks.get(name)
+        ex, t = node_id.execution_id, event.task_id
+        base = (ex.project, ex.domain, ex.name, node_id.node_id)
+        base += (t.project, t.domain, t.name, t.version, str(event.retry_attempt))
+        offload = self._offload(event, current is None or not current.value.task.input_uri, base)
+        task_events.apply(current.value if current else None, event, offload)
+        await self._write(event, offload)
+        if current is None:
+            try:
+                await self.tasks.create(task_events.apply(None, event, offload))
+                return
+            except AlreadyExists:
+                await self.tasks.read_through(name)
+        await self.tasks.mutate(name, lambda v: task_events.apply(v, event, offload))
+
+    # ----------------------------------------------------------------------------- blobs
+
+    @property
+    def blobs(self) -> BlobStore:
+        return self._blobs()
+
+    def _uri(self, *parts: str) -> str:
+        return self.blobs.uri_for(*parts)
+
+    def _offload(self, event, inputs_unset: bool, base: tuple[str, ...]) -> Offload:
+        """§1.5 paths for the event's inline inputs and outputs (none with StoreInline)."""
+        if self.store_inline:
+            return Offload()
+        inputs = outputs = ""
+        if event.HasField("input_data") and inputs_unset:
+            inputs = self._uri(*base, "offloaded_inputs")
+        if event.HasField("output_data"):
+            outputs = self._uri(*base, "offloaded_outputs")
+        return Offload(inputs_uri=inputs, outputs_uri=outputs)
+
+    async def _write(self, event, offload: Offload) -> None:
+        if offload.inputs_uri:
+            await self._put(offload.inputs_uri, event.input_data)
+        if offload.outputs_uri:
+            await self._put(offload.outputs_uri, event.output_data)
+
+    async def _put(self, uri: str, message: Any) -> None:
+        await self.blobs.put(uri, message.SerializeToString(deterministic=True))
