@@ -73,6 +73,10 @@ class Stack:
     def server_peak_rss_mib(self) -> float | None:
         return _status_kib(self.server.popen.pid, "VmHWM") / 1024 or None
 
+    def server_rss_mib(self) -> float | None:
+        """The server's resident set now (``VmRSS``)."""
+        return _status_kib(self.server.popen.pid, "VmRSS") / 1024 or None
+
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) so far of each reported process and of this load generator,
         and under ``MACHINE`` the busy CPU time of the whole machine (from /proc/stat)."""
@@ -116,10 +120,27 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
 
 
+def _merged(base: dict, extra: dict) -> dict:
+    """``base`` with ``extra`` merged in, mappings recursively (``extra`` wins)."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def _start_server(
-    workdir: Path, kubeconfig: str, namespace: str, group: ProcessGroup, profile: Path | None
+    workdir: Path,
+    kubeconfig: str,
+    namespace: str,
+    group: ProcessGroup,
+    profile: Path | None,
+    extra_config: dict | None = None,
 ) -> tuple[Child, int, int]:
-    """``flyteadmin serve`` on free ports; returns once it has printed ``ready``."""
+    """``flyteadmin serve`` on free ports; returns once it has printed ``ready``.
+    ``extra_config`` is merged into its config YAML (e.g. ``{"storage": {...}}``)."""
     grpc_port, http_port = free_port(), free_port()
     while http_port == grpc_port:
         http_port = free_port()
@@ -127,6 +148,7 @@ def _start_server(
         "server": {"host": "127.0.0.1", "grpc_port": grpc_port, "http_port": http_port},
         "kubernetes": {"kubeconfig": kubeconfig, "namespace": namespace},
     }
+    config = _merged(config, extra_config or {})
     config_path = workdir / "flyteadmin.yaml"
     config_path.write_text(yaml.safe_dump(config))
     argv = [sys.executable, "-m", "flyteadmin.cli"]
@@ -156,17 +178,26 @@ def _start_server(
 
 @contextlib.contextmanager
 def stack(
-    kubeconfig: str | None = None, extra_namespaces: int = 0, profile: Path | None = None
+    kubeconfig: str | None = None,
+    extra_namespaces: int = 0,
+    profile: Path | None = None,
+    *,
+    blobstore: bool = False,
+    server_config: dict | None = None,
 ) -> Iterator[Stack]:
     """Control plane (unless ``kubeconfig``), CRDs, a fresh store namespace, the API server.
 
     ``extra_namespaces`` more fresh namespaces are created, named ``<store namespace>-<i>``
     (e.g. for raw writes the server does not watch). With ``profile`` the server runs under
-    ``bench/serve_profiled.py``, which writes its profile there when the server stops.
+    ``bench/serve_profiled.py``, which writes its profile there when the server stops. With
+    ``blobstore`` a GCS emulator (in memory, 127.0.0.1) is started first and the server's
+    ``storage:`` settings point at it (workflow closures above 64 KiB go there).
+    ``server_config`` is merged into the server's config YAML.
     """
     workdir = Path(tempfile.mkdtemp(prefix="flyteadmin-bench-"))
     group = ProcessGroup(workdir / "logs")
-    plane = api = None
+    plane = api = gcs = None
+    extra_config = dict(server_config or {})
     namespace = f"bench-{uuid.uuid4().hex[:8]}"
     namespaces = [namespace] + [f"{namespace}-{i}" for i in range(1, extra_namespaces + 1)]
     try:
@@ -183,12 +214,29 @@ def stack(
         kube.apply_crds(api)
         for ns in namespaces:
             kube.ensure_namespace(api, ns)
+        if blobstore:
+            from flyteadmin.devstack.gcs import start_gcs_emulator
+
+            say("starting the GCS emulator (blob store)")
+            gcs = start_gcs_emulator(workdir / "gcs")
+            settings = gcs.storage_settings()
+            storage = {
+                "endpoint": settings.endpoint,
+                "public_endpoint": settings.public_endpoint,
+                "bucket": settings.bucket,
+                "credentials_file": settings.credentials_file,
+            }
+            extra_config = _merged({"storage": storage}, extra_config)
         say(f"store namespace {namespace}; starting `flyteadmin serve`")
         started = time.monotonic()
-        server, grpc_port, http_port = _start_server(workdir, kubeconfig, namespace, group, profile)
+        server, grpc_port, http_port = _start_server(
+            workdir, kubeconfig, namespace, group, profile, extra_config
+        )
         processes = {"server": server.popen.pid}
         if plane is not None:
             processes |= {c.name: c.popen.pid for c in plane.processes.children}
+        if gcs is not None:
+            processes |= {c.name: c.popen.pid for c in gcs.processes.children}
         yield Stack(
             kubeconfig=kubeconfig,
             namespace=namespace,
@@ -202,6 +250,8 @@ def stack(
         )
     finally:
         group.stop()
+        if gcs is not None:
+            gcs.stop()
         if plane is not None:
             plane.stop()
         elif api is not None:  # someone else's cluster: leave nothing behind
@@ -320,6 +370,39 @@ async def measure_async(
     return Result(name, wall, rec.latencies, rec.errors, rec.first_error, cpu)
 
 
+async def measure_count_async(
+    name: str,
+    op: Callable[[int, int], Awaitable[object]],
+    *,
+    count: int,
+    clients: int,
+    stack: Stack,
+) -> Result:
+    """``clients`` asyncio tasks make ``count`` calls in all, back to back: each takes the next
+    number ``n`` (0 to count - 1) and calls ``op(client_index, n)``. No warm-up; the window is
+    the wall time of the whole batch (e.g. seeding through the API)."""
+    say(f"{name}: {count:,} calls, {clients} clients")
+    rec = _Recorder()
+    numbers = iter(range(count))
+
+    async def client(i: int) -> None:
+        for n in numbers:  # one shared iterator: every number is taken once
+            t0 = time.perf_counter()
+            try:
+                await op(i, n)
+            except Exception as exc:  # noqa: BLE001 - counted and reported
+                rec.failed(exc)
+            else:
+                rec.latencies.append(time.perf_counter() - t0)
+
+    before = stack.cpu_seconds()
+    started = time.perf_counter()
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    wall = time.perf_counter() - started
+    cpu = _cores(before, stack.cpu_seconds(), wall)
+    return Result(name, wall, rec.latencies, rec.errors, rec.first_error, cpu)
+
+
 def _thread_window(op: Callable[[int], object], threads: int, seconds: float):
     rec = _Recorder()
     lock = threading.Lock()
@@ -402,22 +485,28 @@ CPU_COLUMNS = {
     "kube-controller-manager": "kcm",
     "loadgen": "gen",
 }
+# Shown only when some result has them (a stack with a blob store).
+OPTIONAL_CPU_COLUMNS = {"gcs-emulator": "gcs"}
 CPU_NOTE = (
     "cpu columns: cores used during the window by the API server (srv), kube-apiserver, etcd, "
     "kube-controller-manager (kcm), this load generator (gen), all of these, and by other "
     "processes on the machine (other: noise, e.g. someone else's tests)"
 )
+CPU_NOTE_GCS = CPU_NOTE.replace("(kcm), ", "(kcm), the GCS emulator (gcs), ")
 
 
 def result_rows(results: list[Result]) -> tuple[list[str], list[list[str]]]:
     """The standard columns: rate, latency percentiles, errors, and cores used per process."""
+    present = {k: h for k, h in OPTIONAL_CPU_COLUMNS.items() if any(k in r.cpu for r in results)}
+    columns = {k: h for k, h in CPU_COLUMNS.items() if k != "loadgen"} | present
+    columns["loadgen"] = CPU_COLUMNS["loadgen"]  # the load generator stays last
     headers = ["benchmark", "req/s", "p50 ms", "p90 ms", "p99 ms", "calls", "errors"]
-    headers += [f"cpu {h}" for h in CPU_COLUMNS.values()] + ["cpu all", "cpu other"]
+    headers += [f"cpu {h}" for h in columns.values()] + ["cpu all", "cpu other"]
     rows = []
     for r in results:
         row = [r.name, f"{r.rate:,.0f}", f"{r.ms(50):.2f}", f"{r.ms(90):.2f}", f"{r.ms(99):.2f}"]
         row += [f"{len(r.latencies):,}", str(r.errors)]
-        row += [f"{r.cpu[c]:.2f}" if c in r.cpu else "-" for c in CPU_COLUMNS]
+        row += [f"{r.cpu[c]:.2f}" if c in r.cpu else "-" for c in columns]
         ours = sum(v for k, v in r.cpu.items() if k != MACHINE)
         row += [f"{ours:.2f}", f"{max(r.cpu.get(MACHINE, 0.0) - ours, 0.0):.2f}"]
         rows.append(row)

@@ -27,10 +27,10 @@ RT = identifier_pb2.ResourceType
 def id_columns(extra: dict[str, Column] | None = None) -> dict[str, Column]:
     """The identifier and time columns every registered kind has (§1.6)."""
     return {
-        "project": Column(ColumnType.STRING, lambda r: r.value.id.project),
-        "domain": Column(ColumnType.STRING, lambda r: r.value.id.domain),
-        "name": Column(ColumnType.STRING, lambda r: r.value.id.name),
-        "version": Column(ColumnType.STRING, lambda r: r.value.id.version),
+        "project": Column(ColumnType.STRING, lambda r: r.value.key[0]),
+        "domain": Column(ColumnType.STRING, lambda r: r.value.key[1]),
+        "name": Column(ColumnType.STRING, lambda r: r.value.key[2]),
+        "version": Column(ColumnType.STRING, lambda r: r.value.key[3]),
         "digest": Column(ColumnType.STRING, lambda r: r.value.digest),
         "created_at": Column(ColumnType.TIMESTAMP, lambda r: r.created_at),
         "updated_at": Column(ColumnType.TIMESTAMP, lambda r: r.created_at),
@@ -50,8 +50,8 @@ def entity_schema(name: str, columns: dict[str, Column], **kwargs: Any) -> Entit
 
 
 def add_indexes(collection: Collection[Registered[Any]]) -> None:
-    collection.add_index("pd", lambda v: [(v.id.project, v.id.domain)])
-    collection.add_index("pdn", lambda v: [(v.id.project, v.id.domain, v.id.name)])
+    collection.add_index("pd", lambda v: [v.key[:2]])
+    collection.add_index("pdn", lambda v: [v.key[:3]])
 
 
 def sort_args(request: Any) -> tuple[str | None, bool]:
@@ -87,14 +87,18 @@ class VersionedEntities(Generic[M]):
     def find(self, identifier: identifier_pb2.Identifier) -> Record | None:
         return self.records.get(self.records.codec.name_of_id(identifier))  # type: ignore[attr-defined]
 
-    def get(self, identifier: identifier_pb2.Identifier) -> M:
+    def require(self, identifier: identifier_pb2.Identifier) -> Record:
+        """The record of exactly this id, or NotFound with flyteadmin's message."""
         record = self.find(identifier)
         if record is None or record.value.key != id_tuple(identifier):
             raise not_found(
                 f"missing entity of type {RT.Name(self.resource_type)} with identifier "
                 f"{describe_id(identifier)}"
             )
-        return self._answer(record)
+        return record
+
+    def get(self, identifier: identifier_pb2.Identifier) -> M:
+        return self._answer(self.require(identifier))
 
     def candidates(self, project: str, domain: str, name: str = "") -> list[Record]:
         if name:

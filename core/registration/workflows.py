@@ -88,14 +88,14 @@ class Workflows(VersionedEntities[workflow_pb2.Workflow]):
 
     async def get_full(self, identifier: identifier_pb2.Identifier) -> workflow_pb2.Workflow:
         """GetWorkflow: the full compiled closure (flytekit needs it to run anything)."""
-        record = self.find(identifier)
-        workflow = self.get(identifier)  # NotFound with the standard message if absent
-        assert record is not None
+        record = self.require(identifier)
         if not record.value.payload_ref:
-            return workflow
-        answer = workflow_pb2.Workflow()
-        answer.CopyFrom(workflow)
-        answer.closure.CopyFrom(await self._closure(record.value.payload_ref))
+            return record.value.message
+        answer = workflow_pb2.Workflow(
+            id=record.value.message.id,
+            short_description=record.value.message.short_description,
+            closure=await self._closure(record.value.payload_ref),
+        )
         return answer
 
     async def _closure(self, ref: str) -> workflow_pb2.WorkflowClosure:
