@@ -1,0 +1,40 @@
+"""`pyflyte run --remote` against `flyteadmin dev`, as a user's first run: fast registration
+(CreateUploadLocation + signed PUT), registration, and the execution, for a workflow and for a
+single task. Executions stay UNDEFINED until the operator creates FlyteWorkflow objects."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+from flytekit.configuration import Config
+from flytekit.remote import FlyteRemote
+
+from tests.devstack import start_dev, stop
+from tests.pyflyte import pyflyte
+
+
+def test_pyflyte_run_remote_creates_executions(tmp_path):
+    proc, found, log = start_dev(tmp_path)
+    try:
+        config = found["flytekit"]
+        names = []
+        for args in (("inner", "--a", "3", "--b", "4"), ("add", "--a", "1", "--b", "2")):
+            result = pyflyte(config, "run", "--remote", "myproject/workflows.py", *args)
+            assert result.returncode == 0, result.stdout + result.stderr
+            match = re.search(r"/executions/([a-z0-9-]+)", result.stdout)
+            assert match, result.stdout
+            names.append(match.group(1))
+        admin = yaml.safe_load(open(config))["admin"]
+        assert admin["insecure"] is True
+        remote = FlyteRemote(
+            Config.auto(config), default_project="flytesnacks", default_domain="development"
+        )
+        workflow_run = remote.fetch_execution(name=names[0])
+        assert workflow_run.spec.launch_plan.name == "myproject.workflows.inner"
+        assert workflow_run.inputs["a"] == 3
+        task_run = remote.fetch_execution(name=names[1])
+        assert task_run.spec.launch_plan.resource_type == 1  # TASK: the .flytegen path
+        assert task_run.inputs["b"] == 2
+    finally:
+        stop(proc, log)
