@@ -148,29 +148,39 @@ class KubeHttp:
             self._session = None
 
 
-def apply_crds(api: client.ApiClient, timeout: float = 60.0) -> None:
-    """Create or update every CRD of ``core.crds`` and wait until each is Established."""
+def apply_crds(
+    api: client.ApiClient, timeout: float = 60.0, *, flyteworkflow: bool = False
+) -> None:
+    """Create or update every CRD of ``core.crds`` (and, with ``flyteworkflow``, create
+    propeller's FlyteWorkflow CRD if the cluster has none) and wait until each is Established."""
+    from flyteadmin.core.flyteworkflow import crd as fw_crd
+
     ext = client.ApiextensionsV1Api(api)
-    for kind in crds.KINDS:
-        body = kind.manifest()
+    manifests = [kind.manifest() for kind in crds.KINDS]
+    if flyteworkflow:
+        manifests.append(fw_crd.manifest())
+    for body in manifests:
+        name = body["metadata"]["name"]
         try:
-            current = ext.read_custom_resource_definition(kind.crd_name)
+            current = ext.read_custom_resource_definition(name)
         except ApiException as exc:
             if exc.status != 404:
                 raise
             ext.create_custom_resource_definition(body)
         else:
+            if name == fw_crd.NAME:
+                continue  # propeller's own (e.g. from its chart) is kept as it is
             body["metadata"]["resourceVersion"] = current.metadata.resource_version
-            ext.replace_custom_resource_definition(kind.crd_name, body)
+            ext.replace_custom_resource_definition(name, body)
     deadline = time.monotonic() + timeout
-    for kind in crds.KINDS:
+    for name in (m["metadata"]["name"] for m in manifests):
         while True:
-            crd = ext.read_custom_resource_definition(kind.crd_name)
+            crd = ext.read_custom_resource_definition(name)
             conditions = (crd.status and crd.status.conditions) or []
             if any(c.type == "Established" and c.status == "True" for c in conditions):
                 break
             if time.monotonic() > deadline:
-                raise TimeoutError(f"CRD {kind.crd_name} not Established after {timeout}s")
+                raise TimeoutError(f"CRD {name} not Established after {timeout}s")
             time.sleep(0.1)
 
 

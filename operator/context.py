@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from kubernetes import client
 
@@ -13,3 +14,5 @@ from flyteadmin.core.config import Settings
 class OperatorContext:
     settings: Settings
     api: client.ApiClient
+    backend: Any = None
+    """The core's Backend (caches, services), started before Kopf."""

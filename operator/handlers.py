@@ -16,13 +16,16 @@ import kopf
 from flyteidl.admin import project_pb2
 
 from flyteadmin.core import crds
+from flyteadmin.core.crmap.executions import ExecutionCodec
 from flyteadmin.core.crmap.projects import ProjectCodec
+from flyteadmin.core.executions.launch import Launcher
 from flyteadmin.core.namespaces import reconcile_project_namespaces
 from flyteadmin.core.store import Collection
 from flyteadmin.operator.context import OperatorContext
 
 log = logging.getLogger(__name__)
 _PROJECTS = (crds.GROUP, crds.VERSION, crds.PROJECT.plural)
+_EXECUTIONS = (crds.GROUP, crds.VERSION, crds.EXECUTION.plural)
 
 
 async def reconcile_project(ctx: OperatorContext, project: project_pb2.Project) -> None:
@@ -49,6 +52,22 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
             await reconcile_project(ctx, project)
         except Exception as exc:  # noqa: BLE001 - the periodic resync retries; report it
             log.warning("namespaces of project %s: %s", project.id, exc)
+
+
+def register_executions(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
+    """New executions become FlyteWorkflow objects; terminated ones lose theirs."""
+    codec = ExecutionCodec()
+    launcher = Launcher(ctx.backend)
+
+    @kopf.on.event(*_EXECUTIONS, registry=registry)
+    async def execution_event(event: kopf.RawEvent, body: kopf.Body, **_: object) -> None:
+        if event.get("type") == "DELETED":
+            return
+        record = codec.decode(dict(body))
+        try:
+            await launcher.reconcile(record)
+        except Exception as exc:  # noqa: BLE001 - Kubernetes or the blob store: retried
+            raise kopf.TemporaryError(f"execution {record.id.name}: {exc}", delay=5) from exc
 
 
 async def resync_projects(ctx: OperatorContext, projects: Collection[project_pb2.Project]) -> None:

@@ -24,12 +24,13 @@ from flyteadmin.core import kube
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.config import Settings
 from flyteadmin.operator.context import OperatorContext
-from flyteadmin.operator.handlers import register, resync_projects
+from flyteadmin.operator.handlers import register, register_executions, resync_projects
 
 
 def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     register(registry, ctx)
+    register_executions(registry, ctx)
     return registry
 
 
@@ -69,7 +70,8 @@ async def run_operator(
     stop_flag: asyncio.Event | threading.Event | None = None,
 ) -> None:
     api = kube.api_client(settings.kubernetes.kubeconfig)
-    ctx = OperatorContext(settings, api)
+    backend = Backend(settings, api)
+    ctx = OperatorContext(settings, api, backend)
     registry = build_registry(ctx)
 
     @kopf.on.login(registry=registry)
@@ -77,7 +79,6 @@ async def run_operator(
         # Kopf connects with the same credentials as the core's client.
         return connection_info(api)
 
-    backend = Backend(settings, api)
     await backend.start()
     resync = asyncio.create_task(resync_projects(ctx, backend.project_records))
     try:

@@ -119,7 +119,7 @@ def run_dev(options: DevOptions) -> None:
         )
         api = kube.api_client(kubeconfig)
         try:
-            kube.apply_crds(api)
+            kube.apply_crds(api, flyteworkflow=True)
             kube.ensure_namespace(api, settings.kubernetes.namespace)
         finally:
             api.close()

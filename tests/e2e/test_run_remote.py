@@ -1,15 +1,19 @@
 """`pyflyte run --remote` against `flyteadmin dev`, as a user's first run: fast registration
 (CreateUploadLocation + signed PUT), registration, and the execution, for a workflow and for a
-single task. Executions stay UNDEFINED until the operator creates FlyteWorkflow objects."""
+single task, each turned into a FlyteWorkflow object by the operator."""
 
 from __future__ import annotations
 
 import re
+import time
 
 import yaml
 from flytekit.configuration import Config
 from flytekit.remote import FlyteRemote
+from kubernetes import client
+from kubernetes.client.rest import ApiException
 
+from flyteadmin.core import kube
 from tests.devstack import start_dev, stop
 from tests.pyflyte import pyflyte
 
@@ -36,5 +40,22 @@ def test_pyflyte_run_remote_creates_executions(tmp_path):
         task_run = remote.fetch_execution(name=names[1])
         assert task_run.spec.launch_plan.resource_type == 1  # TASK: the .flytegen path
         assert task_run.inputs["b"] == 2
+        # The operator turned both into FlyteWorkflow objects for flytepropeller.
+        api = kube.api_client(found["kubeconfig"])
+        custom = client.CustomObjectsApi(api)
+        for name in names:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    obj = custom.get_namespaced_custom_object(
+                        "flyte.lyft.com", "v1alpha1", "flytesnacks-development",
+                        "flyteworkflows", name,
+                    )  # fmt: skip
+                    break
+                except ApiException as exc:
+                    assert exc.status == 404 and time.monotonic() < deadline, exc
+                    time.sleep(0.2)
+            assert obj["metadata"]["labels"]["execution-id"] == name
+        api.close()
     finally:
         stop(proc, log)

@@ -17,7 +17,7 @@ from flyteadmin.core.config import KubernetesSettings, ServerSettings, Settings
 
 @pytest.fixture(scope="session")
 def crds_installed(kube_api: client.ApiClient) -> None:
-    kube.apply_crds(kube_api)
+    kube.apply_crds(kube_api, flyteworkflow=True)
 
 
 @pytest.fixture

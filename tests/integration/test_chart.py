@@ -152,6 +152,7 @@ def expected_operator_grants(store_extra: set[tuple[str, str, str]] = frozenset(
     return (
         expand("flyteadmin.io", PLURALS, {"get", "list", "watch"})
         | {("flyteadmin.io", "projects", "patch"), ("", "events", "create")}
+        | expand("flyteadmin.io", {"executions", "executions/status"}, {"update"})
         | set(store_extra)
     )
 
@@ -275,7 +276,9 @@ def test_defaults(render, tmp_path: Path):
     assert grants(find(objs, "Role", "rel-flyteadmin-operator")) == expected_operator_grants()
     assert grants(find(objs, "ClusterRole", "rel-flyteadmin-flyte-operator")) == expand(
         "", {"namespaces"}, {"get", "list", "watch", "create", "patch"}
-    ) | expand("apiextensions.k8s.io", {"customresourcedefinitions"}, {"get", "list", "watch"})
+    ) | expand("apiextensions.k8s.io", {"customresourcedefinitions"}, {"get", "list", "watch"}) | (
+        expand("flyte.lyft.com", {"flyteworkflows"}, {"get", "create", "delete"})
+    )
     for kind, name, sa in (
         ("RoleBinding", "rel-flyteadmin-api-server", "rel-flyteadmin-api-server"),
         ("RoleBinding", "rel-flyteadmin-operator", "rel-flyteadmin-operator"),
@@ -474,6 +477,9 @@ OPERATOR_ACCESS = [
     ("create", "projects.flyteadmin.io", False),
     ("update", "projects.flyteadmin.io", False),
     ("delete", "tasks.flyteadmin.io", False),
+    ("update", "executions.flyteadmin.io/status", True),
+    ("delete", "executions.flyteadmin.io", False),
+    ("create", "flyteworkflows.flyte.lyft.com", True),
     ("create", "events", True),
     ("patch", "events", False),
     ("create", "namespaces", True),

@@ -1,0 +1,141 @@
+"""The operator turns executions into FlyteWorkflow objects for flytepropeller, deletes them on
+TerminateExecution, and fails an execution whose object the cluster refuses."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import grpc
+import pytest
+from flyteidl.admin import execution_pb2, project_pb2
+from flyteidl.core import execution_pb2 as core_execution
+from flyteidl.core import identifier_pb2
+from flyteidl.service import admin_pb2_grpc
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from flyteadmin.core.flyteworkflow import crd as fw_crd
+from flyteadmin.core.namespaces import namespace_for
+from flyteadmin.operator.runner import OperatorThread
+from tests.integration.conftest import running_api_server
+from tests.integration.registration_helpers import (
+    DOMAIN,
+    PROJECT,
+    RT,
+    chain_workflow,
+    ident,
+    launch_plan_request,
+    task_request,
+)
+
+Phase = core_execution.WorkflowExecution.Phase
+
+
+def eventually(check, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "not reached in time"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def stack(settings, storage_settings, unique, kube_api):
+    settings = dataclasses.replace(
+        settings,
+        storage=storage_settings,
+        operator=dataclasses.replace(
+            settings.operator, namespace_template=f"{{{{ project }}}}-{unique}-{{{{ domain }}}}"
+        ),
+    )
+    with (
+        running_api_server(settings) as server,
+        grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel,
+    ):
+        operator = OperatorThread(settings)
+        operator.start()
+        try:
+            stub = admin_pb2_grpc.AdminServiceStub(channel)
+            stub.RegisterProject(
+                project_pb2.ProjectRegisterRequest(
+                    project=project_pb2.Project(id=PROJECT, name="f")
+                )
+            )
+            stub.CreateTask(task_request("t"))
+            stub.CreateWorkflow(chain_workflow("wf", "t"))
+            stub.CreateLaunchPlan(launch_plan_request("lp", "wf", x=1))
+            namespace = namespace_for(settings.operator.namespace_template, PROJECT, DOMAIN)
+            core = client.CoreV1Api(kube_api)
+            eventually(lambda: _exists(lambda: core.read_namespace(namespace)))
+            yield stub, namespace
+        finally:
+            operator.stop()
+
+
+def _exists(read) -> bool:
+    try:
+        read()
+        return True
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+
+
+def run(stub, name: str) -> identifier_pb2.WorkflowExecutionIdentifier:
+    return stub.CreateExecution(
+        execution_pb2.ExecutionCreateRequest(
+            project=PROJECT, domain=DOMAIN, name=name,
+            spec=execution_pb2.ExecutionSpec(launch_plan=ident(RT.LAUNCH_PLAN, "lp")),
+        )
+    ).id  # fmt: skip
+
+
+def test_an_execution_becomes_a_flyteworkflow_and_terminate_removes_it(stack, kube_api):
+    stub, namespace = stack
+    custom = client.CustomObjectsApi(kube_api)
+
+    def read():
+        return custom.get_namespaced_custom_object(
+            fw_crd.GROUP, fw_crd.VERSION, namespace, fw_crd.PLURAL, "run-a"
+        )
+
+    execution = run(stub, "run-a")
+    obj = eventually(lambda: _exists(read) and read())
+    labels = obj["metadata"]["labels"]
+    assert (labels["execution-id"], labels["project"], labels["domain"]) == (
+        "run-a",
+        PROJECT,
+        DOMAIN,
+    )
+    assert "flyte.org/finalizer" in obj["metadata"]["finalizers"]
+    assert obj["executionId"] == {"project": PROJECT, "domain": DOMAIN, "name": "run-a"}
+    assert {"n0", "n1", "start-node", "end-node"} <= set(obj["spec"]["nodes"])
+
+    stub.TerminateExecution(execution_pb2.ExecutionTerminateRequest(id=execution, cause="bye"))
+    # Propeller's finalizer keeps the object until propeller lets go; deletion has begun.
+    eventually(lambda: not _exists(read) or read()["metadata"].get("deletionTimestamp"))
+
+
+def test_an_execution_the_cluster_refuses_fails_with_the_reason(stack, kube_api):
+    stub, namespace = stack
+    client.CoreV1Api(kube_api).create_namespaced_resource_quota(
+        namespace,
+        {
+            "metadata": {"name": "no-workflows"},
+            "spec": {"hard": {f"count/{fw_crd.PLURAL}.{fw_crd.GROUP}": "0"}},
+        },
+    )
+    time.sleep(1)  # let the quota controller record usage
+    execution = run(stub, "run-b")
+
+    def phase():
+        got = stub.GetExecution(execution_pb2.WorkflowExecutionGetRequest(id=execution))
+        return got if got.closure.phase == Phase.FAILED else None
+
+    failed = eventually(phase)
+    assert "cannot create the FlyteWorkflow object" in failed.closure.error.message
+    assert "quota" in failed.closure.error.message
