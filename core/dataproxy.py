@@ -3,8 +3,9 @@ the blob store without credentials of their own.
 
 CreateUploadLocation serves fast registration (`pyflyte register` PUTs its tarball to the
 signed URL, and tasks later read it through ``native_url``) and flytekit's remote file uploads.
-CreateDownloadLocation (deprecated) signs a GET for a ``gs://`` URI. CreateDownloadLink and
-GetData read executions and are not served yet.
+CreateDownloadLocation (deprecated) signs a GET for a ``gs://`` URI. CreateDownloadLink signs a
+GET for a node execution's deck; GetData resolves a ``flyte://v1/...`` URL (the ``flyte_urls`` of
+GetNodeExecutionData / GetTaskExecutionData) to a literal map, one literal, or a deck's signed URL.
 
 Deliberate differences from flyteadmin: the project must exist and be active and the domain
 known (flyteadmin checks neither here), ``content_md5`` must be a 16-byte digest, and a lifetime
@@ -15,15 +16,18 @@ URL).
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from flyteidl.core import identifier_pb2
 from flyteidl.service import dataproxy_pb2
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from flyteadmin.core.blobstore import BlobStore, parse_uri
 from flyteadmin.core.config import DataProxySettings
-from flyteadmin.core.errors import AdminError, already_exists, invalid_argument
+from flyteadmin.core.errors import AdminError, already_exists, invalid_argument, not_found
 from flyteadmin.core.projects import Projects
 
 # The custom-metadata key flytekit and flyteadmin's signers use (stow.FlyteContentMD5).
@@ -33,13 +37,28 @@ MD5_METADATA_HEADER = "x-goog-meta-" + MD5_METADATA_KEY
 FILE_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 MAX_PROTO_DURATION_SECONDS = 315_576_000_000
 NANOS = 1_000_000_000
+_SEGMENT = r"[a-zA-Z0-9_-]+"
+# flyteadmin's two forms (pkg/common/flyte_url.go): a whole map (or a deck), or one literal.
+_FLYTE_URL = re.compile(
+    rf"flyte://v1/(?P<project>{_SEGMENT})/(?P<domain>{_SEGMENT})/(?P<exec>{_SEGMENT})/"
+    rf"(?P<node>{_SEGMENT})(?:/(?P<attempt>[0-9]+))?/"
+    rf"(?:(?P<kind>[iod])|(?P<named_kind>[io])/(?P<name>{_SEGMENT}))"
+)
+DECK = dataproxy_pb2.ARTIFACT_TYPE_DECK
 
 
 class DataProxy:
-    def __init__(self, blobs: BlobStore, projects: Projects, settings: DataProxySettings) -> None:
+    def __init__(
+        self,
+        blobs: BlobStore,
+        projects: Projects,
+        settings: DataProxySettings,
+        events: Any = None,  # core.events.service.Events: node and task execution reads
+    ) -> None:
         self._blobs = blobs
         self._projects = projects
         self._settings = settings
+        self._events = events
 
     async def create_upload_location(
         self, request: dataproxy_pb2.CreateUploadLocationRequest
@@ -103,6 +122,106 @@ class DataProxy:
             signed_url=url, expires_at=_timestamp(now + lifetime)
         )
 
+    async def create_download_link(
+        self, request: dataproxy_pb2.CreateDownloadLinkRequest
+    ) -> dataproxy_pb2.CreateDownloadLinkResponse:
+        """A signed GET for a node execution's deck (the only artifact type and source)."""
+        lifetime = self._download_lifetime(request)
+        if request.artifact_type != DECK:
+            raise invalid_argument(
+                "error while validating request. Error: invalid artifact type "
+                f"[{request.artifact_type}]: only ARTIFACT_TYPE_DECK is supported"
+            )
+        if not request.HasField("node_execution_id"):
+            raise invalid_argument(
+                "error while validating request. Error: source is required: node_execution_id"
+            )
+        node = self._events.find_node(request.node_execution_id).value.node
+        uri = node.closure.deck_uri
+        if not uri:
+            raise not_found(
+                f"no deckUrl found for node execution [{_describe_node(request.node_execution_id)}]"
+            )
+        try:
+            parse_uri(uri)
+        except AdminError:
+            raise not_found(f"deck [{uri}] is not in this blob store") from None
+        if await self._blobs.stat(uri) is None:
+            raise not_found(f"object not found: {uri}")
+        now = datetime.now(UTC)
+        url, _ = self._blobs.signed_url(uri, method="GET", expires_in=lifetime)
+        expires_at = _timestamp(now + lifetime)
+        return dataproxy_pb2.CreateDownloadLinkResponse(
+            signed_url=[url],
+            expires_at=expires_at,
+            pre_signed_urls=dataproxy_pb2.PreSignedURLs(signed_url=[url], expires_at=expires_at),
+        )
+
+    async def get_data(
+        self, request: dataproxy_pb2.GetDataRequest
+    ) -> dataproxy_pb2.GetDataResponse:
+        """``flyte://v1/<p>/<d>/<exec>/<node>[/<attempt>]/<i|o|d>[/<literal name>]``: without an
+        attempt the node execution's data, with one the data of that retry's task execution."""
+        url = request.flyte_url
+        if not url:
+            raise invalid_argument("flyte_url is required")
+        match = _FLYTE_URL.fullmatch(url)
+        if match is None:
+            raise invalid_argument(
+                f"failed to parse flyte url [{url}]: expected "
+                "flyte://v1/<project>/<domain>/<execution>/<node>[/<attempt>]/<i|o|d>"
+                "[/<literal name>] (a literal name only after i or o)"
+            )
+        node_id = identifier_pb2.NodeExecutionIdentifier(
+            node_id=match["node"],
+            execution_id=identifier_pb2.WorkflowExecutionIdentifier(
+                project=match["project"], domain=match["domain"], name=match["exec"]
+            ),
+        )
+        kind, name = match["kind"] or match["named_kind"], match["name"] or ""
+        attempt = match["attempt"]
+        if attempt is None:
+            if kind == "d":
+                link = await self.create_download_link(
+                    dataproxy_pb2.CreateDownloadLinkRequest(
+                        artifact_type=DECK, node_execution_id=node_id
+                    )
+                )
+                return dataproxy_pb2.GetDataResponse(pre_signed_urls=link.pre_signed_urls)
+            data = await self._events.get_node_data(node_id)
+            where = f"node execution [{_describe_node(node_id)}]"
+        else:
+            if kind == "d":
+                raise invalid_argument(
+                    "deck type cannot be specified with a retry attempt, just use the node instead"
+                )
+            task_id = self._task_execution_id(node_id, int(attempt))
+            data = await self._events.get_task_data(task_id)
+            where = f"task execution [{_describe_node(node_id)} retry_attempt:{attempt}]"
+        literals = data.full_inputs if kind == "i" else data.full_outputs
+        if not name:
+            return dataproxy_pb2.GetDataResponse(literal_map=literals)
+        if name not in literals.literals:
+            raise invalid_argument(f"name [{name}] not found in {where}")
+        return dataproxy_pb2.GetDataResponse(literal=literals.literals[name])
+
+    def _task_execution_id(
+        self, node: identifier_pb2.NodeExecutionIdentifier, attempt: int
+    ) -> identifier_pb2.TaskExecutionIdentifier:
+        self._events.find_node(node)  # NotFound for an unknown node
+        ex = node.execution_id
+        rows = self._events.tasks.by_index("node", (ex.project, ex.domain, ex.name, node.node_id))
+        ids = sorted(
+            (r.value.id for r in rows if r.value.id.retry_attempt == attempt),
+            key=lambda i: (i.task_id.name, i.task_id.version),
+        )
+        if not ids:
+            raise invalid_argument(
+                f"no task executions were listed for [{_describe_node(node)}] with retry "
+                f"attempt {attempt}"
+            )
+        return ids[0]
+
     # ------------------------------------------------------------------ internals
 
     async def _check_overwrite(self, uri: str, md5: bytes) -> None:
@@ -154,6 +273,11 @@ class DataProxy:
         if duration < timedelta(seconds=1):
             raise invalid_argument(f"{prefix} [{shown}] must be at least 1s")
         return duration
+
+
+def _describe_node(ident: identifier_pb2.NodeExecutionIdentifier) -> str:
+    ex = ident.execution_id
+    return f"project:{ex.project} domain:{ex.domain} name:{ex.name} node_id:{ident.node_id}"
 
 
 def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:

@@ -1,5 +1,4 @@
-"""CreateUploadLocation and CreateDownloadLocation. CreateDownloadLink and GetData read
-executions and stay UNIMPLEMENTED (the registry's default) until those land."""
+"""The DataProxyService: upload and download locations, download links (decks) and GetData."""
 
 from __future__ import annotations
 
@@ -13,7 +12,9 @@ DATA_PROXY = "/flyteidl.service.DataProxyService/"
 
 
 def handlers(backend: Backend) -> dict[str, Handler]:
-    proxy = DataProxy(backend.blobs, backend.projects, backend.settings.data_proxy)
+    proxy = DataProxy(
+        backend.blobs, backend.projects, backend.settings.data_proxy, events=backend.events
+    )
 
     async def upload(
         request: dataproxy_pb2.CreateUploadLocationRequest, ctx: CallContext
@@ -25,7 +26,19 @@ def handlers(backend: Backend) -> dict[str, Handler]:
     ) -> dataproxy_pb2.CreateDownloadLocationResponse:
         return await proxy.create_download_location(request)
 
+    async def download_link(
+        request: dataproxy_pb2.CreateDownloadLinkRequest, ctx: CallContext
+    ) -> dataproxy_pb2.CreateDownloadLinkResponse:
+        return await proxy.create_download_link(request)
+
+    async def get_data(
+        request: dataproxy_pb2.GetDataRequest, ctx: CallContext
+    ) -> dataproxy_pb2.GetDataResponse:
+        return await proxy.get_data(request)
+
     return {
         DATA_PROXY + "CreateUploadLocation": upload,
         DATA_PROXY + "CreateDownloadLocation": download,
+        DATA_PROXY + "CreateDownloadLink": download_link,
+        DATA_PROXY + "GetData": get_data,
     }

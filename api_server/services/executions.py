@@ -1,4 +1,5 @@
-"""CreateExecution, GetExecution, ListExecutions, UpdateExecution, TerminateExecution."""
+"""CreateExecution, GetExecution, ListExecutions, UpdateExecution, TerminateExecution, Relaunch,
+Recover, GetExecutionData, GetExecutionMetrics."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from flyteidl.admin import common_pb2, execution_pb2
 
 from flyteadmin.api_server.context import CallContext, Handler
 from flyteadmin.core.backend import Backend
+from flyteadmin.core.executions.metrics import ExecutionMetrics
 
 ADMIN = "/flyteidl.service.AdminService/"
 
 
 def handlers(backend: Backend) -> dict[str, Handler]:
     executions = backend.executions
+    metrics = ExecutionMetrics(executions, backend.workflows, backend.events)
 
     async def create(request: execution_pb2.ExecutionCreateRequest, ctx: CallContext):
         ident = await executions.create(request, principal=ctx.principal)
@@ -53,7 +56,11 @@ def handlers(backend: Backend) -> dict[str, Handler]:
         )
         return execution_pb2.ExecutionCreateResponse(id=ident)
 
+    async def get_metrics(request: execution_pb2.WorkflowExecutionGetMetricsRequest, ctx):
+        return await metrics.get(request)
+
     return {
+        ADMIN + "GetExecutionMetrics": get_metrics,
         ADMIN + "RelaunchExecution": relaunch,
         ADMIN + "RecoverExecution": recover,
         ADMIN + "GetExecutionData": get_data,

@@ -3,9 +3,12 @@ joins on launch plan, workflow, task and tags."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
-from flyteadmin.core.listing import Column, ColumnType, EntitySchema, ListQuery, SortSpec
+from flyteadmin.core.listing import Column, ColumnType, EntitySchema, Join, ListQuery, SortSpec
 
 
 def _time(stamp) -> dt.datetime | None:
@@ -60,6 +63,68 @@ SCHEMA = EntitySchema(
     tiebreak=lambda r: (r.value.id.project, r.value.id.domain, r.value.id.name),
     default_sort=SortSpec("execution_created_at", ascending=False),
 )
+
+
+class Tag(NamedTuple):
+    """A row of flyteadmin's ``execution_tags`` table."""
+
+    key: str
+    value: str
+
+
+def execution_tags(record) -> list[Tag]:
+    """Each label becomes (key, value) and each deprecated ``spec.tags`` entry (tag, "") (§5.4).
+    The labels are the execution's resolved ones (request, launch plan, matchable attributes,
+    project), where flyteadmin took only the request's (decisions.md)."""
+    spec = record.value.execution.spec
+    tags = [Tag(k, v) for k, v in sorted(spec.labels.values.items())]
+    return tags + [Tag(t, "") for t in spec.tags]
+
+
+TAG_SCHEMA = EntitySchema(
+    name="execution_tag",
+    columns={
+        "key": Column(ColumnType.STRING, lambda t: t.key),
+        "value": Column(ColumnType.STRING, lambda t: t.value),
+    },
+    aliases={"name": "key"},  # admin_tag.name is execution_tags.key (§1.4)
+    tiebreak=lambda t: t,
+)
+
+
+def _matching(find: Callable[[Any], Any], key: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A registered record of exactly this id (find() goes by object name), or None."""
+
+    def get(ident):
+        if ident is None:
+            return None
+        found = find(ident)
+        wanted = (ident.project, ident.domain, ident.name, ident.version)
+        return found if found is not None and key(found) == wanted else None
+
+    return get
+
+
+def execution_schema(launch_plans, workflows, tasks) -> EntitySchema:
+    """SCHEMA with flyteadmin's joins (§1.4): launch_plan, workflow and task (the registered
+    records the execution was created from) and the tags, as ``admin_tag`` and
+    ``execution_tag``. The tags join is on the whole execution id, not the name only
+    (decisions.md)."""
+    record_key = lambda r: tuple(r.value.key)  # noqa: E731
+    launch_plan = _matching(launch_plans.find, record_key)
+    workflow = _matching(workflows.find, record_key)
+    task = _matching(tasks.find, record_key)
+    tags = Join(TAG_SCHEMA, execution_tags, many=True)
+    return dataclasses.replace(
+        SCHEMA,
+        joins={
+            "launch_plan": Join(launch_plans.schema, lambda r: launch_plan(r.value.launch_plan_id)),
+            "workflow": Join(workflows.schema, lambda r: workflow(r.value.workflow_id)),
+            "task": Join(tasks.schema, lambda r: task(r.value.task_id)),
+            "admin_tag": tags,
+            "execution_tag": tags,
+        },
+    )
 
 
 def state_filter_given(query: ListQuery) -> bool:

@@ -4,6 +4,7 @@ execution is stored with everything it will need (resolved configuration, inputs
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import logging
@@ -36,7 +37,7 @@ from flyteadmin.core.errors import (
     not_found,
 )
 from flyteadmin.core.executions.inputs import merge_inputs
-from flyteadmin.core.executions.listing import SCHEMA, state_filter_given
+from flyteadmin.core.executions.listing import execution_schema, state_filter_given
 from flyteadmin.core.executions.single_task import ensure_task_launch_plan
 from flyteadmin.core.namespaces import namespace_for
 from flyteadmin.core.projects import Projects
@@ -95,6 +96,8 @@ class Executions:
         self.launch_plans = launch_plans
         self.attributes = attributes
         self._blobs = blobs
+        self._in_flight: dict[str, asyncio.Future[identifier_pb2.WorkflowExecutionIdentifier]] = {}
+        self.schema = execution_schema(launch_plans, workflows, tasks)
         records.add_index("pd", lambda r: [(r.id.project, r.id.domain)])
         records.add_index("digest", lambda r: [r.request_digest] if r.request_digest else [])
         records.add_index(
@@ -109,6 +112,30 @@ class Executions:
         request: execution_pb2.ExecutionCreateRequest,
         principal: str = "",
         source: identifier_pb2.WorkflowExecutionIdentifier | None = None,
+    ) -> identifier_pb2.WorkflowExecutionIdentifier:
+        """Create an execution. Identical unnamed requests in flight at once (a client's
+        immediate retries) share one attempt and its answer."""
+        if request.name:
+            return await self._create(request, principal, source)
+        key = _request_digest(request, principal)
+        running = self._in_flight.get(key)
+        if running is not None:
+            return await asyncio.shield(running)
+        attempt = asyncio.ensure_future(self._create(request, principal, source))
+        self._in_flight[key] = attempt
+        try:
+            return await asyncio.shield(attempt)
+        finally:
+            if attempt.done():
+                self._in_flight.pop(key, None)
+            else:  # this caller was cancelled: let the attempt finish for the others
+                attempt.add_done_callback(lambda _: self._in_flight.pop(key, None))
+
+    async def _create(
+        self,
+        request: execution_pb2.ExecutionCreateRequest,
+        principal: str,
+        source: identifier_pb2.WorkflowExecutionIdentifier | None,
     ) -> identifier_pb2.WorkflowExecutionIdentifier:
         user_inputs = request.inputs if request.inputs.literals else request.spec.inputs
         self._validate(request, user_inputs)
@@ -363,9 +390,9 @@ class Executions:
         sort_key, ascending = sort_args(request)
         implicit = []
         if ident.name:
-            implicit.append(listing.eq_filter(SCHEMA, "name", ident.name))
+            implicit.append(listing.eq_filter(self.schema, "name", ident.name))
         query = listing.parse_list_request(
-            SCHEMA,
+            self.schema,
             filters=request.filters,
             sort_key=sort_key,
             ascending=ascending,
@@ -376,7 +403,7 @@ class Executions:
         )
         if not state_filter_given(query):
             # Archived executions are hidden unless a filter names the state (§5.7).
-            query = query.with_filters(listing.eq_filter(SCHEMA, "state", "0"))
+            query = query.with_filters(listing.eq_filter(self.schema, "state", "0"))
         page = listing.evaluate(query, self.records.by_index("pd", (ident.project, ident.domain)))
         return execution_pb2.ExecutionList(
             executions=[_listed(r.value.execution) for r in page.items], token=page.next_token

@@ -323,11 +323,12 @@ def test_download_location_validation(proxy, request_, message):
     assert error_of(proxy.CreateDownloadLocation, request_) == (INVALID, message)
 
 
-def test_execution_data_rpcs_are_not_served_yet(proxy):
+def test_execution_data_rpcs_check_their_requests(proxy):
+    # Served with executions: tests/integration/test_dataproxy_data.py.
     code, message = error_of(proxy.CreateDownloadLink, dataproxy_pb2.CreateDownloadLinkRequest())
-    assert code == grpc.StatusCode.UNIMPLEMENTED and "CreateDownloadLink" in message
+    assert code == INVALID and "invalid artifact type" in message
     code, message = error_of(proxy.GetData, dataproxy_pb2.GetDataRequest(flyte_url="flyte://v1/"))
-    assert code == grpc.StatusCode.UNIMPLEMENTED and "GetData" in message
+    assert code == INVALID and "failed to parse flyte url" in message
 
 
 # ------------------------------------------------------------------------------------ HTTP
