@@ -29,11 +29,13 @@ def namespace(kube_api: client.ApiClient, crds_installed: None, unique: str) -> 
 
 
 @pytest.fixture
-def settings(kubeconfig: Path, namespace: str) -> Settings:
-    """Settings for one test: its own store namespace, free ports on 127.0.0.1."""
+def settings(kubeconfig: Path, namespace: str, storage_settings) -> Settings:
+    """Settings for one test: its own store namespace, free ports on 127.0.0.1, and its own
+    prefix in the session's GCS emulator."""
     return Settings(
         server=ServerSettings(host="127.0.0.1", grpc_port=0, http_port=0),
         kubernetes=KubernetesSettings(kubeconfig=str(kubeconfig), namespace=namespace),
+        storage=storage_settings,
     )
 
 
@@ -73,3 +75,29 @@ def api_server(settings: Settings):
     """A running ApiServer on free ports, stopped afterwards."""
     with running_api_server(settings) as server:
         yield server
+
+
+@pytest.fixture
+def registered_stub(api_server):
+    """An AdminService stub on a running server where project flytesnacks, task ``t``,
+    workflow ``wf`` (t twice) and launch plan ``lp`` (default x=5) are registered."""
+    import grpc
+    from flyteidl.admin import project_pb2
+    from flyteidl.service import admin_pb2_grpc
+
+    from tests.integration.registration_helpers import (
+        PROJECT,
+        chain_workflow,
+        launch_plan_request,
+        task_request,
+    )
+
+    with grpc.insecure_channel(f"127.0.0.1:{api_server.grpc_port}") as channel:
+        admin = admin_pb2_grpc.AdminServiceStub(channel)
+        admin.RegisterProject(
+            project_pb2.ProjectRegisterRequest(project=project_pb2.Project(id=PROJECT, name="f"))
+        )
+        admin.CreateTask(task_request("t"))
+        admin.CreateWorkflow(chain_workflow("wf", "t"))
+        admin.CreateLaunchPlan(launch_plan_request("lp", "wf", x=5))
+        yield admin

@@ -5,7 +5,6 @@ GETs, overwrite protection, CreateDownloadLocation, and the HTTP routes."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import json
 import os
@@ -33,11 +32,6 @@ PROJECT, DOMAIN = "flytesnacks", "development"
 Upload = dataproxy_pb2.CreateUploadLocationRequest
 Download = dataproxy_pb2.CreateDownloadLocationRequest
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
-
-
-@pytest.fixture
-def settings(settings, storage_settings):
-    return dataclasses.replace(settings, storage=storage_settings)
 
 
 @pytest.fixture

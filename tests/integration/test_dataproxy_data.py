@@ -3,7 +3,6 @@ executions (inputs, outputs, one literal, a deck), and signed links to a node's 
 
 from __future__ import annotations
 
-import dataclasses
 import urllib.request
 from collections.abc import Iterator
 
@@ -30,11 +29,6 @@ INVALID, NOT_FOUND = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
 BASE = f"flyte://v1/{PROJECT}/{DOMAIN}/dp"
 DECK_HTML = b"<html>deck</html>"
 Link = dataproxy_pb2.CreateDownloadLinkRequest
-
-
-@pytest.fixture
-def settings(settings, storage_settings):
-    return dataclasses.replace(settings, storage=storage_settings)
 
 
 @pytest.fixture

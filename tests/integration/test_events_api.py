@@ -4,7 +4,6 @@ GetExecution / node and task executions / data; refused events change nothing.""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import grpc
@@ -14,13 +13,11 @@ from flyteidl.admin import (
     event_pb2,
     execution_pb2,
     node_execution_pb2,
-    project_pb2,
     task_execution_pb2,
 )
 from flyteidl.core import execution_pb2 as core_execution
 from flyteidl.core import identifier_pb2, literals_pb2
 from flyteidl.event import event_pb2 as ev
-from flyteidl.service import admin_pb2_grpc
 from google.protobuf import timestamp_pb2
 from grpc_status import rpc_status
 from kubernetes import client
@@ -29,10 +26,7 @@ from tests.integration.registration_helpers import (
     DOMAIN,
     PROJECT,
     RT,
-    chain_workflow,
     ident,
-    launch_plan_request,
-    task_request,
 )
 
 WF = core_execution.WorkflowExecution.Phase
@@ -43,21 +37,8 @@ Code = grpc.StatusCode
 
 
 @pytest.fixture
-def settings(settings, storage_settings):
-    return dataclasses.replace(settings, storage=storage_settings)
-
-
-@pytest.fixture
-def stub(api_server):
-    with grpc.insecure_channel(f"127.0.0.1:{api_server.grpc_port}") as channel:
-        admin = admin_pb2_grpc.AdminServiceStub(channel)
-        admin.RegisterProject(
-            project_pb2.ProjectRegisterRequest(project=project_pb2.Project(id=PROJECT, name="f"))
-        )
-        admin.CreateTask(task_request("t"))
-        admin.CreateWorkflow(chain_workflow("wf", "t"))
-        admin.CreateLaunchPlan(launch_plan_request("lp", "wf", x=5))
-        yield admin
+def stub(registered_stub):
+    return registered_stub
 
 
 def at(seconds: float) -> timestamp_pb2.Timestamp:

@@ -3,8 +3,6 @@ created from, and on its tags (labels and deprecated ``spec.tags``)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import grpc
 import pytest
 from flyteidl.admin import common_pb2, execution_pb2, project_pb2
@@ -27,11 +25,6 @@ def integer(value: int) -> literals_pb2.Literal:
     return literals_pb2.Literal(
         scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(integer=value))
     )
-
-
-@pytest.fixture
-def settings(settings, storage_settings):
-    return dataclasses.replace(settings, storage=storage_settings)
 
 
 @pytest.fixture

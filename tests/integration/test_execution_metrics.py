@@ -3,20 +3,11 @@ would (a task node, and a task node whose first attempt failed), cut at several 
 
 from __future__ import annotations
 
-import dataclasses
-
 import grpc
 import pytest
-from flyteidl.admin import execution_pb2, project_pb2
+from flyteidl.admin import execution_pb2
 from flyteidl.core import execution_pb2 as core_execution
-from flyteidl.service import admin_pb2_grpc
 
-from tests.integration.registration_helpers import (
-    PROJECT,
-    chain_workflow,
-    launch_plan_request,
-    task_request,
-)
 from tests.integration.test_events_api import Propeller, at, ints, run_task_node
 
 WF = core_execution.WorkflowExecution.Phase
@@ -24,21 +15,8 @@ NODE = core_execution.NodeExecution.Phase
 
 
 @pytest.fixture
-def settings(settings, storage_settings):
-    return dataclasses.replace(settings, storage=storage_settings)
-
-
-@pytest.fixture
-def stub(api_server):
-    with grpc.insecure_channel(f"127.0.0.1:{api_server.grpc_port}") as channel:
-        admin = admin_pb2_grpc.AdminServiceStub(channel)
-        admin.RegisterProject(
-            project_pb2.ProjectRegisterRequest(project=project_pb2.Project(id=PROJECT, name="f"))
-        )
-        admin.CreateTask(task_request("t"))
-        admin.CreateWorkflow(chain_workflow("wf", "t"))
-        admin.CreateLaunchPlan(launch_plan_request("lp", "wf", x=5))
-        yield admin
+def stub(registered_stub):
+    return registered_stub
 
 
 def metrics(p: Propeller, depth: int):

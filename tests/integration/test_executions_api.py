@@ -3,25 +3,21 @@ lists, archive, terminate; bad input changes nothing."""
 
 from __future__ import annotations
 
-import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
-from flyteidl.admin import common_pb2, execution_pb2, project_pb2
+from flyteidl.admin import common_pb2, execution_pb2
 from flyteidl.core import execution_pb2 as core_execution
 from flyteidl.core import identifier_pb2, literals_pb2
-from flyteidl.service import admin_pb2_grpc
 from kubernetes import client
 
 from tests.integration.registration_helpers import (
     DOMAIN,
     PROJECT,
     RT,
-    chain_workflow,
     ident,
     launch_plan_request,
-    task_request,
 )
 
 Phase = core_execution.WorkflowExecution.Phase
@@ -40,21 +36,8 @@ def text(value: str) -> literals_pb2.Literal:
 
 
 @pytest.fixture
-def settings(settings, storage_settings):
-    return dataclasses.replace(settings, storage=storage_settings)
-
-
-@pytest.fixture
-def stub(api_server):
-    with grpc.insecure_channel(f"127.0.0.1:{api_server.grpc_port}") as channel:
-        admin = admin_pb2_grpc.AdminServiceStub(channel)
-        admin.RegisterProject(
-            project_pb2.ProjectRegisterRequest(project=project_pb2.Project(id=PROJECT, name="f"))
-        )
-        admin.CreateTask(task_request("t"))
-        admin.CreateWorkflow(chain_workflow("wf", "t"))
-        admin.CreateLaunchPlan(launch_plan_request("lp", "wf", x=5))
-        yield admin
+def stub(registered_stub):
+    return registered_stub
 
 
 def create(stub, name: str = "", ref=None, **inputs: literals_pb2.Literal):

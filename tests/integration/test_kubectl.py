@@ -116,7 +116,6 @@ def test_short_name_and_category(kubectl, objects: str):
 @pytest.fixture
 def registered_objects(settings, storage_settings, namespace):
     """A task, a workflow and two launch-plan versions (one active), registered via the API."""
-    import dataclasses
 
     import grpc
     from flyteidl.admin import launch_plan_pb2
@@ -131,7 +130,6 @@ def registered_objects(settings, storage_settings, namespace):
         task_request,
     )
 
-    settings = dataclasses.replace(settings, storage=storage_settings)
     with (
         running_api_server(settings) as server,
         grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel,
@@ -180,7 +178,6 @@ def test_registered_entities_show_useful_columns(kubectl, registered_objects):
 def test_executions_show_phase_launch_plan_start_and_duration(
     kubectl, settings, storage_settings, namespace
 ):
-    import dataclasses
 
     import grpc
     from flyteidl.admin import execution_pb2
@@ -197,7 +194,6 @@ def test_executions_show_phase_launch_plan_start_and_duration(
         task_request,
     )
 
-    settings = dataclasses.replace(settings, storage=storage_settings)
     with (
         running_api_server(settings) as server,
         grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel,

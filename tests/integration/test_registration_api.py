@@ -33,13 +33,6 @@ LPState = launch_plan_pb2.LaunchPlanState
 
 
 @pytest.fixture
-def settings(settings, storage_settings):
-    import dataclasses
-
-    return dataclasses.replace(settings, storage=storage_settings)
-
-
-@pytest.fixture
 def stub(api_server):
     with grpc.insecure_channel(f"127.0.0.1:{api_server.grpc_port}") as channel:
         admin = admin_pb2_grpc.AdminServiceStub(channel)

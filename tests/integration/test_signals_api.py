@@ -3,8 +3,6 @@ the declared type."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import grpc
 import pytest
 from flyteidl.admin import execution_pb2, project_pb2, signal_pb2
@@ -28,11 +26,6 @@ def boolean(value: bool) -> literals_pb2.Literal:
     return literals_pb2.Literal(
         scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(boolean=value))
     )
-
-
-@pytest.fixture
-def settings(settings, storage_settings):
-    return dataclasses.replace(settings, storage=storage_settings)
 
 
 @pytest.fixture
