@@ -7,6 +7,7 @@ one; everything started here is stopped by the ``stack`` context manager, also o
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -43,6 +44,42 @@ def run_main(main: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         say("interrupted; stopped everything")
         sys.exit(130)
+
+
+def load_options(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """A parser with the options every benchmark starts with: --clients, --seconds, --warmup."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (16)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds each (10)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds each (2)")
+    return parser
+
+
+def stack_options(parser: argparse.ArgumentParser, phases: tuple[str, ...], what: str) -> None:
+    """The options every benchmark ends with: --kubeconfig, --profile and --only (of
+    ``phases``; ``what`` names them in the help, e.g. "timed phases")."""
+    parser.add_argument("--kubeconfig", help="use this cluster instead of a local control plane")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="run the server under bench/serve_profiled.py; its pstats file goes here",
+    )
+    parser.add_argument(
+        "--only",
+        type=lambda text: text.split(","),
+        default=list(phases),
+        help=f"comma-separated {what} to run, of {','.join(phases)} (all)",
+    )
+
+
+def parse_args(
+    parser: argparse.ArgumentParser, phases: tuple[str, ...], argv: list[str] | None
+) -> argparse.Namespace:
+    """Parse, refusing phases in --only that are not in ``phases``."""
+    args = parser.parse_args(argv)
+    if unknown := set(args.only) - set(phases):
+        parser.error(f"unknown phase(s) {sorted(unknown)}; known: {','.join(phases)}")
+    return args
 
 
 def say(message: str) -> None:
@@ -370,6 +407,18 @@ async def measure_async(
     return Result(name, wall, rec.latencies, rec.errors, rec.first_error, cpu)
 
 
+async def measure_phases(stack: Stack, args: argparse.Namespace, phases: dict) -> dict[str, Result]:
+    """phase -> (row name, op, clients): the phases selected by ``--only``, one after another,
+    each for ``--seconds`` after ``--warmup``."""
+    return {
+        key: await measure_async(
+            name, op, clients=clients, seconds=args.seconds, warmup=args.warmup, stack=stack
+        )
+        for key, (name, op, clients) in phases.items()
+        if key in args.only
+    }
+
+
 async def measure_count_async(
     name: str,
     op: Callable[[int, int], Awaitable[object]],
@@ -475,6 +524,53 @@ def print_figures(rows: list[tuple[str, str, str, bool | None]]) -> None:
         ["figure", "measured", "target", "status"],
         [[f, m, t, status[ok]] for f, m, t, ok in rows],
     )
+
+
+def note_memory(stack: Stack, info: dict, when: str) -> None:
+    """The server's resident set now and its peak so far, as ``info["rss_after_<when>"]`` and
+    ``info["hwm_after_<when>"]`` (MiB) for the report."""
+    info[f"rss_after_{when}"] = stack.server_rss_mib()
+    info[f"hwm_after_{when}"] = stack.server_peak_rss_mib()
+
+
+Figure = tuple[str, str, str, bool | None]
+
+
+def print_results(
+    args: argparse.Namespace,
+    phases: tuple[str, ...],
+    command: str,
+    results: list[Result],
+    cpu_note: str,
+) -> None:
+    """The head of a report: the machine, ``command`` (plus --only and --kubeconfig when given),
+    the results table and its CPU note."""
+    print()
+    print(f"machine: {machine_info()}")
+    if set(args.only) != set(phases):
+        command += f" --only {','.join(args.only)}"
+    print(f"command: {command}" + (" --kubeconfig K" if args.kubeconfig else ""))
+    print()
+    print_table(*result_rows(results))
+    print(f"({cpu_note})")
+    print()
+
+
+def start_figures(stack: Stack) -> list[Figure]:
+    """The first figures of every report: control plane and API server start times."""
+    plane = f"{stack.plane_start_seconds:.1f} s" if stack.plane_start_seconds else "n/a"
+    return [
+        ("control plane warm start", plane, "", None),
+        ("API server start (to 'ready')", f"{stack.server_start_seconds:.1f} s", "", None),
+    ]
+
+
+def print_figures_and_errors(figures: list[Figure], results: list[Result]) -> None:
+    """The tail of a report: the figures table, then the first error of each failing row."""
+    print_figures(figures)
+    for r in results:
+        if r.errors:
+            print(f"{r.name}: {r.errors} errors, first: {r.first_error}")
 
 
 # Process name -> column header of the cores it used; "all" is their sum.

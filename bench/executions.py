@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import itertools
 import random
 import time
-from pathlib import Path
 
 from flyteidl.admin import common_pb2, event_pb2, execution_pb2, launch_plan_pb2, project_pb2
 from flyteidl.core import execution_pb2 as core_execution
@@ -33,24 +33,31 @@ from google.protobuf import timestamp_pb2
 
 from bench.common import (
     CPU_NOTE_GCS,
+    Figure,
     Result,
     Stack,
-    machine_info,
+    load_options,
     measure_async,
     measure_count_async,
-    print_figures,
-    print_table,
-    result_rows,
+    measure_phases,
+    note_memory,
+    parse_args,
+    print_figures_and_errors,
+    print_results,
     run_main,
     say,
     stack,
+    stack_options,
+    start_figures,
 )
-from bench.registration import (
+from bench.requests import (
     INT,
     PROJECT,
     RPC_TIMEOUT,
     RT,
+    Stubs,
     admin_stubs,
+    caller,
     chain_workflow,
     ident,
     task_request,
@@ -208,7 +215,7 @@ class Propeller:
 # --------------------------------------------------------------------------------- phases
 
 
-async def setup(stubs: list[admin_pb2_grpc.AdminServiceStub], nodes: int) -> None:
+async def setup(stubs: Stubs, nodes: int) -> None:
     """Project, and per domain a task, a ``nodes``-node chain workflow and its launch plan."""
     say(f"registering project {PROJECT}, a task, a {nodes}-node workflow and a launch plan")
     stub = stubs[0]
@@ -241,9 +248,7 @@ async def run_phases(stack: Stack, args: argparse.Namespace) -> tuple[dict[str, 
     return results, info
 
 
-async def create_phase(
-    stack: Stack, args: argparse.Namespace, stubs: list[admin_pb2_grpc.AdminServiceStub]
-) -> Result:
+async def create_phase(stack: Stack, args: argparse.Namespace, stubs: Stubs) -> Result:
     counter = itertools.count()
 
     async def create(i: int) -> None:
@@ -263,7 +268,7 @@ async def create_phase(
 async def event_phase(
     stack: Stack,
     args: argparse.Namespace,
-    stubs: list[admin_pb2_grpc.AdminServiceStub],
+    stubs: Stubs,
     info: dict,
 ) -> dict[str, Result]:
     """``--event-executions`` executions run at once, each sending its events one after another
@@ -341,7 +346,7 @@ async def event_phase(
 async def seed(
     stack: Stack,
     args: argparse.Namespace,
-    stubs: list[admin_pb2_grpc.AdminServiceStub],
+    stubs: Stubs,
     info: dict,
 ) -> dict[str, Result]:
     """E executions (CreateExecution), their workflow RUNNING events, K node executions each
@@ -350,6 +355,7 @@ async def seed(
     total, per = args.executions, args.nodes_per_execution
     results: dict[str, Result] = {}
     seed_clients = args.seed_clients
+    seeding = functools.partial(measure_count_async, clients=seed_clients, stack=stack)
 
     def stub(i: int) -> admin_pb2_grpc.AdminServiceStub:
         return stubs[i % len(stubs)]
@@ -359,15 +365,12 @@ async def seed(
             create_request(SEED_DOMAIN, seed_name(n)), timeout=RPC_TIMEOUT
         )
 
-    results["seed"] = await measure_count_async(
+    results["seed"] = await seeding(
         f"CreateExecution, seeding {total:,} executions ({seed_clients} clients)",
         create,
         count=total,
-        clients=seed_clients,
-        stack=stack,
     )
-    info["rss_after_executions"] = stack.server_rss_mib()
-    info["hwm_after_executions"] = stack.server_peak_rss_mib()
+    note_memory(stack, info, "executions")
 
     started = [n for n in range(total) if seeded_phase(n) != WF.UNDEFINED]
     propellers = {n: Propeller(SEED_DOMAIN, seed_name(n)) for n in range(total)}
@@ -376,12 +379,8 @@ async def seed(
         request = propellers[started[k]].workflow(WF.RUNNING)
         await stub(i).CreateWorkflowEvent(request, timeout=RPC_TIMEOUT)
 
-    results["seed-running"] = await measure_count_async(
-        f"CreateWorkflowEvent RUNNING, seeding {len(started):,}",
-        running,
-        count=len(started),
-        clients=seed_clients,
-        stack=stack,
+    results["seed-running"] = await seeding(
+        f"CreateWorkflowEvent RUNNING, seeding {len(started):,}", running, count=len(started)
     )
     if per:
 
@@ -390,37 +389,29 @@ async def seed(
             request = propellers[n % total].node(f"n{n // total}", NODE.QUEUED)
             await stub(i).CreateNodeEvent(request, timeout=RPC_TIMEOUT)
 
-        results["seed-nodes"] = await measure_count_async(
+        results["seed-nodes"] = await seeding(
             f"CreateNodeEvent QUEUED, seeding {total * per:,} node executions",
             node,
             count=total * per,
-            clients=seed_clients,
-            stack=stack,
         )
-        info["rss_after_nodes"] = stack.server_rss_mib()
-        info["hwm_after_nodes"] = stack.server_peak_rss_mib()
+        note_memory(stack, info, "nodes")
     done = [n for n in started if seeded_phase(n) == WF.SUCCEEDED]
 
     async def succeeded(i: int, k: int) -> None:
         request = propellers[done[k]].workflow(WF.SUCCEEDED)
         await stub(i).CreateWorkflowEvent(request, timeout=RPC_TIMEOUT)
 
-    results["seed-succeeded"] = await measure_count_async(
-        f"CreateWorkflowEvent SUCCEEDED, seeding {len(done):,}",
-        succeeded,
-        count=len(done),
-        clients=seed_clients,
-        stack=stack,
+    results["seed-succeeded"] = await seeding(
+        f"CreateWorkflowEvent SUCCEEDED, seeding {len(done):,}", succeeded, count=len(done)
     )
-    info["rss_after_seed"] = stack.server_rss_mib()
-    info["hwm_after_seed"] = stack.server_peak_rss_mib()
+    note_memory(stack, info, "seed")
     return results
 
 
 async def read_phases(
     stack: Stack,
     args: argparse.Namespace,
-    stubs: list[admin_pb2_grpc.AdminServiceStub],
+    stubs: Stubs,
     info: dict,
 ) -> dict[str, Result]:
     total = args.executions
@@ -444,10 +435,7 @@ async def read_phases(
             )
 
     def lister(request: common_pb2.ResourceListRequest):
-        async def op(i: int) -> None:
-            await stubs[i].ListExecutions(request, timeout=RPC_TIMEOUT)
-
-        return op
+        return caller(stubs, "ListExecutions", request, RPC_TIMEOUT)
 
     rng = random.Random(1)
     ids = [exec_id(SEED_DOMAIN, seed_name(n)) for n in range(total)]
@@ -470,13 +458,7 @@ async def read_phases(
         "get1": (f"GetExecution (random of {total:,}), 1 client", get, 1),
         "get": (f"GetExecution (random of {total:,})", get, args.clients),
     }
-    return {
-        key: await measure_async(
-            name, op, clients=clients, seconds=args.seconds, warmup=args.warmup, stack=stack
-        )
-        for key, (name, op, clients) in phases.items()
-        if key in args.only
-    }
+    return await measure_phases(stack, args, phases)
 
 
 # --------------------------------------------------------------------------------- report
@@ -486,12 +468,12 @@ def _mib(value: float | None) -> str:
     return f"{value:.0f}" if value else "n/a"
 
 
-def memory_figures(args: argparse.Namespace, info: dict) -> list[tuple[str, str, str, bool | None]]:
+def memory_figures(args: argparse.Namespace, info: dict) -> list[Figure]:
     total, per = args.executions, args.nodes_per_execution
     base = info.get("rss_before_seed")
     after_ex = info.get("rss_after_executions")
     after_nodes = info.get("rss_after_nodes")
-    figures: list[tuple[str, str, str, bool | None]] = [
+    figures: list[Figure] = [
         ("API server RSS before seeding (VmRSS)", f"{_mib(base)} MiB", "", None)
     ]
     if after_ex is None:
@@ -554,24 +536,12 @@ def memory_figures(args: argparse.Namespace, info: dict) -> list[tuple[str, str,
 
 def report(stack: Stack, args: argparse.Namespace, by_key: dict[str, Result], info: dict) -> None:
     results = list(by_key.values())
-    print()
-    print(f"machine: {machine_info()}")
     command = f"python -m bench.executions --clients {args.clients} --seconds {args.seconds:g}"
     command += f" --executions {args.executions} --nodes-per-execution {args.nodes_per_execution}"
     command += f" --warmup {args.warmup:g} --seed-clients {args.seed_clients}"
     command += f" --event-executions {args.event_executions} --event-nodes {args.event_nodes}"
-    if set(args.only) != set(PHASES):
-        command += f" --only {','.join(args.only)}"
-    print(f"command: {command}" + (" --kubeconfig K" if args.kubeconfig else ""))
-    print()
-    print_table(*result_rows(results))
-    print(f"({CPU_NOTE_GCS})")
-    print()
-    plane = f"{stack.plane_start_seconds:.1f} s" if stack.plane_start_seconds else "n/a"
-    figures: list[tuple[str, str, str, bool | None]] = [
-        ("control plane warm start", plane, "", None),
-        ("API server start (to 'ready')", f"{stack.server_start_seconds:.1f} s", "", None),
-    ]
+    print_results(args, PHASES, command, results, CPU_NOTE_GCS)
+    figures: list[Figure] = start_figures(stack)
     n = args.clients
     if r := by_key.get("create"):
         figures.append(
@@ -621,17 +591,11 @@ def report(stack: Stack, args: argparse.Namespace, by_key: dict[str, Result], in
             figures.append((label, f"p50 {r.ms(50):.2f} ms, p99 {r.ms(99):.2f} ms", "", None))
     peak = stack.server_peak_rss_mib()
     figures.append(("API server peak RSS at the end (VmHWM)", f"{_mib(peak)} MiB", "", None))
-    print_figures(figures)
-    for r in results:
-        if r.errors:
-            print(f"{r.name}: {r.errors} errors, first: {r.first_error}")
+    print_figures_and_errors(figures, results)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.executions", description=__doc__)
-    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (16)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds each (10)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds each (2)")
+    parser = load_options("python -m bench.executions", __doc__)
     parser.add_argument(
         "--executions",
         type=int,
@@ -662,21 +626,8 @@ def main(argv: list[str] | None = None) -> None:
         default=10,
         help="nodes of each execution in the event phase (10)",
     )
-    parser.add_argument("--kubeconfig", help="use this cluster instead of a local control plane")
-    parser.add_argument(
-        "--profile",
-        type=Path,
-        help="run the server under bench/serve_profiled.py; its pstats file goes here",
-    )
-    parser.add_argument(
-        "--only",
-        type=lambda text: text.split(","),
-        default=list(PHASES),
-        help=f"comma-separated timed phases to run, of {','.join(PHASES)} (all)",
-    )
-    args = parser.parse_args(argv)
-    if unknown := set(args.only) - set(PHASES):
-        parser.error(f"unknown phase(s) {sorted(unknown)}; known: {','.join(PHASES)}")
+    stack_options(parser, PHASES, "timed phases")
+    args = parse_args(parser, PHASES, argv)
     if (
         args.clients < 1
         or args.seconds <= 0

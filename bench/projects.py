@@ -13,26 +13,28 @@ import asyncio
 import functools
 import itertools
 import random
-from pathlib import Path
 
-import grpc
 from flyteidl.admin import project_pb2
-from flyteidl.service import admin_pb2_grpc
 
 from bench.common import (
     CPU_NOTE,
+    Figure,
     Result,
     Stack,
-    machine_info,
+    load_options,
     measure_async,
+    measure_phases,
     measure_threads,
-    print_figures,
-    print_table,
-    result_rows,
+    parse_args,
+    print_figures_and_errors,
+    print_results,
     run_main,
     say,
     stack,
+    stack_options,
+    start_figures,
 )
+from bench.requests import Stubs, admin_stubs
 from flyteadmin.core import crds, kube
 from flyteadmin.core.crmap.projects import ProjectCodec
 
@@ -40,8 +42,6 @@ LIST_FILTER = "contains(name,1)"
 RAW = "raw CR create (kubernetes client)"
 PHASES = ("get", "get1", "get2", "list", "list-filter", "register", "raw")
 RPC_TIMEOUT = 30.0
-# One TCP connection per client: without a local subchannel pool grpcio shares one.
-CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1)]
 
 
 def _project(project_id: str, n: int) -> project_pb2.Project:
@@ -51,21 +51,13 @@ def _project(project_id: str, n: int) -> project_pb2.Project:
 
 
 async def run_phases(stack: Stack, args: argparse.Namespace) -> list[Result]:
-    channels = [
-        grpc.aio.insecure_channel(stack.grpc_target, options=CHANNEL_OPTIONS)
-        for _ in range(args.clients)
-    ]
-    try:
-        stubs = [admin_pb2_grpc.AdminServiceStub(c) for c in channels]
-        await asyncio.gather(*(c.channel_ready() for c in channels))
+    async with admin_stubs(stack.grpc_target, args.clients) as stubs:
         ids = await seed(stubs, args.seed)
         results = await read_phases(stack, args, stubs, ids)
         return results + await write_phases(stack, args, stubs)
-    finally:
-        await asyncio.gather(*(c.close() for c in channels))
 
 
-async def seed(stubs: list[admin_pb2_grpc.AdminServiceStub], count: int) -> list[str]:
+async def seed(stubs: Stubs, count: int) -> list[str]:
     ids = [f"seed-{n:04d}" for n in range(count)]
     say(f"seeding {len(ids)} projects")
     for start in range(0, len(ids), len(stubs)):
@@ -85,7 +77,7 @@ async def seed(stubs: list[admin_pb2_grpc.AdminServiceStub], count: int) -> list
 async def read_phases(
     stack: Stack,
     args: argparse.Namespace,
-    stubs: list[admin_pb2_grpc.AdminServiceStub],
+    stubs: Stubs,
     ids: list[str],
 ) -> list[Result]:
     get_requests = [project_pb2.ProjectGetRequest(id=pid) for pid in ids]
@@ -108,18 +100,10 @@ async def read_phases(
         "list": ("ListProjects limit=100", list_, args.clients),
         "list-filter": (f"ListProjects {LIST_FILTER}", list_filter, args.clients),
     }
-    return [
-        await measure_async(
-            name, op, clients=n, seconds=args.seconds, warmup=args.warmup, stack=stack
-        )
-        for key, (name, op, n) in phases.items()
-        if key in args.only
-    ]
+    return list((await measure_phases(stack, args, phases)).values())
 
 
-async def write_phases(
-    stack: Stack, args: argparse.Namespace, stubs: list[admin_pb2_grpc.AdminServiceStub]
-) -> list[Result]:
+async def write_phases(stack: Stack, args: argparse.Namespace, stubs: Stubs) -> list[Result]:
     """RegisterProject and raw creates, alternating in ``--rounds`` rounds of seconds/rounds
     each, so that a burst of other load on the machine hits both about equally."""
     counter = itertools.count()
@@ -194,23 +178,11 @@ def report(stack: Stack, args: argparse.Namespace, results: list[Result]) -> Non
     get2 = by_name.get("GetProject, 2 clients")
     register, raw = by_name.get("RegisterProject"), by_name.get(RAW)
     rss = stack.server_peak_rss_mib()
-    print()
-    print(f"machine: {machine_info()}")
     command = f"python -m bench.projects --clients {args.clients} --seconds {args.seconds:g}"
     command += f" --warmup {args.warmup:g} --rounds {args.rounds} --seed {args.seed}"
-    if set(args.only) != set(PHASES):
-        command += f" --only {','.join(args.only)}"
-    print(f"command: {command}" + (" --kubeconfig K" if args.kubeconfig else ""))
-    print()
-    print_table(*result_rows(results))
-    print(f"({CPU_NOTE})")
-    print()
-    plane = f"{stack.plane_start_seconds:.1f} s" if stack.plane_start_seconds else "n/a"
-    figures = [
-        ("control plane warm start", plane, "", None),
-        ("API server start (to 'ready')", f"{stack.server_start_seconds:.1f} s", "", None),
-        ("API server peak RSS (VmHWM)", f"{rss:.0f} MiB" if rss else "n/a", "", None),
-    ]
+    print_results(args, PHASES, command, results, CPU_NOTE)
+    figures: list[Figure] = start_figures(stack)
+    figures.append(("API server peak RSS (VmHWM)", f"{rss:.0f} MiB" if rss else "n/a", "", None))
     if get1:
         p50 = get1.ms(50)
         figures.append(("cached read p50, GetProject 1 client", f"{p50:.2f} ms", "< 2 ms", p50 < 2))
@@ -242,17 +214,11 @@ def report(stack: Stack, args: argparse.Namespace, results: list[Result]) -> Non
         figures.append(
             ("RegisterProject / raw create rate", f"{ratio:.0%}", ">= 70%", ratio >= 0.7)
         )
-    print_figures(figures)
-    for r in results:
-        if r.errors:
-            print(f"{r.name}: {r.errors} errors, first: {r.first_error}")
+    print_figures_and_errors(figures, results)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.projects", description=__doc__)
-    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (16)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds each (10)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds each (2)")
+    parser = load_options("python -m bench.projects", __doc__)
     parser.add_argument(
         "--rounds",
         type=int,
@@ -260,21 +226,8 @@ def main(argv: list[str] | None = None) -> None:
         help="RegisterProject and raw creates alternate in this many rounds (3)",
     )
     parser.add_argument("--seed", type=int, default=200, help="projects created first (200)")
-    parser.add_argument("--kubeconfig", help="use this cluster instead of a local control plane")
-    parser.add_argument(
-        "--profile",
-        type=Path,
-        help="run the server under bench/serve_profiled.py; its pstats file goes here",
-    )
-    parser.add_argument(
-        "--only",
-        type=lambda text: text.split(","),
-        default=list(PHASES),
-        help=f"comma-separated phases to run, of {','.join(PHASES)} (all)",
-    )
-    args = parser.parse_args(argv)
-    if unknown := set(args.only) - set(PHASES):
-        parser.error(f"unknown phase(s) {sorted(unknown)}; known: {','.join(PHASES)}")
+    stack_options(parser, PHASES, "phases")
+    args = parse_args(parser, PHASES, argv)
     if args.clients < 1 or args.seconds <= 0 or args.seed < 1 or args.rounds < 1:
         parser.error("--clients, --seconds, --seed and --rounds must be positive")
     with stack(args.kubeconfig, extra_namespaces=1, profile=args.profile) as s:

@@ -16,41 +16,46 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import grpc
-from flyteidl.admin import common_pb2, project_pb2, task_pb2, workflow_pb2
-from flyteidl.core import identifier_pb2, interface_pb2, literals_pb2, tasks_pb2, types_pb2
-from flyteidl.core import workflow_pb2 as core_wf
-from flyteidl.service import admin_pb2_grpc
+from flyteidl.admin import common_pb2, project_pb2, task_pb2
 
 from bench.common import (
     CPU_NOTE_GCS,
+    Figure,
     Result,
     Stack,
-    machine_info,
-    measure_async,
+    load_options,
     measure_count_async,
-    print_figures,
-    print_table,
-    result_rows,
+    measure_phases,
+    note_memory,
+    parse_args,
+    print_figures_and_errors,
+    print_results,
     run_main,
     say,
     stack,
+    stack_options,
+    start_figures,
+)
+from bench.requests import (
+    PROJECT,
+    RPC_TIMEOUT,
+    RT,
+    Stubs,
+    admin_stubs,
+    caller,
+    chain_workflow,
+    ident,
+    task_request,
 )
 
-PROJECT = "flytesnacks"
 SEED_DOMAIN, WRITE_DOMAIN, READ_DOMAIN = "development", "staging", "production"
 SEED_NAMES = 10  # seeded versions are spread over this many task names
 PAD = "x" * 1000  # per-node padding that pushes a 100-node closure over the 64 KiB threshold
 WF_NODES = 100
 EQ_VERSION_AT = 0.5  # eq(version, ...) looks for the version seeded half-way
 LIST_CONTAINS = "contains(version,1)"
-RPC_TIMEOUT = 60.0
-CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1)]  # one TCP connection per client
 PHASES = (
     "list-eq1",
     "list-eq",
@@ -63,80 +68,8 @@ PHASES = (
     "create-task",
     "create-wf",
 )
-RT = identifier_pb2.ResourceType
-INT = types_pb2.LiteralType(simple=types_pb2.INTEGER)
 
 # --------------------------------------------------------------------------------- requests
-
-
-def ident(kind: int, domain: str, name: str, version: str) -> identifier_pb2.Identifier:
-    return identifier_pb2.Identifier(
-        resource_type=kind, project=PROJECT, domain=domain, name=name, version=version
-    )
-
-
-def _int_interface() -> interface_pb2.TypedInterface:
-    return interface_pb2.TypedInterface(
-        inputs=interface_pb2.VariableMap(variables={"x": interface_pb2.Variable(type=INT)}),
-        outputs=interface_pb2.VariableMap(variables={"o0": interface_pb2.Variable(type=INT)}),
-    )
-
-
-def task_request(domain: str, name: str, version: str) -> task_pb2.TaskCreateRequest:
-    """A minimal python task ``x: int -> o0: int``, as flytekit would register it."""
-    task_id = ident(RT.TASK, domain, name, version)
-    template = tasks_pb2.TaskTemplate(
-        id=task_id,
-        type="python-task",
-        metadata=tasks_pb2.TaskMetadata(runtime=tasks_pb2.RuntimeMetadata(version="1.16")),
-        interface=_int_interface(),
-        container=tasks_pb2.Container(
-            image="ghcr.io/flyteorg/flytekit:py3.11-1.16.0",
-            args=[
-                "pyflyte-execute",
-                "--inputs",
-                "{{.input}}",
-                "--output-prefix",
-                "{{.outputPrefix}}",
-            ],
-        ),
-    )
-    return task_pb2.TaskCreateRequest(id=task_id, spec=task_pb2.TaskSpec(template=template))
-
-
-def _promise(node: str, var: str) -> literals_pb2.BindingData:
-    return literals_pb2.BindingData(promise=types_pb2.OutputReference(node_id=node, var=var))
-
-
-def chain_workflow(
-    domain: str, name: str, version: str, task: identifier_pb2.Identifier, nodes: int, pad: str = ""
-) -> workflow_pb2.WorkflowCreateRequest:
-    """``x -> n0 -> n1 -> ... -> o0``, every node running ``task``; ``pad`` goes into each
-    node's metadata name to make the compiled closure big."""
-    wf_nodes = [
-        core_wf.Node(
-            id=f"n{i}",
-            metadata=core_wf.NodeMetadata(name=f"step {i} {pad}".rstrip()),
-            inputs=[
-                literals_pb2.Binding(
-                    var="x", binding=_promise("", "x") if i == 0 else _promise(f"n{i - 1}", "o0")
-                )
-            ],
-            upstream_node_ids=[f"n{i - 1}"] if i else [],
-            task_node=core_wf.TaskNode(reference_id=task),
-        )
-        for i in range(nodes)
-    ]
-    wf_id = ident(RT.WORKFLOW, domain, name, version)
-    template = core_wf.WorkflowTemplate(
-        id=wf_id,
-        interface=_int_interface(),
-        nodes=wf_nodes,
-        outputs=[literals_pb2.Binding(var="o0", binding=_promise(f"n{nodes - 1}", "o0"))],
-    )
-    return workflow_pb2.WorkflowCreateRequest(
-        id=wf_id, spec=workflow_pb2.WorkflowSpec(template=template)
-    )
 
 
 def seed_task(n: int) -> task_pb2.TaskCreateRequest:
@@ -148,18 +81,6 @@ def seed_version(n: int) -> str:
 
 
 # --------------------------------------------------------------------------------- phases
-
-
-@contextlib.asynccontextmanager
-async def admin_stubs(
-    target: str, count: int
-) -> AsyncIterator[list[admin_pb2_grpc.AdminServiceStub]]:
-    channels = [grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS) for _ in range(count)]
-    try:
-        await asyncio.gather(*(c.channel_ready() for c in channels))
-        yield [admin_pb2_grpc.AdminServiceStub(c) for c in channels]
-    finally:
-        await asyncio.gather(*(c.close() for c in channels))
 
 
 async def run_phases(stack: Stack, args: argparse.Namespace) -> tuple[dict[str, Result], dict]:
@@ -177,17 +98,14 @@ async def run_phases(stack: Stack, args: argparse.Namespace) -> tuple[dict[str, 
         info["rss_before_seed"] = stack.server_rss_mib()
         if args.versions:
             results["seed"] = await seed(stack, args, stubs)
-            info["rss_after_seed"] = stack.server_rss_mib()
-            info["hwm_after_seed"] = stack.server_peak_rss_mib()
+            note_memory(stack, info, "seed")
             results |= await list_phases(stack, args, stubs, info)
         results |= await get_workflow_phases(stack, args, stubs, info)
         results |= await write_phases(stack, args, stubs)
     return results, info
 
 
-async def seed(
-    stack: Stack, args: argparse.Namespace, stubs: list[admin_pb2_grpc.AdminServiceStub]
-) -> Result:
+async def seed(stack: Stack, args: argparse.Namespace, stubs: Stubs) -> Result:
     async def create(i: int, n: int) -> None:
         await stubs[i % len(stubs)].CreateTask(seed_task(n), timeout=RPC_TIMEOUT)
 
@@ -203,7 +121,7 @@ async def seed(
 async def list_phases(
     stack: Stack,
     args: argparse.Namespace,
-    stubs: list[admin_pb2_grpc.AdminServiceStub],
+    stubs: Stubs,
     info: dict,
 ) -> dict[str, Result]:
     pd = common_pb2.NamedEntityIdentifier(project=PROJECT, domain=SEED_DOMAIN)
@@ -228,12 +146,8 @@ async def list_phases(
     if len(contains_page.tasks) != min(100, matching):
         say(f"WARNING: {LIST_CONTAINS} returned {len(contains_page.tasks)} tasks")
 
-    async def list_eq(i: int) -> None:
-        await stubs[i].ListTasks(eq_request, timeout=RPC_TIMEOUT)
-
-    async def list_contains(i: int) -> None:
-        await stubs[i].ListTasks(contains_request, timeout=RPC_TIMEOUT)
-
+    list_eq = caller(stubs, "ListTasks", eq_request, RPC_TIMEOUT)
+    list_contains = caller(stubs, "ListTasks", contains_request, RPC_TIMEOUT)
     eq_name = f"ListTasks {eq_filter} (1 of {args.versions:,})"
     contains_name = f"ListTasks {LIST_CONTAINS} created_at desc ({matching:,} match)"
     phases = {
@@ -242,24 +156,13 @@ async def list_phases(
         "list-contains1": (f"{contains_name}, 1 client", list_contains, 1),
         "list-contains": (contains_name, list_contains, args.clients),
     }
-    return await _timed(stack, args, phases)
-
-
-async def _timed(stack: Stack, args: argparse.Namespace, phases: dict) -> dict[str, Result]:
-    """phase -> (row name, op, clients): the phases selected by ``--only``, one after another."""
-    return {
-        key: await measure_async(
-            name, op, clients=clients, seconds=args.seconds, warmup=args.warmup, stack=stack
-        )
-        for key, (name, op, clients) in phases.items()
-        if key in args.only
-    }
+    return await measure_phases(stack, args, phases)
 
 
 async def get_workflow_phases(
     stack: Stack,
     args: argparse.Namespace,
-    stubs: list[admin_pb2_grpc.AdminServiceStub],
+    stubs: Stubs,
     info: dict,
 ) -> dict[str, Result]:
     if not {"get-wf1", "get-wf", "get-wf-blob1", "get-wf-blob"} & set(args.only):
@@ -280,10 +183,7 @@ async def get_workflow_phases(
         requests[key] = request
 
     def getter(request: common_pb2.ObjectGetRequest):
-        async def get(i: int) -> None:
-            await stubs[i].GetWorkflow(request, timeout=RPC_TIMEOUT)
-
-        return get
+        return caller(stubs, "GetWorkflow", request, RPC_TIMEOUT)
 
     inline = f"GetWorkflow {WF_NODES} nodes, {info['wf_inline_kib']:.0f} KiB inline"
     blob = f"GetWorkflow {WF_NODES} nodes, {info['wf_blob_kib']:.0f} KiB in blob store"
@@ -293,12 +193,10 @@ async def get_workflow_phases(
         "get-wf-blob1": (f"{blob}, 1 client", getter(requests["blob"]), 1),
         "get-wf-blob": (blob, getter(requests["blob"]), args.clients),
     }
-    return await _timed(stack, args, phases)
+    return await measure_phases(stack, args, phases)
 
 
-async def write_phases(
-    stack: Stack, args: argparse.Namespace, stubs: list[admin_pb2_grpc.AdminServiceStub]
-) -> dict[str, Result]:
+async def write_phases(stack: Stack, args: argparse.Namespace, stubs: Stubs) -> dict[str, Result]:
     counter = itertools.count()
 
     async def create_task(i: int) -> None:
@@ -330,7 +228,7 @@ async def write_phases(
         "create-task": ("CreateTask (unique versions)", create_task, args.clients),
         "create-wf": ("CreateWorkflow 3 nodes (unique versions)", create_workflow, args.clients),
     }
-    return await _timed(stack, args, phases)
+    return await measure_phases(stack, args, phases)
 
 
 # --------------------------------------------------------------------------------- report
@@ -338,24 +236,12 @@ async def write_phases(
 
 def report(stack: Stack, args: argparse.Namespace, by_key: dict[str, Result], info: dict) -> None:
     results = list(by_key.values())
-    print()
-    print(f"machine: {machine_info()}")
     command = f"python -m bench.registration --clients {args.clients} --seconds {args.seconds:g}"
     command += f" --versions {args.versions} --warmup {args.warmup:g}"
     command += f" --seed-clients {args.seed_clients}"
-    if set(args.only) != set(PHASES):
-        command += f" --only {','.join(args.only)}"
-    print(f"command: {command}" + (" --kubeconfig K" if args.kubeconfig else ""))
-    print()
-    print_table(*result_rows(results))
-    print(f"({CPU_NOTE_GCS})")
-    print()
-    plane = f"{stack.plane_start_seconds:.1f} s" if stack.plane_start_seconds else "n/a"
+    print_results(args, PHASES, command, results, CPU_NOTE_GCS)
     rss = stack.server_peak_rss_mib()
-    figures: list[tuple[str, str, str, bool | None]] = [
-        ("control plane warm start", plane, "", None),
-        ("API server start (to 'ready')", f"{stack.server_start_seconds:.1f} s", "", None),
-    ]
+    figures: list[Figure] = start_figures(stack)
     if seeded := by_key.get("seed"):
         figures += [
             (
@@ -399,17 +285,11 @@ def report(stack: Stack, args: argparse.Namespace, by_key: dict[str, Result], in
             figures.append(
                 (f"{label}, {n} clients", f"{r.rate:,.0f} /s, p99 {r.ms(99):.0f} ms", "", None)
             )
-    print_figures(figures)
-    for r in results:
-        if r.errors:
-            print(f"{r.name}: {r.errors} errors, first: {r.first_error}")
+    print_figures_and_errors(figures, results)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.registration", description=__doc__)
-    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (16)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds each (10)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds each (2)")
+    parser = load_options("python -m bench.registration", __doc__)
     parser.add_argument(
         "--versions",
         type=int,
@@ -422,21 +302,8 @@ def main(argv: list[str] | None = None) -> None:
         default=64,
         help="concurrent CreateTask calls while seeding, over the --clients channels (64)",
     )
-    parser.add_argument("--kubeconfig", help="use this cluster instead of a local control plane")
-    parser.add_argument(
-        "--profile",
-        type=Path,
-        help="run the server under bench/serve_profiled.py; its pstats file goes here",
-    )
-    parser.add_argument(
-        "--only",
-        type=lambda text: text.split(","),
-        default=list(PHASES),
-        help=f"comma-separated timed phases to run, of {','.join(PHASES)} (all)",
-    )
-    args = parser.parse_args(argv)
-    if unknown := set(args.only) - set(PHASES):
-        parser.error(f"unknown phase(s) {sorted(unknown)}; known: {','.join(PHASES)}")
+    stack_options(parser, PHASES, "timed phases")
+    args = parse_args(parser, PHASES, argv)
     if args.clients < 1 or args.seconds <= 0 or args.versions < 0 or args.seed_clients < 1:
         parser.error("--clients, --seconds and --seed-clients must be positive, --versions >= 0")
     with stack(args.kubeconfig, profile=args.profile, blobstore=True) as s:
