@@ -110,3 +110,17 @@ def set_duration(closure, occurred_at: timestamp_pb2.Timestamp) -> None:
     duration = duration_pb2.Duration()
     duration.FromNanoseconds(max(delta, 0))
     closure.duration.CopyFrom(duration)
+
+
+def set_outputs(closure, event, offload: Offload) -> None:
+    """A terminal node or task event's result: an output URI, inline data (kept in the blob
+    store when offloading), or an error. Node and task closures share these field names."""
+    if event.HasField("output_uri"):
+        closure.output_uri = event.output_uri
+    elif event.HasField("output_data"):
+        if offload.outputs_uri:
+            closure.output_uri = offload.outputs_uri
+        else:
+            closure.output_data.CopyFrom(event.output_data)
+    elif event.HasField("error"):
+        closure.error.CopyFrom(event.error)

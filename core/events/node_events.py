@@ -22,6 +22,7 @@ from flyteadmin.core.events.common import (
     already_terminal,
     require_occurred_at,
     set_duration,
+    set_outputs,
     updated_time,
 )
 
@@ -124,7 +125,7 @@ def apply(
             closure.deck_uri = event.deck_uri
     if event.phase in NODE_TERMINAL:
         set_duration(closure, event.occurred_at)
-        _set_outputs(closure, event, offload)
+        set_outputs(closure, event, offload)
         if event.deck_uri:
             closure.deck_uri = event.deck_uri
     if event.HasField("workflow_node_metadata") and not closure.HasField("workflow_node_metadata"):
@@ -134,18 +135,6 @@ def apply(
     if event.HasField("task_node_metadata"):
         _set_task_node_metadata(closure, event.task_node_metadata)
     return replace(record, node=node)
-
-
-def _set_outputs(closure, event: event_pb2.NodeExecutionEvent, offload: Offload) -> None:
-    if event.HasField("output_uri"):
-        closure.output_uri = event.output_uri
-    elif event.HasField("output_data"):
-        if offload.outputs_uri:
-            closure.output_uri = offload.outputs_uri
-        else:
-            closure.output_data.CopyFrom(event.output_data)
-    elif event.HasField("error"):
-        closure.error.CopyFrom(event.error)
 
 
 def _set_task_node_metadata(closure, metadata: event_pb2.TaskNodeMetadata) -> None:

@@ -20,6 +20,7 @@ from flyteadmin.core.events.common import (
     already_terminal,
     require_occurred_at,
     set_duration,
+    set_outputs,
     updated_time,
 )
 
@@ -117,15 +118,7 @@ def apply(
         closure.started_at.CopyFrom(event.occurred_at)
     if event.phase in TASK_TERMINAL:
         set_duration(closure, event.occurred_at)
-        if event.HasField("output_uri"):
-            closure.output_uri = event.output_uri
-        elif event.HasField("output_data"):
-            if offload.outputs_uri:
-                closure.output_uri = offload.outputs_uri
-            else:
-                closure.output_data.CopyFrom(event.output_data)
-        elif event.HasField("error"):
-            closure.error.CopyFrom(event.error)
+        set_outputs(closure, event, offload)
     return TaskExecutionRecord(task=task, phase_version=event.phase_version)
 
 

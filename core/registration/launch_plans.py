@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from flyteidl.admin import common_pb2, launch_plan_pb2
@@ -19,7 +20,7 @@ from flyteidl.core import identifier_pb2, interface_pb2
 from google.protobuf import timestamp_pb2
 
 from flyteadmin.core import listing
-from flyteadmin.core.crmap.registered import Registered
+from flyteadmin.core.crmap.registered import Registered, schedule_type
 from flyteadmin.core.errors import invalid_argument, missing, not_found
 from flyteadmin.core.listing import Column, ColumnType, Join
 from flyteadmin.core.projects import Projects
@@ -93,8 +94,6 @@ class LaunchPlans(VersionedEntities[launch_plan_pb2.LaunchPlan]):
 
     @staticmethod
     def _schedule_type(record: Record) -> str:
-        from flyteadmin.core.crmap.registered import schedule_type
-
         return schedule_type(record.value.message.spec)
 
     def _workflow_of(self, record: Record) -> Any:
@@ -244,8 +243,6 @@ def _identity_payload(lp: launch_plan_pb2.LaunchPlan) -> launch_plan_pb2.LaunchP
 
 
 def _replace(meta: Any, active_version: str) -> Any:
-    from dataclasses import replace
-
     return replace(meta, active_version=active_version)
 
 
