@@ -183,6 +183,39 @@ class DataProxySettings:
     download: DataProxyDownloadSettings = field(default_factory=DataProxyDownloadSettings)
 
 
+@dataclass(frozen=True)
+class AuthSettings:
+    """Authentication of callers (docs/auth.md)."""
+
+    mode: str = "off"
+    """`off` (every call anonymous), `self` (the built-in authorization server) or `external`
+    (tokens from an external OpenID Connect provider)."""
+
+
+@dataclass(frozen=True)
+class ClusterResourceSettings:
+    """Kubernetes objects rendered from templates for every project-domain (docs/operator.md)."""
+
+    templates_dir: str = ""
+    """Directory of YAML templates; empty: no cluster resources are managed."""
+    resync_seconds: float = 60.0
+    """Periodic re-apply of every project-domain, on top of attribute and template changes."""
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """Launch-plan schedules fired by the operator (docs/operator.md)."""
+
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    """Execution phase notifications sent by the operator (docs/operator.md)."""
+
+    enabled: bool = False
+
+
 def _default_domains() -> tuple[Domain, ...]:
     return tuple(Domain(d, d) for d in ("development", "staging", "production"))
 
@@ -197,6 +230,10 @@ class Settings:
     task_resources: TaskResourceSettings = field(default_factory=TaskResourceSettings)
     registration: RegistrationSettings = field(default_factory=RegistrationSettings)
     data_proxy: DataProxySettings = field(default_factory=DataProxySettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    cluster_resources: ClusterResourceSettings = field(default_factory=ClusterResourceSettings)
+    schedules: ScheduleSettings = field(default_factory=ScheduleSettings)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
     domains: tuple[Domain, ...] = field(default_factory=_default_domains)
     """The system-wide domains every project has."""
 
