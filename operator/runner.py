@@ -80,7 +80,11 @@ async def run_operator(
         return connection_info(api)
 
     await backend.start()
-    resync = asyncio.create_task(resync_projects(ctx, backend.project_records))
+    # Plain loops beside Kopf's handlers (one line per component).
+    loops = [
+        resync_projects(ctx, backend.project_records),
+    ]
+    tasks = [asyncio.create_task(loop) for loop in loops]
     try:
         await kopf.operator(
             registry=registry,
@@ -92,7 +96,9 @@ async def run_operator(
             stop_flag=stop_flag,
         )
     finally:
-        resync.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await backend.stop()
         api.close()
 
