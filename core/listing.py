@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import heapq
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -82,6 +83,14 @@ class EntitySchema:
     # Filter field -> column name, e.g. execution "project" -> "execution_project".
     aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)
     joins: Mapping[str, Join] = dataclasses.field(default_factory=dict)  # entity prefix -> join
+    # True when every column is a pure function of the record: the values are then kept in
+    # the record's ``memo`` (store.Stored), so repeated lists do not recompute them. Columns
+    # that look at other collections (e.g. a launch plan's active state) must leave it False.
+    memoize: bool = False
+
+    def getter(self, column: str) -> Getter:
+        get = self.columns[column].get
+        return _memoized(get) if self.memoize else get
 
     def __post_init__(self) -> None:
         # Schema mistakes are programming errors: fail at import, not on a request.
@@ -92,6 +101,24 @@ class EntitySchema:
             raise ValueError(f"{self.name}: default sort {self.default_sort.key!r} is no column")
         if self.name in self.joins:
             raise ValueError(f"{self.name}: an entity cannot join itself")
+
+
+def _memoized(get: Getter, key: Any = None) -> Getter:
+    """``get``, remembering each record's value in its ``memo`` under ``key`` (default: the
+    getter itself, so one getter means one value whichever schema uses it)."""
+    key = get if key is None else key
+
+    def cached(r: Any) -> Any:
+        memo = getattr(r, "memo", None)
+        if memo is None:
+            return get(r)
+        try:
+            return memo[key]
+        except KeyError:
+            value = memo[key] = get(r)
+            return value
+
+    return cached
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +322,7 @@ def build_filter(schema: EntitySchema, function: str, field: str, values: Sequen
             raise invalid_argument(
                 f"invalid value '{raw}' for filter '{entity}.{name}': expected {column.type.value}"
             ) from None
-    test, get = fn.test(tuple(converted)), column.get
+    test, get = fn.test(tuple(converted)), target.getter(column_name)
 
     def on_record(r: Any) -> bool:
         return (v := get(r)) is not None and test(v)
@@ -373,22 +400,81 @@ def parse_list_request(
 # ---- evaluation -------------------------------------------------------------------------------
 
 
+# Column types whose values map to numbers, so "descending" can be "ascending on the negation".
+_NEGATE: dict[ColumnType, Callable[[Any], float]] = {
+    ColumnType.INT: lambda v: -v,
+    ColumnType.FLOAT: lambda v: -v,
+    ColumnType.BOOL: lambda v: -int(v),
+    ColumnType.TIMESTAMP: lambda v: -v.timestamp(),
+    ColumnType.DURATION: lambda v: -v.total_seconds(),
+}
+
+
+def narrow(
+    query: ListQuery,
+    lookups: Mapping[str, Callable[[Any], Iterable[R]]],
+    default: Callable[[], Iterable[R]],
+) -> Iterable[R]:
+    """The rows worth scanning: the smallest index lookup among the query's ``eq`` and
+    ``value_in`` filters on an indexed column of the primary entity, else ``default()``.
+    ``lookups`` maps a column to ``value -> rows`` (already scoped like ``default``). The
+    filters still run over the result, so an index only has to be a superset."""
+    best: list[R] | None = None
+    for f in query.filters:
+        lookup = lookups.get(f.field)
+        if lookup is None or f.entity != query.schema.name:
+            continue
+        if f.function not in ("eq", "value_in"):
+            continue
+        rows = [r for value in dict.fromkeys(f.values) for r in lookup(value)]
+        if best is None or len(rows) < len(best):
+            best = rows
+    return default() if best is None else best
+
+
+def _ordered(query: ListQuery, rows: list[R], wanted: int) -> list[R]:
+    """``rows`` in the query's order: the sort column (None first when ascending, last when
+    descending), ties by the ascending tiebreak. Only the first ``wanted`` rows are exact when
+    ``wanted`` is given (a partial selection is much cheaper than a full sort of a big list)."""
+    schema, sort = query.schema, query.sort
+    tiebreak = _memoized(schema.tiebreak) if schema.memoize else schema.tiebreak
+    if sort is None:
+        if wanted and wanted < len(rows) // 4:
+            return heapq.nsmallest(wanted, rows, key=tiebreak)
+        return sorted(rows, key=tiebreak)
+    get = schema.getter(sort.key)
+    present, absent = [], []
+    for r in rows:
+        (absent if get(r) is None else present).append(r)
+    negate = None if sort.ascending else _NEGATE.get(schema.columns[sort.key].type)
+    if sort.ascending or negate is not None:
+        head = sorted(absent, key=tiebreak) if sort.ascending else []
+        if sort.ascending:
+            key = lambda r: (get(r), tiebreak(r))  # noqa: E731
+        else:
+            key = lambda r: (negate(get(r)), tiebreak(r))  # noqa: E731
+        if schema.memoize:
+            key = _memoized(key, (schema.tiebreak, schema.columns[sort.key].get, sort.ascending))
+        remaining = wanted - len(head) if wanted else 0
+        if wanted and 0 <= remaining < len(present) // 4:
+            body = heapq.nsmallest(remaining, present, key=key)
+        else:
+            body = sorted(present, key=key)
+        return head + body if sort.ascending else body + sorted(absent, key=tiebreak)
+    # Descending on text: sort by the tiebreak, then stably by the value in reverse.
+    present.sort(key=tiebreak)
+    present.sort(key=get, reverse=True)
+    return present + sorted(absent, key=tiebreak)
+
+
 def evaluate(query: ListQuery, records: Iterable[R]) -> Page[R]:
     """Filter, sort, and cut one page out of ``records``."""
     rows: Iterable[R] = records
     for f in query.filters:
         rows = filter(f.matches, rows)
-    ordered = sorted(rows, key=query.schema.tiebreak)
-    if query.sort is not None:
-        # Nones are set aside so that the sort compares plain values (faster than tuple keys).
-        # list.sort is stable, also in reverse, so ties keep the ascending tiebreak order.
-        get = query.schema.columns[query.sort.key].get
-        present, absent = [], []
-        for r in ordered:
-            (absent if get(r) is None else present).append(r)
-        present.sort(key=get, reverse=not query.sort.ascending)
-        ordered = absent + present if query.sort.ascending else present + absent
     start = query.offset
+    wanted = start + query.limit if query.limit else 0
+    ordered = _ordered(query, list(rows), wanted)
     items = ordered[start : start + query.limit] if query.limit else ordered[start:]
     # flyteadmin's rule: a token whenever the page is exactly full, so a full last page is
     # followed by an empty one. With ListProjects' "limit 0 = all" flyteadmin also returned
@@ -412,6 +498,7 @@ __all__ = [
     "build_filter",
     "eq_filter",
     "evaluate",
+    "narrow",
     "parse_filters",
     "parse_list_request",
     "parse_token",

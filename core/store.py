@@ -22,7 +22,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from kubernetes import client, watch
@@ -81,6 +81,9 @@ class Stored(Generic[T]):
     uid: str
     created_at: dt.datetime
     value: T
+    # Derived values of this version (e.g. list columns), computed once: a Stored is never
+    # changed, every write makes a new one, so nothing here goes stale.
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _parse_time(text: str | None) -> dt.datetime:

@@ -83,6 +83,7 @@ def node_schema(execution_of: Lookup) -> EntitySchema:
         aliases=_ALIASES,
         tiebreak=lambda r: _node_key(node(r).id),
         default_sort=SortSpec("created_at", ascending=True),
+        memoize=True,
         joins={"execution": Join(EXECUTION_SCHEMA, execution_of)},
     )
 
@@ -109,6 +110,7 @@ def task_schema(execution_of: Lookup, node_of: Lookup, task_of: Lookup) -> Entit
             task(r).id.task_id.version,
         ),
         default_sort=SortSpec("created_at", ascending=True),
+        memoize=True,
         joins={
             "execution": Join(EXECUTION_SCHEMA, execution_of),
             "node_execution": Join(node_schema(execution_of), node_of),

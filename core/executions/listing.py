@@ -8,6 +8,8 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from flyteidl.core import execution_pb2
+
 from flyteadmin.core.listing import Column, ColumnType, EntitySchema, Join, ListQuery, SortSpec
 
 
@@ -17,10 +19,12 @@ def _time(stamp) -> dt.datetime | None:
     return stamp.ToDatetime(tzinfo=dt.UTC)
 
 
-def _phase(r) -> str:
-    from flyteidl.core import execution_pb2
+def phase_name(phase: int) -> str:
+    return execution_pb2.WorkflowExecution.Phase.Name(phase)
 
-    return execution_pb2.WorkflowExecution.Phase.Name(r.value.phase)
+
+def _phase(r) -> str:
+    return phase_name(r.value.phase)
 
 
 def _duration(r):
@@ -62,6 +66,7 @@ SCHEMA = EntitySchema(
     },
     tiebreak=lambda r: (r.value.id.project, r.value.id.domain, r.value.id.name),
     default_sort=SortSpec("execution_created_at", ascending=False),
+    memoize=True,
 )
 
 

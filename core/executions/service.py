@@ -37,7 +37,7 @@ from flyteadmin.core.errors import (
     not_found,
 )
 from flyteadmin.core.executions.inputs import merge_inputs
-from flyteadmin.core.executions.listing import execution_schema, state_filter_given
+from flyteadmin.core.executions.listing import execution_schema, phase_name, state_filter_given
 from flyteadmin.core.executions.single_task import ensure_task_launch_plan
 from flyteadmin.core.namespaces import namespace_for
 from flyteadmin.core.projects import Projects
@@ -99,6 +99,9 @@ class Executions:
         self._in_flight: dict[str, asyncio.Future[identifier_pb2.WorkflowExecutionIdentifier]] = {}
         self.schema = execution_schema(launch_plans, workflows, tasks)
         records.add_index("pd", lambda r: [(r.id.project, r.id.domain)])
+        # ListExecutions narrows by these before filtering (listing.narrow).
+        records.add_index("pd-phase", lambda r: [(r.id.project, r.id.domain, phase_name(r.phase))])
+        records.add_index("pd-state", lambda r: [(r.id.project, r.id.domain, r.state)])
         records.add_index("digest", lambda r: [r.request_digest] if r.request_digest else [])
         records.add_index(
             "lp-name",
@@ -404,7 +407,16 @@ class Executions:
         if not state_filter_given(query):
             # Archived executions are hidden unless a filter names the state (§5.7).
             query = query.with_filters(listing.eq_filter(self.schema, "state", "0"))
-        page = listing.evaluate(query, self.records.by_index("pd", (ident.project, ident.domain)))
+        pd = (ident.project, ident.domain)
+        rows = listing.narrow(
+            query,
+            {
+                "phase": lambda phase: self.records.by_index("pd-phase", (*pd, phase)),
+                "state": lambda state: self.records.by_index("pd-state", (*pd, state)),
+            },
+            lambda: self.records.by_index("pd", pd),
+        )
+        page = listing.evaluate(query, rows)
         return execution_pb2.ExecutionList(
             executions=[_listed(r.value.execution) for r in page.items], token=page.next_token
         )
