@@ -194,12 +194,25 @@ class AuthSettings:
 
 @dataclass(frozen=True)
 class ClusterResourceSettings:
-    """Kubernetes objects rendered from templates for every project-domain (docs/operator.md)."""
+    """Kubernetes objects rendered from templates for every project-domain
+    (docs/cluster-resources.md)."""
 
     templates_dir: str = ""
-    """Directory of YAML templates; empty: no cluster resources are managed."""
+    """Directory of YAML templates (`*.yaml`, `*.yml`); empty: no cluster resources are managed."""
     resync_seconds: float = 60.0
-    """Periodic re-apply of every project-domain, on top of attribute and template changes."""
+    """Each pass renders every project-domain and applies what changed (templates, data, new
+    projects); attribute changes are applied at once, between passes."""
+    reapply_seconds: float = 600.0
+    """Unchanged objects are applied again once their last apply is this old, which restores
+    objects deleted or edited by hand (0: every pass applies everything)."""
+    custom_data: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Domain id -> template variables for that domain (flyteadmin's customData); a
+    CLUSTER_RESOURCE attribute with the same key wins."""
+    template_data: dict[str, str] = field(default_factory=dict)
+    """Template variables for every domain (flyteadmin's templateData); custom_data wins."""
+    template_data_files: dict[str, str] = field(default_factory=dict)
+    """Template variable -> file whose content is its value, read at each pass (e.g. a mounted
+    Secret); one trailing newline is dropped. Same precedence as template_data."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from kubernetes import client
 from flyteadmin.core import kube
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.config import Settings
+from flyteadmin.operator import cluster_resources
 from flyteadmin.operator.context import OperatorContext
 from flyteadmin.operator.handlers import register, register_executions, resync_projects
 
@@ -31,6 +32,7 @@ def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     register(registry, ctx)
     register_executions(registry, ctx)
+    cluster_resources.register(registry, ctx)
     return registry
 
 
@@ -83,6 +85,7 @@ async def run_operator(
     # Plain loops beside Kopf's handlers (one line per component).
     loops = [
         resync_projects(ctx, backend.project_records),
+        cluster_resources.run(ctx),
     ]
     tasks = [asyncio.create_task(loop) for loop in loops]
     try:
