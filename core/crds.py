@@ -112,11 +112,20 @@ class Kind:
     spec: Schema
     columns: tuple[Column, ...]
     status: Schema | None = None
+    # A status subresource makes the apiserver drop status on create and spec on status
+    # writes: a create with status then costs two calls, and an update of both costs two.
+    # The kinds written on every event have none (one call per write; docs/storage.md).
+    status_subresource: bool = True
     description: str = ""
     namespaced: bool = True
     group: str = GROUP
     version: str = VERSION
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def separate_status(self) -> bool:
+        """Whether status is written through its own subresource."""
+        return self.status is not None and self.status_subresource
 
     @property
     def singular(self) -> str:
@@ -148,7 +157,7 @@ class Kind:
             },
             "additionalPrinterColumns": [c.manifest() for c in (*self.columns, AGE)],
         }
-        if self.status is not None:
+        if self.separate_status:
             version["subresources"] = {"status": {}}
         return {
             "apiVersion": "apiextensions.k8s.io/v1",
@@ -290,6 +299,7 @@ EXECUTION = Kind(
     plural="executions",
     short_names=("fexec",),
     description="A workflow execution (admin.Execution): request in spec, progress in status.",
+    status_subresource=False,
     spec=_object(
         {
             "id": EXECUTION_ID,
@@ -328,6 +338,7 @@ NODE_EXECUTION = Kind(
     plural="nodeexecutions",
     short_names=("fnexec",),
     description="A node execution of a workflow execution (admin.NodeExecution).",
+    status_subresource=False,
     spec=_object(
         {
             "executionId": EXECUTION_ID,
@@ -356,6 +367,7 @@ TASK_EXECUTION = Kind(
     plural="taskexecutions",
     short_names=("ftexec",),
     description="One attempt of a task in a node execution (admin.TaskExecution).",
+    status_subresource=False,
     spec=_object(
         {
             "executionId": EXECUTION_ID,

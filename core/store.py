@@ -176,7 +176,7 @@ class Collection(Generic[T]):
                 name = body["metadata"]["name"]
                 raise AlreadyExists(f"{self.kind.kind} {name} already exists") from exc
             raise kube.translate(exc, creating=True) from exc
-        if self.kind.status is not None and body.get("status"):
+        if self.kind.separate_status and body.get("status"):
             # The status subresource ignores status on create; write it in a second call.
             created["status"] = body["status"]
             created = await self._replace_status(created)
@@ -185,26 +185,32 @@ class Collection(Generic[T]):
     async def update(self, current: Stored[T], value: T) -> Stored[T]:
         """Replace spec (and status) if the object is still at ``current.resource_version``.
 
-        When only the status changed (most event-driven updates), only the status subresource
-        is written: one call to the apiserver instead of two."""
+        With a status subresource, only the parts that changed are written: the status alone
+        (most event-driven updates) or the main part alone take one call, both take two."""
         body = self._full_body(value)
         body["metadata"]["resourceVersion"] = str(current.resource_version)
-        has_status = self.kind.status is not None and body.get("status") is not None
+        has_status = self.kind.separate_status and body.get("status") is not None
         try:
-            if has_status and self._same_main_part(current, body):
-                body["metadata"]["name"] = current.name
-                updated = await self._replace_status(body)
-            else:
+            if not has_status:
                 updated = await self._http.request("PUT", f"{self._path}/{current.name}", body)
-                if has_status:
-                    updated["status"] = body["status"]
-                    updated = await self._replace_status(updated)
+            else:
+                before = self._full_body(current.value)
+                if self._same_main_part(before, body):
+                    body["metadata"]["name"] = current.name
+                    updated = await self._replace_status(body)
+                else:
+                    updated = await self._http.request(
+                        "PUT", f"{self._path}/{current.name}", body
+                    )
+                    if before.get("status") != body["status"]:
+                        updated["status"] = body["status"]
+                        updated = await self._replace_status(updated)
         except kube.KubeError as exc:
             raise self._update_error(exc, current.name) from exc
         return self._apply_write(updated)
 
-    def _same_main_part(self, current: Stored[T], body: Body) -> bool:
-        before = self._full_body(current.value)
+    @staticmethod
+    def _same_main_part(before: Body, body: Body) -> bool:
         return before["spec"] == body["spec"] and before["metadata"].get("labels") == body[
             "metadata"
         ].get("labels")

@@ -1,5 +1,5 @@
 """admin.Execution <-> Execution custom resource: the request and resolved configuration in
-``spec``; phase, times and the closure in ``status`` (written through the status subresource)."""
+``spec``; phase, times and the closure in ``status`` (no status subresource: docs/storage.md)."""
 
 from __future__ import annotations
 

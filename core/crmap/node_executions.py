@@ -1,5 +1,5 @@
 """admin.NodeExecution <-> NodeExecution custom resource: ids, parent links and inputs URI in
-``spec``; phase, times and the closure in ``status`` (written through the status subresource).
+``spec``; phase, times and the closure in ``status`` (no status subresource: docs/storage.md).
 
 Two internal fields have no proto home: the blob-store URI of a dynamic node's compiled
 workflow (``status.dynamicWorkflowRef``) and the child task-execution link

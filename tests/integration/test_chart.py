@@ -46,7 +46,7 @@ Obj = dict[str, Any]
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 PLURALS = {k.plural for k in crds.KINDS}
-WITH_STATUS = {f"{k.plural}/status" for k in crds.KINDS if k.status is not None}
+WITH_STATUS = {f"{k.plural}/status" for k in crds.KINDS if k.separate_status}
 ALL_VERBS = {"get", "list", "watch", "create", "update", "patch", "delete"}
 
 
@@ -463,7 +463,7 @@ def service_account_kubeconfig(
 API_SERVER_ACCESS = [
     ("create", "projects.flyteadmin.io", True),
     ("delete", "executions.flyteadmin.io", True),
-    ("update", "executions.flyteadmin.io/status", True),
+    ("update", "signals.flyteadmin.io/status", True),
     ("update", "projects.flyteadmin.io/status", False),  # projects have no status
     ("create", "namespaces", False),
     ("list", "secrets", False),

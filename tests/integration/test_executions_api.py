@@ -183,7 +183,7 @@ def test_list_archive_and_terminate(stub, kube_api, namespace):
     ]
     obj["status"]["closure"]["phase"] = "SUCCEEDED"
     obj["status"]["phase"] = "SUCCEEDED"
-    custom.replace_namespaced_custom_object_status(
+    custom.replace_namespaced_custom_object(
         "flyteadmin.io", "v1alpha1", namespace, "executions", obj["metadata"]["name"], obj
     )
     import time
