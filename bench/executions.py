@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import functools
 import itertools
 import random
 import time
 
+import grpc
 from flyteidl.admin import common_pb2, event_pb2, execution_pb2, launch_plan_pb2, project_pb2
 from flyteidl.core import execution_pb2 as core_execution
 from flyteidl.core import identifier_pb2, interface_pb2, literals_pb2
@@ -62,6 +64,8 @@ from bench.requests import (
     ident,
     task_request,
 )
+from flyteadmin.core import crds, kube
+from flyteadmin.core.crmap.executions import ExecutionCodec, execution_object_name
 
 SEED_DOMAIN, WRITE_DOMAIN, EVENT_DOMAIN = "development", "staging", "production"
 DOMAINS = (SEED_DOMAIN, WRITE_DOMAIN, EVENT_DOMAIN)
@@ -365,11 +369,32 @@ async def seed(
             create_request(SEED_DOMAIN, seed_name(n)), timeout=RPC_TIMEOUT
         )
 
-    results["seed"] = await seeding(
-        f"CreateExecution, seeding {total:,} executions ({seed_clients} clients)",
-        create,
-        count=total,
-    )
+    if args.seed_by == "clone":
+        await create(0, 0)
+        results["seed"] = await clone_executions(stack, total, seeding)
+
+        async def visible(i: int, n: int) -> None:
+            # The clones reach the server through its watch: wait until each one is served.
+            request = execution_pb2.WorkflowExecutionGetRequest(
+                id=exec_id(SEED_DOMAIN, seed_name(n))
+            )
+            for _ in range(300):
+                try:
+                    await stub(i).GetExecution(request, timeout=RPC_TIMEOUT)
+                    return
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.NOT_FOUND:
+                        raise
+                    await asyncio.sleep(0.1)
+            raise TimeoutError(f"{seed_name(n)} never became visible")
+
+        await seeding(f"GetExecution of each clone, {total:,}", visible, count=total)
+    else:
+        results["seed"] = await seeding(
+            f"CreateExecution, seeding {total:,} executions ({seed_clients} clients)",
+            create,
+            count=total,
+        )
     note_memory(stack, info, "executions")
 
     started = [n for n in range(total) if seeded_phase(n) != WF.UNDEFINED]
@@ -406,6 +431,45 @@ async def seed(
     )
     note_memory(stack, info, "seed")
     return results
+
+
+async def clone_executions(stack: Stack, total: int, seeding) -> Result:
+    """Executions 1 .. total-1 as copies of execution 0 (made by CreateExecution), renamed
+    and written straight to the Kubernetes API with our codec: the same objects the API server
+    would store, without the blob-store writes that make the GCS emulator O(n²)."""
+    api = kube.api_client(stack.kubeconfig)
+    http = kube.KubeHttp(api, max_connections=16)
+    codec = ExecutionCodec()
+    kind = crds.EXECUTION
+    path = f"/apis/{kind.group}/{kind.version}/namespaces/{stack.namespace}/{kind.plural}"
+    template = codec.decode(
+        await http.request(
+            "GET", f"{path}/{execution_object_name(exec_id(SEED_DOMAIN, seed_name(0)))}"
+        )
+    )
+
+    async def clone(_i: int, n: int) -> None:
+        execution = execution_pb2.Execution()
+        execution.CopyFrom(template.execution)
+        execution.id.name = seed_name(n + 1)
+        record = dataclasses.replace(template, execution=execution, request_digest="")
+        body = codec.encode(record)
+        metadata = {**body.get("metadata", {}), "name": codec.name(record)}
+        await http.request(
+            "POST",
+            path,
+            {**body, "apiVersion": kind.api_version, "kind": kind.kind, "metadata": metadata},
+        )
+
+    try:
+        return await seeding(
+            f"Execution objects cloned from a created one, seeding {total:,} executions",
+            clone,
+            count=total - 1,
+        )
+    finally:
+        await http.close()
+        api.close()
 
 
 async def read_phases(
@@ -540,6 +604,7 @@ def report(stack: Stack, args: argparse.Namespace, by_key: dict[str, Result], in
     command += f" --executions {args.executions} --nodes-per-execution {args.nodes_per_execution}"
     command += f" --warmup {args.warmup:g} --seed-clients {args.seed_clients}"
     command += f" --event-executions {args.event_executions} --event-nodes {args.event_nodes}"
+    command += f" --seed-by {args.seed_by}"
     print_results(args, PHASES, command, results, CPU_NOTE_GCS)
     figures: list[Figure] = start_figures(stack)
     n = args.clients
@@ -625,6 +690,13 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         default=10,
         help="nodes of each execution in the event phase (10)",
+    )
+    parser.add_argument(
+        "--seed-by",
+        choices=("api", "clone"),
+        default="api",
+        help="seed executions by CreateExecution (api), or create one and write renamed copies "
+        "of its custom resource straight to the Kubernetes API (clone: no GCS emulator writes)",
     )
     stack_options(parser, PHASES, "timed phases")
     args = parse_args(parser, PHASES, argv)
