@@ -217,9 +217,16 @@ class ClusterResourceSettings:
 
 @dataclass(frozen=True)
 class ScheduleSettings:
-    """Launch-plan schedules fired by the operator (docs/operator.md)."""
+    """Launch-plan schedules fired by the operator (docs/schedules.md)."""
 
     enabled: bool = True
+    tick_seconds: float = 10.0
+    """How often active launch plans are re-read; a fire time due sooner wakes the loop then."""
+    max_catch_up: int = 10
+    """Most past-due times fired per launch plan at once (after downtime): the latest ones;
+    older ones are skipped. 0: no limit (flyteadmin's behaviour)."""
+    principal: str = "flyte-scheduler"
+    """Principal recorded on scheduled executions (their `metadata.principal`)."""
 
 
 @dataclass(frozen=True)

@@ -410,6 +410,19 @@ NAMED_ENTITY = Kind(
         },
         ["resourceType", "project", "domain", "name"],
     ),
+    # Written only by the operator's scheduler (operator/scheduler.py), through the status
+    # subresource, so spec writes (descriptions, activations) never touch it.
+    status=_object(
+        {
+            "schedule": _object(
+                {
+                    "version": _string("The active version these times belong to."),
+                    "since": _time("When the scheduler first saw that version active."),
+                    "firedUpTo": _time("The latest schedule time fired (or skipped)."),
+                }
+            )
+        }
+    ),
     columns=(
         Column("Type", ".spec.resourceType"),
         Column("Project", ".spec.project"),

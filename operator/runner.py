@@ -26,6 +26,7 @@ from flyteadmin.core.config import Settings
 from flyteadmin.operator import cluster_resources
 from flyteadmin.operator.context import OperatorContext
 from flyteadmin.operator.handlers import register, register_executions, resync_projects
+from flyteadmin.operator.scheduler import run_scheduler
 
 
 def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
@@ -86,6 +87,7 @@ async def run_operator(
     loops = [
         resync_projects(ctx, backend.project_records),
         cluster_resources.run(ctx),
+        run_scheduler(ctx),
     ]
     tasks = [asyncio.create_task(loop) for loop in loops]
     try:
