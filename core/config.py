@@ -230,10 +230,83 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True)
+class SmtpSettings:
+    """The mail server notifications are sent through."""
+
+    host: str = ""
+    """Empty: no SMTP sender (a kind routed to SMTP is then a start-up error)."""
+    port: int = 25
+    tls: str = "none"
+    """`none`, `starttls` (upgrade a plain connection) or `ssl` (TLS from the start, e.g. 465)."""
+    username: str = ""
+    """Login when set (with `password`, e.g. FLYTEADMIN__NOTIFICATIONS__SMTP__PASSWORD from a
+    Secret)."""
+    password: str = ""
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """An HTTP endpoint that gets each notification as a JSON POST (e.g. a Slack incoming
+    webhook: the payload's `text` is the subject and body)."""
+
+    url: str = ""
+    """Empty: no webhook."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Extra request headers, e.g. Authorization."""
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class NotificationRoute:
+    """Where the notifications of one IDL kind (email, pager_duty, slack) go."""
+
+    smtp: bool = True
+    """Mail the notification's recipients through `notifications.smtp` (flyteadmin's only
+    transport: Slack and PagerDuty are reached through their email integrations)."""
+    webhook: WebhookSettings = field(default_factory=WebhookSettings)
+    """Also POST it here (empty url: no webhook)."""
+
+
+@dataclass(frozen=True)
+class NotificationRetrySettings:
+    attempts: int = 5
+    """Tries per notification and sender before it is recorded as failed."""
+    initial_backoff_seconds: float = 2.0
+    """Wait after the first failure; doubled after each further one."""
+    max_backoff_seconds: float = 120.0
+
+
+_DEFAULT_SUBJECT = 'Notice: Execution "{{ workflow.name }}" has {{ phase }} in "{{ domain }}".'
+_DEFAULT_BODY = (
+    'Execution "{{ workflow.name }} [{{ name }}]" has {{ phase }} in "{{ domain }}" '
+    "(project {{ project }}).{{ error }}"
+)
+
+
+@dataclass(frozen=True)
 class NotificationSettings:
-    """Execution phase notifications sent by the operator (docs/operator.md)."""
+    """Execution phase notifications sent by the operator (docs/notifications.md)."""
 
     enabled: bool = False
+    sender: str = "flyte-notifications@localhost"
+    """From address of the emails (flyteadmin's `notifications.emailer.sender`)."""
+    subject: str = _DEFAULT_SUBJECT
+    """Subject template; placeholders `{{ project }}`, `{{ domain }}`, `{{ name }}`,
+    `{{ phase }}`, `{{ error }}`, `{{ workflow.project|domain|name|version }}`,
+    `{{ launch_plan.project|domain|name|version }}`."""
+    body: str = _DEFAULT_BODY
+    """Body template (sent as HTML, like flyteadmin); a notification's own `template` wins."""
+    max_age_seconds: float = 86400.0
+    """Executions that ended longer ago than this are not notified (e.g. after notifications
+    are first enabled, or a long operator outage); 0: no limit."""
+    max_concurrent: int = 16
+    """Deliveries in flight at once."""
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    email: NotificationRoute = field(default_factory=NotificationRoute)
+    pager_duty: NotificationRoute = field(default_factory=NotificationRoute)
+    slack: NotificationRoute = field(default_factory=NotificationRoute)
+    retry: NotificationRetrySettings = field(default_factory=NotificationRetrySettings)
 
 
 def _default_domains() -> tuple[Domain, ...]:

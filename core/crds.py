@@ -321,7 +321,29 @@ EXECUTION = Kind(
         },
         ["id"],
     ),
-    status=_object({**_PHASE_STATUS, "abort": _proto("Abort cause and principal.")}),
+    status=_object(
+        {
+            **_PHASE_STATUS,
+            "abort": _proto("Abort cause and principal."),
+            "notified": {
+                "type": "array",
+                "description": "Phase notifications the operator has delivered or given up on "
+                "(one entry per closure notification index, phase and sender): never resent.",
+                "items": _object(
+                    {
+                        "index": _int("Position in closure.notifications."),
+                        "phase": _string(),
+                        "sender": _string("smtp or webhook."),
+                        "outcome": _string("", ["Delivered", "Failed"]),
+                        "attempts": _int(),
+                        "at": _time(),
+                        "error": _string("Last error when Failed."),
+                    },
+                    ["index", "phase", "sender", "outcome"],
+                ),
+            },
+        }
+    ),
     columns=(
         Column("Project", ".spec.id.project"),
         Column("Domain", ".spec.id.domain"),

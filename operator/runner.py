@@ -23,7 +23,7 @@ from kubernetes import client
 from flyteadmin.core import kube
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.config import Settings
-from flyteadmin.operator import cluster_resources
+from flyteadmin.operator import cluster_resources, notifications
 from flyteadmin.operator.context import OperatorContext
 from flyteadmin.operator.handlers import register, register_executions, resync_projects
 from flyteadmin.operator.scheduler import run_scheduler
@@ -33,6 +33,7 @@ def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     register(registry, ctx)
     register_executions(registry, ctx)
+    notifications.register(registry, ctx)
     cluster_resources.register(registry, ctx)
     return registry
 

@@ -37,6 +37,8 @@ class ExecutionRecord:
     user_inputs_uri: str = ""
     request_digest: str = ""
     resolved: dict[str, Any] = field(default_factory=dict)
+    notified: tuple[dict[str, Any], ...] = ()
+    """Notifications delivered or given up on (status.notified; core/notifications)."""
 
     @property
     def id(self) -> identifier_pb2.WorkflowExecutionIdentifier:
@@ -96,6 +98,8 @@ class ExecutionCodec:
             status["updatedAt"] = updated
         if closure.HasField("duration"):
             status["duration"] = f"{closure.duration.ToTimedelta().total_seconds():.3f}s"
+        if value.notified:
+            status["notified"] = list(value.notified)
         labels = identity_labels(
             project=ident.project,
             domain=ident.domain,
@@ -133,4 +137,5 @@ class ExecutionCodec:
             user_inputs_uri=spec.get("userInputsUri", ""),
             request_digest=spec.get("requestDigest", ""),
             resolved=spec.get("resolved") or {},
+            notified=tuple(status.get("notified") or ()),
         )

@@ -40,6 +40,7 @@ from flyteadmin.core.executions.inputs import merge_inputs
 from flyteadmin.core.executions.listing import execution_schema, phase_name, state_filter_given
 from flyteadmin.core.executions.single_task import ensure_task_launch_plan
 from flyteadmin.core.namespaces import namespace_for
+from flyteadmin.core.notifications.validation import validate_notifications
 from flyteadmin.core.projects import Projects
 from flyteadmin.core.registration.entities import sort_args
 from flyteadmin.core.registration.launch_plans import LaunchPlans
@@ -280,6 +281,7 @@ class Executions:
         if ref.resource_type not in (RT.LAUNCH_PLAN, RT.TASK):
             raise invalid_argument("Invalid reference entity resource type")
         validate_fixed_inputs(inputs)
+        validate_notifications(request.spec.notifications.notifications)
         validate_labels(request.spec.labels.values)
 
     def _check_concurrency(self, lp: launch_plan_pb2.LaunchPlan) -> None:

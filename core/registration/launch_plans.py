@@ -23,6 +23,7 @@ from flyteadmin.core import listing
 from flyteadmin.core.crmap.registered import Registered, schedule_type
 from flyteadmin.core.errors import invalid_argument, missing, not_found
 from flyteadmin.core.listing import Column, ColumnType, Join
+from flyteadmin.core.notifications.validation import validate_notifications
 from flyteadmin.core.projects import Projects
 from flyteadmin.core.registration.entities import (
     VersionedEntities,
@@ -125,6 +126,7 @@ class LaunchPlans(VersionedEntities[launch_plan_pb2.LaunchPlan]):
         schedule = request.spec.entity_metadata.schedule
         if request.spec.entity_metadata.HasField("schedule"):
             validate_schedule(schedule, expected)
+        validate_notifications(request.spec.entity_metadata.notifications)
         if request.spec.entity_metadata.HasField("launch_conditions"):
             raise invalid_argument("launch conditions are not supported")
         lp = build_launch_plan(request, expected, interface)

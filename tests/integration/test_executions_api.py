@@ -225,3 +225,44 @@ def test_relaunch_recover_and_execution_data(stub):
     with pytest.raises(grpc.RpcError) as info:
         stub.RelaunchExecution(execution_pb2.ExecutionRelaunchRequest(id=exec_id("nope")))
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def _email(*phases: int, recipients: tuple[str, ...] = ("a@example.com",)):
+    return common_pb2.Notification(
+        phases=list(phases), email=common_pb2.EmailNotification(recipients_email=recipients)
+    )
+
+
+BAD_NOTIFICATIONS = [
+    (common_pb2.Notification(phases=[Phase.SUCCEEDED]), "invalid value for notification type"),
+    (_email(Phase.SUCCEEDED, recipients=()), "missing recipients"),
+    (_email(Phase.SUCCEEDED, recipients=("",)), "missing recipient"),
+    (_email(Phase.RUNNING), "invalid value for phase"),
+]
+
+
+@pytest.mark.parametrize("notification, message", BAD_NOTIFICATIONS)
+def test_bad_notifications_are_refused_and_change_nothing(
+    stub, kube_api, namespace, notification, message
+):
+    spec = execution_pb2.ExecutionSpec(
+        launch_plan=ident(RT.LAUNCH_PLAN, "lp"),
+        notifications=execution_pb2.NotificationList(notifications=[notification]),
+    )
+    with pytest.raises(grpc.RpcError) as info:
+        stub.CreateExecution(
+            execution_pb2.ExecutionCreateRequest(project=PROJECT, domain=DOMAIN, spec=spec)
+        )
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in info.value.details()
+    assert stored_executions(kube_api, namespace) == []
+
+    request = launch_plan_request("lp-notify", "wf")
+    request.spec.entity_metadata.notifications.append(notification)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.CreateLaunchPlan(request)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in info.value.details()
+    with pytest.raises(grpc.RpcError) as info:
+        stub.GetLaunchPlan(common_pb2.ObjectGetRequest(id=ident(RT.LAUNCH_PLAN, "lp-notify")))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
