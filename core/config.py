@@ -59,7 +59,11 @@ class OperatorSettings:
     """Kopf peering name; empty runs standalone (no peering CRDs). Peered operators of equal
     priority pause when they see each other: a guard against accidental doubles, not HA."""
     resync_seconds: float = 60.0
-    """Periodic re-check of every project's namespaces, on top of the watch events."""
+    """Periodic re-check of every project's namespaces and every execution's FlyteWorkflow
+    object, on top of the watch events (which Kopf does not retry)."""
+    flyteworkflow_retention_seconds: float = 3600.0
+    """How long a finished execution keeps its FlyteWorkflow object before the operator deletes
+    it (propeller's finalizer still holds it until propeller lets go)."""
 
 
 @dataclass(frozen=True)

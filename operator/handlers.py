@@ -10,6 +10,7 @@ anything behind. (Kopf timers would add a finalizer to every project; hence the 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 
 import kopf
@@ -54,10 +55,16 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
             log.warning("namespaces of project %s: %s", project.id, exc)
 
 
+def launcher(ctx: OperatorContext) -> Launcher:
+    retention = dt.timedelta(seconds=ctx.settings.operator.flyteworkflow_retention_seconds)
+    return Launcher(ctx.backend, retention=retention)
+
+
 def register_executions(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
-    """New executions become FlyteWorkflow objects; terminated ones lose theirs."""
+    """New executions become FlyteWorkflow objects; terminated ones lose theirs. Kopf does not
+    retry ``on.event`` handlers: a failure waits for ``resync_executions``."""
     codec = ExecutionCodec()
-    launcher = Launcher(ctx.backend)
+    launch = launcher(ctx)
 
     @kopf.on.event(*_EXECUTIONS, registry=registry)
     async def execution_event(event: kopf.RawEvent, body: kopf.Body, **_: object) -> None:
@@ -65,9 +72,22 @@ def register_executions(registry: kopf.OperatorRegistry, ctx: OperatorContext) -
             return
         record = codec.decode(dict(body))
         try:
-            await launcher.reconcile(record)
-        except Exception as exc:  # noqa: BLE001 - Kubernetes or the blob store: retried
-            raise kopf.TemporaryError(f"execution {record.id.name}: {exc}", delay=5) from exc
+            await launch.reconcile(record)
+        except Exception as exc:  # noqa: BLE001 - Kubernetes or the blob store: resynced
+            log.warning("execution %s: %s (retried at the next resync)", record.id.name, exc)
+
+
+async def resync_executions(ctx: OperatorContext) -> None:
+    """Every ``operator.resync_seconds``: each execution's step again (failed launches retried,
+    finished executions' objects deleted once their retention is over)."""
+    launch = launcher(ctx)
+    while True:
+        await asyncio.sleep(ctx.settings.operator.resync_seconds)
+        for stored in ctx.backend.execution_records.values():
+            try:
+                await launch.reconcile(stored.value)
+            except Exception as exc:  # noqa: BLE001 - one execution must not stop the others
+                log.warning("resync of execution %s: %s", stored.name, exc)
 
 
 async def resync_projects(ctx: OperatorContext, projects: Collection[project_pb2.Project]) -> None:

@@ -25,7 +25,12 @@ from flyteadmin.core.backend import Backend
 from flyteadmin.core.config import Settings
 from flyteadmin.operator import cluster_resources, notifications
 from flyteadmin.operator.context import OperatorContext
-from flyteadmin.operator.handlers import register, register_executions, resync_projects
+from flyteadmin.operator.handlers import (
+    register,
+    register_executions,
+    resync_executions,
+    resync_projects,
+)
 from flyteadmin.operator.scheduler import run_scheduler
 
 
@@ -87,6 +92,7 @@ async def run_operator(
     # Plain loops beside Kopf's handlers (one line per component).
     loops = [
         resync_projects(ctx, backend.project_records),
+        resync_executions(ctx),
         cluster_resources.run(ctx),
         run_scheduler(ctx),
     ]

@@ -38,16 +38,41 @@ def _path(namespace: str, name: str = "") -> str:
     return f"{base}/{name}" if name else base
 
 
+TERMINAL = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.ABORTED, Phase.TIMED_OUT})
+
+
 class Launcher:
-    def __init__(self, backend: Any, options: FlyteWorkflowOptions | None = None) -> None:
+    def __init__(
+        self,
+        backend: Any,
+        options: FlyteWorkflowOptions | None = None,
+        *,
+        retention: dt.timedelta = dt.timedelta(hours=1),
+    ) -> None:
         self.backend = backend
         self.options = options or FlyteWorkflowOptions()
+        self.retention = retention
 
-    async def reconcile(self, record: ExecutionRecord) -> None:
-        if record.phase == Phase.ABORTING and record.resolved.get(OBJECT):
+    async def reconcile(self, record: ExecutionRecord, now: dt.datetime | None = None) -> None:
+        """One step towards what the execution's phase asks of the cluster."""
+        obj = record.resolved.get(OBJECT)
+        if record.phase == Phase.ABORTING and obj:
             await self.abort(record)
-        elif record.phase == Phase.UNDEFINED and not record.resolved.get(OBJECT):
+        elif record.phase == Phase.ABORTING and OBJECT not in record.resolved:
+            await self._aborted_before_launch(record)
+        elif record.phase == Phase.UNDEFINED and not obj:
             await self.launch(record)
+        elif record.phase in TERMINAL and obj and self._expired(record, now):
+            # Retention over: the object goes (propeller's finalizer still holds it until
+            # propeller lets go), as propeller's own garbage collector would do later.
+            await self.abort(record)
+
+    def _expired(self, record: ExecutionRecord, now: dt.datetime | None) -> bool:
+        ended = record.execution.closure.updated_at
+        if not ended.seconds:
+            return False
+        now = now or dt.datetime.now(dt.UTC)
+        return now - ended.ToDatetime(tzinfo=dt.UTC) >= self.retention
 
     async def launch(self, record: ExecutionRecord) -> None:
         namespace = record.resolved.get("namespace", "")
@@ -65,8 +90,23 @@ class Launcher:
         await self._mark(record, lambda r: replace(r, resolved={**r.resolved, OBJECT: name}))
         log.info("created FlyteWorkflow %s/%s", namespace, name)
 
+    async def _aborted_before_launch(self, record: ExecutionRecord) -> None:
+        """Terminated before any object existed: nothing will ever send ABORTED, so record it."""
+
+        def aborted(value: ExecutionRecord) -> ExecutionRecord:
+            if value.phase != Phase.ABORTING or OBJECT in value.resolved:
+                return value
+            execution = execution_pb2.Execution()
+            execution.CopyFrom(value.execution)
+            execution.closure.phase = Phase.ABORTED
+            execution.closure.updated_at.CopyFrom(_now())
+            return replace(value, execution=execution)
+
+        await self._mark(record, aborted)
+
     async def abort(self, record: ExecutionRecord) -> None:
-        """TerminateExecution: delete the object (background propagation); gone is fine."""
+        """TerminateExecution or retention over: delete the object (background propagation);
+        gone is fine. The name is cleared, not removed: the object existed."""
         namespace, name = record.resolved.get("namespace", ""), record.resolved[OBJECT]
         try:
             await self.backend.http.request(
@@ -102,12 +142,16 @@ class Launcher:
             execution.closure.error.code = "LaunchFailed"
             execution.closure.error.kind = core_execution.ExecutionError.SYSTEM
             execution.closure.error.message = message
-            now = timestamp_pb2.Timestamp()
-            now.FromDatetime(dt.datetime.now(dt.UTC))
-            execution.closure.updated_at.CopyFrom(now)
+            execution.closure.updated_at.CopyFrom(_now())
             return replace(value, execution=execution)
 
         await self._mark(record, failed)
 
     async def _mark(self, record: ExecutionRecord, change) -> None:
         await self.backend.execution_records.mutate(execution_object_name(record.id), change)
+
+
+def _now() -> timestamp_pb2.Timestamp:
+    now = timestamp_pb2.Timestamp()
+    now.FromDatetime(dt.datetime.now(dt.UTC))
+    return now

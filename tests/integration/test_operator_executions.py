@@ -3,14 +3,16 @@ TerminateExecution, and fails an execution whose object the cluster refuses."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 
 import grpc
 import pytest
-from flyteidl.admin import execution_pb2, project_pb2
+from flyteidl.admin import event_pb2, execution_pb2, project_pb2
 from flyteidl.core import execution_pb2 as core_execution
 from flyteidl.core import identifier_pb2
+from flyteidl.event import event_pb2 as ev
 from flyteidl.service import admin_pb2_grpc
 from kubernetes import client
 from kubernetes.client.rest import ApiException
@@ -42,37 +44,55 @@ def eventually(check, timeout: float = 30.0):
         time.sleep(0.1)
 
 
-@pytest.fixture
-def stack(settings, storage_settings, unique, kube_api):
-    settings = dataclasses.replace(
+def _settings(settings, storage_settings, unique, **operator):
+    return dataclasses.replace(
         settings,
         storage=storage_settings,
         operator=dataclasses.replace(
-            settings.operator, namespace_template=f"{{{{ project }}}}-{unique}-{{{{ domain }}}}"
+            settings.operator,
+            namespace_template=f"{{{{ project }}}}-{unique}-{{{{ domain }}}}",
+            **operator,
         ),
     )
+
+
+@contextlib.contextmanager
+def _operator(settings):
+    operator = OperatorThread(settings)
+    operator.start()
+    try:
+        yield
+    finally:
+        operator.stop()
+
+
+@contextlib.contextmanager
+def _served(settings, kube_api, *, operator: bool = True):
+    """The API server with a project, a task, a workflow and a launch plan (and the operator,
+    once it has made the project's namespace): yields the stub and that namespace."""
     with (
         running_api_server(settings) as server,
         grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel,
+        _operator(settings) if operator else contextlib.nullcontext(),
     ):
-        operator = OperatorThread(settings)
-        operator.start()
-        try:
-            stub = admin_pb2_grpc.AdminServiceStub(channel)
-            stub.RegisterProject(
-                project_pb2.ProjectRegisterRequest(
-                    project=project_pb2.Project(id=PROJECT, name="f")
-                )
-            )
-            stub.CreateTask(task_request("t"))
-            stub.CreateWorkflow(chain_workflow("wf", "t"))
-            stub.CreateLaunchPlan(launch_plan_request("lp", "wf", x=1))
-            namespace = namespace_for(settings.operator.namespace_template, PROJECT, DOMAIN)
+        stub = admin_pb2_grpc.AdminServiceStub(channel)
+        stub.RegisterProject(
+            project_pb2.ProjectRegisterRequest(project=project_pb2.Project(id=PROJECT, name="f"))
+        )
+        stub.CreateTask(task_request("t"))
+        stub.CreateWorkflow(chain_workflow("wf", "t"))
+        stub.CreateLaunchPlan(launch_plan_request("lp", "wf", x=1))
+        namespace = namespace_for(settings.operator.namespace_template, PROJECT, DOMAIN)
+        if operator:
             core = client.CoreV1Api(kube_api)
             eventually(lambda: _exists(lambda: core.read_namespace(namespace)))
-            yield stub, namespace
-        finally:
-            operator.stop()
+        yield stub, namespace
+
+
+@pytest.fixture
+def stack(settings, storage_settings, unique, kube_api):
+    with _served(_settings(settings, storage_settings, unique), kube_api) as served:
+        yield served
 
 
 def _exists(read) -> bool:
@@ -139,3 +159,51 @@ def test_an_execution_the_cluster_refuses_fails_with_the_reason(stack, kube_api)
     failed = eventually(phase)
     assert "cannot create the FlyteWorkflow object" in failed.closure.error.message
     assert "quota" in failed.closure.error.message
+
+
+def _flyteworkflow(kube_api, namespace: str, name: str):
+    custom = client.CustomObjectsApi(kube_api)
+    return lambda: custom.get_namespaced_custom_object(
+        fw_crd.GROUP, fw_crd.VERSION, namespace, fw_crd.PLURAL, name
+    )
+
+
+def test_a_finished_execution_loses_its_object_after_the_retention(
+    settings, storage_settings, unique, kube_api
+):
+    fast = _settings(
+        settings, storage_settings, unique, resync_seconds=0.2, flyteworkflow_retention_seconds=5
+    )
+    with _served(fast, kube_api) as (stub, namespace):
+        execution = run(stub, "run-c")
+        read = _flyteworkflow(kube_api, namespace, "run-c")
+        eventually(lambda: _exists(read))
+        for phase in (Phase.RUNNING, Phase.SUCCEEDED):
+            event = ev.WorkflowExecutionEvent(
+                execution_id=execution, producer_id="propeller", phase=phase
+            )
+            event.occurred_at.GetCurrentTime()
+            stub.CreateWorkflowEvent(event_pb2.WorkflowExecutionEventRequest(event=event))
+        time.sleep(0.5)
+        assert _exists(read) and not read()["metadata"].get("deletionTimestamp")  # retained
+        eventually(lambda: not _exists(read) or read()["metadata"].get("deletionTimestamp"))
+        got = stub.GetExecution(execution_pb2.WorkflowExecutionGetRequest(id=execution))
+        assert got.closure.phase == Phase.SUCCEEDED
+
+
+def test_an_execution_terminated_before_its_launch_ends_aborted(
+    settings, storage_settings, unique, kube_api
+):
+    quiet = _settings(settings, storage_settings, unique)
+    with _served(quiet, kube_api, operator=False) as (stub, namespace):
+        execution = run(stub, "run-d")
+        stub.TerminateExecution(execution_pb2.ExecutionTerminateRequest(id=execution, cause="x"))
+
+        def phase():
+            got = stub.GetExecution(execution_pb2.WorkflowExecutionGetRequest(id=execution))
+            return got.closure.phase
+
+        assert phase() == Phase.ABORTING
+        with _operator(quiet):
+            eventually(lambda: phase() == Phase.ABORTED)
+        assert not _exists(_flyteworkflow(kube_api, namespace, "run-d"))
