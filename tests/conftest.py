@@ -19,6 +19,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+# Every write the store keeps without decoding is decoded anyway and compared (core/store.py);
+# set before any flyteadmin module is imported, and inherited by the servers tests start.
+os.environ["FLYTEADMIN_VERIFY_WRITE_THROUGH"] = "1"
+
 if TYPE_CHECKING:
     from flyteadmin.core.config import StorageSettings
     from flyteadmin.devstack.gcs import GcsEmulator

@@ -23,20 +23,23 @@ class ProjectCodec:
             "id": value.id,
             "name": value.name,
             "description": value.description,
-            "labels": dict(value.labels.values),
             "state": _State.Name(value.state),
         }
+        if value.HasField("labels"):  # kept apart from "no labels", so decode gives the same
+            spec["labels"] = dict(value.labels.values)
         if value.org:
             spec["org"] = value.org
         return {"metadata": {"labels": identity_labels(project=value.id)}, "spec": spec}
 
     def decode(self, body: Body) -> project_pb2.Project:
         spec = body["spec"]
-        return project_pb2.Project(
+        project = project_pb2.Project(
             id=spec["id"],
             name=spec.get("name", ""),
             description=spec.get("description", ""),
-            labels=common_pb2.Labels(values=spec.get("labels") or {}),
             state=_State.Value(spec.get("state", "ACTIVE")),
             org=spec.get("org", ""),
         )
+        if "labels" in spec:
+            project.labels.CopyFrom(common_pb2.Labels(values=spec["labels"] or {}))
+        return project

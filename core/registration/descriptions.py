@@ -9,7 +9,6 @@ from flyteadmin.core.crmap.registered import Registered
 from flyteadmin.core.errors import invalid_value, missing
 from flyteadmin.core.listing import Column, ColumnType
 from flyteadmin.core.registration.entities import VersionedEntities, entity_schema, id_columns
-from flyteadmin.core.registration.versions import digest
 from flyteadmin.core.store import AlreadyExists, Collection
 
 RT = identifier_pb2.ResourceType
@@ -40,7 +39,7 @@ class Descriptions(VersionedEntities[de_pb2.DescriptionEntity]):
         entity.CopyFrom(description)
         entity.id.CopyFrom(identifier)
         try:
-            await self.records.create(Registered(entity, digest(entity)))
+            await self.records.create(Registered(entity, ""))  # no identity rule: no digest
         except AlreadyExists:
             pass  # same version, same id: the definition's identity rule covers the rest
 

@@ -12,6 +12,7 @@ from kubernetes.client.rest import ApiException
 
 from flyteadmin.core import kube
 from flyteadmin.core.crmap.projects import ProjectCodec
+from flyteadmin.core.errors import AdminError
 from flyteadmin.core.store import AlreadyExists, Collection, Conflict, NotFound
 from tests.integration.servers import LoopThread
 
@@ -203,3 +204,24 @@ def test_the_control_plane_reports_the_pinned_release(kube_api):
     else:
         assert version.git_version == k8s_build.kubernetes_version()
         assert (version.major, version.minor) == ("1", "36")
+
+
+class _LossyProjectCodec(ProjectCodec):
+    """Drops the description on the way in: decode(encode(v)) != v."""
+
+    def encode(self, value: project_pb2.Project) -> dict:
+        body = super().encode(value)
+        body["spec"]["description"] = ""
+        return body
+
+
+def test_a_write_kept_without_decoding_is_checked_against_the_codec(kubeconfig, namespace):
+    """Writes the server stored unchanged are cached as written, without decoding; the suite
+    runs with FLYTEADMIN_VERIFY_WRITE_THROUGH=1, which decodes anyway and refuses a codec that
+    does not round-trip (here: one that loses the description)."""
+    with Replica(kubeconfig, namespace) as r:
+        stored = r.run(r.projects.create(project("plain", "Plain")))
+        assert stored.value == project("plain", "Plain")
+        lossy = Collection(r.api, namespace, _LossyProjectCodec(), r.http)
+        with pytest.raises(AdminError, match="does not round-trip"):
+            r.run(lossy.create(project_pb2.Project(id="lossy", name="L", description="gone")))
