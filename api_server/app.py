@@ -11,9 +11,13 @@ import logging
 
 from aiohttp import web
 
+from flyteadmin.api_server.auth.authentication import Authenticator
+from flyteadmin.api_server.auth.grpc_interceptor import AuthInterceptor
+from flyteadmin.api_server.auth.http_middleware import auth_middleware, oauth2_routes
 from flyteadmin.api_server.gateway import build_http_app
 from flyteadmin.api_server.grpc_server import build_grpc_server, mark_serving
 from flyteadmin.api_server.services import build_registry
+from flyteadmin.core.auth.runtime import build_auth
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.config import Settings
 
@@ -24,14 +28,22 @@ class ApiServer:
     def __init__(self, settings: Settings, backend: Backend | None = None) -> None:
         self.settings = settings
         self.backend = backend or Backend(settings)
-        self.registry = build_registry(self.backend)
+        self.auth = build_auth(settings)  # None when auth.mode is off
+        self.registry = build_registry(self.backend, self.auth)
         server = settings.server
+        authenticator = Authenticator(self.auth) if self.auth is not None else None
         self.grpc, self.grpc_port = build_grpc_server(
             self.registry,
             address=f"{server.host}:{server.grpc_port}",
             reflection_on=server.grpc_reflection,
+            interceptors=[AuthInterceptor(authenticator)] if authenticator else [],
         )
-        self.http_app = build_http_app(self.registry, cors_origins=server.cors_allowed_origins)
+        self.http_app = build_http_app(
+            self.registry,
+            cors_origins=server.cors_allowed_origins,
+            middlewares=[auth_middleware(authenticator)] if authenticator else [],
+            extra_routes=oauth2_routes(self.auth) if self.auth is not None else [],
+        )
         self._http_runner: web.AppRunner | None = None
         self.http_port = server.http_port
 

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
+
+from flyteadmin.core.auth.tokens import Identity
+
+# The caller that the door's authentication (gRPC interceptor, HTTP middleware) verified for the
+# call in progress; None when authentication is off or the method is anonymous.
+CALLER: ContextVar[Identity | None] = ContextVar("flyteadmin_caller", default=None)
 
 
 def new_request_id() -> str:
@@ -21,11 +28,19 @@ class CallContext:
     # The authenticated subject; empty when authentication is off.
     principal: str = ""
     request_id: str = field(default_factory=new_request_id)
+    # The authenticated caller (claims, scopes); None when authentication is off.
+    identity: Identity | None = None
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, str]) -> CallContext:
         lowered = {k.lower(): v for k, v in metadata.items()}
-        return cls(metadata=lowered, request_id=lowered.get("x-request-id") or new_request_id())
+        identity = CALLER.get()
+        return cls(
+            metadata=lowered,
+            principal=identity.subject if identity is not None else "",
+            request_id=lowered.get("x-request-id") or new_request_id(),
+            identity=identity,
+        )
 
 
 # A transport-neutral RPC implementation: request message in, response message out; failures

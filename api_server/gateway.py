@@ -382,6 +382,7 @@ def build_http_app(
     extra_routes: Iterable[web.AbstractRouteDef] = (),
     table: RouteTable = TABLE,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    middlewares: Sequence[Callable[..., Awaitable[web.StreamResponse]]] = (),
 ) -> web.Application:
     """The HTTP app: /healthcheck, ``extra_routes``, then every gateway route of ``table``.
 
@@ -389,8 +390,9 @@ def build_http_app(
     handler; it is read per request, so it may be filled after the app is built. A route
     without a handler answers UNIMPLEMENTED (501).
     """
+    # CORS first, so that preflights and rejections (``middlewares``, e.g. auth) carry its headers.
     app = web.Application(
-        middlewares=[_cors_middleware(cors_origins)], client_max_size=max_body_bytes
+        middlewares=[_cors_middleware(cors_origins), *middlewares], client_max_size=max_body_bytes
     )
     app.router.add_get("/healthcheck", _healthcheck)
     app.add_routes(list(extra_routes))

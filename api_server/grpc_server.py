@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import grpc
 from google.protobuf import any_pb2
@@ -80,10 +80,14 @@ def _servicer(service, registry: Mapping[str, Handler]):
 
 
 def build_grpc_server(
-    registry: Mapping[str, Handler], *, address: str, reflection_on: bool = True
+    registry: Mapping[str, Handler],
+    *,
+    address: str,
+    reflection_on: bool = True,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int]:
     """Create the server bound to ``address`` (host:port, port 0 picks one); returns the port."""
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=list(interceptors))
     for service in SERVICES:
         servicer, add = _servicer(service, registry)
         add(servicer, server)

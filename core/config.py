@@ -194,6 +194,73 @@ class AuthSettings:
     mode: str = "off"
     """`off` (every call anonymous), `self` (the built-in authorization server) or `external`
     (tokens from an external OpenID Connect provider)."""
+    public_url: str = ""
+    """Base URL clients reach the HTTP port at: the metadata's endpoints point there, and it is
+    an accepted audience. Empty: http://<server.host>:<server.http_port>."""
+    issuer: str = ""
+    """`self`: the `iss` of the tokens we sign (empty: public_url). `external`: the provider's
+    issuer URL (required); tokens must carry exactly this `iss`."""
+    audiences: tuple[str, ...] = ()
+    """Accepted `aud` values besides public_url (and, for `self`, the issuer). `self` signs
+    tokens for the first one, else for the issuer."""
+    required_scope: str = "all"
+    """Scope every authenticated call needs (a token with neither scopes nor client_id passes)."""
+    header: str = "flyte-authorization"
+    """Metadata/header carrying `Bearer <token>` besides `authorization`; clients learn it from
+    GetPublicClientConfig (authorization_metadata_key)."""
+    secrets_dir: str = "/etc/flyteadmin/auth"
+    """Where the auth Secret is mounted; relative file names below are resolved in it."""
+    signing_key_file: str = "token_rsa_key.pem"
+    """`self`: RSA private key (PEM) that signs tokens."""
+    old_signing_key_file: str = "token_rsa_key_old.pem"
+    """`self`: the previous key, still accepted for verification while present (rotation)."""
+    clients_file: str = "clients.yaml"
+    """`self`: YAML mapping client id -> hashed secret (`flyteadmin auth hash-secret`), read if
+    present; merged with `clients`."""
+    clients: dict[str, str] = field(default_factory=dict)
+    """`self`: client id -> hashed secret of the confidential clients (client_credentials)."""
+    token_lifetime_seconds: int = 1800
+    """`self`: lifetime of the access tokens we sign."""
+    refresh_token_lifetime_seconds: int = 3600
+    """`self`: lifetime of the refresh tokens of user logins."""
+    login_issuer: str = ""
+    """`self`: OpenID Connect provider users log in with, for the authorization-code (PKCE) and
+    device flows; empty: only the client-credentials grant is served."""
+    login_client_id: str = ""
+    """`self`: our client id at that provider (its redirect URI: <public_url>/callback)."""
+    login_client_secret_file: str = "login_client_secret"
+    """`self`: file holding our client secret at that provider."""
+    login_scopes: tuple[str, ...] = ("openid", "profile", "email")
+    """`self`: scopes asked of that provider."""
+    device_code_lifetime_seconds: int = 600
+    """`self`: how long a device-flow login may take."""
+    public_client_id: str = "flytectl"
+    """GetPublicClientConfig: client id of interactive (PKCE) clients."""
+    redirect_uri: str = "http://localhost:53593/callback"
+    """GetPublicClientConfig: redirect URI of interactive clients."""
+    scopes: tuple[str, ...] = ("all",)
+    """GetPublicClientConfig: the scopes clients ask for."""
+    client_audience: str = ""
+    """GetPublicClientConfig: the audience clients ask for (some external providers need it)."""
+    jwks_url: str = ""
+    """`external`: JWKS of the provider; empty: the `jwks_uri` of
+    <issuer>/.well-known/openid-configuration."""
+    metadata_url: str = ""
+    """`external`: document GetOAuth2Metadata returns; empty:
+    <issuer>/.well-known/oauth-authorization-server."""
+    authorization: str = "off"
+    """`off`: every authenticated caller may do everything; `kubernetes`: each project-scoped call
+    is checked with a SubjectAccessReview in the project-domain namespace (docs/auth.md)."""
+    user_claim: str = "sub"
+    """`kubernetes` authorization: claim naming the Kubernetes user."""
+    user_prefix: str = ""
+    """Prepended to that user name (e.g. `flyte:`), to keep it apart from cluster users."""
+    groups_claim: str = "groups"
+    """Claim listing the caller's groups (a list, or one string)."""
+    group_prefix: str = ""
+    """Prepended to each group name."""
+    decision_cache_seconds: float = 10.0
+    """How long an access decision is reused."""
 
 
 @dataclass(frozen=True)

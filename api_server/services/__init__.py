@@ -3,6 +3,7 @@ path (``/flyteidl.service.AdminService/GetProject``). Both doors serve this regi
 
 from __future__ import annotations
 
+from flyteadmin.api_server.auth.authorization import authorize, authorizer_for
 from flyteadmin.api_server.context import CallContext, Handler
 from flyteadmin.api_server.routes import SERVICES
 from flyteadmin.api_server.services import (
@@ -10,11 +11,13 @@ from flyteadmin.api_server.services import (
     dataproxy,
     events,
     executions,
+    identity,
     projects,
     registration,
     signals,
     version,
 )
+from flyteadmin.core.auth.runtime import Auth
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.errors import unimplemented
 
@@ -28,15 +31,19 @@ def _unimplemented(full_method: str) -> Handler:
     return handler
 
 
-def build_registry(backend: Backend) -> dict[str, Handler]:
+def build_registry(backend: Backend, auth: Auth | None = None) -> dict[str, Handler]:
     registry: dict[str, Handler] = {}
     modules = (attributes, dataproxy, events, executions, projects, registration, signals, version)
-    for module in modules:
-        for name, handler in module.handlers(backend).items():
+    groups = [module.handlers(backend) for module in modules] + [identity.handlers(auth)]
+    for group in groups:
+        for name, handler in group.items():
             if name in registry:
                 raise ValueError(f"{name} is implemented twice")
             registry[name] = handler
-    return complete(registry)
+    registry = complete(registry)
+    if auth is not None and auth.authorization_on:
+        registry = authorize(registry, authorizer_for(backend, auth))
+    return registry
 
 
 def complete(registry: dict[str, Handler]) -> dict[str, Handler]:

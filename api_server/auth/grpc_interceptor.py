@@ -1,0 +1,65 @@
+"""The gRPC door's authentication: one server interceptor. A guarded method whose caller does not
+authenticate answers UNAUTHENTICATED before its handler runs; otherwise the handler runs with
+the caller in ``context.CALLER``. Health, reflection and the AuthMetadataService stay open."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import grpc
+
+from flyteadmin.api_server.auth.authentication import OPEN_METHODS, Authenticator
+from flyteadmin.api_server.context import CALLER
+from flyteadmin.api_server.grpc_server import status_of
+from flyteadmin.api_server.routes import SERVICES
+from flyteadmin.core.errors import AdminError, Code
+
+log = logging.getLogger(__name__)
+
+GUARDED_SERVICES = frozenset(s.full_name for s in SERVICES)
+
+
+def guarded(method: str) -> bool:
+    """Whether a gRPC method path needs a token (flyteidl services, minus the open RPCs)."""
+    service = method.split("/")[1] if method.count("/") == 2 else ""
+    return service in GUARDED_SERVICES and method not in OPEN_METHODS
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, authenticator: Authenticator) -> None:
+        self.authenticator = authenticator
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or handler.unary_unary is None or not guarded(details.method):
+            return handler  # every flyteidl RPC is unary-unary
+        metadata = {
+            k.lower(): v for k, v in details.invocation_metadata or () if isinstance(v, str)
+        }
+        inner = handler.unary_unary
+        try:
+            identity = await self.authenticator.authenticate(metadata)
+        except Exception as exc:
+            if not isinstance(exc, AdminError):  # a bug: INTERNAL, never UNKNOWN
+                log.exception("authenticating %s failed", details.method)
+                exc = AdminError(Code.INTERNAL, "internal error")
+            status = status_of(exc)
+
+            async def reject(request, context: grpc.aio.ServicerContext):
+                await context.abort_with_status(status)
+
+            return handler._replace(unary_unary=reject)
+
+        async def behaviour(request, context: grpc.aio.ServicerContext):
+            token = CALLER.set(identity)
+            try:
+                return await inner(request, context)
+            finally:
+                CALLER.reset(token)
+
+        return handler._replace(unary_unary=behaviour)

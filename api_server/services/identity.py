@@ -1,0 +1,83 @@
+"""AuthMetadataService (GetOAuth2Metadata, GetPublicClientConfig: anonymous) and
+IdentityService.UserInfo (`/me`: the caller's claims as OpenID UserInfo fields), §2.3, §11.
+
+With authentication off they answer UNIMPLEMENTED, as flyteadmin (which does not register them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from flyteidl.service import auth_pb2, identity_pb2
+from google.protobuf import json_format, struct_pb2
+
+from flyteadmin.api_server.context import CallContext, Handler
+from flyteadmin.core.auth.runtime import Auth
+from flyteadmin.core.auth.tokens import unauthenticated
+from flyteadmin.core.errors import AdminError, Code, unimplemented
+
+AUTH_METADATA = "/flyteidl.service.AuthMetadataService/"
+IDENTITY = "/flyteidl.service.IdentityService/"
+METHODS = (
+    AUTH_METADATA + "GetOAuth2Metadata",
+    AUTH_METADATA + "GetPublicClientConfig",
+    IDENTITY + "UserInfo",
+)
+# UserInfoResponse's named fields (OpenID Connect standard claims).
+PROFILE = ("name", "preferred_username", "given_name", "family_name", "email", "picture")
+
+
+def _off(method: str) -> Handler:
+    name = method.rsplit("/", 1)[-1]
+
+    async def handler(request, ctx: CallContext):
+        raise unimplemented(f"{name} is not implemented while authentication is off (auth.mode)")
+
+    return handler
+
+
+def user_info(ctx: CallContext) -> identity_pb2.UserInfoResponse:
+    if ctx.identity is None:
+        raise unauthenticated("authentication is required")
+    claims = dict(ctx.identity.claims)
+    # A user token of the built-in server carries the user's profile under `user_info`.
+    nested = claims.get("user_info") if isinstance(claims.get("user_info"), dict) else {}
+    response = identity_pb2.UserInfoResponse(subject=ctx.identity.subject)
+    for name in PROFILE:
+        value = claims.get(name, nested.get(name))
+        if isinstance(value, str):
+            setattr(response, name, value)
+    additional = struct_pb2.Struct()
+    json_format.ParseDict(claims, additional)
+    response.additional_claims.CopyFrom(additional)
+    return response
+
+
+def handlers(auth: Auth | None) -> dict[str, Handler]:
+    if auth is None:
+        return {method: _off(method) for method in METHODS}
+    client_config = json_format.ParseDict(
+        auth.public_client_config(), auth_pb2.PublicClientAuthConfigResponse()
+    )
+
+    async def metadata(request: auth_pb2.OAuth2MetadataRequest, ctx: CallContext):
+        document = await asyncio.to_thread(auth.oauth2_metadata)  # external: a fetch
+        try:
+            # An external provider's document has more members than the message: drop them.
+            return json_format.ParseDict(
+                document, auth_pb2.OAuth2MetadataResponse(), ignore_unknown_fields=True
+            )
+        except json_format.ParseError as exc:
+            raise AdminError(Code.UNAVAILABLE, f"unusable issuer metadata: {exc}") from None
+
+    async def public_client_config(request, ctx: CallContext):
+        return client_config
+
+    async def me(request: identity_pb2.UserInfoRequest, ctx: CallContext):
+        return user_info(ctx)
+
+    return {
+        AUTH_METADATA + "GetOAuth2Metadata": metadata,
+        AUTH_METADATA + "GetPublicClientConfig": public_client_config,
+        IDENTITY + "UserInfo": me,
+    }
