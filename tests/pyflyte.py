@@ -11,10 +11,10 @@ PROJECT_DIR = Path(__file__).resolve().parent / "flyteproject"
 PYFLYTE = str(Path(sys.executable).parent / "pyflyte")
 
 
-def pyflyte(config: str | Path, *args: str) -> subprocess.CompletedProcess:
+def pyflyte(config: str | Path, *args: str, cwd: Path = PROJECT_DIR) -> subprocess.CompletedProcess:
     return subprocess.run(
         [PYFLYTE, "--config", str(config), *args],
-        cwd=PROJECT_DIR,
+        cwd=cwd,
         env=dict(os.environ, PYTHONSAFEPATH="1"),
         capture_output=True,
         text=True,

@@ -1,61 +1,167 @@
-"""`pyflyte run --remote` against `flyteadmin dev`, as a user's first run: fast registration
-(CreateUploadLocation + signed PUT), registration, and the execution, for a workflow and for a
-single task, each turned into a FlyteWorkflow object by the operator."""
+"""The user's path on the e2e stack (tests/e2e/stacks.py: `flyteadmin dev`, or the chart in a
+cluster): `pyflyte register`, `pyflyte run --remote` (fast registration through the data proxy,
+for a workflow and for a single task), an execution of a registered launch plan, and what the
+operator makes of them: FlyteWorkflow objects with the content flytepropeller needs, removed
+again by TerminateExecution."""
 
 from __future__ import annotations
 
 import re
 import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
-import yaml
+import pytest
 from flytekit.configuration import Config
+from flytekit.models.core.execution import WorkflowExecutionPhase
 from flytekit.remote import FlyteRemote
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from flyteadmin.core import kube
-from tests.devstack import start_dev, stop
-from tests.pyflyte import pyflyte
+from flyteadmin.core.flyteworkflow import crd as fw_crd
+from tests.e2e.stacks import DOMAIN, PROJECT, Stack
+from tests.pyflyte import pyflyte, register_sample_project
+
+FLOWS = Path(__file__).resolve().parent / "flows"
+T = TypeVar("T")
 
 
-def test_pyflyte_run_remote_creates_executions(tmp_path):
-    proc, found, log = start_dev(tmp_path)
+def wait_for(check: Callable[[], T | None], what: str, timeout: float = 60) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        if value := check():
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+
+
+def run_remote(stack: Stack, script: str, *args: str, cwd: Path | None = None) -> str:
+    """`pyflyte run --remote`; returns the execution's name from the printed URL."""
+    extra = {"cwd": cwd} if cwd else {}
+    result = pyflyte(
+        stack.flytekit_config, "run", "--remote", "--project", PROJECT, "--domain", DOMAIN,
+        script, *args, **extra,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    match = re.search(r"/executions/([a-z0-9-]+)", result.stdout)
+    assert match, result.stdout
+    return match.group(1)
+
+
+def read_flyteworkflow(api: client.ApiClient, namespace: str, name: str) -> dict | None:
     try:
-        config = found["flytekit"]
-        names = []
-        for args in (("inner", "--a", "3", "--b", "4"), ("add", "--a", "1", "--b", "2")):
-            result = pyflyte(config, "run", "--remote", "myproject/workflows.py", *args)
-            assert result.returncode == 0, result.stdout + result.stderr
-            match = re.search(r"/executions/([a-z0-9-]+)", result.stdout)
-            assert match, result.stdout
-            names.append(match.group(1))
-        admin = yaml.safe_load(open(config))["admin"]
-        assert admin["insecure"] is True
-        remote = FlyteRemote(
-            Config.auto(config), default_project="flytesnacks", default_domain="development"
+        return client.CustomObjectsApi(api).get_namespaced_custom_object(
+            fw_crd.GROUP, fw_crd.VERSION, namespace, fw_crd.PLURAL, name
         )
-        workflow_run = remote.fetch_execution(name=names[0])
-        assert workflow_run.spec.launch_plan.name == "myproject.workflows.inner"
-        assert workflow_run.inputs["a"] == 3
-        task_run = remote.fetch_execution(name=names[1])
-        assert task_run.spec.launch_plan.resource_type == 1  # TASK: the .flytegen path
-        assert task_run.inputs["b"] == 2
-        # The operator turned both into FlyteWorkflow objects for flytepropeller.
-        api = kube.api_client(found["kubeconfig"])
-        custom = client.CustomObjectsApi(api)
-        for name in names:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    obj = custom.get_namespaced_custom_object(
-                        "flyte.lyft.com", "v1alpha1", "flytesnacks-development",
-                        "flyteworkflows", name,
-                    )  # fmt: skip
-                    break
-                except ApiException as exc:
-                    assert exc.status == 404 and time.monotonic() < deadline, exc
-                    time.sleep(0.2)
-            assert obj["metadata"]["labels"]["execution-id"] == name
-        api.close()
-    finally:
-        stop(proc, log)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def flyteworkflow(api: client.ApiClient, stack: Stack, name: str) -> dict[str, Any]:
+    namespace = stack.namespace()
+    return wait_for(lambda: read_flyteworkflow(api, namespace, name), f"FlyteWorkflow {name}")
+
+
+def literal(inputs: dict, name: str) -> Any:
+    """A primitive input of the object (JSON as propeller reads it: int64 as a string)."""
+    (value,) = inputs["literals"][name]["scalar"]["primitive"].values()
+    return value
+
+
+def task_names(obj: dict) -> set[str]:
+    """Task names from the `tasks` keys (the Identifier's text format, as propeller keys them)."""
+    return {re.search(r'name:"([^"]+)"', key).group(1) for key in obj["tasks"]}
+
+
+def check_common(obj: dict, stack: Stack, name: str, workflow: str) -> None:
+    meta = obj["metadata"]
+    assert (meta["name"], meta["namespace"]) == (name, stack.namespace())
+    labels = meta["labels"]
+    assert labels["execution-id"] == name
+    assert (labels["project"], labels["domain"]) == (PROJECT, DOMAIN)
+    # A label value: the name with dots and underscores as dashes, no leading dash.
+    assert labels["workflow-name"] == re.sub(r"[._]", "-", workflow).lstrip("-")
+    assert obj["executionId"] == {"project": PROJECT, "domain": DOMAIN, "name": name}
+    assert obj["spec"]["id"] == f"{PROJECT}:{DOMAIN}:{workflow}"
+    assert obj["acceptedAt"]
+    node_ids = set(obj["spec"]["nodes"])
+    assert {"start-node", "end-node"} <= node_ids
+
+
+@pytest.fixture(scope="module")
+def remote(e2e_stack: Stack) -> FlyteRemote:
+    return FlyteRemote(
+        Config.auto(str(e2e_stack.flytekit_config)),
+        default_project=PROJECT,
+        default_domain=DOMAIN,
+    )
+
+
+def test_register_and_run_remote_make_flyteworkflows(e2e_stack: Stack, e2e_kube, remote):
+    # `pyflyte register` of the sample project, then an execution of a registered launch plan
+    # (fixed input label, default a=10) that uses every node kind.
+    register_sample_project(e2e_stack.flytekit_config)
+    fixed_lp = remote.fetch_launch_plan(name="myproject.workflows.pipeline_fixed", version="v1")
+    pipeline_run = remote.execute(fixed_lp, inputs={}, execution_name=f"e2e-{uuid.uuid4().hex[:8]}")
+    obj = flyteworkflow(e2e_kube, e2e_stack, pipeline_run.id.name)
+    check_common(obj, e2e_stack, pipeline_run.id.name, "myproject.workflows.pipeline")
+    assert literal(obj["inputs"], "a") == "10"
+    assert literal(obj["inputs"], "label") == "fixed"
+    assert {
+        "myproject.workflows.add",
+        "myproject.workflows.square",
+        "myproject.workflows.describe",
+        "myproject.workflows.double",
+        "myproject.workflows.fan_out",
+        "myproject.shared.normalize",  # the reference task, at its pinned version
+    } <= task_names(obj)
+    assert any("myproject.workflows.inner" in key for key in obj.get("subWorkflows", {}))
+    assert any('version:"ref-v1"' in key for key in obj["tasks"])
+
+    # `pyflyte run --remote`: a workflow, and a single task (the .flytegen launch plan).
+    names = [
+        run_remote(e2e_stack, "myproject/workflows.py", "inner", "--a", "3", "--b", "4"),
+        run_remote(e2e_stack, "myproject/workflows.py", "add", "--a", "1", "--b", "2"),
+    ]
+    workflow_run = remote.fetch_execution(name=names[0])
+    assert workflow_run.spec.launch_plan.name == "myproject.workflows.inner"
+    assert workflow_run.inputs["a"] == 3
+    task_run = remote.fetch_execution(name=names[1])
+    assert task_run.spec.launch_plan.resource_type == 1  # TASK: the .flytegen path
+    assert task_run.inputs["b"] == 2
+
+    inner = flyteworkflow(e2e_kube, e2e_stack, names[0])
+    check_common(inner, e2e_stack, names[0], "myproject.workflows.inner")
+    assert (literal(inner["inputs"], "a"), literal(inner["inputs"], "b")) == ("3", "4")
+    assert task_names(inner) == {"myproject.workflows.add", "myproject.workflows.square"}
+    # Fast registration: the tasks run from the tarball pyflyte uploaded.
+    for template in inner["tasks"].values():
+        assert template["container"]["args"][0] == "pyflyte-fast-execute"
+    single = flyteworkflow(e2e_kube, e2e_stack, names[1])
+    check_common(single, e2e_stack, names[1], ".flytegen.myproject.workflows.add")
+    assert task_names(single) == {"myproject.workflows.add"}
+
+
+def test_terminate_removes_the_flyteworkflow(e2e_stack: Stack, e2e_kube, remote):
+    name = run_remote(e2e_stack, "sleepy.py", "wait_then_run", "--x", "2", cwd=FLOWS)
+    namespace = e2e_stack.namespace()
+    obj = flyteworkflow(e2e_kube, e2e_stack, name)
+    assert literal(obj["inputs"], "x") == "2"
+
+    execution = remote.fetch_execution(name=name)
+    remote.terminate(execution, cause="e2e: terminate")
+
+    def removed() -> bool:
+        # Deleted at once without propeller; with propeller, its finalizer keeps the object
+        # (deletionTimestamp set) until propeller has aborted the run.
+        current = read_flyteworkflow(e2e_kube, namespace, name)
+        return current is None or bool(current["metadata"].get("deletionTimestamp"))
+
+    wait_for(removed, f"the deletion of FlyteWorkflow {name}")
+    closure = remote.client.get_execution(execution.id).closure
+    assert closure.phase in (WorkflowExecutionPhase.ABORTING, WorkflowExecutionPhase.ABORTED)
+    assert closure.abort_metadata.cause == "e2e: terminate"

@@ -29,6 +29,7 @@ from kubernetes.client.rest import ApiException
 
 from flyteadmin.core import crds, kube
 from flyteadmin.core.config import (
+    ClusterResourceSettings,
     KubernetesSettings,
     OperatorSettings,
     ServerSettings,
@@ -36,6 +37,7 @@ from flyteadmin.core.config import (
     dump_defaults,
     load_settings,
 )
+from flyteadmin.core.flyteworkflow import crd as fw_crd
 from flyteadmin.core.namespaces import MANAGED, namespace_for
 from flyteadmin.devstack.kubetools import helm_path, kubectl_path
 from tests.integration.servers import LoopThread
@@ -148,11 +150,29 @@ def container(deployment: Obj) -> Obj:
     return only
 
 
+OPERATOR_CLUSTER_GRANTS = (
+    expand("", {"namespaces"}, {"get", "list", "watch", "create", "patch"})
+    | expand("apiextensions.k8s.io", {"customresourcedefinitions"}, {"get", "list", "watch"})
+    | expand("flyte.lyft.com", {"flyteworkflows"}, {"get", "create", "delete"})
+)
+# What applying the cluster resource templates needs (server-side apply is a PATCH).
+CLUSTER_RESOURCE_GRANTS = expand(
+    "",
+    {"resourcequotas", "serviceaccounts", "limitranges"},
+    {"get", "list", "watch", "create", "patch", "update"},
+)
+CONFIG_DIR = "/etc/flyteadmin/config"
+TEMPLATES_DIR = "/etc/flyteadmin/cluster-resources"
+
+
 def expected_operator_grants(store_extra: set[tuple[str, str, str]] = frozenset()) -> set:
     return (
         expand("flyteadmin.io", PLURALS, {"get", "list", "watch"})
         | {("flyteadmin.io", "projects", "patch"), ("", "events", "create")}
         | expand("flyteadmin.io", {"executions", "executions/status"}, {"update"})
+        # the scheduler (config.schedules.enabled, the default)
+        | {("flyteadmin.io", "executions", "create")}
+        | {("flyteadmin.io", "namedentities/status", "update")}
         | set(store_extra)
     )
 
@@ -192,6 +212,8 @@ def test_defaults(render, tmp_path: Path):
     assert kinds == sorted(
         [
             ("ConfigMap", "rel-flyteadmin-config"),
+            ("ConfigMap", "rel-flyteadmin-cluster-resources"),
+            ("CustomResourceDefinition", "flyteworkflows.flyte.lyft.com"),
             ("Deployment", "rel-flyteadmin-api-server"),
             ("Deployment", "rel-flyteadmin-operator"),
             ("Service", "rel-flyteadmin"),
@@ -211,24 +233,33 @@ def test_defaults(render, tmp_path: Path):
         assert labels["app.kubernetes.io/instance"] == "rel"
         assert labels["app.kubernetes.io/version"] == "0.1.0"
         assert labels["app.kubernetes.io/managed-by"] == "Helm"
-        if obj["kind"] != "ConfigMap":  # the shared config belongs to no single component
+        if obj["metadata"]["name"] != "rel-flyteadmin-config":  # shared by both components
             assert labels["app.kubernetes.io/component"] in ("api-server", "operator")
-        if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
+        if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"):
             assert obj["metadata"]["namespace"] == "flyte"
 
-    # The config is the code's defaults except the bind address and the store namespace.
+    # The config is the code's defaults except the bind address, the store namespace and the
+    # folder of the default cluster resource templates.
     defaults = Settings()
     assert loaded_config(objs, tmp_path) == dataclasses.replace(
         defaults,
         server=dataclasses.replace(defaults.server, host="0.0.0.0"),
         kubernetes=dataclasses.replace(defaults.kubernetes, namespace="flyte"),
+        cluster_resources=dataclasses.replace(
+            defaults.cluster_resources, templates_dir=TEMPLATES_DIR
+        ),
     )
+    # The default template set: a ResourceQuota per project-domain namespace.
+    templates = find(objs, "ConfigMap", "rel-flyteadmin-cluster-resources")["data"]
+    assert list(templates) == ["resourcequota.yaml"]
+    quota = templates["resourcequota.yaml"]
+    assert "kind: ResourceQuota" in quota and "namespace: {{ namespace }}" in quota
 
     api = find(objs, "Deployment", "rel-flyteadmin-api-server")
     op = find(objs, "Deployment", "rel-flyteadmin-operator")
     api_c, op_c = container(api), container(op)
-    assert api_c["command"] == ["flyteadmin", "serve", "--config", "/etc/flyteadmin/config.yaml"]
-    assert op_c["command"] == ["flyteadmin", "operator", "--config", "/etc/flyteadmin/config.yaml"]
+    assert api_c["command"] == ["flyteadmin", "serve", "--config", f"{CONFIG_DIR}/config.yaml"]
+    assert op_c["command"] == ["flyteadmin", "operator", "--config", f"{CONFIG_DIR}/config.yaml"]
     assert "args" not in api_c and "args" not in op_c
     assert api["spec"]["replicas"] == 1 and op["spec"]["replicas"] == 1
     assert op["spec"]["strategy"] == {"type": "Recreate"}
@@ -255,7 +286,9 @@ def test_defaults(render, tmp_path: Path):
         assert volumes["config"]["configMap"]["name"] == "rel-flyteadmin-config"
         assert "emptyDir" in volumes["tmp"]
         mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
-        assert mounts == {"/etc/flyteadmin": "config", "/tmp": "tmp"}
+        own = {"operator": {TEMPLATES_DIR: "cluster-resources"}}.get(sa, {})
+        assert mounts == {CONFIG_DIR: "config", "/tmp": "tmp", **own}
+        assert {m["name"] for m in c["volumeMounts"]} == set(volumes)
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
         assert labels["app.kubernetes.io/component"] == sa
@@ -274,10 +307,8 @@ def test_defaults(render, tmp_path: Path):
         "flyteadmin.io", PLURALS, ALL_VERBS
     ) | expand("flyteadmin.io", WITH_STATUS, {"get", "update", "patch"})
     assert grants(find(objs, "Role", "rel-flyteadmin-operator")) == expected_operator_grants()
-    assert grants(find(objs, "ClusterRole", "rel-flyteadmin-flyte-operator")) == expand(
-        "", {"namespaces"}, {"get", "list", "watch", "create", "patch"}
-    ) | expand("apiextensions.k8s.io", {"customresourcedefinitions"}, {"get", "list", "watch"}) | (
-        expand("flyte.lyft.com", {"flyteworkflows"}, {"get", "create", "delete"})
+    assert grants(find(objs, "ClusterRole", "rel-flyteadmin-flyte-operator")) == (
+        OPERATOR_CLUSTER_GRANTS | CLUSTER_RESOURCE_GRANTS
     )
     for kind, name, sa in (
         ("RoleBinding", "rel-flyteadmin-api-server", "rel-flyteadmin-api-server"),
@@ -326,7 +357,7 @@ def test_custom_namespace_replicas_and_resources(render, tmp_path: Path):
             assert obj["metadata"]["namespace"] == "flyte-store"
             if obj["kind"] == "RoleBinding":
                 assert obj["subjects"][0]["namespace"] == "flyte-system"
-        elif obj["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
+        elif obj["kind"] not in ("ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"):
             assert obj["metadata"]["namespace"] == "flyte-system"
     find(objs, "ClusterRole", "rel-flyteadmin-flyte-system-operator")
 
@@ -371,13 +402,21 @@ def test_peering_with_the_kopf_crds_adds_its_grants_and_object(render, tmp_path:
 
 
 def test_crds_are_included_on_request_and_match_core_crds(render):
-    assert not [o for o in render() if o["kind"] == "CustomResourceDefinition"]
-    rendered = {
-        o["metadata"]["name"]: o
-        for o in render(None, "--include-crds")
-        if o["kind"] == "CustomResourceDefinition"
-    }
-    assert rendered == {k.crd_name: k.manifest() for k in crds.KINDS}
+    def rendered(*flags: str) -> dict[str, Obj]:
+        objs = render({"flyteworkflowCrd": {"install": False}}, *flags)
+        return {o["metadata"]["name"]: o for o in objs if o["kind"] == "CustomResourceDefinition"}
+
+    assert rendered() == {}
+    assert rendered("--include-crds") == {k.crd_name: k.manifest() for k in crds.KINDS}
+
+
+def test_the_flyteworkflow_crd_is_optional_and_kept_on_uninstall(render):
+    (crd,) = [o for o in render() if o["kind"] == "CustomResourceDefinition"]
+    expected = fw_crd.manifest()
+    assert crd["spec"] == expected["spec"]
+    assert crd["metadata"]["name"] == expected["metadata"]["name"]
+    assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    assert crd["metadata"]["labels"]["app.kubernetes.io/instance"] == "rel"
 
 
 # ------------------------------------------------------------------------------ real cluster
@@ -415,7 +454,7 @@ def test_server_side_dry_run_apply(render, kubectl: Run, make_namespace, crds_in
     objs = render(values, "--include-crds", namespace=release_ns)
     crd_objs = [o for o in objs if o["kind"] == "CustomResourceDefinition"]
     objs = [o for o in objs if o["kind"] != "CustomResourceDefinition"]
-    assert len(crd_objs) == len(crds.KINDS)
+    assert len(crd_objs) == len(crds.KINDS) + 1  # ours and, from templates/, FlyteWorkflow
 
     dry_run = ("apply", "--server-side", "--dry-run=server", "-f", "-")
     proc = kubectl(*dry_run, stdin=to_yaml(objs))
@@ -430,7 +469,7 @@ def test_server_side_dry_run_apply(render, kubectl: Run, make_namespace, crds_in
     # spec.versions belongs to that manager, so an apply conflicts even with equal content.
     proc = kubectl(*dry_run, "--force-conflicts", stdin=to_yaml(crd_objs))
     assert proc.returncode == 0, proc.stderr
-    assert len(proc.stdout.splitlines()) == len(crds.KINDS), proc.stdout
+    assert len(proc.stdout.splitlines()) == len(crd_objs), proc.stdout
 
 
 def can_i(kubectl: Run, config: Path, namespace: str, verb: str, resource: str) -> bool:
@@ -479,6 +518,9 @@ OPERATOR_ACCESS = [
     ("delete", "tasks.flyteadmin.io", False),
     ("update", "executions.flyteadmin.io/status", True),
     ("delete", "executions.flyteadmin.io", False),
+    ("create", "executions.flyteadmin.io", True),  # scheduled executions
+    ("update", "namedentities.flyteadmin.io/status", True),
+    ("update", "namedentities.flyteadmin.io", False),
     ("create", "flyteworkflows.flyte.lyft.com", True),
     ("create", "events", True),
     ("patch", "events", False),
@@ -487,6 +529,11 @@ OPERATOR_ACCESS = [
     ("watch", "customresourcedefinitions.apiextensions.k8s.io", True),
     ("create", "customresourcedefinitions.apiextensions.k8s.io", False),
     ("get", "secrets", False),
+    ("patch", "resourcequotas", True),
+    ("create", "serviceaccounts", True),
+    ("update", "limitranges", True),
+    ("delete", "resourcequotas", False),
+    ("create", "pods", False),
 ]
 
 
@@ -495,7 +542,8 @@ def test_rbac_is_exactly_enough_for_the_real_processes(
     render, kubectl: Run, kubeconfig: Path, kube_api, namespace: str, unique: str, tmp_path, caplog
 ):
     """Apply the chart's RBAC for real, then run the API server and the operator with their
-    ServiceAccounts' tokens: a project registered through gRPC must get its namespaces."""
+    ServiceAccounts' tokens: a project registered through gRPC must get its namespaces, and
+    the cluster resource template its ResourceQuota in each (server-side apply)."""
     objs = render(None, namespace=namespace)
     rbac = [o for o in objs if o["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
     cluster_rbac = [o for o in objs if o["kind"] in ("ClusterRole", "ClusterRoleBinding")]
@@ -517,10 +565,15 @@ def test_rbac_is_exactly_enough_for_the_real_processes(
             assert answers == table, sa
 
         template = f"{{{{ project }}}}-{unique}-{{{{ domain }}}}"
+        templates_dir = tmp_path / "templates"
+        templates_dir.mkdir()
+        quota = find(objs, "ConfigMap", "rel-flyteadmin-cluster-resources")["data"]
+        (templates_dir / "resourcequota.yaml").write_text(quota["resourcequota.yaml"])
         settings = Settings(
             server=ServerSettings(host="127.0.0.1", grpc_port=0, http_port=0),
             kubernetes=KubernetesSettings(namespace=namespace),
             operator=OperatorSettings(namespace_template=template),
+            cluster_resources=ClusterResourceSettings(templates_dir=str(templates_dir)),
         )
         created_namespaces = [namespace_for(template, "rbac", d) for d in settings.domain_ids()]
         caplog.set_level(logging.WARNING)
@@ -583,6 +636,15 @@ def run_both_and_register(
                     assert exc.status == 404 and time.monotonic() < deadline, name
                     time.sleep(0.1)
             assert labels[MANAGED] == "true"
+        # The chart's default template, applied by the operator as its ServiceAccount.
+        for name in expected:
+            while True:
+                try:
+                    core.read_namespaced_resource_quota("project-quota", name)
+                    break
+                except ApiException as exc:
+                    assert exc.status == 404 and time.monotonic() < deadline, name
+                    time.sleep(0.1)
         stop.set()
         operator.result(30)
     finally:

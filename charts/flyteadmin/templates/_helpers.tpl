@@ -44,11 +44,55 @@ app.kubernetes.io/component: {{ . }}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end }}
 
-{{/* The rendered config.yaml: .Values.config with the store namespace filled in. */}}
+{{/* Where the chart mounts files; each in its own folder (a mount point inside another
+volume's read-only mount cannot be created). */}}
+{{- define "flyteadmin.paths" -}}
+config: /etc/flyteadmin/config
+gcs: /etc/flyteadmin/gcs
+auth: /etc/flyteadmin/auth
+clusterResources: /etc/flyteadmin/cluster-resources
+{{- end }}
+
+{{/* The rendered config.yaml: .Values.config with what the chart decides filled in: the store
+namespace, the GCS key file and the auth folder when their Secrets are given, the templates
+folder when templates are. */}}
 {{- define "flyteadmin.config" -}}
+{{- $paths := include "flyteadmin.paths" . | fromYaml }}
 {{- $cfg := deepCopy .Values.config }}
 {{- $_ := set $cfg.kubernetes "namespace" (include "flyteadmin.storeNamespace" .) }}
+{{- with .Values.storage.credentialsSecret }}
+{{- if .name }}
+{{- $_ := set $cfg.storage "credentials_file" (printf "%s/%s" $paths.gcs .key) }}
+{{- end }}
+{{- end }}
+{{- if include "flyteadmin.clusterResources" . }}
+{{- $_ := set $cfg.cluster_resources "templates_dir" $paths.clusterResources }}
+{{- end }}
+{{- if and .Values.auth.secretName (hasKey $cfg.auth "secrets_dir") }}
+{{- $_ := set $cfg.auth "secrets_dir" $paths.auth }}
+{{- end }}
 {{- toYaml $cfg }}
+{{- end }}
+
+{{/* "true" when the chart ships cluster resource templates, else empty. */}}
+{{- define "flyteadmin.clusterResources" -}}
+{{- if and .Values.clusterResources.enabled (include "flyteadmin.templateFiles" . | fromYaml) }}true{{ end }}
+{{- end }}
+
+{{/* The non-null entries of clusterResources.templates (null drops a default file). */}}
+{{- define "flyteadmin.templateFiles" -}}
+{{- $files := dict }}
+{{- range $name, $body := .Values.clusterResources.templates }}
+{{- if $body }}
+{{- $_ := set $files $name $body }}
+{{- end }}
+{{- end }}
+{{- toYaml $files }}
+{{- end }}
+
+{{/* Whether propeller's admin ConfigMap is rendered ("true" or empty). */}}
+{{- define "flyteadmin.propellerAdmin" -}}
+{{- if or .Values.flytepropeller.enabled .Values.flytepropeller.deploy }}true{{ end }}
 {{- end }}
 
 {{/*
@@ -65,7 +109,11 @@ pause (kopf 1.45 _core/engines/peering.py), so several replicas would stop proce
 {{- end }}
 {{- end }}
 
-{{/* Pod spec pieces shared by both Deployments; call with (dict "root" $ "values" .Values.x). */}}
+{{/*
+Pod spec pieces shared by both Deployments; call with
+(dict "root" $ "values" .Values.x "volumes" (list ...) "mounts" (list ...)) where volumes and
+mounts are the component's own (besides config and tmp, and the values' extras).
+*/}}
 {{- define "flyteadmin.podCommon" -}}
 securityContext:
   {{- toYaml .root.Values.podSecurityContext | nindent 2 }}
@@ -80,6 +128,12 @@ volumes:
   - name: tmp
     emptyDir:
       sizeLimit: {{ .root.Values.tmpSizeLimit }}
+  {{- with .volumes }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+  {{- with .values.extraVolumes }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 {{- with .values.nodeSelector }}
 nodeSelector:
   {{- toYaml . | nindent 2 }}
@@ -94,8 +148,9 @@ affinity:
 {{- end }}
 {{- end }}
 
-{{/* Container pieces shared by both Deployments. */}}
+{{/* Container pieces shared by both Deployments (same arguments as podCommon). */}}
 {{- define "flyteadmin.containerCommon" -}}
+{{- $paths := include "flyteadmin.paths" .root | fromYaml -}}
 image: {{ include "flyteadmin.image" .root }}
 imagePullPolicy: {{ .root.Values.image.pullPolicy }}
 securityContext:
@@ -104,8 +159,60 @@ resources:
   {{- toYaml .values.resources | nindent 2 }}
 volumeMounts:
   - name: config
-    mountPath: /etc/flyteadmin
+    mountPath: {{ $paths.config }}
     readOnly: true
   - name: tmp
     mountPath: /tmp
+  {{- with .mounts }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+  {{- with .values.extraVolumeMounts }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
+
+{{/* The GCS key Secret's volume and mount, or empty lists; call with the root context. */}}
+{{- define "flyteadmin.gcsVolumes" -}}
+{{- $paths := include "flyteadmin.paths" . | fromYaml }}
+{{- with .Values.storage.credentialsSecret }}
+{{- if .name }}
+volumes:
+  - name: gcs-credentials
+    secret:
+      secretName: {{ .name }}
+      items:
+        - key: {{ .key }}
+          path: {{ .key }}
+mounts:
+  - name: gcs-credentials
+    mountPath: {{ $paths.gcs }}
+    readOnly: true
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* This release's gRPC endpoint as flytepropeller (or any in-cluster client) dials it. */}}
+{{- define "flyteadmin.adminEndpoint" -}}
+dns:///{{ include "flyteadmin.fullname" . }}.{{ .Release.Namespace }}.svc:{{ .Values.service.grpcPort }}
+{{- end }}
+
+{{/*
+The flyteadmin.io plurals, and those with a status subresource, read from crds/ (generated from
+core/crds.py), so the Roles follow the CRDs: {plurals: [...], status: [<plural>/status, ...]}.
+*/}}
+{{- define "flyteadmin.crdResources" -}}
+{{- $plurals := list }}
+{{- $status := list }}
+{{- range $path, $_ := .Files.Glob "crds/*.yaml" }}
+{{- $crd := $.Files.Get $path | fromYaml }}
+{{- $plural := $crd.spec.names.plural }}
+{{- $plurals = append $plurals $plural }}
+{{- range $crd.spec.versions }}
+{{- if and .storage (hasKey (dig "subresources" dict .) "status") }}
+{{- $status = append $status (printf "%s/status" $plural) }}
+{{- end }}
+{{- end }}
+{{- end }}
+plurals: {{ toJson $plurals }}
+status: {{ toJson $status }}
 {{- end }}

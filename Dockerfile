@@ -1,0 +1,38 @@
+# The flyteadmin image: `flyteadmin serve` and `flyteadmin operator`, as the Helm chart runs them
+# (charts/flyteadmin). Build: docker build -t flyteadmin-k8s:<tag> .
+#
+# A second target, gcs-emulator, adds the GCS emulator the dev stack uses, for clusters without
+# a real bucket (`make e2e-kind`, docs/e2e.md): docker build --target gcs-emulator ...
+FROM python:3.11-slim AS flyteadmin
+
+# PYTHONSAFEPATH: never let the working directory shadow the standard library (the source tree
+# has an operator/ folder); no bytecode writes on the chart's read-only root filesystem.
+ENV PYTHONSAFEPATH=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /src
+COPY pyproject.toml setup.py README.md ./
+COPY core core
+COPY api_server api_server
+COPY operator operator
+COPY flyteadmin flyteadmin
+RUN pip install . && rm -rf /src
+
+WORKDIR /
+# The chart's pod security context runs as 65532 (non-root) with a read-only root filesystem
+# and HOME=/tmp (an emptyDir).
+USER 65532:65532
+CMD ["flyteadmin", "--help"]
+
+
+FROM flyteadmin AS gcs-emulator
+USER root
+# The version the tests pin (pyproject.toml, test extra).
+RUN pip install gcp-storage-emulator==2026.7.19
+USER 65532:65532
+EXPOSE 9023
+CMD ["gcp-storage-emulator", "start", "--host", "0.0.0.0", "--port", "9023", "--in-memory", \
+     "--default-bucket", "flyteadmin"]
