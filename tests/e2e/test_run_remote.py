@@ -6,10 +6,9 @@ again by TerminateExecution."""
 
 from __future__ import annotations
 
+import functools
 import re
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,18 +22,13 @@ from kubernetes.client.rest import ApiException
 from flyteadmin.core.flyteworkflow import crd as fw_crd
 from tests.e2e.stacks import DOMAIN, PROJECT, Stack
 from tests.pyflyte import pyflyte, register_sample_project
+from tests.waiting import eventually
 
 FLOWS = Path(__file__).resolve().parent / "flows"
 T = TypeVar("T")
 
 
-def wait_for(check: Callable[[], T | None], what: str, timeout: float = 60) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        if value := check():
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
+wait_for = functools.partial(eventually, timeout=60)
 
 
 def run_remote(stack: Stack, script: str, *args: str, cwd: Path | None = None) -> str:

@@ -12,7 +12,6 @@ import datetime as dt
 import email
 import email.policy
 import socket
-import time
 from collections.abc import Iterator
 
 import grpc
@@ -48,18 +47,9 @@ from tests.integration.registration_helpers import (
     task_request,
 )
 from tests.integration.servers import LoopThread
+from tests.waiting import eventually
 
 WF = core_execution.WorkflowExecution.Phase
-
-
-def eventually(check, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "not reached in time"
-        time.sleep(0.05)
 
 
 # ----------------------------------------------------------------------------- receivers

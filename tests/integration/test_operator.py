@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import pytest
 from flyteidl.admin import project_pb2
@@ -14,6 +13,7 @@ from flyteadmin.core.backend import Backend
 from flyteadmin.core.namespaces import MANAGED, namespace_for
 from flyteadmin.operator.runner import OperatorThread
 from tests.integration.servers import LoopThread
+from tests.waiting import eventually
 
 Project = project_pb2.Project
 
@@ -54,16 +54,6 @@ def labels_of(kube_api, name: str) -> dict[str, str] | None:
         if exc.status == 404:
             return None
         raise
-
-
-def eventually(check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.1)
 
 
 def test_active_projects_get_namespaces_and_archived_ones_are_released(

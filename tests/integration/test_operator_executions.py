@@ -30,18 +30,9 @@ from tests.integration.registration_helpers import (
     launch_plan_request,
     task_request,
 )
+from tests.waiting import eventually
 
 Phase = core_execution.WorkflowExecution.Phase
-
-
-def eventually(check, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "not reached in time"
-        time.sleep(0.1)
 
 
 def _settings(settings, storage_settings, unique, **operator):

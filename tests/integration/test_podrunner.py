@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,20 +18,13 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from flyteadmin.devstack.podrunner import PodRunner, RunnerOptions, gcs_emulator_env
+from tests.waiting import eventually
 
 WAIT_SECONDS = 60.0
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = WAIT_SECONDS) -> Any:
-    """Poll until ``check()`` returns something truthy and return it (a liveness bound, not a
-    timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return eventually(check, what, timeout, interval=0.1)
 
 
 def pid_alive(pid: int) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from flyteidl.admin import project_pb2
@@ -15,6 +14,7 @@ from flyteadmin.core.crmap.projects import ProjectCodec
 from flyteadmin.core.errors import AdminError
 from flyteadmin.core.store import AlreadyExists, Collection, Conflict, NotFound
 from tests.integration.servers import LoopThread
+from tests.waiting import eventually as wait_for
 
 
 def project(pid: str, name: str = "", state=project_pb2.Project.ACTIVE) -> project_pb2.Project:
@@ -44,13 +44,6 @@ class Replica:
         self.run(self.http.close())
         self.loop.close()
         self.api.close()
-
-
-def wait_for(check, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.02)
 
 
 def test_create_is_visible_at_once_and_duplicates_are_refused(kubeconfig, namespace):
