@@ -410,14 +410,10 @@ _NEGATE: dict[ColumnType, Callable[[Any], float]] = {
 }
 
 
-def narrow(
-    query: ListQuery,
-    lookups: Mapping[str, Callable[[Any], Iterable[R]]],
-    default: Callable[[], Iterable[R]],
-) -> Iterable[R]:
+def narrow(query: ListQuery, lookups: Mapping[str, Callable[[Any], Iterable[R]]]) -> list[R] | None:
     """The rows worth scanning: the smallest index lookup among the query's ``eq`` and
-    ``value_in`` filters on an indexed column of the primary entity, else ``default()``.
-    ``lookups`` maps a column to ``value -> rows`` (already scoped like ``default``). The
+    ``value_in`` filters on an indexed column of the primary entity; None if no filter has an
+    index. ``lookups`` maps a column to ``value -> rows`` (already scoped to the list). The
     filters still run over the result, so an index only has to be a superset."""
     best: list[R] | None = None
     for f in query.filters:
@@ -429,7 +425,7 @@ def narrow(
         rows = [r for value in dict.fromkeys(f.values) for r in lookup(value)]
         if best is None or len(rows) < len(best):
             best = rows
-    return default() if best is None else best
+    return best
 
 
 def _ordered(query: ListQuery, rows: list[R], wanted: int) -> list[R]:
@@ -472,9 +468,26 @@ def evaluate(query: ListQuery, records: Iterable[R]) -> Page[R]:
     rows: Iterable[R] = records
     for f in query.filters:
         rows = filter(f.matches, rows)
+    wanted = query.offset + query.limit if query.limit else 0
+    return _page(query, _ordered(query, list(rows), wanted))
+
+
+def scan_in_order(query: ListQuery, rows_in_order: Iterable[R]) -> Page[R]:
+    """``evaluate`` for rows that already come in the query's order (sort column as asked,
+    ties by ascending tiebreak, e.g. from a sorted index): filters them and stops as soon as
+    the page is complete, instead of sorting everything."""
+    wanted = query.offset + query.limit if query.limit else 0
+    matches: list[R] = []
+    for r in rows_in_order:
+        if all(f.matches(r) for f in query.filters):
+            matches.append(r)
+            if wanted and len(matches) >= wanted:
+                break
+    return _page(query, matches)
+
+
+def _page(query: ListQuery, ordered: list[R]) -> Page[R]:
     start = query.offset
-    wanted = start + query.limit if query.limit else 0
-    ordered = _ordered(query, list(rows), wanted)
     items = ordered[start : start + query.limit] if query.limit else ordered[start:]
     # flyteadmin's rule: a token whenever the page is exactly full, so a full last page is
     # followed by an empty one. With ListProjects' "limit 0 = all" flyteadmin also returned
@@ -502,4 +515,5 @@ __all__ = [
     "parse_filters",
     "parse_list_request",
     "parse_token",
+    "scan_in_order",
 ]

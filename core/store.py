@@ -17,12 +17,13 @@ event from overwriting a newer write-through.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import datetime as dt
 import logging
 import os
 import random
 import threading
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -134,6 +135,67 @@ class _Index:
                 if not names:
                     del self.forward[key]
 
+    def clear(self) -> None:
+        self.forward.clear()
+        self.reverse.clear()
+
+
+class _SortedIndex:
+    """Names per partition in the order of a sort key, so a scan can read the first rows of a
+    list in its order without sorting all of them (e.g. a project-domain's newest executions).
+    ``fn(value)`` gives ``(partition, (sort value, tiebreak))`` or None (not indexed)."""
+
+    def __init__(self, fn: Callable[[Any], tuple[Hashable, tuple[Any, Any]] | None]) -> None:
+        self.fn = fn
+        self.lists: dict[Hashable, list[tuple[tuple[Any, Any], str]]] = {}
+        self.where: dict[str, tuple[Hashable, tuple[Any, Any]]] = {}
+
+    def put(self, name: str, value: Any) -> None:
+        try:
+            entry = self.fn(value)
+        except Exception:  # noqa: BLE001 - an index function must never break the cache
+            log.exception("sorted index function failed for %s", name)
+            entry = None
+        if self.where.get(name) == entry:
+            return  # most updates (events) leave the key alone
+        self.remove(name)
+        if entry is not None:
+            partition, key = entry
+            bisect.insort(self.lists.setdefault(partition, []), (key, name))
+            self.where[name] = entry
+
+    def remove(self, name: str) -> None:
+        entry = self.where.pop(name, None)
+        if entry is None:
+            return
+        partition, key = entry
+        items = self.lists[partition]
+        i = bisect.bisect_left(items, (key, name))
+        if i < len(items) and items[i] == (key, name):
+            del items[i]
+        if not items:
+            del self.lists[partition]
+
+    def clear(self) -> None:
+        self.lists.clear()
+        self.where.clear()
+
+    def names(self, partition: Hashable, descending: bool) -> list[str]:
+        """By sort value (descending if asked), ties always by ascending tiebreak."""
+        items = self.lists.get(partition, [])
+        if not descending:
+            return [name for _, name in items]
+        out: list[str] = []
+        end = len(items)
+        while end:
+            start = end - 1
+            value = items[start][0][0]
+            while start and items[start - 1][0][0] == value:
+                start -= 1
+            out.extend(name for _, name in items[start:end])
+            end = start
+        return out
+
 
 class Collection(Generic[T]):
     """All objects of one kind in the store namespace."""
@@ -153,7 +215,7 @@ class Collection(Generic[T]):
         self._lock = threading.RLock()
         self._objects: dict[str, Stored[T]] = {}
         self._tombstones: dict[str, int] = {}
-        self._indexes: dict[str, _Index] = {}
+        self._indexes: dict[str, _Index | _SortedIndex] = {}
         self._synced = threading.Event()
         self._stopping = threading.Event()
         self._watch: watch.Watch | None = None
@@ -174,8 +236,24 @@ class Collection(Generic[T]):
 
     def by_index(self, index: str, key: Hashable) -> list[Stored[T]]:
         with self._lock:
-            names = self._indexes[index].forward.get(key, ())
+            names = self._indexes[index].forward.get(key, ())  # type: ignore[union-attr]
             return [self._objects[n] for n in names]
+
+    def add_sorted_index(
+        self, name: str, fn: Callable[[T], tuple[Hashable, tuple[Any, Any]] | None]
+    ) -> None:
+        """Register before ``start``; ``fn(value)`` -> ``(partition, (sort value, tiebreak))``."""
+        self._indexes[name] = _SortedIndex(fn)
+
+    def in_order(self, index: str, partition: Hashable, descending: bool) -> Iterator[Stored[T]]:
+        """A partition's objects in the sorted index's order (a snapshot of the names; objects
+        deleted since are skipped)."""
+        with self._lock:
+            names = self._indexes[index].names(partition, descending)  # type: ignore[union-attr]
+        for name in names:
+            stored = self._objects.get(name)
+            if stored is not None:
+                yield stored
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -370,8 +448,7 @@ class Collection(Generic[T]):
             self._objects = {}
             self._tombstones = {}
             for index in self._indexes.values():
-                index.forward.clear()
-                index.reverse.clear()
+                index.clear()
             for stored in fresh.values():
                 self._put(stored)
 

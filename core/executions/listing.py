@@ -27,6 +27,25 @@ def _phase(r) -> str:
     return phase_name(r.value.phase)
 
 
+def _created(r) -> dt.datetime | None:
+    """The admin clock at CreateExecution (microseconds; the object's creationTimestamp has
+    whole seconds only, so it would order a burst of executions arbitrarily)."""
+    return _time(r.value.execution.closure.created_at)
+
+
+# The sort keys served by the "pd-created" sorted index (ordered scans in ListExecutions).
+CREATED_COLUMNS = frozenset({"execution_created_at", "created_at"})
+
+
+def created_order(value) -> tuple[tuple[str, str], tuple[tuple[int, int], str]]:
+    """Sorted-index entry of an execution: its project-domain, then (creation time, name) --
+    the order of ``_created`` with the schema's tiebreak (the name, within one project-domain).
+    An unset time sorts first, as None does in ``listing``."""
+    stamp = value.execution.closure.created_at
+    ident = value.id
+    return (ident.project, ident.domain), ((stamp.seconds, stamp.nanos), ident.name)
+
+
 def _duration(r):
     closure = r.value.execution.closure
     return closure.duration.ToTimedelta() if closure.HasField("duration") else None
@@ -42,8 +61,8 @@ SCHEMA = EntitySchema(
         "state": Column(ColumnType.INT, lambda r: r.value.state),
         "mode": Column(ColumnType.INT, lambda r: r.value.execution.spec.metadata.mode),
         "user": Column(ColumnType.STRING, lambda r: r.value.execution.spec.metadata.principal),
-        "execution_created_at": Column(ColumnType.TIMESTAMP, lambda r: r.created_at),
-        "created_at": Column(ColumnType.TIMESTAMP, lambda r: r.created_at),
+        "execution_created_at": Column(ColumnType.TIMESTAMP, _created),
+        "created_at": Column(ColumnType.TIMESTAMP, _created),
         "execution_updated_at": Column(
             ColumnType.TIMESTAMP, lambda r: _time(r.value.execution.closure.updated_at)
         ),

@@ -37,7 +37,13 @@ from flyteadmin.core.errors import (
     not_found,
 )
 from flyteadmin.core.executions.inputs import merge_inputs
-from flyteadmin.core.executions.listing import execution_schema, phase_name, state_filter_given
+from flyteadmin.core.executions.listing import (
+    CREATED_COLUMNS,
+    created_order,
+    execution_schema,
+    phase_name,
+    state_filter_given,
+)
 from flyteadmin.core.executions.single_task import ensure_task_launch_plan
 from flyteadmin.core.namespaces import namespace_for
 from flyteadmin.core.notifications.validation import validate_notifications
@@ -51,6 +57,8 @@ from flyteadmin.core.validation.labels import validate_labels
 from flyteadmin.core.validation.launch_plans import validate_fixed_inputs
 
 log = logging.getLogger(__name__)
+# Candidate rows from a filter's index below which sorting them beats an ordered scan.
+_SMALL = 2000
 Phase = core_execution.WorkflowExecution.Phase
 State = execution_pb2.ExecutionState
 RT = identifier_pb2.ResourceType
@@ -103,6 +111,7 @@ class Executions:
         # ListExecutions narrows by these before filtering (listing.narrow).
         records.add_index("pd-phase", lambda r: [(r.id.project, r.id.domain, phase_name(r.phase))])
         records.add_index("pd-state", lambda r: [(r.id.project, r.id.domain, r.state)])
+        records.add_sorted_index("pd-created", created_order)
         records.add_index("digest", lambda r: [r.request_digest] if r.request_digest else [])
         records.add_index(
             "lp-name",
@@ -409,19 +418,29 @@ class Executions:
         if not state_filter_given(query):
             # Archived executions are hidden unless a filter names the state (§5.7).
             query = query.with_filters(listing.eq_filter(self.schema, "state", "0"))
-        pd = (ident.project, ident.domain)
-        rows = listing.narrow(
+        page = self._page(query, (ident.project, ident.domain))
+        return execution_pb2.ExecutionList(
+            executions=[_listed(r.value.execution) for r in page.items], token=page.next_token
+        )
+
+    def _page(self, query: listing.ListQuery, pd: tuple[str, str]) -> listing.Page:
+        """The cheapest plan: a selective index (phase, state) gives few rows to sort; else,
+        sorted by creation time (the default), the newest-first index is read until the page
+        is full; else everything in the project-domain is filtered and sorted."""
+        candidates = listing.narrow(
             query,
             {
                 "phase": lambda phase: self.records.by_index("pd-phase", (*pd, phase)),
                 "state": lambda state: self.records.by_index("pd-state", (*pd, state)),
             },
-            lambda: self.records.by_index("pd", pd),
         )
-        page = listing.evaluate(query, rows)
-        return execution_pb2.ExecutionList(
-            executions=[_listed(r.value.execution) for r in page.items], token=page.next_token
-        )
+        by_creation = query.sort is not None and query.sort.key in CREATED_COLUMNS
+        if by_creation and (candidates is None or len(candidates) > _SMALL):
+            descending = not query.sort.ascending
+            return listing.scan_in_order(query, self.records.in_order("pd-created", pd, descending))
+        if candidates is None:
+            candidates = self.records.by_index("pd", pd)
+        return listing.evaluate(query, candidates)
 
     async def get_data(
         self, ident: identifier_pb2.WorkflowExecutionIdentifier

@@ -20,7 +20,9 @@ from flyteadmin.core.listing import (
     build_filter,
     evaluate,
     narrow,
+    scan_in_order,
 )
+from flyteadmin.core.store import _SortedIndex
 
 
 @dataclass
@@ -131,7 +133,7 @@ def test_narrow_picks_the_smallest_index_and_keeps_every_filter():
         build_filter(schema, "gte", "number", ["0"]),
     )
     query = ListQuery(schema, filters, SortSpec("name", True), 0, 0)
-    candidates = list(narrow(query, lookups, lambda: rows))
+    candidates = narrow(query, lookups)
     smallest = min(len(by_flag[True]), len(by_text["a"]) + len(by_text["b"]))
     assert len(candidates) == smallest
     expected = [
@@ -140,6 +142,52 @@ def test_narrow_picks_the_smallest_index_and_keeps_every_filter():
         if r.flag is True and r.text in ("a", "b") and r.number is not None and r.number >= 0
     ]
     assert [r.name for r in evaluate(query, candidates).items] == expected
-    # No usable filter: the default rows.
+    # No usable filter: no plan.
     plain = ListQuery(schema, (filters[2],), None, 0, 0)
-    assert narrow(plain, lookups, lambda: rows) is rows
+    assert narrow(plain, lookups) is None
+
+
+@pytest.mark.parametrize("key", ["when", "number"])
+@pytest.mark.parametrize("ascending", [True, False])
+@pytest.mark.parametrize(("offset", "limit"), [(0, 5), (3, 7), (0, 0), (100, 10)])
+def test_a_scan_in_order_gives_the_pages_of_a_full_sort(key, ascending, offset, limit):
+    """Rows from a sorted index (sort value, then name; descending runs keep ascending names)
+    through ``scan_in_order`` equal ``evaluate`` over the same rows."""
+    schema = _schema(memoize=True)
+    rows = _rows(seed=zlib.crc32(repr((key, ascending, offset, limit)).encode()), n=150)
+    index = _SortedIndex(lambda r: ("p", (_order_value(getattr(r, key)), r.name)))
+    for r in rows:
+        index.put(r.name, r)
+    by_name = {r.name: r for r in rows}
+    in_order = [by_name[n] for n in index.names("p", descending=not ascending)]
+    not_e = build_filter(schema, "ne", "text", ["e"])
+    query = ListQuery(schema, (not_e,), SortSpec(key, ascending), offset, limit)
+    expected = evaluate(query, rows)
+    got = scan_in_order(query, in_order)
+    assert [r.name for r in got.items] == [r.name for r in expected.items]
+    assert got.next_token == expected.next_token
+
+
+def _order_value(value):
+    """None first, as the list engine orders it."""
+    if value is None:
+        return (0, 0)
+    return (1, value.timestamp() if isinstance(value, datetime) else value)
+
+
+def test_the_sorted_index_follows_changes_and_removals():
+    index = _SortedIndex(lambda v: (v[0], (v[1], v[2])))
+    index.put("a", ("p", 2, "a"))
+    index.put("b", ("p", 1, "b"))
+    index.put("c", ("q", 1, "c"))
+    index.put("d", ("p", 2, "d"))
+    assert index.names("p", descending=False) == ["b", "a", "d"]
+    assert index.names("p", descending=True) == ["a", "d", "b"]  # ties keep ascending names
+    index.put("b", ("p", 3, "b"))  # its sort value changed
+    index.remove("a")
+    assert index.names("p", descending=True) == ["b", "d"]
+    index.put("d", ("q", 0, "d"))  # moved to another partition
+    assert index.names("p", descending=False) == ["b"]
+    assert index.names("q", descending=False) == ["d", "c"]
+    index.clear()
+    assert index.names("p", descending=False) == []
