@@ -5,6 +5,7 @@ flyteadmin serve      the API server (gRPC + HTTP), for in-cluster use
 flyteadmin operator   the Kopf operator, for in-cluster use
 flyteadmin config     print the default configuration
 flyteadmin crds       print the CRD manifests
+flyteadmin auth       hash a client secret, or generate a token signing key
 """
 
 from __future__ import annotations
@@ -87,8 +88,26 @@ def cmd_dev(args: argparse.Namespace) -> None:
             grpc_port=args.grpc_port,
             http_port=args.http_port,
             seed_projects=tuple(args.project or ("flytesnacks",)),
+            auth=args.auth,
+            propeller=not args.no_propeller,
+            pod_runner=not args.no_pod_runner,
         )
     )
+
+
+def cmd_auth(args: argparse.Namespace) -> None:
+    """hash-secret: a client secret (stdin) -> the hash for auth.clients; keygen: an RSA PEM."""
+    if args.action == "keygen":
+        from flyteadmin.core.auth.keys import generate_pem
+
+        sys.stdout.write(generate_pem().decode())
+        return
+    from flyteadmin.core.auth.client_secrets import hash_secret
+
+    secret = sys.stdin.readline().rstrip("\r\n")
+    if not secret:
+        sys.exit("flyteadmin auth hash-secret: give the secret on stdin")
+    print(hash_secret(secret))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -108,6 +127,21 @@ def main(argv: list[str] | None = None) -> None:
         "--project",
         action="append",
         help="project to create at start if absent (default: flytesnacks)",
+    )
+    dev.add_argument(
+        "--auth",
+        action="store_true",
+        help="require tokens (built-in authorization server, a generated client and secret)",
+    )
+    dev.add_argument(
+        "--no-propeller",
+        action="store_true",
+        help="do not start flytepropeller (executions are accepted but not run)",
+    )
+    dev.add_argument(
+        "--no-pod-runner",
+        action="store_true",
+        help="do not run Pods as local processes on the embedded control plane",
     )
     dev.set_defaults(func=cmd_dev)
 
@@ -130,6 +164,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.write("---\n".join(crds.rendered_files().values()))
 
     crd.set_defaults(func=print_crds)
+
+    auth = commands.add_parser("auth", help="make secrets for the built-in authorization server")
+    auth.add_argument("action", choices=("hash-secret", "keygen"))
+    auth.set_defaults(func=cmd_auth)
 
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -129,7 +129,8 @@ def apply(
         if event.deck_uri:
             closure.deck_uri = event.deck_uri
     if event.HasField("workflow_node_metadata") and not closure.HasField("workflow_node_metadata"):
-        closure.workflow_node_metadata.execution_id.CopyFrom(
+        # admin.WorkflowNodeMetadata spells the field executionId (event's is execution_id).
+        closure.workflow_node_metadata.executionId.CopyFrom(
             event.workflow_node_metadata.execution_id
         )
     if event.HasField("task_node_metadata"):

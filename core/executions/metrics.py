@@ -311,7 +311,7 @@ class ExecutionMetrics:
         if not c.HasField("workflow_node_metadata"):
             return [_op(c.created_at, c.updated_at, NODE_SETUP)]
         try:
-            child = self.executions.get(c.workflow_node_metadata.execution_id)
+            child = self.executions.get(c.workflow_node_metadata.executionId)
         except AdminError:
             log.warning("metrics: child execution of %s is gone", node.id)
             return [_op(c.created_at, c.updated_at, NODE_SETUP)]

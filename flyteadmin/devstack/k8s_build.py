@@ -68,16 +68,20 @@ def sync_gomod(version: str | None = None) -> None:
     """Rewrite the generated replace block of tools/k8s/go.mod from the release's go.mod."""
     version = version or kubernetes_version()
     block = staging_replaces(version, staging_modules(release_gomod(version)))
-    gomod = GO_MODULE_DIR / "go.mod"
+    write_generated_block(GO_MODULE_DIR / "go.mod", block, _BEGIN, _END)
+    _go("mod", "tidy", cwd=GO_MODULE_DIR)
+
+
+def write_generated_block(gomod: Path, block: str, begin: str, end: str) -> None:
+    """Replace the text between ``begin`` and ``end`` in ``gomod`` (or append ``block``)."""
     text = gomod.read_text()
-    if _BEGIN in text:
-        head, rest = text.split(_BEGIN, 1)
-        tail = rest.split(_END, 1)[1]
+    if begin in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1]
         text = head + block + tail
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     gomod.write_text(text)
-    _go("mod", "tidy", cwd=GO_MODULE_DIR)
 
 
 def cache_root() -> Path:
@@ -89,10 +93,16 @@ def cache_root() -> Path:
 
 def binaries_dir() -> Path:
     """Cache folder keyed by the release and the exact module graph (go.mod + go.sum)."""
+    return cache_root() / f"k8s-{kubernetes_version()}-{module_digest(GO_MODULE_DIR)}"
+
+
+def module_digest(module_dir: Path) -> str:
+    """A short hash of a Go module's go.mod and go.sum (a missing go.sum counts as empty)."""
     digest = hashlib.sha256()
     for name in ("go.mod", "go.sum"):
-        digest.update((GO_MODULE_DIR / name).read_bytes())
-    return cache_root() / f"k8s-{kubernetes_version()}-{digest.hexdigest()[:12]}"
+        path = module_dir / name
+        digest.update(path.read_bytes() if path.exists() else b"")
+    return digest.hexdigest()[:12]
 
 
 def _ldflags(version: str) -> str:
@@ -117,20 +127,27 @@ class BuildReport:
 
 
 def _build_one(name: str, out: Path, log) -> BuildReport:
-    env = dict(os.environ, CGO_ENABLED="0")
-    cmd = ["go", "build", "-trimpath", "-tags", "selinux,notest,grpcnotrace"]
+    flags = ["-tags", "selinux,notest,grpcnotrace"]
     if name != "etcd":
-        cmd += ["-ldflags", _ldflags(kubernetes_version())]
+        flags += ["-ldflags", _ldflags(kubernetes_version())]
     else:
-        cmd += ["-ldflags", "-s -w"]
-    cmd += ["-o", str(out) + ".tmp", PACKAGES[name]]
+        flags += ["-ldflags", "-s -w"]
+    return go_build(name, PACKAGES[name], out, cwd=GO_MODULE_DIR, flags=flags, log=log)
+
+
+def go_build(
+    name: str, package: str, out: Path, *, cwd: Path, flags: list[str], log, stderr=None
+) -> BuildReport:
+    """``go build`` one static binary to ``out`` (atomically), timing it and its peak RSS."""
+    env = dict(os.environ, CGO_ENABLED="0")
+    cmd = ["go", "build", "-trimpath", *flags, "-o", str(out) + ".tmp", package]
     start = time.monotonic()
     # wait4 gives the peak RSS of the go command and its children (compiler, linker).
-    proc = subprocess.Popen(cmd, cwd=GO_MODULE_DIR, env=env)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stderr=stderr)
     _, status, rusage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise RuntimeError(f"building {name} failed: {' '.join(cmd)}")
+        raise RuntimeError(f"building {name} failed: {' '.join(cmd)} (in {cwd})")
     os.replace(str(out) + ".tmp", out)
     report = BuildReport(name, time.monotonic() - start, rusage.ru_maxrss)
     log(f"built {name} in {report.seconds:.0f}s (peak RSS {report.max_rss_kib // 1024} MiB)")

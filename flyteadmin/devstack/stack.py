@@ -2,8 +2,9 @@
 
 Starts (or reuses, with --kubeconfig) a Kubernetes control plane and a GCS emulator (the blob
 store; its blobs persist with --data-dir), installs the CRDs, runs the operator and the API
-server in one process, writes a flytekit config file, and stops everything
-on SIGINT/SIGTERM.
+server in one process, starts stock flytepropeller when it is built (docs/propeller.md) and, on
+the embedded control plane, a local pod runner in place of a kubelet (docs/podrunner.md), writes
+a flytekit config file, and stops everything on SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -32,14 +33,23 @@ class DevOptions:
     grpc_port: int = 8089
     http_port: int = 8088
     seed_projects: tuple[str, ...] = ("flytesnacks",)
+    auth: bool = False  # `self` auth with a generated client (docs/auth.md)
+    propeller: bool = True  # start flytepropeller when it is built (docs/propeller.md)
+    pod_runner: bool = True  # run Pods locally on the embedded control plane (docs/podrunner.md)
 
 
 def say(message: str) -> None:
     print(f"flyteadmin dev: {message}", flush=True)
 
 
-def write_flytekit_config(path: Path, grpc_port: int) -> None:
+def write_flytekit_config(path: Path, grpc_port: int, credentials=None) -> None:
     config = {"admin": {"endpoint": f"dns:///127.0.0.1:{grpc_port}", "insecure": True}}
+    if credentials is not None:  # flytekit's client-credentials flow (clients.md §3.3)
+        config["admin"].update(
+            authType="ClientSecret",
+            clientId=credentials.client_id,
+            clientSecretLocation=str(credentials.secret_file),
+        )
     path.write_text(yaml.safe_dump(config))
 
 
@@ -58,7 +68,9 @@ async def _seed(server, projects: tuple[str, ...]) -> None:
                 raise
 
 
-async def _serve(settings: Settings, options: DevOptions, flytekit_config: Path) -> None:
+async def _serve(
+    settings: Settings, options: DevOptions, flytekit_config: Path, propeller_setup=None
+) -> None:
     from flyteadmin.api_server.app import ApiServer
     from flyteadmin.cli import install_signal_stop
     from flyteadmin.operator.runner import OperatorThread
@@ -67,9 +79,15 @@ async def _serve(settings: Settings, options: DevOptions, flytekit_config: Path)
     server = ApiServer(settings)
     await server.start()
     operator = OperatorThread(settings)
+    propeller = None
     try:
         await _seed(server, options.seed_projects)
         await asyncio.to_thread(operator.start)
+        if propeller_setup is not None:
+            from flyteadmin.devstack.propeller import start_propeller
+
+            propeller = await asyncio.to_thread(start_propeller, propeller_setup)
+            say(f"flytepropeller: running, log {propeller.log_path}")
         say(f"flytekit config: {flytekit_config}")
         say(f"ready: gRPC 127.0.0.1:{server.grpc_port}, HTTP http://127.0.0.1:{server.http_port}")
         while not stop.is_set() and operator.running:
@@ -77,9 +95,15 @@ async def _serve(settings: Settings, options: DevOptions, flytekit_config: Path)
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
             except TimeoutError:
                 pass
+            if propeller is not None and not propeller.alive():
+                tail = propeller.child.log_tail()
+                say(f"flytepropeller exited; executions will not run. Its log ends:\n{tail}")
+                propeller = None
         if not operator.running:
             raise RuntimeError("the operator stopped unexpectedly") from operator.error
     finally:
+        if propeller is not None:
+            await asyncio.to_thread(propeller.stop)
         await asyncio.to_thread(operator.stop)
         await server.stop()
 
@@ -91,6 +115,7 @@ def run_dev(options: DevOptions) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     plane = None
     blobs = None
+    runner = None
     try:
         kubeconfig = options.kubeconfig
         if not kubeconfig:
@@ -117,6 +142,21 @@ def run_dev(options: DevOptions) -> None:
             kubernetes=dataclasses.replace(options.settings.kubernetes, kubeconfig=kubeconfig),
             storage=blobs.storage_settings(options.settings.storage),
         )
+        credentials = None
+        if options.auth:
+            from flyteadmin.core.auth.dev import prepare_dev_credentials
+
+            credentials = prepare_dev_credentials(workdir / "auth")
+            settings = dataclasses.replace(
+                settings,
+                auth=dataclasses.replace(
+                    settings.auth,
+                    mode="self",
+                    secrets_dir=str(credentials.directory),
+                    public_url=f"http://127.0.0.1:{options.http_port}",
+                ),
+            )
+            say(f"auth: client {credentials.client_id}, secret file {credentials.secret_file}")
         api = kube.api_client(kubeconfig)
         try:
             kube.apply_crds(api, flyteworkflow=True)
@@ -124,9 +164,38 @@ def run_dev(options: DevOptions) -> None:
         finally:
             api.close()
         flytekit_config = workdir / "flytekit.yaml"
-        write_flytekit_config(flytekit_config, options.grpc_port)
-        asyncio.run(_serve(settings, options, flytekit_config))
+        write_flytekit_config(flytekit_config, options.grpc_port, credentials)
+        pods_dir = None
+        if plane is not None and options.pod_runner:
+            # The embedded control plane has no kubelet: task Pods run as local processes.
+            # With --kubeconfig the cluster's kubelets run them.
+            from flyteadmin.devstack.podrunner import PodRunner, RunnerOptions, gcs_emulator_env
+
+            runner = PodRunner(
+                kubeconfig,
+                workdir / "podrunner",
+                RunnerOptions(extra_env=gcs_emulator_env(blobs.endpoint)),
+            )
+            runner.start()
+            pods_dir = workdir / "podrunner" / "pods"
+            say(f"pod runner: Pods run as local processes, logs under {pods_dir}")
+        propeller_setup = None
+        if options.propeller:
+            from flyteadmin.devstack.propeller import dev_setup
+
+            propeller_setup = dev_setup(
+                workdir=workdir,
+                kubeconfig=kubeconfig,
+                grpc_port=options.grpc_port,
+                blobs=blobs,
+                credentials=credentials,
+                pod_logs_dir=pods_dir,
+                log=say,
+            )
+        asyncio.run(_serve(settings, options, flytekit_config, propeller_setup))
     finally:
+        if runner is not None:
+            runner.stop()
         if blobs is not None:
             blobs.stop()
         if plane is not None:

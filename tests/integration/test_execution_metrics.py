@@ -5,9 +5,21 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from flyteidl.admin import execution_pb2
+from flyteidl.admin import execution_pb2, workflow_pb2
 from flyteidl.core import execution_pb2 as core_execution
+from flyteidl.core import literals_pb2
+from flyteidl.core import workflow_pb2 as core_wf
+from flyteidl.event import event_pb2 as ev
 
+from tests.integration.registration_helpers import (
+    DOMAIN,
+    PROJECT,
+    RT,
+    ident,
+    int_interface,
+    launch_plan_request,
+    promise,
+)
 from tests.integration.test_events_api import Propeller, at, ints, run_task_node
 
 WF = core_execution.WorkflowExecution.Phase
@@ -133,3 +145,50 @@ def test_a_run_that_has_not_started(stub):
     with pytest.raises(grpc.RpcError) as info:
         metrics(Propeller(stub, "nope"), 1)
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_launch_plan_node_spans_its_child_execution(stub):
+    """A workflow whose node launches ``lp``: the node's span holds the child run's span."""
+    node = core_wf.Node(
+        id="l0",
+        inputs=[literals_pb2.Binding(var="x", binding=promise("", "x"))],
+        workflow_node=core_wf.WorkflowNode(launchplan_ref=ident(RT.LAUNCH_PLAN, "lp")),
+    )
+    template = core_wf.WorkflowTemplate(
+        id=ident(RT.WORKFLOW, "parent"),
+        interface=int_interface(),
+        nodes=[node],
+        outputs=[literals_pb2.Binding(var="o0", binding=promise("l0", "o0"))],
+    )
+    stub.CreateWorkflow(
+        workflow_pb2.WorkflowCreateRequest(
+            id=ident(RT.WORKFLOW, "parent"), spec=workflow_pb2.WorkflowSpec(template=template)
+        )
+    )
+    stub.CreateLaunchPlan(launch_plan_request("parent-lp", "parent", x=1))
+    parent = Propeller(stub, "parent")
+    stub.CreateExecution(
+        execution_pb2.ExecutionCreateRequest(
+            project=PROJECT, domain=DOMAIN, name="parent",
+            spec=execution_pb2.ExecutionSpec(launch_plan=ident(RT.LAUNCH_PLAN, "parent-lp")),
+        )
+    )  # fmt: skip
+    parent.workflow(WF.RUNNING, 1)
+    parent.node("start-node", NODE.SUCCEEDED, 2)
+    child = Propeller(stub, "child")
+    child.create()
+    parent.node("l0", NODE.RUNNING, 2, workflow_node_metadata=ev.WorkflowNodeMetadata(
+        execution_id=child.ex))  # fmt: skip
+    child.workflow(WF.RUNNING, 3)
+    child.workflow(WF.SUCCEEDED, 8, output_data=ints(o0=1))
+    parent.node("l0", NODE.SUCCEEDED, 9)
+    parent.node("end-node", NODE.SUCCEEDED, 9)
+    parent.workflow(WF.SUCCEEDED, 10, output_data=ints(o0=1))
+
+    launched = metrics(parent, 10).spans[1]
+    assert launched.node_id.node_id == "l0"
+    kinds = [s.WhichOneof("id") for s in launched.spans]
+    assert kinds == ["operation_id", "operation_id", "workflow_id", "operation_id"], kinds
+    assert launched.spans[2].workflow_id == child.ex
+    ops = [s.operation_id for s in launched.spans if s.operation_id]
+    assert ops == ["NODE_TRANSITION", "NODE_SETUP", "NODE_TEARDOWN"]

@@ -1,0 +1,231 @@
+"""Build stock flytepropeller (its ``cmd/controller``) into a cache, like the Kubernetes binaries.
+
+``tools/propeller`` is a Go module that requires ``github.com/flyteorg/flyte/flytepropeller`` at
+the release in ``tools/propeller/FLYTEPROPELLER_VERSION`` (the one matching our flyteidl pin) and
+names the controller with a ``tool`` directive. The release's go.mod points the monorepo's own
+modules (flyteidl, flyteplugins, flytestdlib) at relative folders, which Go ignores for a
+dependency, so our go.mod replaces each with its published module at the same release;
+``sync_gomod`` derives those lines (plus the release's other replaces, which a dependency's
+go.mod cannot carry over) from the release's go.mod, never by hand.
+
+One module of the release's graph, ``github.com/kubeflow/spark-operator`` (a pseudo-version
+needed only by the Spark plugin), is refused by the Go module proxy here, so the go.mod points it
+at ``tools/propeller/sparkoperator``, an API-only stand-in of ours (``STAND_INS``).
+``FLYTEPROPELLER_BINARY`` skips all of this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from flyteadmin.devstack.k8s_build import (
+    REPO_ROOT,
+    _go,
+    cache_root,
+    go_build,
+    module_digest,
+    write_generated_block,
+)
+
+GO_MODULE_DIR = REPO_ROOT / "tools" / "propeller"
+VERSION_FILE = GO_MODULE_DIR / "FLYTEPROPELLER_VERSION"
+MODULE = "github.com/flyteorg/flyte/flytepropeller"
+PACKAGE = f"{MODULE}/cmd/controller"
+MONOREPO = "github.com/flyteorg/flyte/"
+BINARY_NAME = "flytepropeller"
+BINARY_ENV = "FLYTEPROPELLER_BINARY"
+# Modules the proxy refuses -> our stand-in folders (relative to tools/propeller).
+STAND_INS = {"github.com/kubeflow/spark-operator": "./sparkoperator"}
+_BEGIN = "// BEGIN generated replaces (flyteadmin.devstack.propeller_build sync)"
+_END = "// END generated replaces"
+_REPLACE_RE = re.compile(r"^\s*(?:replace\s+)?(\S+)(?:\s+(v\S+))?\s+=>\s+(\S+)(?:\s+(v\S+))?\s*$")
+
+
+class PropellerBuildError(RuntimeError):
+    """flytepropeller is neither given, cached nor buildable here; the message says why."""
+
+
+def propeller_version() -> str:
+    return VERSION_FILE.read_text().strip()
+
+
+def replace_directives(gomod_text: str) -> list[tuple[str, str]]:
+    """``(module, target)`` for every replace line of a go.mod (block or single-line form)."""
+    found: list[tuple[str, str]] = []
+    in_block = False
+    for raw in gomod_text.splitlines():
+        line = raw.split("//", 1)[0].strip()
+        if line.startswith("replace ("):
+            in_block = True
+            continue
+        if in_block and line == ")":
+            in_block = False
+            continue
+        if (in_block or line.startswith("replace ")) and (m := _REPLACE_RE.match(line)):
+            old, _, new, new_version = m.groups()
+            found.append((old, f"{new} {new_version}" if new_version else new))
+    return found
+
+
+def release_replaces(gomod_text: str, version: str) -> str:
+    """Our go.mod's generated replace block for a release whose go.mod is ``gomod_text``.
+
+    A relative target (``../flyteidl``) becomes the published monorepo module at ``version``
+    (tags ``flyteidl/<version>`` publish ``github.com/flyteorg/flyte/flyteidl <version>``);
+    a version target is restated as it is; any other local path cannot be reproduced.
+    """
+    lines = []
+    for module, target in replace_directives(gomod_text):
+        if target.startswith(("./", "../")):
+            if not module.startswith(MONOREPO):
+                raise PropellerBuildError(f"{module} => {target}: not a flyte monorepo module")
+            lines.append(f"\t{module} => {module} {version}")
+        elif " " in target:
+            lines.append(f"\t{module} => {target}")
+        else:
+            raise PropellerBuildError(f"{module} => {target}: a local path outside the release")
+    lines += [f"\t{module} => {folder}" for module, folder in STAND_INS.items()]
+    return "\n".join([_BEGIN, "replace (", *sorted(lines), ")", _END])
+
+
+def release_gomod(version: str) -> str:
+    """flytepropeller's go.mod at ``version``, through the Go module proxy or cache."""
+    info = json.loads(_go("mod", "download", "-json", f"{MODULE}@{version}"))
+    return Path(info["GoMod"]).read_text()
+
+
+def render_gomod(version: str, release_gomod_text: str) -> str:
+    return "\n".join(
+        [
+            "// Builds stock flytepropeller from Go modules (see flyteadmin/devstack/"
+            "propeller_build.py).",
+            "// Kept apart from any other Go code so nothing bumps its dependencies.",
+            "module flyteadmin.invalid/propellertools",
+            "",
+            "go 1.26.0",
+            "",
+            f"require {MODULE} {version}",
+            "",
+            f"tool {PACKAGE}",
+            "",
+            release_replaces(release_gomod_text, version),
+            "",
+        ]
+    )
+
+
+def sync_gomod(version: str | None = None) -> None:
+    """Rewrite tools/propeller/go.mod's replace block from the release's go.mod, then tidy."""
+    version = version or propeller_version()
+    text = release_gomod(version)
+    gomod = GO_MODULE_DIR / "go.mod"
+    if gomod.exists():
+        write_generated_block(gomod, release_replaces(text, version), _BEGIN, _END)
+    else:
+        gomod.write_text(render_gomod(version, text))
+    _go("mod", "tidy", cwd=GO_MODULE_DIR)
+
+
+def binary_dir() -> Path:
+    """Cache folder keyed by the release and the wrapper module (go.mod, go.sum if any)."""
+    return cache_root() / f"propeller-{propeller_version()}-{module_digest(GO_MODULE_DIR)}"
+
+
+def cached_binary() -> Path:
+    return binary_dir() / BINARY_NAME
+
+
+def find_binary() -> Path | None:
+    """``$FLYTEPROPELLER_BINARY``, else the cached build, else None (nothing is built)."""
+    given = os.environ.get(BINARY_ENV)
+    if given:
+        path = Path(given).expanduser()
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise PropellerBuildError(f"{BINARY_ENV}={given} is not an executable file")
+        return path
+    binary = cached_binary()
+    return binary if binary.exists() else None
+
+
+def _ldflags(version: str) -> str:
+    pkg = "github.com/flyteorg/flyte/flytestdlib/version"
+    stamps = {"Version": version, "Build": "go-module-build", "BuildTime": "1970-01-01"}
+    return "-s -w " + " ".join(f"-X {pkg}.{k}={v}" for k, v in stamps.items())
+
+
+def _tail(path: Path, lines: int = 6) -> str:
+    text = path.read_text(errors="replace") if path.exists() else ""
+    kept = [line for line in text.splitlines() if not line.startswith("go: downloading")]
+    return "\n".join(kept[-lines:])
+
+
+def _build(target: Path, log) -> None:
+    flags = ["-ldflags", _ldflags(propeller_version())]
+    _build_logged(GO_MODULE_DIR, PACKAGE, flags, target, log)
+
+
+def _build_logged(cwd: Path, package: str, flags: list[str], target: Path, log) -> None:
+    build_log = target / "build.log"
+    with open(build_log, "w") as err:
+        try:
+            go_build(
+                BINARY_NAME, package, target / BINARY_NAME, cwd=cwd, flags=flags, log=log,
+                stderr=err,
+            )  # fmt: skip
+        except RuntimeError as exc:
+            raise PropellerBuildError(f"{exc}\n{_tail(build_log)}") from None
+
+
+def ensure_binary(log=lambda msg: print(msg, file=sys.stderr, flush=True)) -> Path:
+    """A flytepropeller binary: ``$FLYTEPROPELLER_BINARY``, the cached one, or a new build."""
+    found = find_binary()
+    if found is not None:
+        return found
+    if shutil.which("go") is None:
+        raise PropellerBuildError(
+            f"Go (>= 1.26) is needed to build flytepropeller; or set {BINARY_ENV} to a binary"
+        )
+    target = binary_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    log(
+        f"building flytepropeller {propeller_version()} into {target} (first run only; takes "
+        "several minutes)"
+    )
+    _build(target, log)
+    return target / BINARY_NAME
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m flyteadmin.devstack.propeller_build")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sync = sub.add_parser("sync", help="derive tools/propeller/go.mod's replaces from the release")
+    sync.add_argument("version", nargs="?")
+    build = sub.add_parser("build", help="build into the cache (no-op when present)")
+    build.add_argument(
+        "--optional", action="store_true", help="exit 0 with the reason when it cannot be built"
+    )
+    sub.add_parser("path", help="print the binary's path, or exit 1 when there is none")
+    args = parser.parse_args(argv)
+    if args.command == "sync":
+        sync_gomod(args.version)
+        return 0
+    if args.command == "path":
+        found = find_binary()
+        print(found or f"not built: {cached_binary()}")
+        return 0 if found else 1
+    try:
+        print(ensure_binary())
+    except PropellerBuildError as exc:
+        print(f"flytepropeller is not available: {exc}", file=sys.stderr)
+        return 0 if args.optional else 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
