@@ -79,6 +79,19 @@ def translate(exc: ApiException | KubeError, *, creating: bool = False) -> Admin
     return AdminError(code, f"kubernetes API: {message}")
 
 
+def decode_response(status: int, reason: str, text: str) -> dict[str, Any]:
+    """A Kubernetes API answer as JSON; a status of 400 or more raises KubeError with the
+    server's message (or the HTTP reason when the body has none)."""
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        data = {"message": text[:500]}
+    if status >= 400:
+        message = data.get("message") if isinstance(data, dict) else None
+        raise KubeError(status, message or reason)
+    return data
+
+
 class KubeHttp:
     """An asyncio client for the Kubernetes REST API, with the credentials of ``api``.
 
@@ -133,14 +146,7 @@ class KubeHttp:
                 status, reason = response.status, response.reason or ""
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise KubeError(0, f"cannot reach the Kubernetes API: {exc!r}") from exc
-        try:
-            data = json.loads(text) if text else {}
-        except ValueError:
-            data = {"message": text[:500]}
-        if status >= 400:
-            message = data.get("message") if isinstance(data, dict) else None
-            raise KubeError(status, message or reason)
-        return data
+        return decode_response(status, reason, text)
 
     async def close(self) -> None:
         if self._session is not None:

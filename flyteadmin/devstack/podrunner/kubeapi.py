@@ -18,7 +18,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.watch.watch import iter_resp_lines
 
-from flyteadmin.core.kube import KubeError
+from flyteadmin.core.kube import KubeError, decode_response
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -88,7 +88,7 @@ class KubeApi:
             raise KubeError(0, f"reading a Kubernetes API answer failed: {exc!r}") from exc
         finally:
             response.release_conn()
-        return _decode(response.status, response.reason or "", text)
+        return decode_response(response.status, response.reason or "", text)
 
     def get(self, path: str, **query: Any) -> dict[str, Any]:
         return self.request("GET", path, query=query)
@@ -111,7 +111,7 @@ class KubeApi:
         if response.status >= 400:
             text = response.read().decode("utf-8", errors="replace")
             response.release_conn()
-            _decode(response.status, response.reason or "", text)
+            decode_response(response.status, response.reason or "", text)
         with self._lock:
             self._streams.add(response)
             closed = self._closed
@@ -143,17 +143,6 @@ class KubeApi:
                 response.shutdown()
             except Exception:  # noqa: BLE001 - best effort; the stream may be closing already
                 pass
-
-
-def _decode(status: int, reason: str, text: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text) if text else {}
-    except ValueError:
-        data = {"message": text[:500]}
-    if status >= 400:
-        message = data.get("message") if isinstance(data, dict) else None
-        raise KubeError(status, message or reason)
-    return data
 
 
 def pod_path(namespace: str, name: str, sub: str = "") -> str:
