@@ -180,21 +180,26 @@ class _SortedIndex:
         self.lists.clear()
         self.where.clear()
 
-    def names(self, partition: Hashable, descending: bool) -> list[str]:
-        """By sort value (descending if asked), ties always by ascending tiebreak."""
-        items = self.lists.get(partition, [])
-        if not descending:
-            return [name for _, name in items]
-        out: list[str] = []
-        end = len(items)
-        while end:
-            start = end - 1
-            value = items[start][0][0]
-            while start and items[start - 1][0][0] == value:
-                start -= 1
-            out.extend(name for _, name in items[start:end])
-            end = start
-        return out
+    def snapshot(self, partition: Hashable) -> list[tuple[tuple[Any, Any], str]]:
+        return list(self.lists.get(partition, ()))
+
+
+def in_sorted_order(items: list[tuple[tuple[Any, Any], str]], descending: bool) -> Iterator[str]:
+    """Names of a sorted index's snapshot by sort value (descending if asked), ties always by
+    ascending tiebreak; lazily, so a scan that stops early pays only for what it read."""
+    if not descending:
+        for _, name in items:
+            yield name
+        return
+    end = len(items)
+    while end:
+        start = end - 1
+        value = items[start][0][0]
+        while start and items[start - 1][0][0] == value:
+            start -= 1
+        for _, name in items[start:end]:
+            yield name
+        end = start
 
 
 class Collection(Generic[T]):
@@ -245,12 +250,16 @@ class Collection(Generic[T]):
         """Register before ``start``; ``fn(value)`` -> ``(partition, (sort value, tiebreak))``."""
         self._indexes[name] = _SortedIndex(fn)
 
+    def sorted_count(self, index: str, partition: Hashable) -> int:
+        """How many objects a sorted index holds in ``partition``."""
+        return len(self._indexes[index].lists.get(partition, ()))  # type: ignore[union-attr]
+
     def in_order(self, index: str, partition: Hashable, descending: bool) -> Iterator[Stored[T]]:
         """A partition's objects in the sorted index's order (a snapshot of the names; objects
         deleted since are skipped)."""
         with self._lock:
-            names = self._indexes[index].names(partition, descending)  # type: ignore[union-attr]
-        for name in names:
+            items = self._indexes[index].snapshot(partition)  # type: ignore[union-attr]
+        for name in in_sorted_order(items, descending):
             stored = self._objects.get(name)
             if stored is not None:
                 yield stored

@@ -57,8 +57,6 @@ from flyteadmin.core.validation.labels import validate_labels
 from flyteadmin.core.validation.launch_plans import validate_fixed_inputs
 
 log = logging.getLogger(__name__)
-# Candidate rows from a filter's index below which sorting them beats an ordered scan.
-_SMALL = 2000
 Phase = core_execution.WorkflowExecution.Phase
 State = execution_pb2.ExecutionState
 RT = identifier_pb2.ResourceType
@@ -424,9 +422,10 @@ class Executions:
         )
 
     def _page(self, query: listing.ListQuery, pd: tuple[str, str]) -> listing.Page:
-        """The cheapest plan: a selective index (phase, state) gives few rows to sort; else,
-        sorted by creation time (the default), the newest-first index is read until the page
-        is full; else everything in the project-domain is filtered and sorted."""
+        """The cheaper of two plans, when the list is sorted by creation time (the default):
+        read the newest-first sorted index until the page is full (about ``wanted * total /
+        matching`` rows), or sort the rows a selective filter's index gives (phase, state).
+        Other sorts filter and sort the candidates (or the whole project-domain)."""
         candidates = listing.narrow(
             query,
             {
@@ -434,10 +433,14 @@ class Executions:
                 "state": lambda state: self.records.by_index("pd-state", (*pd, state)),
             },
         )
-        by_creation = query.sort is not None and query.sort.key in CREATED_COLUMNS
-        if by_creation and (candidates is None or len(candidates) > _SMALL):
-            descending = not query.sort.ascending
-            return listing.scan_in_order(query, self.records.in_order("pd-created", pd, descending))
+        if query.sort is not None and query.sort.key in CREATED_COLUMNS:
+            wanted = query.offset + query.limit
+            total = self.records.sorted_count("pd-created", pd)
+            # A scan reads ~wanted * total / matches rows; sorting the candidates costs a few
+            # times their number.
+            if candidates is None or wanted * total < 3 * len(candidates) ** 2:
+                rows = self.records.in_order("pd-created", pd, not query.sort.ascending)
+                return listing.scan_in_order(query, rows)
         if candidates is None:
             candidates = self.records.by_index("pd", pd)
         return listing.evaluate(query, candidates)

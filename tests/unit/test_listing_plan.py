@@ -22,7 +22,7 @@ from flyteadmin.core.listing import (
     narrow,
     scan_in_order,
 )
-from flyteadmin.core.store import _SortedIndex
+from flyteadmin.core.store import _SortedIndex, in_sorted_order
 
 
 @dataclass
@@ -159,7 +159,7 @@ def test_a_scan_in_order_gives_the_pages_of_a_full_sort(key, ascending, offset, 
     for r in rows:
         index.put(r.name, r)
     by_name = {r.name: r for r in rows}
-    in_order = [by_name[n] for n in index.names("p", descending=not ascending)]
+    in_order = [by_name[n] for n in in_sorted_order(index.snapshot("p"), not ascending)]
     not_e = build_filter(schema, "ne", "text", ["e"])
     query = ListQuery(schema, (not_e,), SortSpec(key, ascending), offset, limit)
     expected = evaluate(query, rows)
@@ -181,13 +181,17 @@ def test_the_sorted_index_follows_changes_and_removals():
     index.put("b", ("p", 1, "b"))
     index.put("c", ("q", 1, "c"))
     index.put("d", ("p", 2, "d"))
-    assert index.names("p", descending=False) == ["b", "a", "d"]
-    assert index.names("p", descending=True) == ["a", "d", "b"]  # ties keep ascending names
+    assert names(index, "p", descending=False) == ["b", "a", "d"]
+    assert names(index, "p", descending=True) == ["a", "d", "b"]  # ties keep ascending names
     index.put("b", ("p", 3, "b"))  # its sort value changed
     index.remove("a")
-    assert index.names("p", descending=True) == ["b", "d"]
+    assert names(index, "p", descending=True) == ["b", "d"]
     index.put("d", ("q", 0, "d"))  # moved to another partition
-    assert index.names("p", descending=False) == ["b"]
-    assert index.names("q", descending=False) == ["d", "c"]
+    assert names(index, "p", descending=False) == ["b"]
+    assert names(index, "q", descending=False) == ["d", "c"]
     index.clear()
-    assert index.names("p", descending=False) == []
+    assert names(index, "p", descending=False) == []
+
+
+def names(index: _SortedIndex, partition: str, descending: bool) -> list[str]:
+    return list(in_sorted_order(index.snapshot(partition), descending))
