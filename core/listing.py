@@ -410,21 +410,24 @@ _NEGATE: dict[ColumnType, Callable[[Any], float]] = {
 }
 
 
-def narrow(query: ListQuery, lookups: Mapping[str, Callable[[Any], Iterable[R]]]) -> list[R] | None:
-    """The rows worth scanning: the smallest index lookup among the query's ``eq`` and
-    ``value_in`` filters on an indexed column of the primary entity; None if no filter has an
-    index. ``lookups`` maps a column to ``value -> rows`` (already scoped to the list). The
-    filters still run over the result, so an index only has to be a superset."""
-    best: list[R] | None = None
+def narrow(
+    query: ListQuery, counts: Mapping[str, Callable[[Any], int]]
+) -> tuple[Filter, int] | None:
+    """The query's most selective indexed filter: among its ``eq`` and ``value_in`` filters on
+    a column of the primary entity that ``counts`` knows (``value -> rows in the index``), the
+    one matching fewest rows, with that number; None if there is none. The caller reads the
+    rows of that filter's values from its index; every filter still runs over them, so an
+    index only has to give a superset."""
+    best: tuple[Filter, int] | None = None
     for f in query.filters:
-        lookup = lookups.get(f.field)
-        if lookup is None or f.entity != query.schema.name:
+        count = counts.get(f.field)
+        if count is None or f.entity != query.schema.name:
             continue
         if f.function not in ("eq", "value_in"):
             continue
-        rows = [r for value in dict.fromkeys(f.values) for r in lookup(value)]
-        if best is None or len(rows) < len(best):
-            best = rows
+        size = sum(count(value) for value in set(f.values))
+        if best is None or size < best[1]:
+            best = (f, size)
     return best
 
 

@@ -193,10 +193,9 @@ def in_sorted_order(items: list[tuple[tuple[Any, Any], str]], descending: bool) 
         return
     end = len(items)
     while end:
-        start = end - 1
-        value = items[start][0][0]
-        while start and items[start - 1][0][0] == value:
-            start -= 1
+        value = items[end - 1][0][0]
+        # ((value,),) sorts just before every entry ((value, tiebreak), name) of this value.
+        start = bisect.bisect_left(items, ((value,),), 0, end)
         for _, name in items[start:end]:
             yield name
         end = start
@@ -238,6 +237,10 @@ class Collection(Generic[T]):
     def add_index(self, name: str, fn: Callable[[T], Iterable[Hashable]]) -> None:
         """Register before ``start``; ``fn`` must be fast and must not raise."""
         self._indexes[name] = _Index(fn)
+
+    def index_count(self, index: str, key: Hashable) -> int:
+        """How many objects ``by_index`` would return, without building the list."""
+        return len(self._indexes[index].forward.get(key, ()))  # type: ignore[union-attr]
 
     def by_index(self, index: str, key: Hashable) -> list[Stored[T]]:
         with self._lock:

@@ -425,25 +425,30 @@ class Executions:
         """The cheaper of two plans, when the list is sorted by creation time (the default):
         read the newest-first sorted index until the page is full (about ``wanted * total /
         matching`` rows), or sort the rows a selective filter's index gives (phase, state).
-        Other sorts filter and sort the candidates (or the whole project-domain)."""
-        candidates = listing.narrow(
-            query,
-            {
-                "phase": lambda phase: self.records.by_index("pd-phase", (*pd, phase)),
-                "state": lambda state: self.records.by_index("pd-state", (*pd, state)),
-            },
-        )
+        Other sorts filter and sort those rows (or the whole project-domain)."""
+        indexes = {"phase": "pd-phase", "state": "pd-state"}
+        counts = {
+            column: (lambda value, index=index: self.records.index_count(index, (*pd, value)))
+            for column, index in indexes.items()
+        }
+        best = listing.narrow(query, counts)
         if query.sort is not None and query.sort.key in CREATED_COLUMNS:
             wanted = query.offset + query.limit
             total = self.records.sorted_count("pd-created", pd)
             # A scan reads ~wanted * total / matches rows; sorting the candidates costs a few
             # times their number.
-            if candidates is None or wanted * total < 3 * len(candidates) ** 2:
+            if best is None or wanted * total < 3 * best[1] ** 2:
                 rows = self.records.in_order("pd-created", pd, not query.sort.ascending)
                 return listing.scan_in_order(query, rows)
-        if candidates is None:
-            candidates = self.records.by_index("pd", pd)
-        return listing.evaluate(query, candidates)
+        if best is None:
+            return listing.evaluate(query, self.records.by_index("pd", pd))
+        chosen = best[0]
+        rows = [
+            r
+            for value in set(chosen.values)
+            for r in self.records.by_index(indexes[chosen.field], (*pd, value))
+        ]
+        return listing.evaluate(query, rows)
 
     async def get_data(
         self, ident: identifier_pb2.WorkflowExecutionIdentifier
