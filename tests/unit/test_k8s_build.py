@@ -61,3 +61,10 @@ def test_incomplete_kubebuilder_assets_are_not_used(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", "")  # no Go either: a clear error, not a half-working cluster
     with pytest.raises(RuntimeError, match="KUBEBUILDER_ASSETS"):
         k8s_build.ensure_binaries(log=lambda m: None)
+
+
+def test_the_apiserver_gets_a_laxer_garbage_collector_unless_the_environment_says_otherwise():
+    from flyteadmin.devstack.controlplane import apiserver_env
+
+    assert apiserver_env({"PATH": "/bin"}) == {"GOGC": "400", "GOMEMLIMIT": "2GiB", "PATH": "/bin"}
+    assert apiserver_env({"GOGC": "100"})["GOGC"] == "100"
