@@ -23,12 +23,13 @@ from typing import Any
 
 from flyteidl.core import identifier_pb2
 from flyteidl.service import dataproxy_pb2
-from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf import duration_pb2
 
 from flyteadmin.core.blobstore import BlobStore, parse_uri
 from flyteadmin.core.config import DataProxySettings
 from flyteadmin.core.errors import AdminError, already_exists, invalid_argument, not_found
 from flyteadmin.core.projects import Projects
+from flyteadmin.core.timestamps import stamp
 
 # The custom-metadata key flytekit and flyteadmin's signers use (stow.FlyteContentMD5).
 MD5_METADATA_KEY = "flyteContentMD5"
@@ -102,7 +103,7 @@ class DataProxy:
         return dataproxy_pb2.CreateUploadLocationResponse(
             signed_url=url,
             native_url=uri,
-            expires_at=_timestamp(now + lifetime),
+            expires_at=stamp(now + lifetime),
             headers=headers,
         )
 
@@ -119,7 +120,7 @@ class DataProxy:
         now = datetime.now(UTC)
         url, _ = self._blobs.signed_url(request.native_url, method="GET", expires_in=lifetime)
         return dataproxy_pb2.CreateDownloadLocationResponse(
-            signed_url=url, expires_at=_timestamp(now + lifetime)
+            signed_url=url, expires_at=stamp(now + lifetime)
         )
 
     async def create_download_link(
@@ -150,7 +151,7 @@ class DataProxy:
             raise not_found(f"object not found: {uri}")
         now = datetime.now(UTC)
         url, _ = self._blobs.signed_url(uri, method="GET", expires_in=lifetime)
-        expires_at = _timestamp(now + lifetime)
+        expires_at = stamp(now + lifetime)
         return dataproxy_pb2.CreateDownloadLinkResponse(
             signed_url=[url],
             expires_at=expires_at,
@@ -278,12 +279,6 @@ class DataProxy:
 def _describe_node(ident: identifier_pb2.NodeExecutionIdentifier) -> str:
     ex = ident.execution_id
     return f"project:{ex.project} domain:{ex.domain} name:{ex.name} node_id:{ident.node_id}"
-
-
-def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
 
 
 def _random_name(length: int) -> str:

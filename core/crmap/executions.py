@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +20,7 @@ from flyteadmin.core.crmap.protojson import (
 )
 from flyteadmin.core.names import object_name
 from flyteadmin.core.store import Body
+from flyteadmin.core.timestamps import stamp_text
 
 Phase = core_execution.WorkflowExecution.Phase
 State = execution_pb2.ExecutionState
@@ -57,12 +57,6 @@ def execution_object_name(ident: identifier_pb2.WorkflowExecutionIdentifier) -> 
     return object_name([ident.name], "execution", ident.project, ident.domain, ident.name)
 
 
-def _timestamp(stamp) -> str | None:
-    if not stamp.seconds and not stamp.nanos:
-        return None
-    return stamp.ToDatetime(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z")
-
-
 class ExecutionCodec:
     kind = crds.EXECUTION
 
@@ -80,7 +74,7 @@ class ExecutionCodec:
             "inputsUri": value.inputs_uri,
             "userInputsUri": value.user_inputs_uri,
             "state": State.Name(value.state),
-            "createdAt": _timestamp(ex.closure.created_at),
+            "createdAt": stamp_text(ex.closure.created_at),
             "requestDigest": value.request_digest,
             "resolved": value.resolved,
         }
@@ -91,7 +85,7 @@ class ExecutionCodec:
             "phase": Phase.Name(closure.phase),
             "closure": to_json(closure),
         }
-        started, updated = _timestamp(closure.started_at), _timestamp(closure.updated_at)
+        started, updated = stamp_text(closure.started_at), stamp_text(closure.updated_at)
         if started:
             status["startedAt"] = started
         if updated:

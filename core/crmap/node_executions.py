@@ -7,7 +7,6 @@ workflow (``status.dynamicWorkflowRef``) and the child task-execution link
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from flyteadmin.core.crmap.labels import identity_labels
 from flyteadmin.core.crmap.protojson import from_json, to_json
 from flyteadmin.core.names import object_name
 from flyteadmin.core.store import Body
+from flyteadmin.core.timestamps import stamp_text
 
 NodePhase = core_execution.NodeExecution.Phase
 
@@ -48,16 +48,10 @@ def node_execution_object_name(ident: identifier_pb2.NodeExecutionIdentifier) ->
     )
 
 
-def timestamp_text(stamp) -> str | None:
-    if not stamp.seconds and not stamp.nanos:
-        return None
-    return stamp.ToDatetime(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z")
-
-
 def phase_status(phase_name: str, closure) -> dict[str, Any]:
     """The typed status fields shared by node and task executions (printer columns)."""
     status: dict[str, Any] = {"phase": phase_name, "closure": to_json(closure)}
-    started, updated = timestamp_text(closure.started_at), timestamp_text(closure.updated_at)
+    started, updated = stamp_text(closure.started_at), stamp_text(closure.updated_at)
     if started:
         status["startedAt"] = started
     if updated:

@@ -3,7 +3,6 @@ to execution_*) and joins (node -> execution; task -> task, node_execution, exec
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -12,15 +11,10 @@ from flyteidl.core import execution_pb2 as core_execution
 from flyteadmin.core.executions.listing import SCHEMA as EXECUTION_SCHEMA
 from flyteadmin.core.listing import Column, ColumnType, EntitySchema, Join, SortSpec
 from flyteadmin.core.registration.tasks import SCHEMA as TASK_SCHEMA
+from flyteadmin.core.timestamps import stamp_datetime
 
 Lookup = Callable[[Any], Any]  # a stored record -> the joined stored record or None
 _ALIASES = {"project": "execution_project", "domain": "execution_domain", "name": "execution_name"}
-
-
-def _time(stamp) -> dt.datetime | None:
-    if not stamp.seconds and not stamp.nanos:
-        return None
-    return stamp.ToDatetime(tzinfo=dt.UTC)
 
 
 def _duration(closure):
@@ -41,14 +35,14 @@ def _common(entity: Callable[[Any], Any], phase_name: Callable[[int], str], pref
             else (ident.node_execution_id.execution_id)
         )
 
-    created = Column(ColumnType.TIMESTAMP, lambda r: _time(closure(r).created_at))
-    updated = Column(ColumnType.TIMESTAMP, lambda r: _time(closure(r).updated_at))
+    created = Column(ColumnType.TIMESTAMP, lambda r: stamp_datetime(closure(r).created_at))
+    updated = Column(ColumnType.TIMESTAMP, lambda r: stamp_datetime(closure(r).updated_at))
     return {
         "execution_project": Column(ColumnType.STRING, lambda r: execution_id(r).project),
         "execution_domain": Column(ColumnType.STRING, lambda r: execution_id(r).domain),
         "execution_name": Column(ColumnType.STRING, lambda r: execution_id(r).name),
         "phase": Column(ColumnType.ENUM_NAME, lambda r: phase_name(closure(r).phase)),
-        "started_at": Column(ColumnType.TIMESTAMP, lambda r: _time(closure(r).started_at)),
+        "started_at": Column(ColumnType.TIMESTAMP, lambda r: stamp_datetime(closure(r).started_at)),
         "created_at": created,
         "updated_at": updated,
         f"{prefix}_created_at": created,

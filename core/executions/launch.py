@@ -17,7 +17,6 @@ from typing import Any
 from flyteidl.admin import execution_pb2
 from flyteidl.core import execution_pb2 as core_execution
 from flyteidl.core import literals_pb2
-from google.protobuf import timestamp_pb2
 
 from flyteadmin.core import kube
 from flyteadmin.core.crmap.executions import ExecutionRecord, execution_object_name
@@ -27,6 +26,7 @@ from flyteadmin.core.flyteworkflow.build import (
     FlyteWorkflowOptions,
     build_flyteworkflow,
 )
+from flyteadmin.core.timestamps import now_stamp
 
 log = logging.getLogger(__name__)
 Phase = core_execution.WorkflowExecution.Phase
@@ -99,7 +99,7 @@ class Launcher:
             execution = execution_pb2.Execution()
             execution.CopyFrom(value.execution)
             execution.closure.phase = Phase.ABORTED
-            execution.closure.updated_at.CopyFrom(_now())
+            execution.closure.updated_at.CopyFrom(now_stamp())
             return replace(value, execution=execution)
 
         await self._mark(record, aborted)
@@ -142,16 +142,10 @@ class Launcher:
             execution.closure.error.code = "LaunchFailed"
             execution.closure.error.kind = core_execution.ExecutionError.SYSTEM
             execution.closure.error.message = message
-            execution.closure.updated_at.CopyFrom(_now())
+            execution.closure.updated_at.CopyFrom(now_stamp())
             return replace(value, execution=execution)
 
         await self._mark(record, failed)
 
     async def _mark(self, record: ExecutionRecord, change) -> None:
         await self.backend.execution_records.mutate(execution_object_name(record.id), change)
-
-
-def _now() -> timestamp_pb2.Timestamp:
-    now = timestamp_pb2.Timestamp()
-    now.FromDatetime(dt.datetime.now(dt.UTC))
-    return now

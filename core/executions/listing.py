@@ -11,12 +11,7 @@ from typing import Any, NamedTuple
 from flyteidl.core import execution_pb2
 
 from flyteadmin.core.listing import Column, ColumnType, EntitySchema, Join, ListQuery, SortSpec
-
-
-def _time(stamp) -> dt.datetime | None:
-    if not stamp.seconds and not stamp.nanos:
-        return None
-    return stamp.ToDatetime(tzinfo=dt.UTC)
+from flyteadmin.core.timestamps import stamp_datetime
 
 
 def phase_name(phase: int) -> str:
@@ -30,7 +25,7 @@ def _phase(r) -> str:
 def _created(r) -> dt.datetime | None:
     """The admin clock at CreateExecution (microseconds; the object's creationTimestamp has
     whole seconds only, so it would order a burst of executions arbitrarily)."""
-    return _time(r.value.execution.closure.created_at)
+    return stamp_datetime(r.value.execution.closure.created_at)
 
 
 # The sort keys served by the "pd-created" sorted index (ordered scans in ListExecutions).
@@ -64,13 +59,13 @@ SCHEMA = EntitySchema(
         "execution_created_at": Column(ColumnType.TIMESTAMP, _created),
         "created_at": Column(ColumnType.TIMESTAMP, _created),
         "execution_updated_at": Column(
-            ColumnType.TIMESTAMP, lambda r: _time(r.value.execution.closure.updated_at)
+            ColumnType.TIMESTAMP, lambda r: stamp_datetime(r.value.execution.closure.updated_at)
         ),
         "updated_at": Column(
-            ColumnType.TIMESTAMP, lambda r: _time(r.value.execution.closure.updated_at)
+            ColumnType.TIMESTAMP, lambda r: stamp_datetime(r.value.execution.closure.updated_at)
         ),
         "started_at": Column(
-            ColumnType.TIMESTAMP, lambda r: _time(r.value.execution.closure.started_at)
+            ColumnType.TIMESTAMP, lambda r: stamp_datetime(r.value.execution.closure.started_at)
         ),
         "duration": Column(ColumnType.DURATION, _duration),
         "launch_entity": Column(

@@ -18,7 +18,6 @@ from flyteidl.admin import common_pb2, execution_pb2, launch_plan_pb2
 from flyteidl.admin import matchable_resource_pb2 as mr_pb2
 from flyteidl.core import execution_pb2 as core_execution
 from flyteidl.core import identifier_pb2, literals_pb2
-from google.protobuf import timestamp_pb2
 
 from flyteadmin.core import listing
 from flyteadmin.core.attributes import Attributes, merge_workflow_execution_config
@@ -53,6 +52,7 @@ from flyteadmin.core.registration.launch_plans import LaunchPlans
 from flyteadmin.core.registration.tasks import Tasks
 from flyteadmin.core.registration.workflows import Workflows
 from flyteadmin.core.store import AlreadyExists, Collection, Stored
+from flyteadmin.core.timestamps import now_stamp
 from flyteadmin.core.validation.labels import validate_labels
 from flyteadmin.core.validation.launch_plans import validate_fixed_inputs
 
@@ -70,12 +70,6 @@ Record = Stored[ExecutionRecord]
 def generate_name() -> str:
     """flyteadmin's form: "a" and 19 characters, 20 in all."""
     return "a" + "".join(secrets.choice(_NAME_ALPHABET) for _ in range(19))
-
-
-def _now() -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(dt.datetime.now(dt.UTC))
-    return stamp
 
 
 def _describe(ident: identifier_pb2.WorkflowExecutionIdentifier) -> str:
@@ -187,7 +181,7 @@ class Executions:
             if spec.metadata.mode == execution_pb2.ExecutionMetadata.RECOVERED:
                 resolved["recoveryExecution"] = resolved["sourceExecution"]
         inputs_uri, user_inputs_uri = await self._write_inputs(ident, inputs, user_inputs)
-        now = _now()
+        now = now_stamp()
         execution = execution_pb2.Execution(
             id=ident,
             spec=spec,
@@ -495,7 +489,7 @@ class Executions:
             execution.CopyFrom(value.execution)
             execution.closure.state_change_details.CopyFrom(
                 execution_pb2.ExecutionStateChangeDetails(
-                    state=request.state, occurred_at=_now(), principal=principal
+                    state=request.state, occurred_at=now_stamp(), principal=principal
                 )
             )
             return replace(value, execution=execution)
@@ -525,7 +519,7 @@ class Executions:
             execution.closure.abort_metadata.CopyFrom(
                 execution_pb2.AbortMetadata(cause=request.cause, principal=principal)
             )
-            execution.closure.updated_at.CopyFrom(_now())
+            execution.closure.updated_at.CopyFrom(now_stamp())
             return replace(value, execution=execution)
 
         await self.records.mutate(record.name, change)

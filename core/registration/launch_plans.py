@@ -10,14 +10,12 @@ pointer and repaired by the next activation.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from flyteidl.admin import common_pb2, launch_plan_pb2
 from flyteidl.core import identifier_pb2, interface_pb2
-from google.protobuf import timestamp_pb2
 
 from flyteadmin.core import listing
 from flyteadmin.core.crmap.registered import Registered, schedule_type
@@ -36,6 +34,7 @@ from flyteadmin.core.registration.named_entities import NamedEntities
 from flyteadmin.core.registration.versions import IdentityRule, create_version, digest
 from flyteadmin.core.registration.workflows import Workflows
 from flyteadmin.core.store import Collection, Stored
+from flyteadmin.core.timestamps import now_stamp
 from flyteadmin.core.validation.identifiers import validate_identifier
 from flyteadmin.core.validation.labels import validate_labels
 from flyteadmin.core.validation.launch_plans import check_launch_plan_inputs
@@ -44,12 +43,6 @@ from flyteadmin.core.validation.schedules import validate_schedule
 RT = identifier_pb2.ResourceType
 LPState = launch_plan_pb2.LaunchPlanState
 Record = Stored[Registered[launch_plan_pb2.LaunchPlan]]
-
-
-def _now() -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(dt.datetime.now(dt.UTC))
-    return stamp
 
 
 class LaunchPlans(VersionedEntities[launch_plan_pb2.LaunchPlan]):
@@ -218,7 +211,7 @@ def build_launch_plan(
     spec = launch_plan_pb2.LaunchPlanSpec()
     spec.CopyFrom(request.spec)
     spec.default_inputs.CopyFrom(expected)
-    now = _now()
+    now = now_stamp()
     return launch_plan_pb2.LaunchPlan(
         id=request.id,
         spec=spec,

@@ -6,6 +6,7 @@ place (docs/podrunner.md); on a kind cluster the chart deploys propeller and kub
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import textwrap
@@ -19,6 +20,7 @@ from flytekit.remote import FlyteRemote
 
 from tests.e2e.stacks import DOMAIN, KUBECONFIG_ENV, PROJECT, Stack
 from tests.pyflyte import pyflyte
+from tests.waiting import eventually
 
 FLOWS = textwrap.dedent(
     '''
@@ -202,12 +204,7 @@ def processes_mentioning(text: str) -> list[int]:
     return found
 
 
-def wait_for(check, what: str, timeout: float = 120):
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
-    return value
+wait_for = functools.partial(eventually, timeout=120, interval=0.5)
 
 
 def test_terminate_aborts_a_running_task_and_its_process(e2e_stack, remote, flows):

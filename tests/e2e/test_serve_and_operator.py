@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import grpc
@@ -18,17 +17,9 @@ from kubernetes.client.rest import ApiException
 
 from flyteadmin.core import kube
 from flyteadmin.devstack.processes import free_ports
+from tests.waiting import eventually
 
 FLYTEADMIN = str(Path(sys.executable).parent / "flyteadmin")
-
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def namespace_exists(core: client.CoreV1Api, name: str) -> bool:
@@ -67,7 +58,7 @@ def test_serve_and_operator_commands(kubeconfig, kube_api, unique, tmp_path):
         for name in ("serve", "operator")
     }
     try:
-        wait_for(lambda: "ready" in logs["serve"].read_text(), 60, "the API server")
+        eventually(lambda: "ready" in logs["serve"].read_text(), "the API server", 60, 0.2)
         with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             admin_pb2_grpc.AdminServiceStub(channel).RegisterProject(
                 project_pb2.ProjectRegisterRequest(project=project_pb2.Project(id="e2e", name="E"))
@@ -75,7 +66,7 @@ def test_serve_and_operator_commands(kubeconfig, kube_api, unique, tmp_path):
         core = client.CoreV1Api(kube_api)
         for domain in ("development", "staging", "production"):
             name = f"e2e-{unique}-{domain}"
-            wait_for(lambda n=name: namespace_exists(core, n), 60, f"namespace {name}")
+            eventually(lambda n=name: namespace_exists(core, n), f"namespace {name}", 60, 0.2)
     finally:
         for proc in procs.values():
             proc.send_signal(signal.SIGTERM)

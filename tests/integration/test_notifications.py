@@ -11,7 +11,6 @@ import dataclasses
 import datetime as dt
 import email
 import email.policy
-import socket
 from collections.abc import Iterator
 
 import grpc
@@ -35,6 +34,7 @@ from flyteadmin.core.config import (
     WebhookSettings,
 )
 from flyteadmin.core.crmap.executions import execution_object_name
+from flyteadmin.devstack.processes import free_port
 from flyteadmin.operator.runner import OperatorThread
 from tests.integration.conftest import running_api_server
 from tests.integration.registration_helpers import (
@@ -53,12 +53,6 @@ WF = core_execution.WorkflowExecution.Phase
 
 
 # ----------------------------------------------------------------------------- receivers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class SmtpReceiver:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from flyteadmin.core.namespaces import namespace_for
 from flyteadmin.devstack import propeller_build
 from flyteadmin.devstack.propeller import PropellerSetup, start_propeller
 from flyteadmin.operator.runner import OperatorThread
+from tests import waiting
 from tests.integration.conftest import running_api_server
 from tests.integration.registration_helpers import (
     DOMAIN,
@@ -47,14 +49,7 @@ TaskPhase = core_execution.TaskExecution.Phase
 ARGS = ["pyflyte-execute", "--inputs", "{{.input}}", "--output-prefix", "{{.outputPrefix}}"]
 
 
-def eventually(check, timeout: float = 90.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} not reached in time"
-        time.sleep(0.2)
+eventually = functools.partial(waiting.eventually, timeout=90.0, interval=0.2)
 
 
 @pytest.fixture(scope="session")
