@@ -44,13 +44,9 @@ def _leaves(name: str, type_: pa.DataType) -> list[str]:
     return [name]
 
 
-def sort_keys(table: Table[Any]) -> list[tuple[str, str]]:
-    return [(c, "ascending") for c in table.order]
-
-
 def sorted_rows(table: Table[Any], data: pa.Table) -> pa.Table:
     """``data`` in the file order (None first, as ``ORDER BY ... NULLS FIRST``)."""
-    return data.sort_by(sort_keys(table), null_placement="at_start")
+    return data.sort_by([(c, "ascending", "at_start") for c in table.order])
 
 
 def open_writer(table: Table[Any], path: Path, options: FileOptions) -> pq.ParquetWriter:

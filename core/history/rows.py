@@ -16,6 +16,7 @@ Rows are built column-wise (one Python list per column), which is what pyarrow c
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -69,6 +70,10 @@ _ARROW: dict[ColumnType, pa.DataType] = {
 def micros(value: dt.timedelta | None) -> int | None:
     """A duration as whole microseconds, how DURATION columns are stored."""
     return None if value is None else value // _US
+
+
+def from_micros(value: int | None) -> dt.datetime | None:
+    return None if value is None else _EPOCH + dt.timedelta(microseconds=value)
 
 
 class View(NamedTuple):
@@ -183,12 +188,31 @@ class Table(Generic[T]):
         arrays.append(pa.array([archived_at] * len(views), type=TIMESTAMP))
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
-    def stored(self, values: Sequence[Any], object_created_at: dt.datetime | None) -> Stored[T]:
-        """A decoded row as the store would hold it: the custom resource's name and creation
-        time, resource version 0 (archived objects have none)."""
-        record = self.decode(*values)
+    def select(self) -> str:
+        """The SQL select list that reads a record back (``stored`` takes its values):
+        the payload columns and the object's creation time; times as epoch microseconds,
+        which convert faster than DuckDB's zone-aware values (and need no pytz)."""
+        types = {c.name: c.type for c in self.columns}
+        return ", ".join(
+            f'epoch_us("{c}")' if types[c] == TIMESTAMP else f'"{c}"'
+            for c in (*self.payload, "object_created_at")
+        )
+
+    def stored(self, values: Sequence[Any]) -> Stored[T]:
+        """A row read with ``select`` as the store would hold it: the custom resource's name
+        and creation time, resource version 0 (archived objects have none)."""
+        *payload, object_created_at = (
+            from_micros(v) if i in self._times else v for i, v in enumerate(values)
+        )
+        record = self.decode(*payload)
         created = object_created_at or self.fallback_created_at(record) or _EPOCH
         return Stored(self.object_name(record), 0, "", created, record)
+
+    @functools.cached_property
+    def _times(self) -> frozenset[int]:
+        types = {c.name: c.type for c in self.columns}
+        names = (*self.payload, "object_created_at")
+        return frozenset(i for i, c in enumerate(names) if types[c] == TIMESTAMP)
 
     def key_of(self, record: T) -> tuple[Any, ...]:
         """The record's identity, as the values of ``key`` (for tests and deduplication)."""
