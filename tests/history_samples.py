@@ -19,10 +19,12 @@ from flyteidl.core import execution_pb2 as core_execution
 from flyteidl.event import event_pb2
 from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 
+from flyteadmin.core import listing
 from flyteadmin.core.crmap.executions import ExecutionRecord
 from flyteadmin.core.crmap.node_executions import NodeExecutionRecord
 from flyteadmin.core.crmap.signals import SignalRecord
 from flyteadmin.core.crmap.task_executions import TaskExecutionRecord
+from flyteadmin.core.store import Stored
 
 RT = identifier_pb2.ResourceType
 WF = core_execution.WorkflowExecution.Phase
@@ -319,3 +321,25 @@ def random_shape(rng: random.Random, project: str, domain: str, name: str, creat
         launch_plan=rng.choice(("train.pipeline.training_wf", "etl.daily", "report.weekly")),
         principal=rng.choice(("alice@example.com", "bob@example.com", "flyte-scheduler")),
     )
+
+
+class Registry:
+    """Registered entities as ``execution_schema`` joins them (``find`` and ``schema``)."""
+
+    def __init__(self, schema: listing.EntitySchema, records: list[Stored]) -> None:
+        self.schema = schema
+        self.by_key = {r.value.key: r for r in records}
+
+    def find(self, ident: identifier_pb2.Identifier) -> Stored | None:
+        return self.by_key.get((ident.project, ident.domain, ident.name, ident.version))
+
+
+def resolver(schema: listing.EntitySchema, registries: dict[str, Registry]):
+    """What the caller of ``HistoryEngine.list_executions`` answers for join filters: the ids
+    of the registered entities the filter accepts."""
+
+    def resolve(f: listing.Filter):
+        test = listing.joined_matches(schema, f)
+        return {r.value.key for r in registries[f.entity].by_key.values() if test(r)}
+
+    return resolve

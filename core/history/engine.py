@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,15 +41,17 @@ from flyteadmin.core.crmap.history_segments import HistorySegment
 from flyteadmin.core.crmap.node_executions import NodeExecutionRecord
 from flyteadmin.core.crmap.signals import SignalRecord
 from flyteadmin.core.crmap.task_executions import TaskExecutionRecord
+from flyteadmin.core.executions.listing import CREATED_COLUMNS
 from flyteadmin.core.history import parquet, sql
 from flyteadmin.core.history.cache import FileCache, default_dir
-from flyteadmin.core.history.layout import HistoryFile, parse_uri
+from flyteadmin.core.history.layout import NO_MONTH, HistoryFile, parse_uri
 from flyteadmin.core.history.rows import (
     EXECUTIONS,
     NODE_EXECUTIONS,
     SIGNALS,
     TASK_EXECUTIONS,
     Table,
+    from_micros,
 )
 from flyteadmin.core.listing import ListQuery
 from flyteadmin.core.store import Stored
@@ -135,6 +138,10 @@ class HistoryEngine:
         with self._lock:
             return list(self._segments.values())
 
+    def active_files(self) -> list[HistoryFile]:
+        """The files reads use now (registered and not replaced)."""
+        return [f for files in self._snapshot().files.values() for f in files]
+
     def _snapshot(self) -> _Active:
         with self._lock:
             if self._active is None:
@@ -216,26 +223,81 @@ class HistoryEngine:
         """The first ``offset + limit`` archived executions of one project-domain in the
         query's order (all of them with limit 0): the caller merges them with the live ones
         and cuts the page. ``resolve_join`` answers ``launch_plan.``/``workflow.``/``task.``
-        filters (see core/history/sql.py)."""
-        paths = await self._paths(EXECUTIONS, project, domain)
-        if not paths:
+        filters (see core/history/sql.py).
+
+        Sorted by creation time (the default), the files are read newest month first (oldest
+        first ascending) and the walk stops as soon as no other file can hold a row of the
+        page: a first page reads one or two files whatever the history's size."""
+        located = await self._located(EXECUTIONS, project, domain)
+        if not located:
             return []
-        superseded = await self._superseded_rows(project, domain, paths)
+        superseded = await self._superseded_rows(project, domain, [p for _, p in located])
         clause = sql.where(query, resolve_join)
         wanted = query.offset + query.limit if query.limit else None
         statement = (
-            f'SELECT {EXECUTIONS.select()}, "filename", "execution_name" '
-            "FROM read_parquet(?, filename = true) "
+            f'SELECT {EXECUTIONS.select()}, epoch_us("created_at"), "filename", '
+            '"execution_name" FROM read_parquet(?, filename = true) '
             f'WHERE "execution_project" = ? AND "execution_domain" = ? AND ({clause.sql}) '
             f"ORDER BY {sql.order_by(query)}"
         )
-        params = [paths, project, domain, *clause.params]
-        if wanted is not None:
-            statement += " LIMIT ?"
-            params.append(wanted + len(superseded))
-        rows = await self._query(statement, params)
-        kept = [r[:-2] for r in rows if (r[-2], r[-1]) not in superseded]
-        return [EXECUTIONS.stored(r) for r in kept[:wanted]]
+
+        async def first_rows(chosen: list[tuple[HistoryFile, str]]) -> list[Row]:
+            paths = [p for _, p in chosen]
+            params = [paths, project, domain, *clause.params]
+            text = statement
+            if wanted is not None:
+                text += " LIMIT ?"
+                params.append(wanted + sum(1 for r in superseded if r[0] in paths))
+            rows = await self._query(text, params)
+            return [r[:-2] for r in rows if (r[-2], r[-1]) not in superseded][:wanted]
+
+        by_creation = query.sort is not None and query.sort.key in CREATED_COLUMNS
+        if wanted is None or not by_creation:
+            rows = await first_rows(located)
+        else:
+            rows = await self._walk(located, query.sort.ascending, wanted, first_rows)
+        return [EXECUTIONS.stored(r[:-1]) for r in rows]
+
+    @staticmethod
+    async def _walk(
+        located: list[tuple[HistoryFile, str]],
+        ascending: bool,
+        wanted: int,
+        first_rows: Callable[[list[tuple[HistoryFile, str]]], Awaitable[list[Row]]],
+    ) -> list[Row]:
+        """``first_rows`` over as few files as the creation-time order allows: files in the
+        order of their created_at range (rows without one are in month ``none``: NULLs first
+        ascending, last descending); more files until the page is full, then exactly the
+        files that may hold a row sorting before or with the page's last one."""
+
+        def position(f: HistoryFile) -> tuple[bool, float]:
+            if f.month == NO_MONTH or f.min_created_at is None or f.max_created_at is None:
+                return (not ascending, 0.0)
+            edge = f.min_created_at if ascending else f.max_created_at
+            return (ascending, edge.timestamp() if ascending else -edge.timestamp())
+
+        def may_precede(f: HistoryFile, last: dt.datetime | None) -> bool:
+            """Whether ``f`` can hold a row sorting before (or tied with) ``last``."""
+            if f.month == NO_MONTH or f.min_created_at is None or f.max_created_at is None:
+                return ascending or last is None
+            if last is None:
+                return not ascending
+            return f.min_created_at <= last if ascending else f.max_created_at >= last
+
+        ordered = sorted(located, key=lambda fp: position(fp[0]))
+        count = 1
+        while True:
+            chosen = ordered[:count]
+            rows = await first_rows(chosen)
+            rest = ordered[count:]
+            if len(rows) < wanted:
+                if not rest:
+                    return rows
+                count *= 2
+                continue
+            last = from_micros(rows[wanted - 1][-1])
+            needed = [fp for fp in rest if may_precede(fp[0], last)]
+            return rows if not needed else await first_rows(chosen + needed)
 
     async def node_executions(
         self, project: str, domain: str, name: str
@@ -270,14 +332,19 @@ class HistoryEngine:
 
     # ------------------------------------------------------------------ files and queries
 
-    async def _paths(self, table: Table[Any], project: str, domain: str) -> list[str]:
-        """Local paths of the table's registered files for a project-domain (fetched when
-        not cached), from one snapshot of the registry."""
+    async def _located(
+        self, table: Table[Any], project: str, domain: str
+    ) -> list[tuple[HistoryFile, str]]:
+        """The table's registered files for a project-domain with their local paths (fetched
+        when not cached), from one snapshot of the registry."""
         files = self._snapshot().of(table.name, project, domain)
         fetched = await asyncio.gather(
             *(self.cache.fetch(self.store, f.uri, f.sha256) for f in files)
         )
-        return sorted(str(path) for path, _ in fetched)
+        return [(f, str(path)) for f, (path, _) in zip(files, fetched, strict=True)]
+
+    async def _paths(self, table: Table[Any], project: str, domain: str) -> list[str]:
+        return sorted(p for _, p in await self._located(table, project, domain))
 
     async def _query(self, statement: str, params: list[Any]) -> list[Row]:
         loop = asyncio.get_running_loop()

@@ -333,3 +333,43 @@ def time_ago(seconds: float) -> float:
     import time
 
     return time.time() - seconds
+
+
+def test_lists_by_creation_time_read_few_files_and_agree_with_the_list_engine(store, settings):
+    """The newest-month-first walk over many files (ties across files, executions without a
+    creation time, several months) gives what the in-memory list engine gives."""
+    import random
+
+    rng = random.Random(11)
+    tie = dt.datetime(2026, 3, 31, 23, 59, 59, tzinfo=dt.UTC)
+    moments = [None, tie, tie, MARCH, APRIL, APRIL + dt.timedelta(days=40), tie]
+    writer = HistoryWriter(store, settings)
+    records, files = [], []
+    for b in range(6):  # six archive batches: six files per partition they touch
+        shapes = [
+            shape(f"w{b}{i}{rng.choice('abc')}", rng.choice(moments), phase=rng.choice(
+                (WF.SUCCEEDED, WF.FAILED)))
+            for i in range(rng.randrange(1, 6))
+        ]  # fmt: skip
+        batch = Batch(executions=[samples.execution(s) for s in shapes])
+        files += run(writer.write(batch))
+        records += [
+            Stored(s.name, 1, "", MARCH, e) for s, e in zip(shapes, batch.executions, strict=True)
+        ]
+    assert len({f.month for f in files}) == 4  # three months and "none"
+    engine = engine_with(store, settings, files)
+    try:
+        for _ in range(60):
+            q = query(
+                rng.choice(["", "eq(phase,FAILED)", "ne(name,w00a)"]),
+                rng.choice(["created_at", "execution_created_at", None]),
+                ascending=rng.random() < 0.5,
+                limit=rng.choice([1, 2, 3, 5, 40]),
+                token=str(rng.choice([0, 0, 1, 4])),
+            )
+            whole = dataclasses.replace(q, offset=0, limit=q.offset + q.limit)
+            expected = [r.value.id.name for r in listing.evaluate(whole, records).items]
+            got = run(engine.list_executions(q, "flytesnacks", "development", no_joins))
+            assert [g.value.id.name for g in got] == expected, (q.filters, q.sort, q.limit)
+    finally:
+        engine.close()

@@ -44,17 +44,6 @@ QUERIES = 600
 CONNECTION = duckdb.connect(config={"threads": 1})
 
 
-class Registry:
-    """What execution_schema needs of registered entities: ``find`` and ``schema``."""
-
-    def __init__(self, schema: listing.EntitySchema, records: list[Stored]) -> None:
-        self.schema = schema
-        self.by_key = {r.value.key: r for r in records}
-
-    def find(self, ident: identifier_pb2.Identifier) -> Stored | None:
-        return self.by_key.get((ident.project, ident.domain, ident.name, ident.version))
-
-
 def registered(rng: random.Random, rt: int, message_type, registered_share: float) -> list:
     out = []
     for project, domain in PROJECTS:
@@ -107,31 +96,21 @@ def random_execution(rng: random.Random, i: int):
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory):
     rng = random.Random(20261205)
-    launch_plans = Registry(
+    launch_plans = samples.Registry(
         entity_schema("launch_plan", id_columns()),
         registered(rng, RT.LAUNCH_PLAN, launch_plan_pb2.LaunchPlan, 0.7),
     )
-    workflows = Registry(
+    workflows = samples.Registry(
         workflow_registration.SCHEMA, registered(rng, RT.WORKFLOW, workflow_pb2.Workflow, 0.8)
     )
-    tasks = Registry(task_registration.SCHEMA, registered(rng, RT.TASK, task_pb2.Task, 0.8))
+    tasks = samples.Registry(task_registration.SCHEMA, registered(rng, RT.TASK, task_pb2.Task, 0.8))
     schema = execution_schema(launch_plans, workflows, tasks)
     records = [random_execution(rng, i) for i in range(300)]
     path = tmp_path_factory.mktemp("sql") / "executions.parquet"
     data = parquet.sorted_rows(rows.EXECUTIONS, rows.EXECUTIONS.arrow(records, T0))
     parquet.write_file(rows.EXECUTIONS, data, path, parquet.FileOptions(row_group_rows=64))
     registries = {"launch_plan": launch_plans, "workflow": workflows, "task": tasks}
-    return schema, records, path, resolver(schema, registries)
-
-
-def resolver(schema: listing.EntitySchema, registries: dict[str, Registry]) -> sql.ResolveJoin:
-    """The caller's part of a join filter: ids of the registered entities it accepts."""
-
-    def resolve(f: listing.Filter):
-        test = listing.joined_matches(schema, f)
-        return {r.value.key for r in registries[f.entity].by_key.values() if test(r)}
-
-    return resolve
+    return schema, records, path, samples.resolver(schema, registries)
 
 
 def text_value(rng: random.Random, seen: list[str]) -> str:
