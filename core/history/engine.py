@@ -51,7 +51,6 @@ from flyteadmin.core.history.rows import (
     SIGNALS,
     TASK_EXECUTIONS,
     Table,
-    from_micros,
 )
 from flyteadmin.core.listing import ListQuery
 from flyteadmin.core.store import Stored
@@ -225,79 +224,80 @@ class HistoryEngine:
         and cuts the page. ``resolve_join`` answers ``launch_plan.``/``workflow.``/``task.``
         filters (see core/history/sql.py).
 
-        Sorted by creation time (the default), the files are read newest month first (oldest
-        first ascending) and the walk stops as soon as no other file can hold a row of the
-        page: a first page reads one or two files whatever the history's size."""
+        Sorted by creation time (the default), the rows are read through a time window at
+        the newest end (the oldest, ascending) that widens until the page is full: the window
+        prunes files and row groups, so a first page reads a few row groups whatever the
+        history's size (DuckDB's own top-N pruning cannot: files are sorted ascending)."""
         located = await self._located(EXECUTIONS, project, domain)
         if not located:
             return []
         superseded = await self._superseded_rows(project, domain, [p for _, p in located])
         clause = sql.where(query, resolve_join)
         wanted = query.offset + query.limit if query.limit else None
-        statement = (
-            f'SELECT {EXECUTIONS.select()}, epoch_us("created_at"), "filename", '
-            '"execution_name" FROM read_parquet(?, filename = true) '
-            f'WHERE "execution_project" = ? AND "execution_domain" = ? AND ({clause.sql}) '
-            f"ORDER BY {sql.order_by(query)}"
-        )
 
-        async def first_rows(chosen: list[tuple[HistoryFile, str]]) -> list[Row]:
+        async def first_rows(
+            chosen: list[tuple[HistoryFile, str]], window: str = "TRUE", bound: Any = None
+        ) -> list[Row]:
+            """The first rows of ``chosen`` inside ``window`` (SQL with ``bound`` as its one
+            parameter), superseded rows dropped."""
             paths = [p for _, p in chosen]
+            statement = (
+                f'SELECT {EXECUTIONS.select()}, "filename", "execution_name" '
+                "FROM read_parquet(?, filename = true) WHERE "
+                f'"execution_project" = ? AND "execution_domain" = ? AND ({clause.sql}) '
+                f"AND {window} ORDER BY {sql.order_by(query)}"
+            )
             params = [paths, project, domain, *clause.params]
-            text = statement
+            if bound is not None:
+                params.append(bound)
             if wanted is not None:
-                text += " LIMIT ?"
+                statement += " LIMIT ?"
                 params.append(wanted + sum(1 for r in superseded if r[0] in paths))
-            rows = await self._query(text, params)
+            rows = await self._query(statement, params)
             return [r[:-2] for r in rows if (r[-2], r[-1]) not in superseded][:wanted]
 
         by_creation = query.sort is not None and query.sort.key in CREATED_COLUMNS
-        if wanted is None or not by_creation:
-            rows = await first_rows(located)
+        if wanted is not None and by_creation:
+            assert query.sort is not None
+            rows = await self._windowed(located, query.sort.ascending, wanted, first_rows)
         else:
-            rows = await self._walk(located, query.sort.ascending, wanted, first_rows)
-        return [EXECUTIONS.stored(r[:-1]) for r in rows]
+            rows = await first_rows(located)
+        return [EXECUTIONS.stored(r) for r in rows]
 
     @staticmethod
-    async def _walk(
+    async def _windowed(
         located: list[tuple[HistoryFile, str]],
         ascending: bool,
         wanted: int,
-        first_rows: Callable[[list[tuple[HistoryFile, str]]], Awaitable[list[Row]]],
+        first_rows: Callable[..., Awaitable[list[Row]]],
     ) -> list[Row]:
-        """``first_rows`` over as few files as the creation-time order allows: files in the
-        order of their created_at range (rows without one are in month ``none``: NULLs first
-        ascending, last descending); more files until the page is full, then exactly the
-        files that may hold a row sorting before or with the page's last one."""
-
-        def position(f: HistoryFile) -> tuple[bool, float]:
-            if f.month == NO_MONTH or f.min_created_at is None or f.max_created_at is None:
-                return (not ascending, 0.0)
-            edge = f.min_created_at if ascending else f.max_created_at
-            return (ascending, edge.timestamp() if ascending else -edge.timestamp())
-
-        def may_precede(f: HistoryFile, last: dt.datetime | None) -> bool:
-            """Whether ``f`` can hold a row sorting before (or tied with) ``last``."""
-            if f.month == NO_MONTH or f.min_created_at is None or f.max_created_at is None:
-                return ascending or last is None
-            if last is None:
-                return not ascending
-            return f.min_created_at <= last if ascending else f.max_created_at >= last
-
-        ordered = sorted(located, key=lambda fp: position(fp[0]))
-        count = 1
-        while True:
-            chosen = ordered[:count]
-            rows = await first_rows(chosen)
-            rest = ordered[count:]
-            if len(rows) < wanted:
-                if not rest:
+        """``first_rows`` in creation-time order through a widening window: first about four
+        pages' worth of time (from the files' row counts and time ranges), four times wider
+        each time the page is not full, all rows at last. A window holding ``wanted`` rows
+        holds the first ``wanted`` rows overall: every row outside sorts after it (NULLs
+        are inside ascending, outside descending)."""
+        timed = [(fp, r) for fp in located if (r := _time_range(fp[0])) is not None]
+        untimed = [fp for fp in located if _time_range(fp[0]) is None]
+        if timed:
+            low = min(r[0] for _, r in timed)
+            high = max(r[1] for _, r in timed)
+            span = high - low
+            share = min(1.0, 4 * wanted / max(1, sum(fp[0].rows for fp, _ in timed)))
+            width = max(span * share, span / 4096, dt.timedelta(microseconds=1))
+            while width < span:
+                if ascending:
+                    bound = low + width
+                    chosen = untimed + [fp for fp, r in timed if r[0] <= bound]
+                    window = '("created_at" IS NULL OR "created_at" <= ?)'
+                else:
+                    bound = high - width
+                    chosen = [fp for fp, r in timed if r[1] >= bound]
+                    window = '"created_at" >= ?'
+                rows = await first_rows(chosen, window, bound)
+                if len(rows) >= wanted:
                     return rows
-                count *= 2
-                continue
-            last = from_micros(rows[wanted - 1][-1])
-            needed = [fp for fp in rest if may_precede(fp[0], last)]
-            return rows if not needed else await first_rows(chosen + needed)
+                width *= 4
+        return await first_rows(located)
 
     async def node_executions(
         self, project: str, domain: str, name: str
@@ -400,6 +400,13 @@ class HistoryEngine:
         result = frozenset(kept | _older_versions(rows))
         self._superseded[(project, domain)] = _Superseded(current, result)
         return result
+
+
+def _time_range(f: HistoryFile) -> tuple[dt.datetime, dt.datetime] | None:
+    """The created_at range of an executions file; None when its rows have none."""
+    if f.month == NO_MONTH or f.min_created_at is None or f.max_created_at is None:
+        return None
+    return f.min_created_at, f.max_created_at
 
 
 def _older_versions(rows: Iterable[Row]) -> set[tuple[str, str]]:
