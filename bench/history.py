@@ -64,7 +64,6 @@ WF = samples.WF
 PHASES = (WF.SUCCEEDED,) * 14 + (WF.FAILED,) * 3 + (WF.ABORTED, WF.TIMED_OUT, WF.FAILED)
 END = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
 SEGMENT_CODEC = HistorySegmentCodec()
-_CLONER: Cloner  # one per seeding process, made at import (below)
 
 
 def options(argv: list[str] | None) -> argparse.Namespace:
@@ -242,7 +241,7 @@ def batch_of(first: int, count: int, args: argparse.Namespace, cloner: Cloner) -
 # ---------------------------------------------------------------------------------- seeding
 
 
-_CLONER = Cloner()
+_CLONER = Cloner()  # one per seeding process
 
 
 def _segment_json(segment: HistorySegment) -> dict[str, Any]:
@@ -258,9 +257,8 @@ def _write_batch(
 ) -> tuple[int, list[dict], float]:
     """One batch, in a worker process: its files as segment bodies, and the seconds it took."""
     started = time.perf_counter()
-    batch = batch_of(
-        index * args.batch, min(args.batch, args.executions - index * args.batch), args
-    )
+    count = min(args.batch, args.executions - index * args.batch)
+    batch = batch_of(index * args.batch, count, args, _CLONER)
 
     async def write():
         store = GcsBlobStore(storage)
@@ -383,10 +381,13 @@ def registries() -> dict[str, samples.Registry]:
 class Figure:
     name: str
     latencies: list[float]
+    cpu: list[float]
+    """CPU seconds of this process per call (all its threads): on a busy machine, closer to
+    what the call costs than its wall time."""
     rows: int
 
-    def ms(self, q: float) -> str:
-        return f"{percentile(self.latencies, q) * 1000:.1f}"
+    def ms(self, q: float, values: list[float] | None = None) -> str:
+        return f"{percentile(self.latencies if values is None else values, q) * 1000:.1f}"
 
 
 async def timed(name: str, op: Callable[[int], Awaitable[int]], args: argparse.Namespace) -> Figure:
@@ -395,14 +396,16 @@ async def timed(name: str, op: Callable[[int], Awaitable[int]], args: argparse.N
     loop = asyncio.get_running_loop()
     for window, keep in ((args.warmup, False), (args.seconds, True)):
         latencies: list[float] = []
+        cpu: list[float] = []
         rows = 0
         deadline = loop.time() + window
         while loop.time() < deadline:
-            started = time.perf_counter()
+            started, used = time.perf_counter(), time.process_time()
             rows += await op(rng.randrange(args.executions))
             latencies.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - used)
         if keep:
-            return Figure(name, latencies, rows)
+            return Figure(name, latencies, cpu, rows)
     raise AssertionError("unreachable")
 
 
@@ -479,7 +482,7 @@ async def measure(args: argparse.Namespace, storage: StorageSettings) -> None:
     print(f"download into the cache: {download:.1f}s; first calls (cold): "
           + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in cold.items()))  # fmt: skip
     print_table(
-        ["engine call (1 client)", "calls", "p50 ms", "p90 ms", "p99 ms", "rows/call"],
+        ["engine call (1 client)", "calls", "p50 ms", "p90 ms", "p99 ms", "cpu p50 ms", "rows"],
         [
             [
                 f.name,
@@ -487,6 +490,7 @@ async def measure(args: argparse.Namespace, storage: StorageSettings) -> None:
                 f.ms(50),
                 f.ms(90),
                 f.ms(99),
+                f.ms(50, f.cpu),
                 f"{f.rows / max(len(f.latencies), 1):.0f}",
             ]
             for f in figures
