@@ -27,10 +27,10 @@ from flyteadmin.core.crmap.history_segments import DONE, HistorySegment
 from flyteadmin.core.history import parquet
 from flyteadmin.core.history.cache import FileCache
 from flyteadmin.core.history.engine import connect
-from flyteadmin.core.history.layout import HistoryFile, Partition, new_file_id, path_parts
+from flyteadmin.core.history.layout import HistoryFile, Partition
 from flyteadmin.core.history.rows import TABLES, Table
 from flyteadmin.core.history.sql import quoted
-from flyteadmin.core.history.writer import PARQUET_CONTENT_TYPE, file_options, verify
+from flyteadmin.core.history.writer import file_options, publish
 
 _BATCH_ROWS = 8192
 
@@ -86,23 +86,8 @@ async def compact(
         await asyncio.to_thread(_merge, table, paths, out, settings, cache)
         facts = await asyncio.to_thread(parquet.file_facts, out)
         # File ids start with the write time: the output sorts after its inputs.
-        uri = store.uri_for(*path_parts(partition, new_file_id(dt.datetime.now(dt.UTC))))
-        await store.put_file(uri, out, PARQUET_CONTENT_TYPE)
-        back = out.with_suffix(".back")
-        await verify(store, uri, back, facts)
-        cache.adopt(back, facts.sha256)
-    merged = HistoryFile(
-        uri=uri,
-        table=partition.table,
-        project=partition.project,
-        domain=partition.domain,
-        month=partition.month,
-        rows=facts.rows,
-        bytes=facts.bytes,
-        sha256=facts.sha256,
-        min_created_at=facts.min_created_at,
-        max_created_at=facts.max_created_at,
-    )
+        now = dt.datetime.now(dt.UTC)
+        merged = await publish(store, partition, out, facts, written_at=now, cache=cache)
     return merged, tuple(sorted(s.name for s in segments))
 
 

@@ -172,18 +172,7 @@ class HistoryEngine:
         partition, _ = parse_uri(uri)
         path, _ = await self.cache.fetch(self.store, uri, None)
         facts = await asyncio.to_thread(parquet.file_facts, path)
-        return HistoryFile(
-            uri=uri,
-            table=partition.table,
-            project=partition.project,
-            domain=partition.domain,
-            month=partition.month,
-            rows=facts.rows,
-            bytes=facts.bytes,
-            sha256=facts.sha256,
-            min_created_at=facts.min_created_at,
-            max_created_at=facts.max_created_at,
-        )
+        return HistoryFile.of(uri, partition, facts)
 
     async def prefetch(self) -> None:
         """Download every registered file not cached yet (e.g. at start, in the background),

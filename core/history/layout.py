@@ -70,6 +70,17 @@ def parse_uri(uri: str) -> tuple[Partition, str]:
 
 
 @dataclass(frozen=True)
+class FileFacts:
+    """What a file says about itself (its footer and bytes)."""
+
+    rows: int
+    bytes: int
+    sha256: str  # hex digest of the file's bytes (the local cache is keyed by it)
+    min_created_at: dt.datetime | None  # of the rows' created_at (None: no row has one)
+    max_created_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
 class HistoryFile:
     """One verified history file in the blob store."""
 
@@ -86,6 +97,24 @@ class HistoryFile:
     execution_names: tuple[str, ...] = ()
     """Executions (of this project and domain) with rows in the file, sorted; empty for
     compaction output (it only merges files of finished archives)."""
+
+    @classmethod
+    def of(
+        cls, uri: str, partition: Partition, facts: FileFacts, execution_names: tuple[str, ...] = ()
+    ) -> HistoryFile:
+        return cls(
+            uri=uri,
+            table=partition.table,
+            project=partition.project,
+            domain=partition.domain,
+            month=partition.month,
+            rows=facts.rows,
+            bytes=facts.bytes,
+            sha256=facts.sha256,
+            min_created_at=facts.min_created_at,
+            max_created_at=facts.max_created_at,
+            execution_names=execution_names,
+        )
 
     @property
     def partition(self) -> Partition:

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from flyteadmin.core.history.layout import FileFacts
 from flyteadmin.core.history.rows import Table
 
 CHUNK = 1 << 20  # bytes per read when hashing a file
@@ -92,17 +93,6 @@ def write_file(
                 pending, size = rest.to_batches(), rest.num_rows
         if size:
             writer.write_table(pa.Table.from_batches(pending, table.schema))
-
-
-@dataclass(frozen=True)
-class FileFacts:
-    """What a file says about itself: the parts of a HistoryFile that come from its bytes."""
-
-    rows: int
-    bytes: int
-    sha256: str
-    min_created_at: dt.datetime | None
-    max_created_at: dt.datetime | None
 
 
 def sha256_of(path: Path) -> str:

@@ -25,7 +25,14 @@ from flyteadmin.core.crmap.task_executions import TaskExecutionRecord
 from flyteadmin.core.errors import AdminError, Code
 from flyteadmin.core.history import parquet
 from flyteadmin.core.history.cache import FileCache
-from flyteadmin.core.history.layout import HistoryFile, Partition, month_of, new_file_id, path_parts
+from flyteadmin.core.history.layout import (
+    FileFacts,
+    HistoryFile,
+    Partition,
+    month_of,
+    new_file_id,
+    path_parts,
+)
 from flyteadmin.core.history.rows import (
     EXECUTIONS,
     NODE_EXECUTIONS,
@@ -108,7 +115,7 @@ def partitioned(batch: Batch) -> dict[Partition, list[Any]]:
 class _Encoded:
     partition: Partition
     path: Path
-    facts: parquet.FileFacts
+    facts: FileFacts
     execution_names: tuple[str, ...]
 
 
@@ -141,29 +148,39 @@ class HistoryWriter:
         return out
 
     async def _upload(self, encoded: _Encoded, archived_at: dt.datetime) -> HistoryFile:
-        uri = self.store.uri_for(*path_parts(encoded.partition, new_file_id(archived_at)))
-        await self.store.put_file(uri, encoded.path, PARQUET_CONTENT_TYPE)
-        back = encoded.path.with_suffix(".back")
-        await verify(self.store, uri, back, encoded.facts)
-        if self.cache is not None:
-            self.cache.adopt(back, encoded.facts.sha256)
-        facts, p = encoded.facts, encoded.partition
-        return HistoryFile(
-            uri=uri,
-            table=p.table,
-            project=p.project,
-            domain=p.domain,
-            month=p.month,
-            rows=facts.rows,
-            bytes=facts.bytes,
-            sha256=facts.sha256,
-            min_created_at=facts.min_created_at,
-            max_created_at=facts.max_created_at,
+        return await publish(
+            self.store,
+            encoded.partition,
+            encoded.path,
+            encoded.facts,
+            written_at=archived_at,
+            cache=self.cache,
             execution_names=encoded.execution_names,
         )
 
 
-async def verify(store: BlobStore, uri: str, scratch: Path, expected: parquet.FileFacts) -> None:
+async def publish(
+    store: BlobStore,
+    partition: Partition,
+    path: Path,
+    facts: FileFacts,
+    *,
+    written_at: dt.datetime,
+    cache: FileCache | None,
+    execution_names: tuple[str, ...] = (),
+) -> HistoryFile:
+    """Upload a finished file under a new name of its partition, read it back and check it,
+    and hand the checked copy to ``cache`` (when given)."""
+    uri = store.uri_for(*path_parts(partition, new_file_id(written_at)))
+    await store.put_file(uri, path, PARQUET_CONTENT_TYPE)
+    back = path.with_suffix(".back")
+    await verify(store, uri, back, facts)
+    if cache is not None:
+        cache.adopt(back, facts.sha256)
+    return HistoryFile.of(uri, partition, facts, execution_names)
+
+
+async def verify(store: BlobStore, uri: str, scratch: Path, expected: FileFacts) -> None:
     """Read ``uri`` back into ``scratch``; its digest and row count must be ``expected``'s."""
     await store.get_file(uri, scratch)
     got = await asyncio.to_thread(parquet.file_facts, scratch)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import hashlib
 import os
 from pathlib import Path
 
@@ -19,9 +20,9 @@ from flyteadmin.core.crmap.history_segments import DONE, HistorySegment
 from flyteadmin.core.errors import AdminError, Code
 from flyteadmin.core.executions.listing import SCHEMA
 from flyteadmin.core.history import cache as cache_module
-from flyteadmin.core.history import compaction, parquet
+from flyteadmin.core.history import compaction
 from flyteadmin.core.history.engine import HistoryEngine
-from flyteadmin.core.history.layout import parse_uri
+from flyteadmin.core.history.layout import FileFacts, parse_uri
 from flyteadmin.core.history.writer import Batch, HistoryWriter, verify
 from flyteadmin.core.store import Stored
 from tests import history_samples as samples
@@ -106,7 +107,7 @@ def test_writer_writes_one_verified_file_per_table_and_partition(store, settings
         assert partition == f.partition
         assert f.uri.startswith(store.uri_for("history", "v1", f.table, "project=flytesnacks"))
         data = run(store.get(f.uri))
-        assert len(data) == f.bytes and parquet.hashlib.sha256(data).hexdigest() == f.sha256
+        assert len(data) == f.bytes and hashlib.sha256(data).hexdigest() == f.sha256
 
 
 def test_children_need_their_executions_creation_time(store, settings):
@@ -129,7 +130,7 @@ def test_verification_fails_on_a_different_blob(store, settings, tmp_path: Path)
     (f,) = run(
         HistoryWriter(store, settings).write(Batch(executions=[samples.execution(shape("v"))]))
     )
-    facts = parquet.FileFacts(f.rows + 1, f.bytes, f.sha256, None, None)
+    facts = FileFacts(f.rows + 1, f.bytes, f.sha256, None, None)
     with pytest.raises(AdminError) as caught:
         run(verify(store, f.uri, tmp_path / "back", facts))
     assert caught.value.code == Code.DATA_LOSS
