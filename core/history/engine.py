@@ -34,13 +34,14 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from flyteadmin.core.blobstore import BlobStore
+from flyteadmin.core.blobstore import BlobNotFound, BlobStore
 from flyteadmin.core.config import HistorySettings
 from flyteadmin.core.crmap.executions import ExecutionRecord
 from flyteadmin.core.crmap.history_segments import HistorySegment
 from flyteadmin.core.crmap.node_executions import NodeExecutionRecord
 from flyteadmin.core.crmap.signals import SignalRecord
 from flyteadmin.core.crmap.task_executions import TaskExecutionRecord
+from flyteadmin.core.errors import AdminError, Code
 from flyteadmin.core.executions.listing import CREATED_COLUMNS
 from flyteadmin.core.history import parquet, sql
 from flyteadmin.core.history.cache import FileCache, default_dir
@@ -327,9 +328,16 @@ class HistoryEngine:
         """The table's registered files for a project-domain with their local paths (fetched
         when not cached), from one snapshot of the registry."""
         files = self._snapshot().of(table.name, project, domain)
-        fetched = await asyncio.gather(
-            *(self.cache.fetch(self.store, f.uri, f.sha256) for f in files)
-        )
+        try:
+            fetched = await asyncio.gather(
+                *(self.cache.fetch(self.store, f.uri, f.sha256) for f in files)
+            )
+        except BlobNotFound as exc:
+            # A registered file is gone: replaced by compaction, its blob deleted, and this
+            # replica has not seen the replacing segment yet. Retrying soon works.
+            raise AdminError(
+                Code.UNAVAILABLE, f"history file {exc.uri} is gone; the registry is catching up"
+            ) from exc
         return [(f, str(path)) for f, (path, _) in zip(files, fetched, strict=True)]
 
     async def _paths(self, table: Table[Any], project: str, domain: str) -> list[str]:

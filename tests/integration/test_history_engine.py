@@ -296,6 +296,20 @@ def test_ensure_remove_and_a_shared_cache(store, settings):
         other.close()
 
 
+def test_a_registered_file_whose_blob_is_gone_is_unavailable(store, settings):
+    (f,) = run(
+        HistoryWriter(store, settings).write(Batch(executions=[samples.execution(shape("g"))]))
+    )
+    engine = engine_with(store, settings, [f])
+    try:
+        run(store.delete(f.uri))  # not cached here yet either
+        with pytest.raises(AdminError) as caught:
+            run(engine.get_execution("flytesnacks", "development", "g"))
+        assert caught.value.code == Code.UNAVAILABLE and f.uri in caught.value.message
+    finally:
+        engine.close()
+
+
 def test_a_file_evicted_under_a_reader_is_fetched_again(store, settings):
     (f,) = run(
         HistoryWriter(store, settings).write(Batch(executions=[samples.execution(shape("w"))]))
