@@ -416,6 +416,48 @@ def rss_mib(key: str) -> float:
     return 0.0
 
 
+async def write_stalls(args: argparse.Namespace, storage: StorageSettings) -> str:
+    """Write one archive batch (1,000 executions of another project, so the figures below do
+    not see it) while a heartbeat measures how long the event loop is held."""
+    settings = history_settings(args)
+    count = 1000
+    shapes = [
+        dataclasses.replace(shape_of(n, args.executions, args.months, args.nodes), project="stalls")
+        for n in range(count)
+    ]
+    cloner = Cloner()
+    batch = Batch(
+        executions=[cloner.execution(s) for s in shapes],
+        node_executions=[cloner.node(s, i) for s in shapes for i in range(s.nodes)],
+        task_executions=[cloner.task(s, i) for s in shapes for i in range(s.nodes)],
+    )
+    stalls: list[float] = []
+    done = asyncio.Event()
+
+    async def heartbeat() -> None:
+        loop = asyncio.get_running_loop()
+        while not done.is_set():
+            before = loop.time()
+            await asyncio.sleep(0.001)
+            stalls.append(loop.time() - before - 0.001)
+
+    store = GcsBlobStore(storage)
+    beat = asyncio.create_task(heartbeat())
+    started = time.perf_counter()
+    try:
+        await HistoryWriter(store, settings).write(batch)
+    finally:
+        done.set()
+        await beat
+        await store.close()
+    seconds = time.perf_counter() - started
+    return (
+        f"write of {count:,} executions ({count * (1 + 2 * args.nodes):,} rows) in {seconds:.1f}s; "
+        f"event loop held p50 {percentile(stalls, 50) * 1000:.1f} ms, "
+        f"p99 {percentile(stalls, 99) * 1000:.1f} ms, max {max(stalls) * 1000:.1f} ms"
+    )
+
+
 async def measure(args: argparse.Namespace, storage: StorageSettings) -> None:
     settings = history_settings(args)
     store = GcsBlobStore(storage)
@@ -474,6 +516,7 @@ async def measure(args: argparse.Namespace, storage: StorageSettings) -> None:
     ]
     engine.close()
     await store.close()
+    stalls = await write_stalls(args, storage)
     print(f"\n{machine_info()}")
     print(f"history: {args.executions:,} executions x {args.nodes} node + {args.nodes} task "
           f"executions, {len(files)} files, {sum(f.bytes for f in files) / 2**20:,.0f} MiB; "
@@ -496,6 +539,7 @@ async def measure(args: argparse.Namespace, storage: StorageSettings) -> None:
             for f in figures
         ],  # fmt: skip
     )
+    print(stalls)
     print(f"RSS: {rss_start:,.0f} MiB after registering and downloading, "
           f"{rss_mib('VmRSS'):,.0f} MiB at the end, peak {rss_mib('VmHWM'):,.0f} MiB")  # fmt: skip
 

@@ -42,6 +42,7 @@ ExecutionKey = tuple[str, str, str]  # (project, domain, name)
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 _US = dt.timedelta(microseconds=1)
+_CHUNK = 1024  # rows converted to Arrow per call
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 IDENTIFIER = pa.struct(
     [
@@ -182,11 +183,17 @@ class Table(Generic[T]):
 
     def arrow(self, items: Iterable[T | Stored[T]], archived_at: dt.datetime) -> pa.Table:
         """Rows of ``items`` (records, or ``Stored`` records: their object creation time is
-        kept), in no particular order."""
+        kept), in no particular order. Built in chunks: converting a Python list holds the
+        GIL for the whole list, and the event loop shares the process."""
         views = [view(i) for i in items]
-        arrays = [pa.array([c.get(v) for v in views], type=c.type) for c in self.columns]
-        arrays.append(pa.array([archived_at] * len(views), type=TIMESTAMP))
-        return pa.Table.from_arrays(arrays, schema=self.schema)
+        schema = self.schema
+        batches = []
+        for start in range(0, len(views), _CHUNK):
+            chunk = views[start : start + _CHUNK]
+            arrays = [pa.array([c.get(v) for v in chunk], type=c.type) for c in self.columns]
+            arrays.append(pa.array([archived_at] * len(chunk), type=TIMESTAMP))
+            batches.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
+        return pa.Table.from_batches(batches, schema=schema)
 
     def select(self) -> str:
         """The SQL select list that reads a record back (``stored`` takes its values):
