@@ -8,6 +8,7 @@ list, ``stop`` ends them and closes the HTTP client (on the loop that used it).
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from flyteidl.admin import matchable_resource_pb2
 from flyteidl.core import identifier_pb2
@@ -42,7 +43,9 @@ from flyteadmin.core.registration.workflows import WorkflowLimits, Workflows
 from flyteadmin.core.signals import Signals
 from flyteadmin.core.store import Collection
 from flyteadmin.core.validation.tasks import TaskResourceLimits, limits_from_attributes
+from flyteadmin.core.watermarks import Watermarks
 
+log = logging.getLogger(__name__)
 RT = identifier_pb2.ResourceType
 MR = matchable_resource_pb2.MatchableResource
 
@@ -155,6 +158,30 @@ class Backend:
         if record is None or record.value.key != self.launch_plans.key_of(identifier):
             return None
         return record.value.message.closure
+
+    def share_writes(self, watermarks: Watermarks) -> None:
+        """Run as one of several API-server workers: publish this worker's writes, and let
+        ``barrier`` wait for the others' (core/watermarks.py)."""
+        for slot, collection in enumerate(self.collections):
+            collection.share_writes(watermarks, slot)
+
+    async def barrier(self, timeout: float = 2.0) -> None:
+        """Wait until every cache has seen the writes other workers acknowledged before now.
+        Nearly always immediate; past ``timeout`` the call goes on with what the cache has."""
+        lagging = [c for c in self.collections if not c.caught_up()]
+        if not lagging:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while lagging and loop.time() < deadline:
+            await asyncio.sleep(0.001)
+            lagging = [c for c in lagging if not c.caught_up()]
+        if lagging:
+            log.warning(
+                "caches of %s still behind other workers after %.1fs; serving anyway",
+                ", ".join(c.kind.plural for c in lagging),
+                timeout,
+            )
 
     async def start(self) -> None:
         for collection in self.collections:

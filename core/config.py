@@ -35,6 +35,9 @@ class ServerSettings:
     grpc_port: int = 8089
     http_port: int = 8088
     grpc_reflection: bool = True
+    workers: int = 1
+    """API-server processes sharing the ports (one Python process uses at most one core);
+    0 means one per core (api_server/workers.py)."""
     cors_allowed_origins: tuple[str, ...] = ("*",)
     """Origins allowed by CORS; `*` allows any (the exact origin is echoed for credentials)."""
 

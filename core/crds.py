@@ -61,6 +61,12 @@ def _proto(description: str) -> Schema:
     }
 
 
+def _packed(description: str) -> Schema:
+    """A protobuf message as base64 protobuf binary: one opaque string that kube-apiserver
+    neither walks nor field-tracks (core/crmap/protojson.py)."""
+    return _string(f"{description} Protobuf binary, base64.")
+
+
 def _string_map(description: str) -> Schema:
     return {
         "type": "object",
@@ -290,7 +296,9 @@ _PHASE_STATUS = {
     "startedAt": _time(),
     "updatedAt": _time(),
     "duration": _string("Duration as seconds with an `s` suffix (protobuf Duration JSON)."),
-    "closure": _proto("The admin closure of the entity (phase details, outputs, errors, ...)."),
+    "message": _string("The error, shortened (for kubectl; the closure holds all of it)."),
+    "closureProto": _packed("The admin closure (phase details, outputs, errors, ...)."),
+    "closure": _proto("The admin closure, as JSON (objects written before closureProto)."),
     "closureRef": _ref("the closure"),
 }
 
@@ -306,7 +314,8 @@ EXECUTION = Kind(
             "launchPlanId": IDENTIFIER,
             "workflowId": IDENTIFIER,
             "taskId": IDENTIFIER,
-            "spec": _proto("admin.ExecutionSpec with the resolved configuration."),
+            "specProto": _packed("admin.ExecutionSpec with the resolved configuration."),
+            "spec": _proto("admin.ExecutionSpec as JSON (objects written before specProto)."),
             "inputsUri": _string(),
             "userInputsUri": _string(),
             "parentNodeExecution": _proto("core.NodeExecutionIdentifier of the launching node."),
@@ -366,9 +375,13 @@ NODE_EXECUTION = Kind(
             "executionId": EXECUTION_ID,
             "nodeId": _string(),
             "parentId": _string("Node id of the parent node execution, for child nodes."),
-            "parentTaskExecution": _proto("core.TaskExecutionIdentifier of a dynamic parent."),
+            "parentTaskExecutionProto": _packed(
+                "core.TaskExecutionIdentifier of a dynamic parent."
+            ),
+            "parentTaskExecution": _proto("The same as JSON (objects written before)."),
             "inputUri": _string(),
-            "metadata": _proto("admin.NodeExecutionMetaData."),
+            "metadataProto": _packed("admin.NodeExecutionMetaData."),
+            "metadata": _proto("admin.NodeExecutionMetaData as JSON (objects written before)."),
         },
         ["executionId", "nodeId"],
     ),

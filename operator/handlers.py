@@ -56,8 +56,11 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
 
 
 def launcher(ctx: OperatorContext) -> Launcher:
-    retention = dt.timedelta(seconds=ctx.settings.operator.flyteworkflow_retention_seconds)
-    return Launcher(ctx.backend, retention=retention)
+    """The operator's one Launcher: the event handler and the resync share what it knows."""
+    if "launcher" not in ctx.shared:
+        retention = dt.timedelta(seconds=ctx.settings.operator.flyteworkflow_retention_seconds)
+        ctx.shared["launcher"] = Launcher(ctx.backend, retention=retention)
+    return ctx.shared["launcher"]
 
 
 def register_executions(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
@@ -83,9 +86,11 @@ async def resync_executions(ctx: OperatorContext) -> None:
     launch = launcher(ctx)
     while True:
         await asyncio.sleep(ctx.settings.operator.resync_seconds)
-        for stored in ctx.backend.execution_records.values():
+        live = ctx.backend.execution_records.values()
+        launch.forget({stored.name for stored in live})
+        for stored in live:
             try:
-                await launch.reconcile(stored.value)
+                await launch.reconcile(stored.value, resync=True)
             except Exception as exc:  # noqa: BLE001 - one execution must not stop the others
                 log.warning("resync of execution %s: %s", stored.name, exc)
 
