@@ -27,6 +27,9 @@ from flyteadmin.operator.context import OperatorContext
 log = logging.getLogger(__name__)
 _PROJECTS = (crds.GROUP, crds.VERSION, crds.PROJECT.plural)
 _EXECUTIONS = (crds.GROUP, crds.VERSION, crds.EXECUTION.plural)
+# Phases in which an execution event asks something of the operator at once: launch, abort.
+# (A finished execution's object is deleted after its retention, by the periodic resync.)
+_ACTS_ON = frozenset({"UNDEFINED", "ABORTING"})
 
 
 async def reconcile_project(ctx: OperatorContext, project: project_pb2.Project) -> None:
@@ -73,6 +76,8 @@ def register_executions(registry: kopf.OperatorRegistry, ctx: OperatorContext) -
     async def execution_event(event: kopf.RawEvent, body: kopf.Body, **_: object) -> None:
         if event.get("type") == "DELETED":
             return
+        if (body.get("status") or {}).get("phase", "UNDEFINED") not in _ACTS_ON:
+            return  # most events are propeller's progress: nothing to do, nothing to decode
         record = codec.decode(dict(body))
         try:
             await launch.reconcile(record)
