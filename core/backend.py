@@ -17,6 +17,7 @@ from kubernetes import client
 from flyteadmin.core import kube
 from flyteadmin.core.attributes import Attributes
 from flyteadmin.core.blobstore import GcsBlobStore
+from flyteadmin.core.budget import StorageBudget, follow_database_size
 from flyteadmin.core.config import Settings
 from flyteadmin.core.crmap.attributes import AttributesCodec
 from flyteadmin.core.crmap.executions import ExecutionCodec
@@ -56,6 +57,8 @@ class Backend:
         self.settings = settings
         self.api = api or kube.api_client(k8s.kubeconfig)
         self.http = kube.KubeHttp(self.api, max_connections=k8s.api_connections)
+        self.budget = StorageBudget(settings.etcd)
+        self._db_size_task: asyncio.Task | None = None
         # Lazy: the first blob call connects, or reports the store as not configured.
         self.blobs = GcsBlobStore(settings.storage)
         self.project_records = Collection(self.api, k8s.namespace, ProjectCodec(), self.http)
@@ -95,6 +98,8 @@ class Backend:
             self.node_execution_records,
             self.task_execution_records,
         ]
+        for records in self.collections:
+            records.use_budget(self.budget)
         registration = settings.registration
         self.descriptions = Descriptions(self.description_records)
         self.tasks = Tasks(
@@ -186,6 +191,8 @@ class Backend:
     async def start(self) -> None:
         for collection in self.collections:
             collection.start()
+        if self.settings.etcd.read_database_size:
+            self._db_size_task = asyncio.create_task(follow_database_size(self.budget, self.http))
         timeout = self.settings.kubernetes.cache_sync_timeout_seconds
         loop = asyncio.get_running_loop()
         for collection in self.collections:
@@ -197,6 +204,9 @@ class Backend:
                 )
 
     async def stop(self) -> None:
+        if self._db_size_task is not None:
+            self._db_size_task.cancel()
+            await asyncio.gather(self._db_size_task, return_exceptions=True)
         for collection in self.collections:
             collection.stop()
         await self.http.close()

@@ -122,6 +122,9 @@ class Kind:
     # writes: a create with status then costs two calls, and an update of both costs two.
     # The kinds written on every event have none (one call per write; docs/storage.md).
     status_subresource: bool = True
+    # Objects that running executions create (node/task executions, signals): their writes are
+    # progress, admitted while new work is already refused (core/budget.py).
+    progress: bool = False
     description: str = ""
     namespaced: bool = True
     group: str = GROUP
@@ -370,6 +373,7 @@ NODE_EXECUTION = Kind(
     short_names=("fnexec",),
     description="A node execution of a workflow execution (admin.NodeExecution).",
     status_subresource=False,
+    progress=True,
     spec=_object(
         {
             "executionId": EXECUTION_ID,
@@ -403,6 +407,7 @@ TASK_EXECUTION = Kind(
     short_names=("ftexec",),
     description="One attempt of a task in a node execution (admin.TaskExecution).",
     status_subresource=False,
+    progress=True,
     spec=_object(
         {
             "executionId": EXECUTION_ID,
@@ -521,6 +526,7 @@ SIGNAL = Kind(
     plural="signals",
     short_names=("fsig",),
     description="A gate-node signal of an execution (admin.Signal).",
+    progress=True,
     spec=_object(
         {
             "executionId": EXECUTION_ID,
