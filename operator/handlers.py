@@ -33,6 +33,15 @@ _ACTS_ON = frozenset({"UNDEFINED", "ABORTING"})
 
 
 async def reconcile_project(ctx: OperatorContext, project: project_pb2.Project) -> None:
+    # One project at a time: a burst of registrations then costs kube-apiserver a steady trickle
+    # of namespace creations (like a controller's rate-limited work queue) instead of competing
+    # with the API's own writes; the namespaces follow within moments.
+    gate = ctx.shared.setdefault("namespaces", asyncio.Semaphore(1))
+    async with gate:
+        await _reconcile_namespaces(ctx, project)
+
+
+async def _reconcile_namespaces(ctx: OperatorContext, project: project_pb2.Project) -> None:
     created = await asyncio.to_thread(
         reconcile_project_namespaces,
         ctx.api,
