@@ -101,6 +101,8 @@ class Launcher:
             body = await self._build(record)
             await self.backend.http.request("POST", _path(namespace), body)
         except kube.KubeError as exc:
+            if _transient(exc):
+                raise  # the cluster is busy or away: the next resync tries again
             if exc.status != 409:
                 await self._fail(record, f"cannot create the FlyteWorkflow object: {exc.message}")
                 return
@@ -172,6 +174,11 @@ class Launcher:
 
     async def _mark(self, record: ExecutionRecord, change) -> None:
         await self.backend.execution_records.mutate(execution_object_name(record.id), change)
+
+
+def _transient(exc: kube.KubeError) -> bool:
+    """No answer, throttled, or a server-side failure: worth retrying, not a reason to fail."""
+    return exc.status == 0 or exc.status == 429 or exc.status >= 500
 
 
 def _aborted(value: ExecutionRecord) -> ExecutionRecord:
