@@ -387,12 +387,13 @@ class HistoryEngine:
             names = {r[1] for r in rows}
             kept = {r for r in known.rows if r[1] not in names}
         else:
+            # Names first (a hash aggregate of one column), then only their rows.
             statement = (
                 'SELECT "filename", "execution_name", epoch_us("archived_at") '
-                "FROM read_parquet(?, filename = true) "
-                'QUALIFY count(*) OVER (PARTITION BY "execution_name") > 1'
+                'FROM read_parquet(?, filename = true) WHERE "execution_name" IN '
+                '(SELECT "execution_name" FROM read_parquet(?) GROUP BY 1 HAVING count(*) > 1)'
             )
-            rows = await self._query(statement, [paths])
+            rows = await self._query(statement, [paths, paths])
             kept = set()
         result = frozenset(kept | _older_versions(rows))
         self._superseded[(project, domain)] = _Superseded(current, result)

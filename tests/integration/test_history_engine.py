@@ -229,6 +229,22 @@ def test_the_newest_version_wins_everywhere(store, settings):
         assert len(nodes) == 3
     finally:
         engine.close()
+    # The same when the newer file arrives after the engine has listed the older ones.
+    engine = engine_with(store, settings, first)
+    try:
+        lists = (query("eq(state,0)"), query())
+        before = [
+            run(engine.list_executions(q, "flytesnacks", "development", no_joins)) for q in lists
+        ]
+        assert [sorted(r.value.id.name for r in rows) for rows in before] == [["x", "y"]] * 2
+        for f in second:
+            engine.add(HistorySegment(f, phase=DONE))
+        after = [
+            run(engine.list_executions(q, "flytesnacks", "development", no_joins)) for q in lists
+        ]
+        assert [[r.value.id.name for r in rows] for rows in after] == [["y"], ["x", "y"]]
+    finally:
+        engine.close()
 
 
 def test_compaction_merges_a_partition_and_swaps_atomically(store, settings):
