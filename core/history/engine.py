@@ -178,11 +178,14 @@ class HistoryEngine:
     async def prefetch(self) -> None:
         """Download every registered file not cached yet (e.g. at start, in the background),
         then evict what nothing references. May be slow."""
-        active = self._snapshot()
-        for files in active.files.values():
-            for f in files:
+        slots = asyncio.Semaphore(4)  # downloads at once
+
+        async def fetch(f: HistoryFile) -> None:
+            async with slots:
                 await self.cache.fetch(self.store, f.uri, f.sha256)
-        referenced = {f.sha256 for s in self.segments() for f in (s.file,)}
+
+        await asyncio.gather(*(fetch(f) for f in self.active_files()))
+        referenced = {s.file.sha256 for s in self.segments()}
         await asyncio.to_thread(self.cache.evict, referenced)
 
     def close(self) -> None:
