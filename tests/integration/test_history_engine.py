@@ -352,6 +352,21 @@ def test_a_file_evicted_under_a_reader_is_fetched_again(store, settings):
         engine.close()
 
 
+def test_prefetch_downloads_active_files_and_evicts_unreferenced_ones(store, settings):
+    files = run(HistoryWriter(store, settings).write(full_batch([shape("p1"), shape("p2", APRIL)])))
+    engine = engine_with(store, settings, files)
+    try:
+        stale = engine.cache.path("0" * 64)
+        stale.write_bytes(b"an old file nothing references")
+        old = time_ago(cache_module.GRACE + 1)
+        os.utime(stale, (old, old))
+        run(engine.prefetch())
+        assert all(engine.cache.path(f.sha256).exists() for f in files)
+        assert not stale.exists()
+    finally:
+        engine.close()
+
+
 def test_eviction_keeps_recent_and_referenced_files(tmp_path: Path):
     cache = cache_module.FileCache(tmp_path, max_bytes=250)
     old = time_ago(cache_module.GRACE + 60)
