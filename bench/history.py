@@ -514,6 +514,7 @@ async def measure(args: argparse.Namespace, storage: StorageSettings) -> None:
         await timed("get_execution (random)", get, args),
         await timed("node_executions (random execution)", nodes, args),
     ]
+    rss_end, rss_peak = rss_mib("VmRSS"), rss_mib("VmHWM")  # before the write below
     engine.close()
     await store.close()
     stalls = await write_stalls(args, storage)
@@ -540,8 +541,10 @@ async def measure(args: argparse.Namespace, storage: StorageSettings) -> None:
         ],  # fmt: skip
     )
     print(stalls)
-    print(f"RSS: {rss_start:,.0f} MiB after registering and downloading, "
-          f"{rss_mib('VmRSS'):,.0f} MiB at the end, peak {rss_mib('VmHWM'):,.0f} MiB")  # fmt: skip
+    print(
+        f"RSS of this process (the engine): {rss_start:,.0f} MiB after registering and "
+        f"downloading, {rss_end:,.0f} MiB after the calls, peak {rss_peak:,.0f} MiB"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
