@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -55,8 +54,6 @@ from flyteadmin.core.history.rows import (
 )
 from flyteadmin.core.listing import ListQuery
 from flyteadmin.core.store import Stored
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Key = tuple[str, str, str]  # (table, project, domain)
