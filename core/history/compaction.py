@@ -75,6 +75,8 @@ async def compact(
     partitions = {s.file.partition for s in segments}
     if len(partitions) != 1:
         raise ValueError(f"compaction merges one partition at a time, got {sorted(partitions)}")
+    if unfinished := sorted(s.name for s in segments if s.phase != DONE):
+        raise ValueError(f"compaction merges Done segments only, not {unfinished}")
     (partition,) = partitions
     table = TABLES[partition.table]
     fetched = await asyncio.gather(
