@@ -21,7 +21,7 @@ from flyteadmin.core.errors import AdminError, Code
 from flyteadmin.core.executions.listing import SCHEMA
 from flyteadmin.core.history import cache as cache_module
 from flyteadmin.core.history import compaction
-from flyteadmin.core.history.engine import HistoryEngine
+from flyteadmin.core.history.engine import HistoryEngine, open_cache
 from flyteadmin.core.history.layout import FileFacts, parse_uri
 from flyteadmin.core.history.writer import Batch, HistoryWriter, verify
 from flyteadmin.core.store import Stored
@@ -261,6 +261,10 @@ def test_compaction_merges_a_partition_and_swaps_atomically(store, settings):
     )
     assert all(len(g) == 5 for g in groups)
     assert compaction.plan(segments[:1], settings) == []
+    committed = [dataclasses.replace(s, phase="Committed") for s in groups[0]]
+    assert compaction.plan(committed, settings) == []  # an archive may still need them
+    with pytest.raises(ValueError, match="Done"):
+        run(compaction.compact(committed, store, settings, open_cache(settings)))
     engine = engine_with(store, settings, files)
     try:
         q = query(limit=10)
