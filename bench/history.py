@@ -43,7 +43,7 @@ from flyteadmin.core.crmap.history_segments import DONE, HistorySegment, History
 from flyteadmin.core.crmap.registered import Registered
 from flyteadmin.core.executions.listing import execution_schema
 from flyteadmin.core.history import compaction
-from flyteadmin.core.history.engine import HistoryEngine
+from flyteadmin.core.history.engine import HistoryEngine, open_cache
 from flyteadmin.core.history.writer import Batch, HistoryWriter
 from flyteadmin.core.registration import tasks as task_registration
 from flyteadmin.core.registration import workflows as workflow_registration
@@ -312,13 +312,12 @@ def _compact_group(group: list[dict], args: argparse.Namespace, storage: Storage
     async def run() -> dict:
         store = GcsBlobStore(storage)
         settings = history_settings(args)
-        engine = HistoryEngine(store, settings)  # for its cache
         try:
             segments = [_segment(b) for b in group]
-            merged, replaced = await compaction.compact(segments, store, settings, engine.cache)
+            cache = open_cache(settings)  # the engine's: the output is cached for it
+            merged, replaced = await compaction.compact(segments, store, settings, cache)
             return _segment_json(HistorySegment(merged, replaced, DONE))
         finally:
-            engine.close()
             await store.close()
 
     return asyncio.run(run())
