@@ -96,10 +96,10 @@ def connect(settings: HistorySettings, cache: FileCache) -> duckdb.DuckDBPyConne
             "temp_directory": str(spill),
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
-            "enable_progress_bar": False,  # long merges would draw one on stderr
         }
     )
     db.execute("SET TimeZone = 'UTC'")
+    db.execute("SET enable_progress_bar = false")  # long merges would draw one on stderr
     return db
 
 
