@@ -201,10 +201,9 @@ class HistoryEngine:
             return None
         statement = (
             f"SELECT {EXECUTIONS.select()} FROM read_parquet(?, filename = true) "
-            'WHERE "execution_project" = ? AND "execution_domain" = ? AND "execution_name" = ? '
-            'ORDER BY "archived_at" DESC, "filename" DESC LIMIT 1'
+            'WHERE "execution_name" = ? ORDER BY "archived_at" DESC, "filename" DESC LIMIT 1'
         )
-        rows = await self._query(statement, [paths, project, domain, name])
+        rows = await self._query(statement, [paths, name])
         return EXECUTIONS.stored(rows[0]) if rows else None
 
     async def list_executions(
@@ -234,11 +233,10 @@ class HistoryEngine:
             paths = [p for _, p in chosen]
             statement = (
                 f'SELECT {EXECUTIONS.select()}, "filename", "execution_name" '
-                "FROM read_parquet(?, filename = true) WHERE "
-                f'"execution_project" = ? AND "execution_domain" = ? AND ({clause.sql}) '
-                f"AND {window} ORDER BY {sql.order_by(query)}"
+                f"FROM read_parquet(?, filename = true) WHERE ({clause.sql}) AND {window} "
+                f"ORDER BY {sql.order_by(query)}"
             )
-            params = [paths, project, domain, *clause.params]
+            params = [paths, *clause.params]
             if bound is not None:
                 params.append(bound)
             if wanted is not None:
@@ -291,32 +289,35 @@ class HistoryEngine:
         return await first_rows(located)
 
     async def node_executions(
-        self, project: str, domain: str, name: str
+        self, project: str, domain: str, name: str, month: str | None = None
     ) -> list[Stored[NodeExecutionRecord]]:
-        """Every archived node execution of one execution (newest version of each)."""
-        return await self._of_execution(NODE_EXECUTIONS, project, domain, name)
+        """Every archived node execution of one execution (newest version of each). With
+        ``month``, the execution's partition (``layout.month_of`` its created_at), only that
+        month's files are read: much less work than every month's."""
+        return await self._of_execution(NODE_EXECUTIONS, project, domain, name, month)
 
     async def task_executions(
-        self, project: str, domain: str, name: str
+        self, project: str, domain: str, name: str, month: str | None = None
     ) -> list[Stored[TaskExecutionRecord]]:
-        return await self._of_execution(TASK_EXECUTIONS, project, domain, name)
+        return await self._of_execution(TASK_EXECUTIONS, project, domain, name, month)
 
-    async def signals(self, project: str, domain: str, name: str) -> list[Stored[SignalRecord]]:
-        return await self._of_execution(SIGNALS, project, domain, name)
+    async def signals(
+        self, project: str, domain: str, name: str, month: str | None = None
+    ) -> list[Stored[SignalRecord]]:
+        return await self._of_execution(SIGNALS, project, domain, name, month)
 
     async def _of_execution(
-        self, table: Table[T], project: str, domain: str, name: str
+        self, table: Table[T], project: str, domain: str, name: str, month: str | None
     ) -> list[Stored[T]]:
-        paths = await self._paths(table, project, domain)
+        paths = await self._paths(table, project, domain, month)
         if not paths:
             return []
         keys = ", ".join(sql.quoted(k) for k in table.key)
         statement = (
             f"SELECT {table.select()}, {keys} FROM read_parquet(?, filename = true) "
-            'WHERE "execution_project" = ? AND "execution_domain" = ? AND "execution_name" = ? '
-            'ORDER BY "archived_at", "filename"'
+            'WHERE "execution_name" = ? ORDER BY "archived_at", "filename"'
         )
-        rows = await self._query(statement, [paths, project, domain, name])
+        rows = await self._query(statement, [paths, name])
         width = len(table.key)
         newest = {r[-width:]: r[:-width] for r in rows}  # later rows (newer) overwrite
         return [table.stored(r) for r in newest.values()]
@@ -324,11 +325,14 @@ class HistoryEngine:
     # ------------------------------------------------------------------ files and queries
 
     async def _located(
-        self, table: Table[Any], project: str, domain: str
+        self, table: Table[Any], project: str, domain: str, month: str | None = None
     ) -> list[tuple[HistoryFile, str]]:
-        """The table's registered files for a project-domain with their local paths (fetched
-        when not cached), from one snapshot of the registry."""
+        """The table's registered files for a project-domain (and month, if given) with their
+        local paths (fetched when not cached), from one snapshot of the registry. Queries
+        need not filter on project and domain: a file holds one partition's rows."""
         files = self._snapshot().of(table.name, project, domain)
+        if month is not None:
+            files = tuple(f for f in files if f.month == month)
         try:
             fetched = await asyncio.gather(
                 *(self.cache.fetch(self.store, f.uri, f.sha256) for f in files)
@@ -341,8 +345,10 @@ class HistoryEngine:
             ) from exc
         return [(f, str(path)) for f, (path, _) in zip(files, fetched, strict=True)]
 
-    async def _paths(self, table: Table[Any], project: str, domain: str) -> list[str]:
-        return sorted(p for _, p in await self._located(table, project, domain))
+    async def _paths(
+        self, table: Table[Any], project: str, domain: str, month: str | None = None
+    ) -> list[str]:
+        return sorted(p for _, p in await self._located(table, project, domain, month))
 
     async def _query(self, statement: str, params: list[Any]) -> list[Row]:
         loop = asyncio.get_running_loop()

@@ -169,6 +169,11 @@ def test_engine_reads_what_was_archived(store, settings):
             assert sorted((n.value for n in nodes), key=lambda n: n.node.id.node_id) == [
                 samples.node_execution(shapes[4], i) for i in range(3)
             ]
+            # Told the execution's month, the engine reads that partition only.
+            assert (
+                await engine.node_executions("flytesnacks", "development", "e4", "2026-03") == nodes
+            )
+            assert await engine.node_executions("flytesnacks", "development", "e4", "2026-04") == []
             tasks = await engine.task_executions("flytesnacks", "development", "apr")
             assert [t.value for t in tasks] == [
                 samples.task_execution(shapes[-1], i) for i in range(3)
