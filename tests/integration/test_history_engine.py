@@ -89,6 +89,10 @@ def query(
     )
 
 
+def by_node(stored: Stored) -> str:
+    return stored.value.node.id.node_id
+
+
 def no_joins(_f):
     raise AssertionError("no join filter in these queries")
 
@@ -170,9 +174,8 @@ def test_engine_reads_what_was_archived(store, settings):
                 samples.node_execution(shapes[4], i) for i in range(3)
             ]
             # Told the execution's month, the engine reads that partition only.
-            assert (
-                await engine.node_executions("flytesnacks", "development", "e4", "2026-03") == nodes
-            )
+            march = await engine.node_executions("flytesnacks", "development", "e4", "2026-03")
+            assert sorted(march, key=by_node) == sorted(nodes, key=by_node)
             assert await engine.node_executions("flytesnacks", "development", "e4", "2026-04") == []
             tasks = await engine.task_executions("flytesnacks", "development", "apr")
             assert [t.value for t in tasks] == [
