@@ -291,7 +291,8 @@ class HistoryEngine:
     async def node_executions(
         self, project: str, domain: str, name: str, month: str | None = None
     ) -> list[Stored[NodeExecutionRecord]]:
-        """Every archived node execution of one execution (newest version of each). With
+        """Every archived node execution of one execution (newest version of each, in node id
+        order). With
         ``month``, the execution's partition (``layout.month_of`` its created_at), only that
         month's files are read: much less work than every month's."""
         return await self._of_execution(NODE_EXECUTIONS, project, domain, name, month)
@@ -320,7 +321,7 @@ class HistoryEngine:
         rows = await self._query(statement, [paths, name])
         width = len(table.key)
         newest = {r[-width:]: r[:-width] for r in rows}  # later rows (newer) overwrite
-        return [table.stored(r) for r in newest.values()]
+        return [table.stored(newest[key]) for key in sorted(newest)]  # in key order
 
     # ------------------------------------------------------------------ files and queries
 
