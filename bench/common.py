@@ -267,9 +267,7 @@ def stack(
 
             say("starting the local control plane (etcd, kube-apiserver, controller-manager)")
             started = time.monotonic()
-            plane = start_control_plane(
-                log=say, etcd_args=etcd_args, apiserver_args=apiserver_args
-            )
+            plane = start_control_plane(log=say, etcd_args=etcd_args, apiserver_args=apiserver_args)
             plane_seconds = time.monotonic() - started
             kubeconfig = str(plane.kubeconfig)
         api = kube.api_client(kubeconfig)

@@ -44,6 +44,7 @@ from flyteadmin.core.crmap.registered import Registered
 from flyteadmin.core.executions.listing import execution_schema
 from flyteadmin.core.history import compaction
 from flyteadmin.core.history.engine import HistoryEngine, open_cache
+from flyteadmin.core.history.layout import month_of
 from flyteadmin.core.history.writer import Batch, HistoryWriter
 from flyteadmin.core.registration import tasks as task_registration
 from flyteadmin.core.registration import workflows as workflow_registration
@@ -500,6 +501,12 @@ async def measure(args: argparse.Namespace, storage: StorageSettings) -> None:
         assert len(got) == args.nodes, (execution_name(n), len(got))
         return len(got)
 
+    async def nodes_in_month(n: int) -> int:
+        month = month_of(created_at(n, args.executions, args.months))
+        got = await engine.node_executions(PROJECT, DOMAIN, execution_name(n), month)
+        assert len(got) == args.nodes, (execution_name(n), len(got))
+        return len(got)
+
     cold = {}
     for name, op in (("list", list_phase), ("get", get), ("nodes", nodes)):
         t0 = time.perf_counter()
@@ -512,6 +519,7 @@ async def measure(args: argparse.Namespace, storage: StorageSettings) -> None:
         ),
         await timed("get_execution (random)", get, args),
         await timed("node_executions (random execution)", nodes, args),
+        await timed("node_executions, its month given", nodes_in_month, args),
     ]
     rss_end, rss_peak = rss_mib("VmRSS"), rss_mib("VmHWM")  # before the write below
     engine.close()
