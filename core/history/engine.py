@@ -98,7 +98,9 @@ def connect(settings: HistorySettings, cache: FileCache) -> duckdb.DuckDBPyConne
             "autoload_known_extensions": False,
         }
     )
-    db.execute("SET TimeZone = 'UTC'")
+    # GLOBAL: the engine's cursors (one per thread) are sessions of their own.
+    db.execute("SET GLOBAL TimeZone = 'UTC'")
+    db.execute("SET GLOBAL parquet_metadata_cache = true")  # footers are parsed once per file
     db.execute("SET enable_progress_bar = false")  # long merges would draw one on stderr
     return db
 
@@ -109,7 +111,6 @@ class HistoryEngine:
         self.settings = settings
         self.cache = open_cache(settings)
         self._db = connect(settings, self.cache)
-        self._db.execute("SET parquet_metadata_cache = true")  # footers read once per file
         self._pool = ThreadPoolExecutor(settings.query_workers, thread_name_prefix="history")
         self._cursors = threading.local()
         self._lock = threading.Lock()
@@ -370,7 +371,7 @@ class HistoryEngine:
 
     def _execute(self, statement: str, params: Sequence[Any]) -> list[Row]:
         cursor = getattr(self._cursors, "cursor", None)
-        if cursor is None:
+        if cursor is None:  # a session of its own (settings: see connect)
             cursor = self._cursors.cursor = self._db.cursor()
         return cursor.execute(statement, params).fetchall()
 

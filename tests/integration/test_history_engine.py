@@ -445,3 +445,15 @@ def test_lists_by_creation_time_read_few_files_and_agree_with_the_list_engine(st
             assert [g.value.id.name for g in got] == expected, (q.filters, q.sort, q.limit)
     finally:
         engine.close()
+
+
+def test_the_engine_sessions_cache_parquet_footers(store, settings):
+    """Each worker thread queries through a cursor, a DuckDB session of its own: the settings
+    that make reads fast must hold there, not only on the first connection."""
+    engine = HistoryEngine(store, settings)
+    try:
+        query = "SELECT current_setting('parquet_metadata_cache'), current_setting('TimeZone')"
+        got = run(engine._query(query, []))
+        assert got == [(True, "UTC")]
+    finally:
+        engine.close()
