@@ -29,6 +29,7 @@ import hashlib
 import json
 import multiprocessing
 import random
+import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -89,6 +90,11 @@ def options(argv: list[str] | None) -> argparse.Namespace:
         help="executions,children rows per row group (default: the settings')",
     )
     parser.add_argument("--threads", type=int, default=0, help="DuckDB threads (settings')")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="measure with an empty cache (times the download of every file; deleted after)",
+    )
     return parser.parse_args(argv)
 
 
@@ -460,6 +466,8 @@ async def write_stalls(args: argparse.Namespace, storage: StorageSettings) -> st
 
 async def measure(args: argparse.Namespace, storage: StorageSettings) -> None:
     settings = history_settings(args)
+    if args.cold:  # a host that never read these files
+        settings = dataclasses.replace(settings, cache_dir=tempfile.mkdtemp(prefix="history-"))
     store = GcsBlobStore(storage)
     engine = HistoryEngine(store, settings)
     segments = all_segments(args)
@@ -524,6 +532,8 @@ async def measure(args: argparse.Namespace, storage: StorageSettings) -> None:
     rss_end, rss_peak = rss_mib("VmRSS"), rss_mib("VmHWM")  # before the write below
     engine.close()
     await store.close()
+    if args.cold:
+        shutil.rmtree(settings.cache_dir, ignore_errors=True)
     stalls = await write_stalls(args, storage)
     print(f"\n{machine_info()}")
     print(f"history: {args.executions:,} executions x {args.nodes} node + {args.nodes} task "
