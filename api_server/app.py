@@ -17,6 +17,7 @@ from flyteadmin.api_server.auth.http_middleware import auth_middleware, oauth2_r
 from flyteadmin.api_server.gateway import build_http_app
 from flyteadmin.api_server.grpc_server import build_grpc_server, mark_serving
 from flyteadmin.api_server.services import build_registry
+from flyteadmin.api_server.telemetry import TelemetryInterceptor, observe, telemetry_middleware
 from flyteadmin.core.auth.runtime import build_auth
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.config import Settings
@@ -29,19 +30,23 @@ class ApiServer:
         self.settings = settings
         self.backend = backend or Backend(settings)
         self.auth = build_auth(settings)  # None when auth.mode is off
-        self.registry = build_registry(self.backend, self.auth)
+        # Every handler describes its call (RPC, project, execution) for logs and metrics.
+        self.registry = observe(build_registry(self.backend, self.auth))
         server = settings.server
         authenticator = Authenticator(self.auth) if self.auth is not None else None
+        # Telemetry first (outermost), so that refused calls are counted and logged too.
         self.grpc, self.grpc_port = build_grpc_server(
             self.registry,
             address=f"{server.host}:{server.grpc_port}",
             reflection_on=server.grpc_reflection,
-            interceptors=[AuthInterceptor(authenticator)] if authenticator else [],
+            interceptors=[TelemetryInterceptor()]
+            + ([AuthInterceptor(authenticator)] if authenticator else []),
         )
         self.http_app = build_http_app(
             self.registry,
             cors_origins=server.cors_allowed_origins,
-            middlewares=[auth_middleware(authenticator)] if authenticator else [],
+            middlewares=[telemetry_middleware]
+            + ([auth_middleware(authenticator)] if authenticator else []),
             extra_routes=oauth2_routes(self.auth) if self.auth is not None else [],
         )
         self._http_runner: web.AppRunner | None = None

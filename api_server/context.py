@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from google.protobuf.message import Message
 
 from flyteadmin.core.auth.tokens import Identity
+from flyteadmin.core.logs import current_request_id
 
 # The caller that the door's authentication (gRPC interceptor, HTTP middleware) verified for the
 # call in progress; None when authentication is off or the method is anonymous.
@@ -38,7 +39,8 @@ class CallContext:
         return cls(
             metadata=lowered,
             principal=identity.subject if identity is not None else "",
-            request_id=lowered.get("x-request-id") or new_request_id(),
+            # The door's (api_server/telemetry.py), which it returned to the caller.
+            request_id=current_request_id() or lowered.get("x-request-id") or new_request_id(),
             identity=identity,
         )
 

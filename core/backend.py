@@ -13,7 +13,7 @@ from flyteidl.admin import matchable_resource_pb2
 from flyteidl.core import identifier_pb2
 from kubernetes import client
 
-from flyteadmin.core import kube
+from flyteadmin.core import kube, metrics
 from flyteadmin.core.attributes import Attributes
 from flyteadmin.core.blobstore import GcsBlobStore
 from flyteadmin.core.config import Settings
@@ -157,6 +157,7 @@ class Backend:
         return record.value.message.closure
 
     async def start(self) -> None:
+        metrics.STORE.watch(self.collections)
         for collection in self.collections:
             collection.start()
         timeout = self.settings.kubernetes.cache_sync_timeout_seconds
@@ -170,6 +171,7 @@ class Backend:
                 )
 
     async def stop(self) -> None:
+        metrics.STORE.forget(self.collections)
         for collection in self.collections:
             collection.stop()
         await self.http.close()

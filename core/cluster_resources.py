@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -29,7 +28,7 @@ from flyteidl.admin import matchable_resource_pb2, project_pb2
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from flyteadmin.core import crds, kube
+from flyteadmin.core import crds, kube, kube_events, metrics
 from flyteadmin.core.attributes import Attributes
 from flyteadmin.core.config import ClusterResourceSettings, Settings
 from flyteadmin.core.namespaces import namespace_for, reconcile_project_namespaces
@@ -332,25 +331,10 @@ def post_event(
     message: str,
 ) -> None:
     """A core/v1 Event on the Project object (``kubectl describe projects <id>``)."""
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    body = {
-        "metadata": {"generateName": f"{project.name}.", "namespace": namespace},
-        "involvedObject": {
-            "apiVersion": crds.PROJECT.api_version,
-            "kind": crds.PROJECT.kind,
-            "name": project.name,
-            "namespace": namespace,
-            "uid": project.uid,
-        },
-        "type": "Warning" if warning else "Normal",
-        "reason": reason,
-        "message": message[:1024],
-        "source": {"component": EVENT_COMPONENT},
-        "reportingComponent": EVENT_COMPONENT,
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-    }
+    body = kube_events.event_body(
+        crds.PROJECT, project.name, project.uid, namespace, warning=warning, reason=reason,
+        message=message, component=EVENT_COMPONENT,
+    )  # fmt: skip
     client.CoreV1Api(api).create_namespaced_event(namespace, body)
 
 
@@ -365,6 +349,15 @@ class Outcome:
     status: str
     """``applied``, ``unchanged`` or ``failed``."""
     error: str = ""
+    changed: bool = False
+    """``applied``: new content (else the same content again, after ``reapply_seconds``)."""
+
+    @property
+    def metric(self) -> str:
+        """The outcome in ``flyteadmin_cluster_resource_syncs_total``."""
+        if self.status == "applied":
+            return "changed" if self.changed else "reapplied"
+        return self.status
 
 
 class ClusterResources:
@@ -435,6 +428,7 @@ class ClusterResources:
                     outcomes.append(
                         await self._sync_one(stored, domain, templates, common, shared_error, force)
                     )
+                    metrics.cluster_resource_synced(outcomes[-1].metric)
             return outcomes
 
     def _active_projects(self, ids: Iterable[str] | None) -> list[Stored[project_pb2.Project]]:
@@ -505,7 +499,7 @@ class ClusterResources:
             len(objects),
             namespace,
         )
-        return Outcome(project, domain, namespace, "applied")
+        return Outcome(project, domain, namespace, "applied", changed=changed)
 
     def _apply(
         self, project: project_pb2.Project, domain: str, namespace: str, objects: list[dict]

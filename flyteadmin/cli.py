@@ -13,23 +13,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from flyteadmin.core import config as config_module
-from flyteadmin.core.config import Settings, load_settings
+from flyteadmin.core import logs
+from flyteadmin.core.config import LoggingSettings, Settings, load_settings
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _settings(args: argparse.Namespace, service: str) -> Settings:
+    """The configuration; sets up logging and tracing (as ``service``) from it."""
+    from flyteadmin.core import logs, tracing
+
     settings = load_settings(args.config)
-    if getattr(args, "kubeconfig", None):
+    if getattr(args, "kubeconfig", None) and args.command != "dev":
         settings = dataclasses.replace(
             settings,
             kubernetes=dataclasses.replace(settings.kubernetes, kubeconfig=args.kubeconfig),
         )
+    logs.configure(settings.logging, args.log_level)
+    tracing.configure(settings.tracing, service)
     return settings
 
 
@@ -53,19 +58,22 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> Non
 
 def cmd_serve(args: argparse.Namespace) -> None:
     from flyteadmin.api_server.app import ApiServer
+    from flyteadmin.core.metrics_server import serve_metrics
 
-    settings = _settings(args)
+    settings = _settings(args, "flyteadmin-api-server")
 
     async def main(stop: asyncio.Event) -> None:
         server = ApiServer(settings)
+        metrics = await serve_metrics(settings, server.backend)
         await server.start()
         print(
             f"ready: gRPC {settings.server.host}:{server.grpc_port}, "
-            f"HTTP {settings.server.host}:{server.http_port}",
+            f"HTTP {settings.server.host}:{server.http_port}, metrics {metrics.url}",
             flush=True,
         )
         await stop.wait()
         await server.stop()
+        await metrics.stop()
 
     run_until_signalled(main)
 
@@ -73,20 +81,24 @@ def cmd_serve(args: argparse.Namespace) -> None:
 def cmd_operator(args: argparse.Namespace) -> None:
     from flyteadmin.operator.runner import run_operator
 
-    settings = _settings(args)
-    run_until_signalled(lambda stop: run_operator(settings, stop_flag=stop))
+    settings = _settings(args, "flyteadmin-operator")
+    run_until_signalled(lambda stop: run_operator(settings, stop_flag=stop, serve_metrics=True))
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
     from flyteadmin.devstack.stack import DevOptions, run_dev
 
+    settings = _settings(args, "flyteadmin-dev")
     run_dev(
         DevOptions(
-            settings=load_settings(args.config),
+            settings=settings,
             kubeconfig=args.kubeconfig,
             data_dir=Path(args.data_dir) if args.data_dir else None,
             grpc_port=args.grpc_port,
             http_port=args.http_port,
+            metrics_port=(
+                settings.metrics.port if args.metrics_port is None else args.metrics_port
+            ),
             seed_projects=tuple(args.project or ("flytesnacks",)),
             auth=args.auth,
             propeller=not args.no_propeller,
@@ -114,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="flyteadmin", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-level", help="overrides logging.level of the configuration")
     commands = parser.add_subparsers(dest="command", required=True)
 
     dev = commands.add_parser("dev", help="run the whole control plane locally")
@@ -123,6 +135,9 @@ def main(argv: list[str] | None = None) -> None:
     dev.add_argument("--data-dir", help="keep the local cluster's state here across restarts")
     dev.add_argument("--grpc-port", type=int, default=8089)
     dev.add_argument("--http-port", type=int, default=8088)
+    dev.add_argument(
+        "--metrics-port", type=int, help="metrics and probes port (default: metrics.port, 10254)"
+    )
     dev.add_argument(
         "--project",
         action="append",
@@ -170,9 +185,8 @@ def main(argv: list[str] | None = None) -> None:
     auth.set_defaults(func=cmd_auth)
 
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # Until a command reads its configuration (which may say otherwise): text at INFO.
+    logs.configure(LoggingSettings(), args.log_level)
     args.func(args)
 
 

@@ -16,7 +16,7 @@ import logging
 import kopf
 from flyteidl.admin import project_pb2
 
-from flyteadmin.core import crds
+from flyteadmin.core import crds, metrics
 from flyteadmin.core.crmap.executions import ExecutionCodec
 from flyteadmin.core.crmap.projects import ProjectCodec
 from flyteadmin.core.executions.launch import Launcher
@@ -50,7 +50,8 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
             return
         project = codec.decode(dict(body))
         try:
-            await reconcile_project(ctx, project)
+            with metrics.reconciling("project_namespaces"):
+                await reconcile_project(ctx, project)
         except Exception as exc:  # noqa: BLE001 - the periodic resync retries; report it
             log.warning("namespaces of project %s: %s", project.id, exc)
 
@@ -72,7 +73,8 @@ def register_executions(registry: kopf.OperatorRegistry, ctx: OperatorContext) -
             return
         record = codec.decode(dict(body))
         try:
-            await launch.reconcile(record)
+            with metrics.reconciling("execution"):
+                await launch.reconcile(record)
         except Exception as exc:  # noqa: BLE001 - Kubernetes or the blob store: resynced
             log.warning("execution %s: %s (retried at the next resync)", record.id.name, exc)
 
@@ -83,19 +85,21 @@ async def resync_executions(ctx: OperatorContext) -> None:
     launch = launcher(ctx)
     while True:
         await asyncio.sleep(ctx.settings.operator.resync_seconds)
-        for stored in ctx.backend.execution_records.values():
-            try:
-                await launch.reconcile(stored.value)
-            except Exception as exc:  # noqa: BLE001 - one execution must not stop the others
-                log.warning("resync of execution %s: %s", stored.name, exc)
+        with metrics.resync("executions"):
+            for stored in ctx.backend.execution_records.values():
+                try:
+                    await launch.reconcile(stored.value)
+                except Exception as exc:  # noqa: BLE001 - one execution must not stop others
+                    log.warning("resync of execution %s: %s", stored.name, exc)
 
 
 async def resync_projects(ctx: OperatorContext, projects: Collection[project_pb2.Project]) -> None:
     """Reconcile every project each ``operator.resync_seconds``; errors are per project."""
     while True:
         await asyncio.sleep(ctx.settings.operator.resync_seconds)
-        for stored in projects.values():
-            try:
-                await reconcile_project(ctx, stored.value)
-            except Exception as exc:  # noqa: BLE001 - one project's failure must not stop others
-                log.warning("resync of project %s: %s", stored.name, exc)
+        with metrics.resync("projects"):
+            for stored in projects.values():
+                try:
+                    await reconcile_project(ctx, stored.value)
+                except Exception as exc:  # noqa: BLE001 - one project must not stop others
+                    log.warning("resync of project %s: %s", stored.name, exc)

@@ -20,7 +20,7 @@ import time
 import kopf
 from kubernetes import client
 
-from flyteadmin.core import kube
+from flyteadmin.core import kube, metrics_server
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.config import Settings
 from flyteadmin.operator import cluster_resources, notifications
@@ -77,11 +77,15 @@ async def run_operator(
     *,
     ready_flag: asyncio.Event | threading.Event | None = None,
     stop_flag: asyncio.Event | threading.Event | None = None,
+    serve_metrics: bool = False,
 ) -> None:
+    """Run until ``stop_flag``; with ``serve_metrics`` this process's metrics port too
+    (``flyteadmin operator``; under ``flyteadmin dev`` the API server's serves both)."""
     api = kube.api_client(settings.kubernetes.kubeconfig)
     backend = Backend(settings, api)
     ctx = OperatorContext(settings, api, backend)
     registry = build_registry(ctx)
+    metrics = await metrics_server.serve_metrics(settings, backend) if serve_metrics else None
 
     @kopf.on.login(registry=registry)
     def login(**_: object) -> kopf.ConnectionInfo:
@@ -112,6 +116,8 @@ async def run_operator(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await backend.stop()
+        if metrics is not None:
+            await metrics.stop()
         api.close()
 
 

@@ -18,7 +18,7 @@ from flyteidl.admin import execution_pb2
 from flyteidl.core import execution_pb2 as core_execution
 from flyteidl.core import literals_pb2
 
-from flyteadmin.core import kube
+from flyteadmin.core import kube, kube_events, metrics
 from flyteadmin.core.crmap.executions import ExecutionRecord, execution_object_name
 from flyteadmin.core.flyteworkflow import crd as fw_crd
 from flyteadmin.core.flyteworkflow.build import (
@@ -76,6 +76,7 @@ class Launcher:
 
     async def launch(self, record: ExecutionRecord) -> None:
         namespace = record.resolved.get("namespace", "")
+        outcome = "created"  # metrics
         try:
             body = await self._build(record)
             await self.backend.http.request("POST", _path(namespace), body)
@@ -83,11 +84,13 @@ class Launcher:
             if exc.status != 409:
                 await self._fail(record, f"cannot create the FlyteWorkflow object: {exc.message}")
                 return
+            outcome = "exists"
         except FlyteWorkflowBuildError as exc:
             await self._fail(record, f"cannot build the FlyteWorkflow object: {exc}")
             return
         name = record.id.name
         await self._mark(record, lambda r: replace(r, resolved={**r.resolved, OBJECT: name}))
+        metrics.launched(outcome, record.execution.closure.created_at.ToDatetime(tzinfo=dt.UTC))
         log.info("created FlyteWorkflow %s/%s", namespace, name)
 
     async def _aborted_before_launch(self, record: ExecutionRecord) -> None:
@@ -146,6 +149,12 @@ class Launcher:
             return replace(value, execution=execution)
 
         await self._mark(record, failed)
+        metrics.launched("failed")
+        # `kubectl describe executions <name>` says why (the execution's error says it too).
+        records = self.backend.execution_records
+        await kube_events.report(
+            self.backend.http, records, execution_object_name(record.id), "LaunchFailed", message
+        )
 
     async def _mark(self, record: ExecutionRecord, change) -> None:
         await self.backend.execution_records.mutate(execution_object_name(record.id), change)

@@ -32,6 +32,7 @@ class DevOptions:
     data_dir: Path | None = None
     grpc_port: int = 8089
     http_port: int = 8088
+    metrics_port: int = 10254  # /metrics, /livez, /readyz (docs/operations.md)
     seed_projects: tuple[str, ...] = ("flytesnacks",)
     auth: bool = False  # `self` auth with a generated client (docs/auth.md)
     propeller: bool = True  # start flytepropeller when it is built (docs/propeller.md)
@@ -73,10 +74,12 @@ async def _serve(
 ) -> None:
     from flyteadmin.api_server.app import ApiServer
     from flyteadmin.cli import install_signal_stop
+    from flyteadmin.core.metrics_server import serve_metrics
     from flyteadmin.operator.runner import OperatorThread
 
     stop = install_signal_stop()
     server = ApiServer(settings)
+    metrics = await serve_metrics(settings, server.backend)  # the operator's metrics too
     await server.start()
     operator = OperatorThread(settings)
     propeller = None
@@ -89,6 +92,7 @@ async def _serve(
             propeller = await asyncio.to_thread(start_propeller, propeller_setup)
             say(f"flytepropeller: running, log {propeller.log_path}")
         say(f"flytekit config: {flytekit_config}")
+        say(f"metrics: {metrics.url}")
         say(f"ready: gRPC 127.0.0.1:{server.grpc_port}, HTTP http://127.0.0.1:{server.http_port}")
         while not stop.is_set() and operator.running:
             try:
@@ -106,6 +110,7 @@ async def _serve(
             await asyncio.to_thread(propeller.stop)
         await asyncio.to_thread(operator.stop)
         await server.stop()
+        await metrics.stop()
 
 
 def run_dev(options: DevOptions) -> None:
@@ -139,6 +144,7 @@ def run_dev(options: DevOptions) -> None:
                 grpc_port=options.grpc_port,
                 http_port=options.http_port,
             ),
+            metrics=dataclasses.replace(options.settings.metrics, port=options.metrics_port),
             kubernetes=dataclasses.replace(options.settings.kubernetes, kubeconfig=kubeconfig),
             storage=blobs.storage_settings(options.settings.storage),
         )

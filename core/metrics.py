@@ -1,0 +1,453 @@
+"""Every Prometheus metric of the control plane: names, help, labels and buckets, in one place.
+
+Code elsewhere calls the small helpers below (``rpc_finished``, ``kube_call``, ``watch_event``,
+...), never ``prometheus_client`` directly, so a name or a label set changes here only.
+
+Label values are always bounded: gRPC method names, HTTP route templates, Kubernetes verbs and
+plural resource names, status codes, and fixed outcome words. Never an execution id, a project
+name, a user's text or a raw path.
+
+Several worker processes: when ``PROMETHEUS_MULTIPROC_DIR`` is set *before this module is
+imported*, prometheus-client keeps every value in memory-mapped files in that folder and
+``registry()`` aggregates them (each gauge declares how: ``livesum``, ``livemin``, ...), so any
+worker can answer a scrape for all of them (docs/operations.md). The store's cache state is
+computed at scrape time from the caches of the serving process (``StoreCollector``): every worker
+holds the same full caches, so one worker's view is the cache's view.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY, Collector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Buckets. Latencies of RPCs and Kubernetes calls span a millisecond (a cache read) to tens of
+# seconds (a large registration); launches and event delivery span seconds to minutes.
+_FAST = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_SLOW = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
+_BYTES = (64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+
+# ---------------------------------------------------------------------------- API server
+
+RPC_REQUESTS = Counter(
+    "flyteadmin_rpc_requests_total",
+    "RPCs served, by service, method, transport (grpc, http) and gRPC status code name.",
+    ["service", "method", "transport", "code"],
+)
+RPC_DURATION = Histogram(
+    "flyteadmin_rpc_duration_seconds",
+    "Time to serve an RPC, from the request received to the response ready.",
+    ["service", "method", "transport"],
+    buckets=_FAST,
+)
+RPC_IN_FLIGHT = Gauge(
+    "flyteadmin_rpc_in_flight",
+    "RPCs being served right now.",
+    ["transport"],
+    multiprocess_mode="livesum",
+)
+RPC_REQUEST_BYTES = Histogram(
+    "flyteadmin_rpc_request_bytes",
+    "Size of RPC requests (the serialized message; the HTTP body).",
+    ["service", "method", "transport"],
+    buckets=_BYTES,
+)
+RPC_RESPONSE_BYTES = Histogram(
+    "flyteadmin_rpc_response_bytes",
+    "Size of RPC responses (the serialized message; the HTTP body).",
+    ["service", "method", "transport"],
+    buckets=_BYTES,
+)
+AUTH_FAILURES = Counter(
+    "flyteadmin_auth_failures_total",
+    "Calls refused by authentication (UNAUTHENTICATED) or authorization (permission_denied), "
+    "by reason.",
+    ["reason"],
+)
+
+# ---------------------------------------------------------------------------- store
+
+KUBE_REQUESTS = Counter(
+    "flyteadmin_kube_requests_total",
+    "Calls to the Kubernetes API by verb, resource (plural, with /subresource) and HTTP status "
+    "(0: the API server could not be reached). 409 on update is a lost optimistic-concurrency "
+    "race.",
+    ["verb", "resource", "code"],
+)
+KUBE_DURATION = Histogram(
+    "flyteadmin_kube_request_duration_seconds",
+    "Latency of calls to the Kubernetes API.",
+    ["verb", "resource"],
+    buckets=_FAST,
+)
+STORE_CONFLICT_RETRIES = Counter(
+    "flyteadmin_store_conflict_retries_total",
+    "Read-modify-write attempts repeated after an optimistic-concurrency conflict.",
+    ["resource"],
+)
+STORE_LISTS = Counter(
+    "flyteadmin_store_lists_total",
+    "Full lists of a kind by its watch cache: the first one, then one per relist.",
+    ["resource"],
+)
+STORE_LIST_DURATION = Histogram(
+    "flyteadmin_store_list_duration_seconds",
+    "Time to list (all pages) and load a kind into its watch cache.",
+    ["resource"],
+    buckets=_SLOW,
+)
+STORE_RELISTS = Counter(
+    "flyteadmin_store_relists_total",
+    "Watches that ended with 410 Gone (their resourceVersion expired), so the kind was relisted.",
+    ["resource"],
+)
+STORE_WATCH_ERRORS = Counter(
+    "flyteadmin_store_watch_errors_total",
+    "Watch or list failures of a watch cache (retried with backoff).",
+    ["resource"],
+)
+STORE_WATCH_EVENTS = Counter(
+    "flyteadmin_store_watch_events_total",
+    "Watch events received, by type (ADDED, MODIFIED, DELETED, BOOKMARK).",
+    ["resource", "type"],
+)
+STORE_WATCH_LAST_EVENT = Gauge(
+    "flyteadmin_store_watch_last_event_timestamp_seconds",
+    "Unix time of the last watch event (bookmarks included) or list of a kind; with several "
+    "processes, the stalest one.",
+    ["resource"],
+    multiprocess_mode="livemin",
+)
+
+# ---------------------------------------------------------------------------- operator
+
+RECONCILES = Counter(
+    "flyteadmin_operator_reconciles_total",
+    "Operator handler runs by handler and outcome (ok, error).",
+    ["handler", "outcome"],
+)
+RECONCILE_DURATION = Histogram(
+    "flyteadmin_operator_reconcile_duration_seconds",
+    "Time of one operator handler run.",
+    ["handler"],
+    buckets=_FAST,
+)
+RESYNC_DURATION = Histogram(
+    "flyteadmin_operator_resync_duration_seconds",
+    "Time of one periodic pass of an operator loop over every object it keeps in step.",
+    ["loop"],
+    buckets=_SLOW,
+)
+LAUNCHES = Counter(
+    "flyteadmin_execution_launches_total",
+    "FlyteWorkflow creations by outcome: created, exists (created before), failed (the "
+    "execution became FAILED).",
+    ["outcome"],
+)
+LAUNCH_LATENCY = Histogram(
+    "flyteadmin_execution_launch_latency_seconds",
+    "Time from CreateExecution (the execution's created_at) to its FlyteWorkflow object.",
+    buckets=_SLOW,
+)
+SCHEDULE_FIRES = Counter(
+    "flyteadmin_schedule_fires_total",
+    "Scheduled times handled, by outcome: created, exists, skipped (would never succeed), "
+    "retry (failed, retried at the next tick).",
+    ["outcome"],
+)
+SCHEDULE_LAG = Histogram(
+    "flyteadmin_schedule_lag_seconds",
+    "Time from a scheduled time to its execution created.",
+    buckets=_SLOW,
+)
+NOTIFICATIONS = Counter(
+    "flyteadmin_notifications_total",
+    "Notification deliveries by sender (smtp, webhook) and outcome (delivered, failed: after "
+    "every retry).",
+    ["sender", "outcome"],
+)
+CLUSTER_RESOURCE_SYNCS = Counter(
+    "flyteadmin_cluster_resource_syncs_total",
+    "Cluster resources of one project-domain rendered and applied, by outcome: changed (new "
+    "content applied), reapplied (unchanged content applied again after reapply_seconds, "
+    "which repairs drift), unchanged (skipped), failed.",
+    ["outcome"],
+)
+
+# ---------------------------------------------------------------------------- events, blobs
+
+EVENTS = Counter(
+    "flyteadmin_events_total",
+    "Events from flytepropeller by kind (workflow, node, task) and outcome: accepted, "
+    "duplicate (ALREADY_EXISTS), rejected (any other client error), error (a failure of ours).",
+    ["kind", "outcome"],
+)
+EVENT_LATENCY = Histogram(
+    "flyteadmin_event_latency_seconds",
+    "Time from an accepted event's occurred_at to the event stored.",
+    ["kind"],
+    buckets=_SLOW,
+)
+BLOB_REQUESTS = Counter(
+    "flyteadmin_blob_requests_total",
+    "Blob store operations (read, write, check, delete) by outcome (ok, not_found, error).",
+    ["operation", "outcome"],
+)
+BLOB_DURATION = Histogram(
+    "flyteadmin_blob_request_duration_seconds",
+    "Latency of blob store operations (retries included).",
+    ["operation"],
+    buckets=_FAST,
+)
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def rpc_started(transport: str) -> None:
+    RPC_IN_FLIGHT.labels(transport).inc()
+
+
+def rpc_finished(service: str, method: str, transport: str, code: str, seconds: float) -> None:
+    RPC_IN_FLIGHT.labels(transport).dec()
+    RPC_REQUESTS.labels(service, method, transport, code).inc()
+    RPC_DURATION.labels(service, method, transport).observe(seconds)
+
+
+def rpc_request_bytes(service: str, method: str, transport: str, size: int) -> None:
+    RPC_REQUEST_BYTES.labels(service, method, transport).observe(size)
+
+
+def rpc_response_bytes(service: str, method: str, transport: str, size: int) -> None:
+    RPC_RESPONSE_BYTES.labels(service, method, transport).observe(size)
+
+
+def auth_failure(reason: str) -> None:
+    AUTH_FAILURES.labels(reason).inc()
+
+
+_K8S_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+def kube_labels(method: str, path: str) -> tuple[str, str]:
+    """(verb, resource) of a Kubernetes API call, from its method and path: ``GET
+    /apis/g/v/namespaces/ns/executions/x/status`` -> ``("get", "executions/status")``. Paths
+    outside /api and /apis (``/readyz``, ``/version``) are ``nonresource``."""
+    segments = [s for s in path.split("?", 1)[0].split("/") if s]
+    if segments[:1] == ["api"]:
+        rest = segments[2:]
+    elif segments[:1] == ["apis"]:
+        rest = segments[3:]
+    else:
+        return method.lower(), "nonresource"
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        rest = rest[2:]  # a namespaced resource
+    resource = rest[0] if rest else ""
+    if len(rest) >= 3:
+        resource += "/" + rest[2]
+    named = len(rest) >= 2
+    verb = _K8S_VERBS.get(method.upper()) or ("get" if named else "list")
+    return verb, resource
+
+
+def kube_call(method: str, path: str, status: int, seconds: float) -> None:
+    verb, resource = kube_labels(method, path)
+    KUBE_REQUESTS.labels(verb, resource, str(status)).inc()
+    KUBE_DURATION.labels(verb, resource).observe(seconds)
+
+
+def conflict_retry(resource: str) -> None:
+    STORE_CONFLICT_RETRIES.labels(resource).inc()
+
+
+def listed(resource: str, started: float) -> None:
+    """A watch cache loaded a full list; ``started`` is its ``time.monotonic()`` at the start."""
+    STORE_LISTS.labels(resource).inc()
+    STORE_LIST_DURATION.labels(resource).observe(time.monotonic() - started)
+    STORE_WATCH_LAST_EVENT.labels(resource).set(time.time())
+
+
+def watch_ended(resource: str, status: int | None) -> None:
+    """A watch or list failed: 410 Gone (a relist follows) or anything else (``None``)."""
+    (STORE_RELISTS if status == 410 else STORE_WATCH_ERRORS).labels(resource).inc()
+
+
+def watch_event(resource: str, event_type: str) -> None:
+    STORE_WATCH_EVENTS.labels(resource, event_type).inc()
+    STORE_WATCH_LAST_EVENT.labels(resource).set(time.time())
+
+
+@contextmanager
+def reconciling(handler: str) -> Iterator[None]:
+    """Time one operator handler run and count it as ``ok`` or ``error`` (it re-raises)."""
+    started = time.monotonic()
+    outcome = "error"
+    try:
+        yield
+        outcome = "ok"
+    finally:
+        RECONCILES.labels(handler, outcome).inc()
+        RECONCILE_DURATION.labels(handler).observe(time.monotonic() - started)
+
+
+@contextmanager
+def resync(loop: str) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        RESYNC_DURATION.labels(loop).observe(time.monotonic() - started)
+
+
+def _since(moment: dt.datetime) -> float:
+    return max(0.0, (dt.datetime.now(dt.UTC) - moment).total_seconds())
+
+
+def launched(outcome: str, created_at: dt.datetime | None = None) -> None:
+    LAUNCHES.labels(outcome).inc()
+    if outcome == "created" and created_at is not None:
+        LAUNCH_LATENCY.observe(_since(created_at))
+
+
+def schedule_fired(outcome: str, lag_seconds: float | None = None) -> None:
+    """A scheduled time handled; ``lag_seconds``: from the time to its execution created."""
+    SCHEDULE_FIRES.labels(outcome).inc()
+    if lag_seconds is not None:
+        SCHEDULE_LAG.observe(max(0.0, lag_seconds))
+
+
+def notification(sender: str, outcome: str) -> None:
+    NOTIFICATIONS.labels(sender, outcome).inc()
+
+
+def cluster_resource_synced(outcome: str) -> None:
+    CLUSTER_RESOURCE_SYNCS.labels(outcome).inc()
+
+
+def event_ingested(kind: str, outcome: str, occurred_at: dt.datetime | None = None) -> None:
+    EVENTS.labels(kind, outcome).inc()
+    if outcome == "accepted" and occurred_at is not None:
+        EVENT_LATENCY.labels(kind).observe(_since(occurred_at))
+
+
+def blob_call(operation: str, outcome: str, seconds: float) -> None:
+    BLOB_REQUESTS.labels(operation, outcome).inc()
+    BLOB_DURATION.labels(operation).observe(seconds)
+
+
+# ---------------------------------------------------------------------------- the caches
+
+
+class StoreCollector(Collector):
+    """The watch caches' state at scrape time: objects per kind, whether each cache has synced,
+    and the bytes they hold in etcd, estimated from a sample of objects re-encoded (spec,
+    status, labels: without Kubernetes' own metadata). The average size per object is
+    re-sampled at most every ``resample_seconds``, so a scrape costs a few encodings."""
+
+    SAMPLE = 8
+
+    def __init__(self, resample_seconds: float = 60.0) -> None:
+        self._collections: weakref.WeakSet[Any] = weakref.WeakSet()
+        # collection -> (average encoded size, time.monotonic() of the sample)
+        self._average: weakref.WeakKeyDictionary[Any, tuple[float, float]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+        self.resample_seconds = resample_seconds
+
+    def watch(self, collections: Iterable[Any]) -> None:
+        with self._lock:
+            self._collections.update(collections)
+
+    def forget(self, collections: Iterable[Any]) -> None:
+        with self._lock:
+            for collection in collections:
+                self._collections.discard(collection)
+                self._average.pop(collection, None)
+
+    def _average_size(self, collection: Any) -> float:
+        size, when = self._average.get(collection, (0.0, 0.0))
+        if size and time.monotonic() - when < self.resample_seconds:
+            return size  # (an empty sample is retried at once: the kind was empty)
+        values = collection.values()
+        sample = random.sample(values, min(self.SAMPLE, len(values)))
+        sizes = []
+        for stored in sample:
+            try:
+                body = collection.codec.encode(stored.value)
+            except Exception:  # noqa: BLE001 - an estimate must never break a scrape
+                continue
+            sizes.append(len(json.dumps(body, separators=(",", ":"), default=str)))
+        size = sum(sizes) / len(sizes) if sizes else 0.0
+        self._average[collection] = (size, time.monotonic())
+        return size
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        objects = GaugeMetricFamily(
+            "flyteadmin_store_objects",
+            "Objects in a watch cache, by resource.",
+            labels=["resource"],
+        )
+        synced = GaugeMetricFamily(
+            "flyteadmin_store_synced",
+            "1 when a watch cache has loaded its first list, else 0.",
+            labels=["resource"],
+        )
+        stored = GaugeMetricFamily(
+            "flyteadmin_store_estimated_bytes",
+            "Bytes of a kind's objects in etcd, estimated from a sample (without metadata).",
+            labels=["resource"],
+        )
+        with self._lock:
+            collections = list(self._collections)
+            counts: dict[str, list[float]] = {}
+            for collection in collections:
+                plural = collection.kind.plural
+                count = len(collection)
+                row = counts.setdefault(plural, [0.0, 1.0, 0.0])
+                # Several caches of one kind (`flyteadmin dev`: the API server's and the
+                # operator's, of the same objects): the largest.
+                row[0] = max(row[0], count)
+                row[1] = min(row[1], 1.0 if collection.wait_synced(0) else 0.0)
+                row[2] = max(row[2], count * self._average_size(collection))
+        for plural, (count, ok, size) in sorted(counts.items()):
+            objects.add_metric([plural], count)
+            synced.add_metric([plural], ok)
+            stored.add_metric([plural], size)
+        yield objects
+        yield synced
+        yield stored
+
+
+STORE = StoreCollector()
+REGISTRY.register(STORE)
+
+
+def registry() -> CollectorRegistry:
+    """What ``/metrics`` serves: this process's registry (with the library's process and GC
+    collectors), or, in multiprocess mode, every process's values aggregated plus this
+    process's cache state."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return REGISTRY
+    aggregated = CollectorRegistry()
+    multiprocess.MultiProcessCollector(aggregated)
+    aggregated.register(STORE)
+    return aggregated

@@ -1,0 +1,119 @@
+"""The metrics port of ``flyteadmin serve``, ``flyteadmin operator`` and ``flyteadmin dev``:
+``/metrics`` (Prometheus), ``/livez`` and ``/readyz`` (the kubelet's probes), never
+authenticated, on a port of its own (``metrics.port``) so the API can require tokens.
+
+- ``/livez`` answers 200 whenever the event loop runs: no dependency is checked, so a slow or
+  unreachable kube-apiserver never gets the pod restarted (a restart would not fix it).
+- ``/readyz`` answers 200 only when every watch cache has synced and kube-apiserver answers
+  its own ``/readyz`` within ``READY_TIMEOUT_SECONDS``; otherwise 503 with the reasons, one per
+  line. A not-ready API server pod is taken out of its Service's endpoints until it recovers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from flyteadmin.core import metrics
+from flyteadmin.core.config import Settings
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_SECONDS = 2.0
+# Probes come every few seconds from each kubelet and scraper; one apiserver check serves
+# the probes of this long.
+READY_CACHE_SECONDS = 1.0
+
+
+class Readiness:
+    """Ready: every watch cache synced, and kube-apiserver reachable (through ``http``, the
+    store's own client, so its credentials and network path are the ones checked)."""
+
+    def __init__(self, collections: Sequence[Any], http: Any) -> None:
+        self.collections = list(collections)
+        self.http = http
+        self._last: tuple[float, list[str]] | None = None
+
+    async def problems(self) -> list[str]:
+        """Why this process is not ready; empty when it is."""
+        now = time.monotonic()
+        if self._last is not None and now - self._last[0] < READY_CACHE_SECONDS:
+            return self._last[1]
+        found = [
+            f"the {c.kind.plural} cache has not synced" for c in self.collections
+            if not c.wait_synced(0)
+        ]  # fmt: skip
+        try:
+            await asyncio.wait_for(self.http.request("GET", "/readyz"), READY_TIMEOUT_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - any failure means not reachable
+            found.append(f"kube-apiserver is not reachable: {exc!r}")
+        self._last = (time.monotonic(), found)
+        return found
+
+
+class MetricsServer:
+    """An aiohttp app on the process's event loop; ``start`` binds, ``stop`` closes."""
+
+    def __init__(self, settings: Settings, readiness: Readiness | None = None) -> None:
+        self.host = settings.metrics.host or settings.server.host
+        self.port = settings.metrics.port
+        self.readiness = readiness
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        return f"http://{host}:{self.port}/metrics"
+
+    def _app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/livez", self._live)
+        app.router.add_get("/readyz", self._ready)
+        return app
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        # Off the event loop: a scrape walks every series and samples the caches.
+        body = await asyncio.to_thread(generate_latest, metrics.registry())
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _live(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def _ready(self, request: web.Request) -> web.Response:
+        problems = await self.readiness.problems() if self.readiness is not None else []
+        if problems:
+            return web.Response(status=503, text="".join(f"{p}\n" for p in problems))
+        return web.Response(text="ok\n")
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self._app(), access_log=None)
+        await self._runner.setup()
+        # Worker processes sharing PROMETHEUS_MULTIPROC_DIR share the port too: any of them
+        # answers a scrape with every process's values (core/metrics.py).
+        shared = bool(os.environ.get(metrics.MULTIPROC_ENV))
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_port=shared or None)
+        await site.start()
+        if self.port == 0:
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        log.info("metrics on %s", self.url)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+async def serve_metrics(settings: Settings, backend: Any) -> MetricsServer:
+    """Start the metrics port, ready once ``backend``'s caches have synced (start it before
+    the backend, so liveness holds during a long first sync)."""
+    server = MetricsServer(settings, Readiness(backend.collections, backend.http))
+    await server.start()
+    return server
