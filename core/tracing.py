@@ -87,7 +87,9 @@ def end_rpc(span: Any, code: str, request_id: str, name: str = "") -> None:
     from opentelemetry.trace import Status, StatusCode
 
     if name:
+        service, _, method = name.partition("/")
         span.update_name(name)
+        span.set_attributes({"rpc.service": service, "rpc.method": method})
     span.set_attribute("rpc.status", code)
     span.set_attribute("flyteadmin.request_id", request_id)
     if code not in ("OK", "NOT_FOUND", "ALREADY_EXISTS", "INVALID_ARGUMENT"):

@@ -342,3 +342,171 @@ def test_serve_and_operator_commands_log_json_lines_and_serve_their_metrics(
     (register,) = [r for r in records["serve"] if r.get("request_id") == "req-register"]
     assert register["code"] == "OK" and register["rpc"].endswith("/RegisterProject")
     assert any(r["logger"].startswith("flyteadmin") for r in records["operator"])
+
+
+@contextlib.contextmanager
+def process_metrics() -> Iterator[str]:
+    """A metrics port with no readiness of its own: this test process's metrics (the operator
+    thread's and the API server's, as in `flyteadmin dev`); yields its /metrics URL."""
+    from flyteadmin.core.metrics_server import MetricsServer
+
+    loop = LoopThread()
+    server = MetricsServer(Settings(metrics=MetricsSettings(port=0)))
+    loop.call(server.start())
+    try:
+        yield server.url
+    finally:
+        loop.call(server.stop())
+        loop.close()
+
+
+def test_operator_event_and_blob_metrics_and_the_event_of_a_failed_launch(
+    settings, storage_settings, unique, kube_api, kubeconfig
+):
+    from flyteadmin.core.crmap.executions import execution_object_name
+    from flyteadmin.core.flyteworkflow import crd as fw_crd
+    from flyteadmin.devstack.kubetools import kubectl_path
+    from tests.integration.test_events_api import NODE, WF, Propeller
+    from tests.integration.test_operator_executions import _served, _settings, run
+
+    with (
+        process_metrics() as url,
+        _served(_settings(settings, storage_settings, unique), kube_api) as (stub, namespace),
+    ):
+        before = scrape(url)
+        run(stub, "run-ok")
+
+        def launched() -> Page | None:
+            page = scrape(url)
+            done = delta(before, page, "flyteadmin_execution_launches_total", outcome="created")
+            return page if done else None
+
+        page = eventually(launched, "the FlyteWorkflow object of run-ok")
+        assert page.value("flyteadmin_execution_launch_latency_seconds_count") >= 1
+        reconciles = "flyteadmin_operator_reconciles_total"
+        assert delta(before, page, reconciles, handler="execution", outcome="ok") >= 1
+        assert delta(before, page, reconciles, handler="project_namespaces", outcome="ok") >= 1
+        # The launch read the inputs from the blob store.
+        assert delta(before, page, "flyteadmin_blob_requests_total", operation="read") >= 1
+
+        # Events as flytepropeller sends them: accepted, a duplicate, a refused one.
+        propeller = Propeller(stub, "run-ok")
+        propeller.workflow(WF.RUNNING, 1)
+        with pytest.raises(grpc.RpcError):
+            propeller.workflow(WF.RUNNING, 2)
+        with pytest.raises(grpc.RpcError):
+            propeller.workflow(WF.QUEUED, 3)
+        propeller.node("n0", NODE.RUNNING, 4)
+        page = scrape(url)
+        events = "flyteadmin_events_total"
+        assert delta(before, page, events, kind="workflow", outcome="accepted") == 1
+        assert delta(before, page, events, kind="workflow", outcome="duplicate") == 1
+        assert delta(before, page, events, kind="workflow", outcome="rejected") == 1
+        assert delta(before, page, events, kind="node", outcome="accepted") == 1
+        latency = "flyteadmin_event_latency_seconds_count"
+        assert delta(before, page, latency, kind="workflow") == 1
+
+        # A launch the cluster refuses: the execution fails, and `kubectl describe` says why.
+        client.CoreV1Api(kube_api).create_namespaced_resource_quota(
+            namespace,
+            {
+                "metadata": {"name": "no-workflows"},
+                "spec": {"hard": {f"count/{fw_crd.PLURAL}.{fw_crd.GROUP}": "0"}},
+            },
+        )
+        eventually(
+            lambda: (
+                client.CoreV1Api(kube_api)
+                .read_namespaced_resource_quota("no-workflows", namespace)
+                .status.hard
+            ),
+            "the quota's status",
+        )
+        failed = run(stub, "run-bad")
+        launches = "flyteadmin_execution_launches_total"
+        eventually(lambda: delta(before, scrape(url), launches, outcome="failed"), "the failure")
+        name = execution_object_name(failed)
+        store = settings.kubernetes.namespace
+
+        def described() -> str | None:
+            out = subprocess.run(
+                [str(kubectl_path()), f"--kubeconfig={kubeconfig}", "describe", "executions",
+                 name, "-n", store],
+                capture_output=True, text=True, timeout=60,
+            ).stdout  # fmt: skip
+            return out if "LaunchFailed" in out else None
+
+        out = eventually(described, "the LaunchFailed event in kubectl describe")
+        assert "Warning" in out and "cannot create the FlyteWorkflow object" in out
+
+
+@contextlib.contextmanager
+def otlp_receiver() -> Iterator[tuple[str, list]]:
+    """An OTLP/HTTP traces endpoint on 127.0.0.1 that keeps what it receives: yields its URL
+    and the list of (resource attributes, span) it fills."""
+    from aiohttp import web
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+    received: list = []
+
+    async def traces(request: web.Request) -> web.Response:
+        export = trace_service_pb2.ExportTraceServiceRequest.FromString(await request.read())
+        for resource_spans in export.resource_spans:
+            resource = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+            for scope in resource_spans.scope_spans:
+                received.extend((resource, span) for span in scope.spans)
+        body = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+        return web.Response(body=body, content_type="application/x-protobuf")
+
+    loop = LoopThread()
+
+    async def start() -> tuple[web.AppRunner, int]:
+        app = web.Application()
+        app.router.add_post("/v1/traces", traces)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        return runner, site._server.sockets[0].getsockname()[1]
+
+    runner, port = loop.call(start())
+    try:
+        yield f"http://127.0.0.1:{port}/v1/traces", received
+    finally:
+        loop.call(runner.cleanup())
+        loop.close()
+
+
+def test_tracing_exports_rpc_and_kubernetes_spans_continuing_the_callers_trace(settings, unique):
+    from flyteadmin.core import tracing
+    from flyteadmin.core.config import TracingSettings
+
+    trace_id, parent_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    with otlp_receiver() as (endpoint, received):
+        tracing.configure(TracingSettings(enabled=True, endpoint=endpoint), "flyteadmin-test")
+        try:
+            with (
+                observed_server(settings) as (server, _),
+                grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel,
+            ):
+                admin_pb2_grpc.AdminServiceStub(channel).RegisterProject(
+                    project_pb2.ProjectRegisterRequest(
+                        project=project_pb2.Project(id=f"tr-{unique}", name="t")
+                    ),
+                    metadata=[("traceparent", f"00-{trace_id}-{parent_id}-01")],
+                )
+                assert http_call(server.http_port, "/api/v1/projects")[0] == 200
+        finally:
+            tracing.shutdown()  # exports what is buffered
+        spans = {span.name: (resource, span) for resource, span in received}
+
+    resource, rpc = spans["flyteidl.service.AdminService/RegisterProject"]
+    assert resource["service.name"] == "flyteadmin-test"
+    assert (rpc.trace_id.hex(), rpc.parent_span_id.hex()) == (trace_id, parent_id)
+    _, kube = spans["kube create projects"]
+    assert (kube.trace_id, kube.parent_span_id) == (rpc.trace_id, rpc.span_id)
+    _, http = spans["flyteidl.service.AdminService/ListProjects"]
+    attributes = {a.key: a.value.string_value for a in http.attributes}
+    assert attributes["rpc.system"] == "http" and attributes["rpc.status"] == "OK"
+    assert attributes["rpc.method"] == "ListProjects"
+    assert http.trace_id != rpc.trace_id  # a new trace: that caller sent none
