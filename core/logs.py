@@ -12,7 +12,7 @@ import logging
 import sys
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -106,16 +106,18 @@ def _level(name: str, where: str) -> int:
     return level
 
 
-def configure(settings: LoggingSettings, level: str | None = None) -> None:
-    """Install this process's log handler (stderr) per ``settings``; ``level`` (the command
-    line's ``--log-level``) wins over ``settings.level``. Calling it again replaces the
-    handler it installed before and leaves other handlers alone."""
+def configure(
+    settings: LoggingSettings, level: str | None = None, stream: TextIO | None = None
+) -> None:
+    """Install this process's log handler (on ``stream``, default stderr) per ``settings``;
+    ``level`` (the command line's ``--log-level``) wins over ``settings.level``. Calling it
+    again replaces the handler it installed before and leaves other handlers alone."""
     global _handler
     if settings.format not in ("text", "json"):
         raise ConfigError(f"logging.format: expected text or json, got {settings.format!r}")
     root_level = _level(level or settings.level, "logging.level")
     levels = {n: _level(v, f"logging.levels.{n}") for n, v in settings.levels.items()}
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonLineFormatter() if settings.format == "json" else TextFormatter())
     handler.addFilter(_RequestFields())
     root = logging.getLogger()
@@ -129,3 +131,11 @@ def configure(settings: LoggingSettings, level: str | None = None) -> None:
     access.setLevel(logging.NOTSET if settings.access_log else logging.WARNING)
     for name, value in levels.items():
         logging.getLogger(name).setLevel(value)
+
+
+def remove() -> None:
+    """Take away the handler ``configure`` installed (embedding programs, tests)."""
+    global _handler
+    if _handler is not None:
+        logging.getLogger().removeHandler(_handler)
+        _handler = None
