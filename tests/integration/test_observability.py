@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -510,3 +511,75 @@ def test_tracing_exports_rpc_and_kubernetes_spans_continuing_the_callers_trace(s
     assert attributes["rpc.system"] == "http" and attributes["rpc.status"] == "OK"
     assert attributes["rpc.method"] == "ListProjects"
     assert http.trace_id != rpc.trace_id  # a new trace: that caller sent none
+
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "charts/flyteadmin/dashboards/flyteadmin.json"
+# Labels Prometheus adds to every scraped series (and histograms' bucket bound).
+TARGET_LABELS = {"job", "instance", "le"}
+_NAME = re.compile(r"\b((?:flyteadmin|process|python)_[a-z0-9_]+)\b")
+_SELECTOR = re.compile(r"\b((?:flyteadmin|process|python)_[a-z0-9_]+)\{([^}]*)\}")
+_BY = re.compile(r"\bby \(([^)]*)\)")
+_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+
+
+def exported_names(page: Page) -> set[str]:
+    """Every series name the page declares (with or without samples yet)."""
+    return {
+        family + suffix
+        for family, kind in page.types.items()
+        for suffix in _SUFFIXES.get(kind, ("",))
+    }
+
+
+def test_every_dashboard_query_names_metrics_the_server_exports(
+    settings, storage_settings, unique, kube_api
+):
+    from tests.integration.test_events_api import WF, Propeller
+    from tests.integration.test_operator_executions import _served, _settings, run
+
+    with (
+        process_metrics() as url,
+        _served(_settings(settings, storage_settings, unique), kube_api) as (stub, _),
+    ):
+        run(stub, "dash")
+        Propeller(stub, "dash").workflow(WF.RUNNING, 1)
+        page = eventually(
+            lambda: (p := scrape(url)).has("flyteadmin_execution_launches_total") and p,
+            "some traffic through every part",
+        )
+    exported = exported_names(page)
+    queries = [
+        target["expr"]
+        for panel in json.loads(DASHBOARD.read_text())["panels"]
+        for target in panel.get("targets", ())
+    ]
+    assert len(queries) > 30
+    for expr in queries:
+        names = set(_NAME.findall(expr))
+        assert names, expr
+        assert names <= exported, (expr, names - exported)
+        # Label names used must be labels of the metrics (checked where they have samples).
+        labels = {n: {k for m, ls, _ in page.samples if m == n for k in ls} for n in names}
+        for name, selector in _SELECTOR.findall(expr):
+            keys = set(re.findall(r"(\w+)\s*[=!]~?", selector))
+            if page.has(name):
+                assert keys <= labels[name], (expr, keys - labels[name])
+        if any(page.has(n) for n in names):
+            known = TARGET_LABELS.union(*labels.values())
+            for clause in _BY.findall(expr):
+                used = {label.strip() for label in clause.split(",")}
+                assert used <= known, (expr, used - known)
+    # The golden signals have data after one execution's traffic.
+    for name in (
+        "flyteadmin_rpc_requests_total",
+        "flyteadmin_rpc_duration_seconds_bucket",
+        "flyteadmin_kube_requests_total",
+        "flyteadmin_store_objects",
+        "flyteadmin_store_watch_last_event_timestamp_seconds",
+        "flyteadmin_operator_reconciles_total",
+        "flyteadmin_execution_launch_latency_seconds_bucket",
+        "flyteadmin_events_total",
+        "flyteadmin_blob_requests_total",
+        "process_cpu_seconds_total",
+    ):
+        assert page.has(name), name
