@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -42,6 +43,14 @@ _CODE_OF_STATUS: dict[int, str] = {405: "UNIMPLEMENTED", 413: "RESOURCE_EXHAUSTE
 for _code, _status in HTTP_STATUS.items():
     if _code not in (Code.UNKNOWN, Code.DATA_LOSS, Code.FAILED_PRECONDITION, Code.ABORTED):
         _CODE_OF_STATUS.setdefault(_status, _code.name)
+
+
+MAX_REQUEST_ID = 128  # a caller's id goes into every log line: keep it bounded
+
+
+def request_id(given: str | None) -> str:
+    """The caller's request id (trimmed), else a new one in flyteadmin's format."""
+    return (given or "").strip()[:MAX_REQUEST_ID] or new_request_id()
 
 
 def code_of_status(status: int) -> str:
@@ -80,15 +89,6 @@ def _finish(
 # ---------------------------------------------------------------------------- gRPC
 
 
-def _grpc_code(context: grpc.aio.ServicerContext, recorded: str, failed: bool) -> str:
-    code = context.code()
-    if isinstance(code, grpc.StatusCode):
-        return code.name
-    if isinstance(code, int) and code in Code._value2member_map_:
-        return Code(code).name
-    return recorded or ("INTERNAL" if failed else "OK")
-
-
 class TelemetryInterceptor(grpc.aio.ServerInterceptor):
     """Request id, metrics, access log and span of every unary RPC (flyteidl's and health's;
     reflection streams are left alone)."""
@@ -120,19 +120,25 @@ class TelemetryInterceptor(grpc.aio.ServerInterceptor):
             return data
 
         async def behaviour(request, context: grpc.aio.ServicerContext):
-            request_id = metadata.get(REQUEST_ID) or new_request_id()
-            call = RequestContext(request_id, rpc=full_method.lstrip("/"))
+            call = RequestContext(request_id(metadata.get(REQUEST_ID)), rpc=full_method[1:])
             token = REQUEST.set(call)
             metrics.rpc_started(GRPC)
-            started, failed = time.monotonic(), True
+            started, code = time.monotonic(), "OK"
             with tracing.rpc_span(service, method, GRPC, metadata) as span:
                 try:
-                    await context.send_initial_metadata(((REQUEST_ID, request_id),))
-                    response = await inner(request, context)
-                    failed = False
-                    return response
+                    await context.send_initial_metadata(((REQUEST_ID, call.request_id),))
+                    return await inner(request, context)
+                except asyncio.CancelledError:
+                    code = "CANCELLED"  # the caller went away
+                    raise
+                except BaseException:
+                    code = "INTERNAL"  # unless the call was aborted with a status (below)
+                    raise
                 finally:
-                    _finish(call, GRPC, _grpc_code(context, call.code, failed), started, span)
+                    aborted = context.code()  # None unless aborted (every error is an abort)
+                    if isinstance(aborted, grpc.StatusCode):
+                        code = aborted.name
+                    _finish(call, GRPC, code, started, span)
                     REQUEST.reset(token)
 
         return handler._replace(
@@ -165,8 +171,7 @@ def _body_size(response: web.StreamResponse) -> int | None:
 async def telemetry_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    request_id = request.headers.get(REQUEST_ID_HEADER) or new_request_id()
-    call = RequestContext(request_id)
+    call = RequestContext(request_id(request.headers.get(REQUEST_ID_HEADER)))
     token = REQUEST.set(call)
     metrics.rpc_started(HTTP)
     started, status, response = time.monotonic(), 500, None
@@ -174,11 +179,12 @@ async def telemetry_middleware(
         try:
             response = await handler(request)
             status = response.status
-            response.headers[REQUEST_ID_HEADER] = request_id
+            if not response.prepared:  # (a streamed response has sent its headers)
+                response.headers[REQUEST_ID_HEADER] = call.request_id
             return response
         except web.HTTPException as exc:  # aiohttp's own answers (404/405 of extra routes)
             status = exc.status
-            exc.headers[REQUEST_ID_HEADER] = request_id
+            exc.headers[REQUEST_ID_HEADER] = call.request_id
             raise
         finally:
             if not call.rpc:

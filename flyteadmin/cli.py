@@ -96,15 +96,23 @@ def cmd_dev(args: argparse.Namespace) -> None:
             data_dir=Path(args.data_dir) if args.data_dir else None,
             grpc_port=args.grpc_port,
             http_port=args.http_port,
-            metrics_port=(
-                settings.metrics.port if args.metrics_port is None else args.metrics_port
-            ),
+            metrics_port=_dev_metrics_port(args.metrics_port, settings.metrics.port),
             seed_projects=tuple(args.project or ("flytesnacks",)),
             auth=args.auth,
             propeller=not args.no_propeller,
             pod_runner=not args.no_pod_runner,
         )
     )
+
+
+def _dev_metrics_port(asked: int | None, configured: int) -> int:
+    """``--metrics-port``, else the configured port, else (taken, e.g. by another developer's
+    dev stack) any free one: the URL is printed either way."""
+    from flyteadmin.devstack.processes import port_is_free
+
+    if asked is not None:
+        return asked
+    return configured if configured == 0 or port_is_free(configured) else 0
 
 
 def cmd_auth(args: argparse.Namespace) -> None:
@@ -136,7 +144,9 @@ def main(argv: list[str] | None = None) -> None:
     dev.add_argument("--grpc-port", type=int, default=8089)
     dev.add_argument("--http-port", type=int, default=8088)
     dev.add_argument(
-        "--metrics-port", type=int, help="metrics and probes port (default: metrics.port, 10254)"
+        "--metrics-port",
+        type=int,
+        help="metrics and probes port (default: metrics.port, 10254, or any free one if taken)",
     )
     dev.add_argument(
         "--project",
