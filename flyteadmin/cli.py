@@ -58,7 +58,7 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> Non
 
 def cmd_serve(args: argparse.Namespace) -> None:
     from flyteadmin.api_server.app import ApiServer
-    from flyteadmin.core.metrics_server import serve_metrics
+    from flyteadmin.metrics_server import serve_metrics
 
     settings = _settings(args, "flyteadmin-api-server")
 
@@ -79,10 +79,21 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_operator(args: argparse.Namespace) -> None:
+    from flyteadmin.core.backend import Backend
+    from flyteadmin.metrics_server import serve_metrics
     from flyteadmin.operator.runner import run_operator
 
     settings = _settings(args, "flyteadmin-operator")
-    run_until_signalled(lambda stop: run_operator(settings, stop_flag=stop, serve_metrics=True))
+
+    async def main(stop: asyncio.Event) -> None:
+        backend = Backend(settings)
+        metrics = await serve_metrics(settings, backend)  # alive at once, ready once synced
+        try:
+            await run_operator(settings, stop_flag=stop, backend=backend)
+        finally:
+            await metrics.stop()
+
+    run_until_signalled(main)
 
 
 def cmd_dev(args: argparse.Namespace) -> None:

@@ -20,7 +20,7 @@ import time
 import kopf
 from kubernetes import client
 
-from flyteadmin.core import kube, metrics_server
+from flyteadmin.core import kube
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.config import Settings
 from flyteadmin.operator import cluster_resources, notifications
@@ -77,15 +77,14 @@ async def run_operator(
     *,
     ready_flag: asyncio.Event | threading.Event | None = None,
     stop_flag: asyncio.Event | threading.Event | None = None,
-    serve_metrics: bool = False,
+    backend: Backend | None = None,
 ) -> None:
-    """Run until ``stop_flag``; with ``serve_metrics`` this process's metrics port too
-    (``flyteadmin operator``; under ``flyteadmin dev`` the API server's serves both)."""
-    api = kube.api_client(settings.kubernetes.kubeconfig)
-    backend = Backend(settings, api)
+    """Run until ``stop_flag``. ``backend``: one the caller made (not started yet), e.g. to
+    serve its readiness on the metrics port (``flyteadmin operator``); it is stopped here."""
+    api = backend.api if backend is not None else kube.api_client(settings.kubernetes.kubeconfig)
+    backend = backend or Backend(settings, api)
     ctx = OperatorContext(settings, api, backend)
     registry = build_registry(ctx)
-    metrics = await metrics_server.serve_metrics(settings, backend) if serve_metrics else None
 
     @kopf.on.login(registry=registry)
     def login(**_: object) -> kopf.ConnectionInfo:
@@ -116,8 +115,6 @@ async def run_operator(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await backend.stop()
-        if metrics is not None:
-            await metrics.stop()
         api.close()
 
 
@@ -161,4 +158,5 @@ class OperatorThread:
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop_flag.set()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout)

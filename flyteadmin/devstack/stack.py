@@ -74,7 +74,7 @@ async def _serve(
 ) -> None:
     from flyteadmin.api_server.app import ApiServer
     from flyteadmin.cli import install_signal_stop
-    from flyteadmin.core.metrics_server import serve_metrics
+    from flyteadmin.metrics_server import serve_metrics
     from flyteadmin.operator.runner import OperatorThread
 
     stop = install_signal_stop()

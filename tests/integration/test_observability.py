@@ -41,7 +41,7 @@ def observed_server(settings: Settings) -> Iterator:
     """An ApiServer and its metrics port (any free port) on one event loop thread; yields the
     server and the metrics server."""
     from flyteadmin.api_server.app import ApiServer
-    from flyteadmin.core.metrics_server import serve_metrics
+    from flyteadmin.metrics_server import serve_metrics
 
     settings = dataclasses.replace(settings, metrics=MetricsSettings(port=0))
     loop = LoopThread()
@@ -205,7 +205,7 @@ def test_readiness_follows_caches_and_apiserver_and_liveness_does_not(
     settings, kubeconfig, tmp_path
 ):
     from flyteadmin.api_server.app import ApiServer
-    from flyteadmin.core.metrics_server import serve_metrics
+    from flyteadmin.metrics_server import serve_metrics
 
     config = yaml.safe_load(Path(kubeconfig).read_text())
     server_url = urlsplit(config["clusters"][0]["cluster"]["server"])
@@ -349,7 +349,7 @@ def test_serve_and_operator_commands_log_json_lines_and_serve_their_metrics(
 def process_metrics() -> Iterator[str]:
     """A metrics port with no readiness of its own: this test process's metrics (the operator
     thread's and the API server's, as in `flyteadmin dev`); yields its /metrics URL."""
-    from flyteadmin.core.metrics_server import MetricsServer
+    from flyteadmin.metrics_server import MetricsServer
 
     loop = LoopThread()
     server = MetricsServer(Settings(metrics=MetricsSettings(port=0)))

@@ -1,12 +1,13 @@
 """The metrics port of ``flyteadmin serve``, ``flyteadmin operator`` and ``flyteadmin dev``:
 ``/metrics`` (Prometheus), ``/livez`` and ``/readyz`` (the kubelet's probes), never
-authenticated, on a port of its own (``metrics.port``) so the API can require tokens.
+authenticated, on a port of its own (``metrics.port``) so the API can require tokens. The
+commands start it (the core serves nothing; core/health.py decides readiness).
 
 - ``/livez`` answers 200 whenever the event loop runs: no dependency is checked, so a slow or
   unreachable kube-apiserver never gets the pod restarted (a restart would not fix it).
-- ``/readyz`` answers 200 only when every watch cache has synced and kube-apiserver answers
-  its own ``/readyz`` within ``READY_TIMEOUT_SECONDS``; otherwise 503 with the reasons, one per
-  line. A not-ready API server pod is taken out of its Service's endpoints until it recovers.
+- ``/readyz`` answers 200 only when ``core.health.Readiness`` finds no problem; otherwise 503
+  with the reasons, one per line. A not-ready API server pod leaves its Service's endpoints
+  until it recovers.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
-from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -23,39 +22,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from flyteadmin.core import metrics
 from flyteadmin.core.config import Settings
+from flyteadmin.core.health import Readiness
 
 log = logging.getLogger(__name__)
-
-READY_TIMEOUT_SECONDS = 2.0
-# Probes come every few seconds from each kubelet and scraper; one apiserver check serves
-# the probes of this long.
-READY_CACHE_SECONDS = 1.0
-
-
-class Readiness:
-    """Ready: every watch cache synced, and kube-apiserver reachable (through ``http``, the
-    store's own client, so its credentials and network path are the ones checked)."""
-
-    def __init__(self, collections: Sequence[Any], http: Any) -> None:
-        self.collections = list(collections)
-        self.http = http
-        self._last: tuple[float, list[str]] | None = None
-
-    async def problems(self) -> list[str]:
-        """Why this process is not ready; empty when it is."""
-        now = time.monotonic()
-        if self._last is not None and now - self._last[0] < READY_CACHE_SECONDS:
-            return self._last[1]
-        found = [
-            f"the {c.kind.plural} cache has not synced" for c in self.collections
-            if not c.wait_synced(0)
-        ]  # fmt: skip
-        try:
-            await asyncio.wait_for(self.http.request("GET", "/readyz"), READY_TIMEOUT_SECONDS)
-        except Exception as exc:  # noqa: BLE001 - any failure means not reachable
-            found.append(f"kube-apiserver is not reachable: {exc!r}")
-        self._last = (time.monotonic(), found)
-        return found
 
 
 class MetricsServer:
