@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -15,6 +15,11 @@ from flyteadmin.core.logs import current_request_id
 # The caller that the door's authentication (gRPC interceptor, HTTP middleware) verified for the
 # call in progress; None when authentication is off or the method is anonymous.
 CALLER: ContextVar[Identity | None] = ContextVar("flyteadmin_caller", default=None)
+
+
+def metadata_of(pairs: Iterable[tuple[str, str | bytes]] | None) -> dict[str, str]:
+    """gRPC invocation metadata as a dict with lower-cased keys (binary values left out)."""
+    return {k.lower(): v for k, v in pairs or () if isinstance(v, str)}
 
 
 def new_request_id() -> str:

@@ -19,7 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
-from flyteadmin.api_server.context import CallContext, Handler
+from flyteadmin.api_server.context import CallContext, Handler, metadata_of
 from flyteadmin.api_server.routes import SERVICES
 from flyteadmin.core.errors import AdminError
 
@@ -51,9 +51,7 @@ def status_of(error: AdminError) -> grpc.Status:
 
 def _adapt(full_method: str, handler: Handler):
     async def method(self, request, context: grpc.aio.ServicerContext):
-        ctx = CallContext.from_metadata(
-            {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-        )
+        ctx = CallContext.from_metadata(metadata_of(context.invocation_metadata()))
         try:
             return await handler(request, ctx)
         except AdminError as error:

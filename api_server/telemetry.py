@@ -25,7 +25,7 @@ from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from flyteadmin.api_server.auth.authorization import DOMAIN, PROJECT, RULES, locate
-from flyteadmin.api_server.context import CallContext, Handler, new_request_id
+from flyteadmin.api_server.context import CallContext, Handler, metadata_of, new_request_id
 from flyteadmin.api_server.gateway import HTTP_STATUS
 from flyteadmin.api_server.routes import TABLE
 from flyteadmin.core import metrics, tracing
@@ -103,9 +103,7 @@ class TelemetryInterceptor(grpc.aio.ServerInterceptor):
             return handler
         full_method = details.method
         service, method = _split(full_method)
-        metadata = {
-            k.lower(): v for k, v in details.invocation_metadata or () if isinstance(v, str)
-        }
+        metadata = metadata_of(details.invocation_metadata)
         inner = handler.unary_unary
         deserialize, serialize = handler.request_deserializer, handler.response_serializer
 

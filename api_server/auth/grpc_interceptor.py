@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import grpc
 
 from flyteadmin.api_server.auth.authentication import OPEN_METHODS, Authenticator
-from flyteadmin.api_server.context import CALLER
+from flyteadmin.api_server.context import CALLER, metadata_of
 from flyteadmin.api_server.grpc_server import status_of
 from flyteadmin.api_server.routes import SERVICES
 from flyteadmin.core.errors import AdminError, Code
@@ -38,9 +38,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None or handler.unary_unary is None or not guarded(details.method):
             return handler  # every flyteidl RPC is unary-unary
-        metadata = {
-            k.lower(): v for k, v in details.invocation_metadata or () if isinstance(v, str)
-        }
+        metadata = metadata_of(details.invocation_metadata)
         inner = handler.unary_unary
         try:
             identity = await self.authenticator.authenticate(metadata)
