@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 READY_TIMEOUT_SECONDS = 2.0
@@ -15,12 +15,19 @@ READY_CACHE_SECONDS = 1.0
 
 
 class Readiness:
-    """Ready: every watch cache synced, and kube-apiserver reachable (through ``http``, the
-    store's own client, so its credentials and network path are the ones checked)."""
+    """Ready: every watch cache synced, kube-apiserver reachable (through ``http``, the store's
+    own client where there is one, so its credentials and network path are the ones checked),
+    and ``also`` (any further check) reporting nothing."""
 
-    def __init__(self, collections: Sequence[Any], http: Any) -> None:
+    def __init__(
+        self,
+        collections: Sequence[Any],
+        http: Any,
+        also: Callable[[], list[str]] | None = None,
+    ) -> None:
         self.collections = list(collections)
         self.http = http
+        self.also = also
         self._last: tuple[float, list[str]] | None = None
 
     async def problems(self) -> list[str]:
@@ -32,6 +39,8 @@ class Readiness:
             f"the {c.kind.plural} cache has not synced" for c in self.collections
             if not c.wait_synced(0)
         ]  # fmt: skip
+        if self.also is not None:
+            found += self.also()
         try:
             await asyncio.wait_for(self.http.request("GET", "/readyz"), READY_TIMEOUT_SECONDS)
         except Exception as exc:  # noqa: BLE001 - any failure means not reachable

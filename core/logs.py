@@ -60,8 +60,9 @@ class _RequestFields(logging.Filter):
 class TextFormatter(logging.Formatter):
     """One line per record; the RPC's non-empty fields follow the message as ``key=value``."""
 
-    def __init__(self) -> None:
-        super().__init__(_TEXT_FORMAT)
+    def __init__(self, worker: int | None = None) -> None:
+        where = "" if worker is None else f" worker{worker}"
+        super().__init__(_TEXT_FORMAT.replace("%(asctime)s", "%(asctime)s" + where))
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
@@ -80,10 +81,11 @@ class JsonLineFormatter(JsonFormatter):
     ``extra`` fields with plain values (Kopf's ``k8s_ref`` of the object a handler works on;
     objects such as Kopf's settings are left out), and ``exc_info`` (the traceback text)."""
 
-    def __init__(self) -> None:
+    def __init__(self, worker: int | None = None) -> None:
         super().__init__(
             "%(asctime)s %(levelname)s %(name)s %(message)s",
             rename_fields={"asctime": "timestamp", "levelname": "level", "name": "logger"},
+            static_fields={} if worker is None else {"worker": worker},
             json_ensure_ascii=False,
             json_default=str,  # anything odd nested in a plain value
         )
@@ -107,18 +109,23 @@ def _level(name: str, where: str) -> int:
 
 
 def configure(
-    settings: LoggingSettings, level: str | None = None, stream: TextIO | None = None
+    settings: LoggingSettings,
+    level: str | None = None,
+    stream: TextIO | None = None,
+    worker: int | None = None,
 ) -> None:
     """Install this process's log handler (on ``stream``, default stderr) per ``settings``;
-    ``level`` (the command line's ``--log-level``) wins over ``settings.level``. Calling it
-    again replaces the handler it installed before and leaves other handlers alone."""
+    ``level`` (the command line's ``--log-level``) wins over ``settings.level``; ``worker``
+    (an API-server worker process) is on every line. Calling it again replaces the handler it
+    installed before and leaves other handlers alone."""
     global _handler
     if settings.format not in ("text", "json"):
         raise ConfigError(f"logging.format: expected text or json, got {settings.format!r}")
     root_level = _level(level or settings.level, "logging.level")
     levels = {n: _level(v, f"logging.levels.{n}") for n, v in settings.levels.items()}
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonLineFormatter() if settings.format == "json" else TextFormatter())
+    json_lines = settings.format == "json"
+    handler.setFormatter(JsonLineFormatter(worker) if json_lines else TextFormatter(worker))
     handler.addFilter(_RequestFields())
     root = logging.getLogger()
     if _handler is not None:

@@ -7,36 +7,25 @@ Label values are always bounded: gRPC method names, HTTP route templates, Kubern
 plural resource names, status codes, and fixed outcome words. Never an execution id, a project
 name, a user's text or a raw path.
 
-Several worker processes: when ``PROMETHEUS_MULTIPROC_DIR`` is set *before this module is
-imported*, prometheus-client keeps every value in memory-mapped files in that folder and
-``registry()`` aggregates them (each gauge declares how: ``livesum``, ``livemin``, ...), so any
-worker can answer a scrape for all of them (docs/operations.md). The store's cache state is
-computed at scrape time from the caches of the serving process (``StoreCollector``): every worker
-holds the same full caches, so one worker's view is the cache's view.
+Several processes (API-server workers, the operator beside them in ``flyteadmin dev``): when
+``PROMETHEUS_MULTIPROC_DIR`` is set *before this module is imported*, prometheus-client keeps
+every value in memory-mapped files in that folder and ``registry()`` aggregates them (each gauge
+declares how: ``livesum``, ``livemin``, ...), so one process serves the page for all
+(docs/operations.md). That is why the cache state is kept in plain gauges refreshed every few
+seconds (``follow_store``) rather than computed at scrape time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-import json
 import os
-import random
-import threading
 import time
-import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    multiprocess,
-)
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import REGISTRY, Collector
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -355,99 +344,79 @@ def blob_call(operation: str, outcome: str, seconds: float) -> None:
 
 # ---------------------------------------------------------------------------- the caches
 
-
-class StoreCollector(Collector):
-    """The watch caches' state at scrape time: objects per kind, whether each cache has synced,
-    and the bytes they hold in etcd, estimated from a sample of objects re-encoded (spec,
-    status, labels: without Kubernetes' own metadata). The average size per object is
-    re-sampled at most every ``resample_seconds``, so a scrape costs a few encodings."""
-
-    SAMPLE = 8
-
-    def __init__(self, resample_seconds: float = 60.0) -> None:
-        self._collections: weakref.WeakSet[Any] = weakref.WeakSet()
-        # collection -> (average encoded size, time.monotonic() of the sample)
-        self._average: weakref.WeakKeyDictionary[Any, tuple[float, float]] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._lock = threading.Lock()
-        self.resample_seconds = resample_seconds
-
-    def watch(self, collections: Iterable[Any]) -> None:
-        with self._lock:
-            self._collections.update(collections)
-
-    def forget(self, collections: Iterable[Any]) -> None:
-        with self._lock:
-            for collection in collections:
-                self._collections.discard(collection)
-                self._average.pop(collection, None)
-
-    def _average_size(self, collection: Any) -> float:
-        size, when = self._average.get(collection, (0.0, 0.0))
-        if size and time.monotonic() - when < self.resample_seconds:
-            return size  # (an empty sample is retried at once: the kind was empty)
-        values = collection.values()
-        sample = random.sample(values, min(self.SAMPLE, len(values)))
-        sizes = []
-        for stored in sample:
-            try:
-                body = collection.codec.encode(stored.value)
-            except Exception:  # noqa: BLE001 - an estimate must never break a scrape
-                continue
-            sizes.append(len(json.dumps(body, separators=(",", ":"), default=str)))
-        size = sum(sizes) / len(sizes) if sizes else 0.0
-        self._average[collection] = (size, time.monotonic())
-        return size
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        objects = GaugeMetricFamily(
-            "flyteadmin_store_objects",
-            "Objects in a watch cache, by resource.",
-            labels=["resource"],
-        )
-        synced = GaugeMetricFamily(
-            "flyteadmin_store_synced",
-            "1 when a watch cache has loaded its first list, else 0.",
-            labels=["resource"],
-        )
-        stored = GaugeMetricFamily(
-            "flyteadmin_store_estimated_bytes",
-            "Bytes of a kind's objects in etcd, estimated from a sample (without metadata).",
-            labels=["resource"],
-        )
-        with self._lock:
-            collections = list(self._collections)
-            counts: dict[str, list[float]] = {}
-            for collection in collections:
-                plural = collection.kind.plural
-                count = len(collection)
-                row = counts.setdefault(plural, [0.0, 1.0, 0.0])
-                # Several caches of one kind (`flyteadmin dev`: the API server's and the
-                # operator's, of the same objects): the largest.
-                row[0] = max(row[0], count)
-                row[1] = min(row[1], 1.0 if collection.wait_synced(0) else 0.0)
-                row[2] = max(row[2], count * self._average_size(collection))
-        for plural, (count, ok, size) in sorted(counts.items()):
-            objects.add_metric([plural], count)
-            synced.add_metric([plural], ok)
-            stored.add_metric([plural], size)
-        yield objects
-        yield synced
-        yield stored
+STORE_OBJECTS = Gauge(
+    "flyteadmin_store_objects",
+    "Objects in a watch cache, by resource.",
+    ["resource"],
+    multiprocess_mode="livemax",
+)
+STORE_SYNCED = Gauge(
+    "flyteadmin_store_synced",
+    "1 when a watch cache has loaded its first list, else 0 (with several processes, the least).",
+    ["resource"],
+    multiprocess_mode="livemin",
+)
+STORE_BYTES = Gauge(
+    "flyteadmin_store_bytes",
+    "Bytes of a kind's objects as the apiserver returned them (JSON): what they take in etcd, "
+    "without etcd's own per-key overhead.",
+    ["resource"],
+    multiprocess_mode="livemax",
+)
+ETCD_ESTIMATE = Gauge(
+    "flyteadmin_etcd_estimated_bytes",
+    "The etcd byte budget's estimate of what the control plane holds in etcd (core/budget.py): "
+    "live objects, their overhead, recent revisions, or etcd's real size if larger.",
+    multiprocess_mode="livemax",
+)
+ETCD_QUOTA = Gauge(
+    "flyteadmin_etcd_quota_bytes",
+    "The etcd quota the budget works against (etcd.quota_bytes).",
+    multiprocess_mode="livemax",
+)
+ETCD_DATABASE = Gauge(
+    "flyteadmin_etcd_database_bytes",
+    "etcd's real database size, from kube-apiserver's metrics (0: not readable).",
+    multiprocess_mode="livemax",
+)
+STORE_REFRESH_SECONDS = 5.0
 
 
-STORE = StoreCollector()
-REGISTRY.register(STORE)
+def record_store(collections: Iterable[Any], budget: Any = None) -> None:
+    """Set the cache and budget gauges from ``collections`` (store Collections) and ``budget``
+    (a core.budget.StorageBudget)."""
+    for collection in collections:
+        plural = collection.kind.plural
+        STORE_OBJECTS.labels(plural).set(len(collection))
+        STORE_SYNCED.labels(plural).set(1 if collection.wait_synced(0) else 0)
+        STORE_BYTES.labels(plural).set(collection.stored_bytes())
+    if budget is not None:
+        usage = budget.usage()
+        ETCD_ESTIMATE.set(usage.estimate)
+        ETCD_QUOTA.set(usage.quota)
+        ETCD_DATABASE.set(usage.etcd_db_bytes)
+
+
+async def follow_store(collections: Iterable[Any], budget: Any = None) -> None:
+    """``record_store`` every few seconds, until cancelled (a Backend runs it): plain gauges,
+    so that several processes' values combine in multiprocess mode."""
+    collections = list(collections)
+    while True:
+        record_store(collections, budget)
+        await asyncio.sleep(STORE_REFRESH_SECONDS)
+
+
+def process_ended(pid: int) -> None:
+    """A process that wrote metrics is gone: its live gauges leave the page (multiprocess)."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)
 
 
 def registry() -> CollectorRegistry:
     """What ``/metrics`` serves: this process's registry (with the library's process and GC
-    collectors), or, in multiprocess mode, every process's values aggregated plus this
-    process's cache state."""
+    collectors), or, in multiprocess mode, every process's values aggregated."""
     if not os.environ.get(MULTIPROC_ENV):
         return REGISTRY
     aggregated = CollectorRegistry()
     multiprocess.MultiProcessCollector(aggregated)
-    aggregated.register(STORE)
     return aggregated

@@ -12,30 +12,59 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
+import os
+import shutil
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from flyteadmin.core import config as config_module
 from flyteadmin.core import logs
 from flyteadmin.core.config import LoggingSettings, Settings, load_settings
 
+# prometheus-client's multiprocess folder (read by it, and by core/metrics.py).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
-def _settings(args: argparse.Namespace, service: str) -> Settings:
-    """The configuration; sets up logging and tracing (as ``service``) from it."""
-    from flyteadmin.core import logs, tracing
 
+def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(args.config)
     if getattr(args, "kubeconfig", None) and args.command != "dev":
         settings = dataclasses.replace(
             settings,
             kubernetes=dataclasses.replace(settings.kubernetes, kubeconfig=args.kubeconfig),
         )
+    return settings
+
+
+def _observe(settings: Settings, args: argparse.Namespace, service: str) -> None:
+    """Logging and tracing of this process (as ``service``) from the configuration."""
+    from flyteadmin.core import tracing
+
     logs.configure(settings.logging, args.log_level)
     tracing.configure(settings.tracing, service)
-    return settings
+
+
+@contextlib.contextmanager
+def shared_metrics() -> Iterator[None]:
+    """Metrics of several processes on one page (docs/operations.md): prometheus-client's
+    multiprocess mode, in a fresh folder named by ``PROMETHEUS_MULTIPROC_DIR`` (kept if the
+    environment names one). It applies to the processes that import prometheus-client after
+    this: the workers, and this one when it enters before importing anything that does."""
+    if os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    folder = tempfile.mkdtemp(prefix="flyteadmin-metrics-", dir=shm)
+    os.environ[MULTIPROC_ENV] = folder
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROC_ENV]
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def install_signal_stop() -> asyncio.Event:
@@ -57,10 +86,20 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> Non
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    from flyteadmin.api_server.workers import worker_count
+
+    settings = _settings(args)
+    if worker_count(settings) > 1:
+        with shared_metrics():
+            from flyteadmin.api_server.workers import Workers
+
+            _observe(settings, args, "flyteadmin-api-server")
+            _serve_workers(settings, Workers(settings, say=print))
+        return
     from flyteadmin.api_server.app import ApiServer
     from flyteadmin.metrics_server import serve_metrics
 
-    settings = _settings(args, "flyteadmin-api-server")
+    _observe(settings, args, "flyteadmin-api-server")
 
     async def main(stop: asyncio.Event) -> None:
         server = ApiServer(settings)
@@ -78,12 +117,41 @@ def cmd_serve(args: argparse.Namespace) -> None:
     run_until_signalled(main)
 
 
+def _serve_workers(settings: Settings, workers) -> None:
+    """Several API-server processes (``server.workers``), supervised until SIGINT/SIGTERM;
+    this process serves their metrics (aggregated) and readiness."""
+    from flyteadmin.metrics_server import serve_metrics
+
+    async def main(stop: asyncio.Event) -> None:
+        metrics = await serve_metrics(settings, also=workers.problems)
+        try:
+            await asyncio.to_thread(workers.start)
+            print(
+                f"ready: gRPC {workers.settings.server.host}:{workers.grpc_port}, "
+                f"HTTP {workers.settings.server.host}:{workers.http_port} "
+                f"({workers.count} workers), metrics {metrics.url}",
+                flush=True,
+            )
+            while not stop.is_set():
+                await asyncio.to_thread(workers.check)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=1.0)
+                except TimeoutError:
+                    pass
+        finally:
+            await asyncio.to_thread(workers.stop)
+            await metrics.stop()
+
+    run_until_signalled(main)
+
+
 def cmd_operator(args: argparse.Namespace) -> None:
     from flyteadmin.core.backend import Backend
     from flyteadmin.metrics_server import serve_metrics
     from flyteadmin.operator.runner import run_operator
 
-    settings = _settings(args, "flyteadmin-operator")
+    settings = _settings(args)
+    _observe(settings, args, "flyteadmin-operator")
 
     async def main(stop: asyncio.Event) -> None:
         backend = Backend(settings)
@@ -97,11 +165,13 @@ def cmd_operator(args: argparse.Namespace) -> None:
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
-    from flyteadmin.devstack.stack import DevOptions, run_dev
+    settings = _settings(args)
+    # The operator runs in this process, the API server in worker processes: one page for all.
+    with shared_metrics():
+        from flyteadmin.devstack.stack import DevOptions, run_dev
 
-    settings = _settings(args, "flyteadmin-dev")
-    run_dev(
-        DevOptions(
+        _observe(settings, args, "flyteadmin-dev")
+        options = DevOptions(
             settings=settings,
             kubeconfig=args.kubeconfig,
             data_dir=Path(args.data_dir) if args.data_dir else None,
@@ -112,8 +182,9 @@ def cmd_dev(args: argparse.Namespace) -> None:
             auth=args.auth,
             propeller=not args.no_propeller,
             pod_runner=not args.no_pod_runner,
+            workers=args.workers,
         )
-    )
+        run_dev(options)
 
 
 def _dev_metrics_port(asked: int | None, configured: int) -> int:
@@ -173,6 +244,12 @@ def main(argv: list[str] | None = None) -> None:
         "--no-propeller",
         action="store_true",
         help="do not start flytepropeller (executions are accepted but not run)",
+    )
+    dev.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="API-server processes sharing the ports (default: one per core)",
     )
     dev.add_argument(
         "--no-pod-runner",

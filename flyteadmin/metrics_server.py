@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from flyteadmin.core import metrics
+from flyteadmin.core import kube, metrics
 from flyteadmin.core.config import Settings
 from flyteadmin.core.health import Readiness
 
@@ -35,6 +35,7 @@ class MetricsServer:
         self.port = settings.metrics.port
         self.readiness = readiness
         self._runner: web.AppRunner | None = None
+        self._own: tuple[Any, kube.KubeHttp] | None = None  # a client of its own, closed here
 
     @property
     def url(self) -> str:
@@ -49,7 +50,7 @@ class MetricsServer:
         return app
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        # Off the event loop: a scrape walks every series and samples the caches.
+        # Off the event loop: a scrape walks every series (in multiprocess mode, every file).
         body = await asyncio.to_thread(generate_latest, metrics.registry())
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -65,10 +66,7 @@ class MetricsServer:
     async def start(self) -> None:
         self._runner = web.AppRunner(self._app(), access_log=None)
         await self._runner.setup()
-        # Worker processes sharing PROMETHEUS_MULTIPROC_DIR share the port too: any of them
-        # answers a scrape with every process's values (core/metrics.py).
-        shared = bool(os.environ.get(metrics.MULTIPROC_ENV))
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_port=shared or None)
+        site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         if self.port == 0:
             self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
@@ -78,11 +76,27 @@ class MetricsServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._own is not None:
+            api, http = self._own
+            await http.close()
+            api.close()
+            self._own = None
 
 
-async def serve_metrics(settings: Settings, backend: Any) -> MetricsServer:
-    """Start the metrics port, ready once ``backend``'s caches have synced (start it before
-    the backend, so liveness holds during a long first sync)."""
-    server = MetricsServer(settings, Readiness(backend.collections, backend.http))
+async def serve_metrics(
+    settings: Settings, backend: Any = None, *, also: Callable[[], list[str]] | None = None
+) -> MetricsServer:
+    """Start the metrics port. Ready once ``backend``'s caches have synced (start the port
+    before the backend, so liveness holds during a long first sync) while kube-apiserver
+    answers, and ``also`` reports no problem (e.g. API-server workers not serving yet). Without
+    a backend (a process that supervises workers) the apiserver is checked with a client of its
+    own."""
+    server = MetricsServer(settings)
+    if backend is not None:
+        server.readiness = Readiness(backend.collections, backend.http, also)
+    else:
+        api = kube.api_client(settings.kubernetes.kubeconfig)
+        server._own = (api, kube.KubeHttp(api))
+        server.readiness = Readiness([], server._own[1], also)
     await server.start()
     return server

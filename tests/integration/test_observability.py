@@ -100,9 +100,11 @@ def test_grpc_and_http_calls_are_counted_timed_and_sized_with_bounded_labels(set
 
         def watched() -> Page | None:
             page = scrape(metrics.url)
-            return page if page.value("flyteadmin_store_objects", resource="projects") else None
+            # This test's store namespace holds exactly the one project.
+            one = page.value("flyteadmin_store_objects", resource="projects") == 1
+            return page if one else None
 
-        after = eventually(watched, "the projects cache to hold the new project")
+        after = eventually(watched, "the projects cache gauge to count the new project")
 
     rpc = "flyteadmin_rpc_requests_total"
     assert delta(before, after, rpc, method="RegisterProject", transport="grpc", code="OK") == 1
@@ -127,7 +129,8 @@ def test_grpc_and_http_calls_are_counted_timed_and_sized_with_bounded_labels(set
     assert delta(before, after, kube, verb="create", resource="projects", code="201") == 1
     assert after.value("flyteadmin_kube_request_duration_seconds_count", verb="create") >= 1
     assert after.value("flyteadmin_store_synced", resource="executions") == 1
-    assert after.value("flyteadmin_store_estimated_bytes", resource="projects") > 0
+    assert after.value("flyteadmin_store_bytes", resource="projects") > 0
+    assert after.value("flyteadmin_etcd_quota_bytes") > 0
     assert after.value("flyteadmin_store_lists_total", resource="projects") >= 1
     assert after.value("flyteadmin_store_watch_last_event_timestamp_seconds", resource="projects")
     # The library's process collectors.

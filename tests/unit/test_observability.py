@@ -141,6 +141,16 @@ def test_text_lines_carry_the_request_fields(log_stream):
     assert outside.endswith("WARNING flyteadmin.test: outside")
 
 
+def test_a_worker_process_says_which_it_is(log_stream):
+    logs.configure(LoggingSettings(), stream=log_stream, worker=2)
+    logging.getLogger("flyteadmin.test").warning("text")
+    logs.configure(LoggingSettings(format="json"), stream=log_stream, worker=2)
+    logging.getLogger("flyteadmin.test").warning("json")
+    text, line = log_stream.getvalue().splitlines()
+    assert " worker2 WARNING flyteadmin.test: text" in text
+    assert json.loads(line)["worker"] == 2
+
+
 def test_json_lines_parse_and_keep_plain_extras_only(log_stream):
     logs.configure(
         LoggingSettings(format="json", levels={"flyteadmin.test": "DEBUG"}), stream=log_stream
@@ -178,15 +188,21 @@ WORKER = textwrap.dedent(
     from flyteadmin.core import metrics
     metrics.rpc_started("grpc")
     metrics.rpc_finished("S", "M", "grpc", "OK", 0.01)
-    metrics.rpc_started("grpc")  # still in flight when it reports
+    metrics.rpc_started("grpc")  # still in flight when the page is read
     metrics.watch_event("executions", "ADDED")
+    metrics.STORE_OBJECTS.labels("executions").set(int(sys.argv[1]))
     sys.stdout.write("done")
+    sys.stdout.flush()
+    sys.stdin.read()
     """
 )
 READER = textwrap.dedent(
     """
+    import sys
     from prometheus_client import generate_latest
     from flyteadmin.core import metrics
+    for pid in sys.argv[1:]:
+        metrics.process_ended(int(pid))
     print(generate_latest(metrics.registry()).decode())
     """
 )
@@ -194,34 +210,39 @@ READER = textwrap.dedent(
 
 def test_several_processes_share_one_metrics_page_in_multiprocess_mode(tmp_path):
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PYTHONSAFEPATH": "1"}
-    # Two workers hold their values in the shared folder; they stay alive (liveness of the
-    # `livesum` gauge) until the reader has read.
+
+    def read(*ended: int) -> set[str]:
+        args = [sys.executable, "-c", READER, *map(str, ended)]
+        page = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout
+        return set(page.splitlines())
+
+    # Two workers keep their values in the shared folder, and stay alive (the live gauges)
+    # until told to end.
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER + "sys.stdin.read()"],
+            [sys.executable, "-c", WORKER, str(objects)],
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        for _ in range(2)
+        for objects in (3, 5)
     ]
     try:
         for worker in workers:
             assert worker.stdout.read(4) == "done"
-        page = subprocess.run(
-            [sys.executable, "-c", READER], env=env, capture_output=True, text=True, check=True
-        ).stdout
+        both = read()
+        workers[1].communicate("")
+        one = read(workers[1].pid)  # what a supervisor does when a worker dies
     finally:
         for worker in workers:
-            worker.communicate("")
-    lines = set(page.splitlines())
-    code = 'code="OK",method="M",service="S",transport="grpc"'
-    assert f"flyteadmin_rpc_requests_total{{{code}}} 2.0" in lines
-    assert 'flyteadmin_rpc_in_flight{transport="grpc"} 2.0' in lines
-    assert any(
-        line.startswith(
-            'flyteadmin_store_watch_last_event_timestamp_seconds{resource="executions"}'
-        )
-        for line in lines
-    )
+            if worker.poll() is None:
+                worker.communicate("")
+    requests = 'flyteadmin_rpc_requests_total{code="OK",method="M",service="S",transport="grpc"}'
+    assert f"{requests} 2.0" in both and f"{requests} 2.0" in one  # counters outlive processes
+    assert 'flyteadmin_rpc_in_flight{transport="grpc"} 2.0' in both  # livesum
+    assert 'flyteadmin_rpc_in_flight{transport="grpc"} 1.0' in one
+    assert 'flyteadmin_store_objects{resource="executions"} 5.0' in both  # livemax
+    assert 'flyteadmin_store_objects{resource="executions"} 3.0' in one
+    watch = 'flyteadmin_store_watch_last_event_timestamp_seconds{resource="executions"}'
+    assert any(line.startswith(watch) for line in both)
