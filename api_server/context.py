@@ -22,6 +22,11 @@ def metadata_of(pairs: Iterable[tuple[str, str | bytes]] | None) -> dict[str, st
     return {k.lower(): v for k, v in pairs or () if isinstance(v, str)}
 
 
+# Where a call's request id travels: gRPC metadata key (lower case), HTTP header.
+REQUEST_ID_KEY = "x-request-id"
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
 def new_request_id() -> str:
     """flyteadmin's format: ``a-`` and 20 random characters (here hex digits: cheap to make)."""
     return "a-" + secrets.token_hex(10)
@@ -45,7 +50,7 @@ class CallContext:
             metadata=lowered,
             principal=identity.subject if identity is not None else "",
             # The door's (api_server/telemetry.py), which it returned to the caller.
-            request_id=current_request_id() or lowered.get("x-request-id") or new_request_id(),
+            request_id=current_request_id() or lowered.get(REQUEST_ID_KEY) or new_request_id(),
             identity=identity,
         )
 

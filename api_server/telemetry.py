@@ -2,7 +2,7 @@
 
 - ``TelemetryInterceptor`` (gRPC, the outermost interceptor) and ``telemetry_middleware`` (HTTP,
   before authentication) give each call a request id (the caller's ``x-request-id``, else a new
-  one), return it (gRPC initial metadata, HTTP header ``X-Request-Id``), put a
+  one), return it (gRPC trailing metadata, HTTP header ``X-Request-Id``), put a
   ``core.logs.RequestContext`` in place for the call's log lines, count and time the call
   (core/metrics.py), write one access log line, and open a span when tracing is on.
 - ``observe`` wraps every handler of the registry, which both doors call: it fills in the RPC,
@@ -25,15 +25,20 @@ from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from flyteadmin.api_server.auth.authorization import DOMAIN, PROJECT, RULES, locate
-from flyteadmin.api_server.context import CallContext, Handler, metadata_of, new_request_id
+from flyteadmin.api_server.context import (
+    REQUEST_ID_HEADER,
+    REQUEST_ID_KEY,
+    CallContext,
+    Handler,
+    metadata_of,
+    new_request_id,
+)
 from flyteadmin.api_server.gateway import HTTP_STATUS
 from flyteadmin.api_server.routes import TABLE
 from flyteadmin.core import metrics, tracing
 from flyteadmin.core.errors import AdminError, Code
 from flyteadmin.core.logs import ACCESS_LOGGER, REQUEST, RequestContext
 
-REQUEST_ID = "x-request-id"  # gRPC metadata keys are lower case
-REQUEST_ID_HEADER = "X-Request-Id"
 GRPC, HTTP = "grpc", "http"
 access_log = logging.getLogger(ACCESS_LOGGER)
 
@@ -66,13 +71,14 @@ def _split(full_method: str) -> tuple[str, str]:
 
 def _finish(
     context: RequestContext,
-    transport: str,
+    labels: tuple[str, str, str],
     code: str,
     started: float,
     span: Any,
 ) -> None:
+    """``labels``: service, method, transport."""
     seconds = time.monotonic() - started
-    service, method = _split(context.rpc)
+    service, method, transport = labels
     metrics.rpc_finished(service, method, transport, code, seconds)
     tracing.end_rpc(span, code, context.request_id, context.rpc)
     if access_log.isEnabledFor(logging.INFO):
@@ -103,6 +109,7 @@ class TelemetryInterceptor(grpc.aio.ServerInterceptor):
             return handler
         full_method = details.method
         service, method = _split(full_method)
+        labels = (service, method, GRPC)
         metadata = metadata_of(details.invocation_metadata)
         inner = handler.unary_unary
         deserialize, serialize = handler.request_deserializer, handler.response_serializer
@@ -118,13 +125,15 @@ class TelemetryInterceptor(grpc.aio.ServerInterceptor):
             return data
 
         async def behaviour(request, context: grpc.aio.ServicerContext):
-            call = RequestContext(request_id(metadata.get(REQUEST_ID)), rpc=full_method[1:])
+            call = RequestContext(request_id(metadata.get(REQUEST_ID_KEY)), rpc=full_method[1:])
             token = REQUEST.set(call)
             metrics.rpc_started(GRPC)
             started, code = time.monotonic(), "OK"
             with tracing.rpc_span(service, method, GRPC, metadata) as span:
                 try:
-                    await context.send_initial_metadata(((REQUEST_ID, call.request_id),))
+                    # In the trailers: they cost no extra write (initial metadata would). A
+                    # failed call's status carries it too (grpc_server.status_of).
+                    context.set_trailing_metadata(((REQUEST_ID_KEY, call.request_id),))
                     return await inner(request, context)
                 except asyncio.CancelledError:
                     code = "CANCELLED"  # the caller went away
@@ -136,7 +145,7 @@ class TelemetryInterceptor(grpc.aio.ServerInterceptor):
                     aborted = context.code()  # None unless aborted (every error is an abort)
                     if isinstance(aborted, grpc.StatusCode):
                         code = aborted.name
-                    _finish(call, GRPC, code, started, span)
+                    _finish(call, labels, code, started, span)
                     REQUEST.reset(token)
 
         return handler._replace(
@@ -193,7 +202,7 @@ async def telemetry_middleware(
             if response is not None and (size := _body_size(response)) is not None:
                 metrics.rpc_response_bytes(service, method, HTTP, size)
             code = call.code if call.code and status >= 400 else code_of_status(status)
-            _finish(call, HTTP, code, started, span)
+            _finish(call, (service, method, HTTP), code, started, span)
             REQUEST.reset(token)
 
 

@@ -210,27 +210,39 @@ BLOB_DURATION = Histogram(
 
 # ---------------------------------------------------------------------------- helpers
 
+_CHILDREN: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def _of(metric: Any, *values: str) -> Any:
+    """``metric.labels(*values)``, remembered: ``labels`` takes a lock and validates on every
+    call (a few microseconds, several times per RPC), and every label set here is bounded."""
+    key = (metric, values)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*values)
+    return child
+
 
 def rpc_started(transport: str) -> None:
-    RPC_IN_FLIGHT.labels(transport).inc()
+    _of(RPC_IN_FLIGHT, transport).inc()
 
 
 def rpc_finished(service: str, method: str, transport: str, code: str, seconds: float) -> None:
-    RPC_IN_FLIGHT.labels(transport).dec()
-    RPC_REQUESTS.labels(service, method, transport, code).inc()
-    RPC_DURATION.labels(service, method, transport).observe(seconds)
+    _of(RPC_IN_FLIGHT, transport).dec()
+    _of(RPC_REQUESTS, service, method, transport, code).inc()
+    _of(RPC_DURATION, service, method, transport).observe(seconds)
 
 
 def rpc_request_bytes(service: str, method: str, transport: str, size: int) -> None:
-    RPC_REQUEST_BYTES.labels(service, method, transport).observe(size)
+    _of(RPC_REQUEST_BYTES, service, method, transport).observe(size)
 
 
 def rpc_response_bytes(service: str, method: str, transport: str, size: int) -> None:
-    RPC_RESPONSE_BYTES.labels(service, method, transport).observe(size)
+    _of(RPC_RESPONSE_BYTES, service, method, transport).observe(size)
 
 
 def auth_failure(reason: str) -> None:
-    AUTH_FAILURES.labels(reason).inc()
+    _of(AUTH_FAILURES, reason).inc()
 
 
 _K8S_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
@@ -259,29 +271,29 @@ def kube_labels(method: str, path: str) -> tuple[str, str]:
 
 def kube_call(method: str, path: str, status: int, seconds: float) -> None:
     verb, resource = kube_labels(method, path)
-    KUBE_REQUESTS.labels(verb, resource, str(status)).inc()
-    KUBE_DURATION.labels(verb, resource).observe(seconds)
+    _of(KUBE_REQUESTS, verb, resource, str(status)).inc()
+    _of(KUBE_DURATION, verb, resource).observe(seconds)
 
 
 def conflict_retry(resource: str) -> None:
-    STORE_CONFLICT_RETRIES.labels(resource).inc()
+    _of(STORE_CONFLICT_RETRIES, resource).inc()
 
 
 def listed(resource: str, started: float) -> None:
     """A watch cache loaded a full list; ``started`` is its ``time.monotonic()`` at the start."""
-    STORE_LISTS.labels(resource).inc()
-    STORE_LIST_DURATION.labels(resource).observe(time.monotonic() - started)
-    STORE_WATCH_LAST_EVENT.labels(resource).set(time.time())
+    _of(STORE_LISTS, resource).inc()
+    _of(STORE_LIST_DURATION, resource).observe(time.monotonic() - started)
+    _of(STORE_WATCH_LAST_EVENT, resource).set(time.time())
 
 
 def watch_ended(resource: str, status: int | None) -> None:
     """A watch or list failed: 410 Gone (a relist follows) or anything else (``None``)."""
-    (STORE_RELISTS if status == 410 else STORE_WATCH_ERRORS).labels(resource).inc()
+    _of(STORE_RELISTS if status == 410 else STORE_WATCH_ERRORS, resource).inc()
 
 
 def watch_event(resource: str, event_type: str) -> None:
-    STORE_WATCH_EVENTS.labels(resource, event_type).inc()
-    STORE_WATCH_LAST_EVENT.labels(resource).set(time.time())
+    _of(STORE_WATCH_EVENTS, resource, event_type).inc()
+    _of(STORE_WATCH_LAST_EVENT, resource).set(time.time())
 
 
 @contextmanager
@@ -293,8 +305,8 @@ def reconciling(handler: str) -> Iterator[None]:
         yield
         outcome = "ok"
     finally:
-        RECONCILES.labels(handler, outcome).inc()
-        RECONCILE_DURATION.labels(handler).observe(time.monotonic() - started)
+        _of(RECONCILES, handler, outcome).inc()
+        _of(RECONCILE_DURATION, handler).observe(time.monotonic() - started)
 
 
 @contextmanager
@@ -303,7 +315,7 @@ def resync(loop: str) -> Iterator[None]:
     try:
         yield
     finally:
-        RESYNC_DURATION.labels(loop).observe(time.monotonic() - started)
+        _of(RESYNC_DURATION, loop).observe(time.monotonic() - started)
 
 
 def _since(moment: dt.datetime) -> float:
@@ -311,35 +323,35 @@ def _since(moment: dt.datetime) -> float:
 
 
 def launched(outcome: str, created_at: dt.datetime | None = None) -> None:
-    LAUNCHES.labels(outcome).inc()
+    _of(LAUNCHES, outcome).inc()
     if outcome == "created" and created_at is not None:
         LAUNCH_LATENCY.observe(_since(created_at))
 
 
 def schedule_fired(outcome: str, lag_seconds: float | None = None) -> None:
     """A scheduled time handled; ``lag_seconds``: from the time to its execution created."""
-    SCHEDULE_FIRES.labels(outcome).inc()
+    _of(SCHEDULE_FIRES, outcome).inc()
     if lag_seconds is not None:
         SCHEDULE_LAG.observe(max(0.0, lag_seconds))
 
 
 def notification(sender: str, outcome: str) -> None:
-    NOTIFICATIONS.labels(sender, outcome).inc()
+    _of(NOTIFICATIONS, sender, outcome).inc()
 
 
 def cluster_resource_synced(outcome: str) -> None:
-    CLUSTER_RESOURCE_SYNCS.labels(outcome).inc()
+    _of(CLUSTER_RESOURCE_SYNCS, outcome).inc()
 
 
 def event_ingested(kind: str, outcome: str, occurred_at: dt.datetime | None = None) -> None:
-    EVENTS.labels(kind, outcome).inc()
+    _of(EVENTS, kind, outcome).inc()
     if outcome == "accepted" and occurred_at is not None:
-        EVENT_LATENCY.labels(kind).observe(_since(occurred_at))
+        _of(EVENT_LATENCY, kind).observe(_since(occurred_at))
 
 
 def blob_call(operation: str, outcome: str, seconds: float) -> None:
-    BLOB_REQUESTS.labels(operation, outcome).inc()
-    BLOB_DURATION.labels(operation).observe(seconds)
+    _of(BLOB_REQUESTS, operation, outcome).inc()
+    _of(BLOB_DURATION, operation).observe(seconds)
 
 
 # ---------------------------------------------------------------------------- the caches
@@ -387,9 +399,9 @@ def record_store(collections: Iterable[Any], budget: Any = None) -> None:
     (a core.budget.StorageBudget)."""
     for collection in collections:
         plural = collection.kind.plural
-        STORE_OBJECTS.labels(plural).set(len(collection))
-        STORE_SYNCED.labels(plural).set(1 if collection.wait_synced(0) else 0)
-        STORE_BYTES.labels(plural).set(collection.stored_bytes())
+        _of(STORE_OBJECTS, plural).set(len(collection))
+        _of(STORE_SYNCED, plural).set(1 if collection.wait_synced(0) else 0)
+        _of(STORE_BYTES, plural).set(collection.stored_bytes())
     if budget is not None:
         usage = budget.usage()
         ETCD_ESTIMATE.set(usage.estimate)

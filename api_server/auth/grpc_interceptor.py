@@ -46,10 +46,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             if not isinstance(exc, AdminError):  # a bug: INTERNAL, never UNKNOWN
                 log.exception("authenticating %s failed", details.method)
                 exc = AdminError(Code.INTERNAL, "internal error")
-            status = status_of(exc)
+            refusal = exc
 
             async def reject(request, context: grpc.aio.ServicerContext):
-                await context.abort_with_status(status)
+                await context.abort_with_status(status_of(refusal))  # (with the request id)
 
             return handler._replace(unary_unary=reject)
 

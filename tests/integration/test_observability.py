@@ -151,11 +151,11 @@ def test_request_ids_round_trip_on_both_doors(settings):
         _, call = stub.GetDomains.with_call(
             project_pb2.GetDomainRequest(), metadata=[("x-request-id", "given-1")]
         )
-        assert ("x-request-id", "given-1") in call.initial_metadata()
+        assert ("x-request-id", "given-1") in call.trailing_metadata()
         # A failed call says it too; without one, a new id in flyteadmin's format.
         with pytest.raises(grpc.RpcError) as failed:
             stub.GetProject(project_pb2.ProjectGetRequest(id="nope"))
-        (made,) = [v for k, v in failed.value.initial_metadata() if k == "x-request-id"]
+        (made,) = [v for k, v in failed.value.trailing_metadata() if k == "x-request-id"]
         assert made.startswith("a-") and len(made) == 22
 
         status, headers, _ = http_call(
