@@ -462,6 +462,34 @@ class TracingSettings:
     """`service.name` of the spans; empty: `flyteadmin-<command>`."""
     sample_ratio: float = 1.0
     """Share of traces started here that are kept (a caller's sampling decision wins)."""
+class HistorySettings:
+    """Finished executions archived as Parquet files in the blob store and queried with an
+    embedded DuckDB (docs/storage.md, "History")."""
+
+    cache_dir: str = ""
+    """Local directory of downloaded history files (content-addressed; several processes on
+    one host may share it). Empty: `flyteadmin-history` in the system's temporary directory."""
+    cache_max_bytes: int = 0
+    """Files beyond this size (least recently used first, never one used in the last ten
+    minutes) are removed from the cache and downloaded again when needed; 0: no limit."""
+    duckdb_memory_limit: str = "512MB"
+    """DuckDB's memory limit (its buffer pool; sorts and joins spill to `cache_dir`)."""
+    duckdb_threads: int = 2
+    """DuckDB's worker threads per query."""
+    query_workers: int = 4
+    """History queries running at once (each on its own DuckDB cursor, in a thread)."""
+    executions_row_group_rows: int = 16384
+    """Rows per row group of executions files."""
+    children_row_group_rows: int = 8192
+    """Rows per row group of node execution, task execution and signal files."""
+    zstd_level: int = 3
+    """zstd compression level of the files."""
+    target_file_bytes: int = 256 * 1024 * 1024
+    """Compaction writes files up to about this size."""
+    compaction_min_files: int = 8
+    """A partition is compacted once it has this many small files."""
+    compaction_small_file_bytes: int = 32 * 1024 * 1024
+    """Files smaller than this are compaction input."""
 
 
 def _default_domains() -> tuple[Domain, ...]:
@@ -487,6 +515,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     tracing: TracingSettings = field(default_factory=TracingSettings)
+    history: HistorySettings = field(default_factory=HistorySettings)
     domains: tuple[Domain, ...] = field(default_factory=_default_domains)
     """The system-wide domains every project has."""
 
