@@ -462,6 +462,9 @@ class TracingSettings:
     """`service.name` of the spans; empty: `flyteadmin-<command>`."""
     sample_ratio: float = 1.0
     """Share of traces started here that are kept (a caller's sampling decision wins)."""
+
+
+@dataclass(frozen=True)
 class HistorySettings:
     """Finished executions archived as Parquet files in the blob store and queried with an
     embedded DuckDB (docs/storage.md, "History")."""
