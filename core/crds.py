@@ -316,7 +316,8 @@ EXECUTION = Kind(
             "requestDigest": _string("Digest of the create request: a retried create is found."),
             "resolved": _proto(
                 "Configuration resolved at creation for the operator (task "
-                "resources, namespace, plugin overrides)."
+                "resources, namespace, plugin overrides, cluster pool and label); `waiting`: "
+                "why the operator cannot reach the execution's cluster yet."
             ),
         },
         ["id"],
@@ -350,8 +351,15 @@ EXECUTION = Kind(
         Column("Execution", ".spec.id.name"),
         Column("Launch Plan", ".spec.launchPlanId.name"),
         Column("Phase", ".status.phase"),
+        Column("Cluster", ".spec.spec.metadata.system_metadata.execution_cluster"),
         Column("Started", ".status.startedAt", "date"),
         Column("Duration", ".status.duration"),
+        Column(
+            "Waiting",
+            ".spec.resolved.waiting",
+            priority=1,
+            description="Why the operator cannot reach the execution's cluster yet.",
+        ),
     ),
 )
 

@@ -16,3 +16,5 @@ class OperatorContext:
     api: client.ApiClient
     backend: Any = None
     """The core's Backend (caches, services), started before Kopf."""
+    targets: Any = None
+    """The clusters it writes to (core.cluster_targets.Targets)."""

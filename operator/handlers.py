@@ -17,6 +17,7 @@ import kopf
 from flyteidl.admin import project_pb2
 
 from flyteadmin.core import crds
+from flyteadmin.core.cluster_targets import Target, unavailable_reason
 from flyteadmin.core.crmap.executions import ExecutionCodec
 from flyteadmin.core.crmap.projects import ProjectCodec
 from flyteadmin.core.executions.launch import Launcher
@@ -29,16 +30,37 @@ _PROJECTS = (crds.GROUP, crds.VERSION, crds.PROJECT.plural)
 _EXECUTIONS = (crds.GROUP, crds.VERSION, crds.EXECUTION.plural)
 
 
-async def reconcile_project(ctx: OperatorContext, project: project_pb2.Project) -> None:
-    created = await asyncio.to_thread(
-        reconcile_project_namespaces,
-        ctx.api,
-        project,
-        list(ctx.settings.domain_ids()),
-        ctx.settings.operator.namespace_template,
-    )
-    for name in created:
-        log.info("created namespace %s for project %s", name, project.id)
+async def reconcile_project(
+    ctx: OperatorContext, project: project_pb2.Project, targets: list[Target] | None = None
+) -> None:
+    """The project's namespaces in each cluster that keeps them (``targets``: those only).
+    An unavailable cluster is skipped (caught up when it is back); other errors are raised
+    together after every cluster had its turn."""
+    errors = []
+    for target in ctx.targets.namespace_targets() if targets is None else targets:
+        if target.unavailable:
+            continue
+        try:
+            created = await asyncio.to_thread(
+                reconcile_project_namespaces,
+                target.api,
+                project,
+                list(ctx.settings.domain_ids()),
+                ctx.settings.operator.namespace_template,
+            )
+        except Exception as exc:  # noqa: BLE001 - one cluster must not stop the others
+            detail = unavailable_reason(exc)
+            if detail is None:
+                errors.append(f"{target.describe()}: {exc}")
+            else:
+                ctx.targets.mark_unavailable(target, detail)
+            continue
+        for name in created:
+            log.info(
+                "created namespace %s for project %s in %s", name, project.id, target.describe()
+            )
+    if errors:
+        raise RuntimeError("; ".join(errors))
 
 
 def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
@@ -57,7 +79,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
 
 def launcher(ctx: OperatorContext) -> Launcher:
     retention = dt.timedelta(seconds=ctx.settings.operator.flyteworkflow_retention_seconds)
-    return Launcher(ctx.backend, retention=retention)
+    return Launcher(ctx.backend, retention=retention, targets=ctx.targets)
 
 
 def register_executions(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:

@@ -1,14 +1,21 @@
-"""Executions onto the cluster: the FlyteWorkflow object that flytepropeller runs (§5.3).
+"""Executions onto their cluster: the FlyteWorkflow object that flytepropeller runs (§5.3).
 
 Level-triggered and idempotent: ``launch`` does nothing for an execution that already names its
 object (``resolved.workflowObject``) or has left UNDEFINED, and an object that already exists
 (another operator replica, a crash between create and mark) counts as created. If the object
-cannot be created (no namespace, a quota refuses it, a build error) the execution becomes FAILED
-with the reason, as flyteadmin does on the launch-plan path.
+cannot be created (a quota refuses it, a build error) the execution becomes FAILED with the
+reason, as flyteadmin does on the launch-plan path.
+
+Each execution's object lives in the cluster stored on it
+(``system_metadata.execution_cluster``, core/clusters.py; "" is the control plane's own). When
+that cluster is unavailable (core/cluster_targets.py) or not configured, the execution waits:
+``resolved.waiting`` says why (a kubectl column) and a Warning Event on the Execution object
+says it once per reason; the next reconcile after the cluster is back clears both.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from dataclasses import replace
@@ -18,7 +25,13 @@ from flyteidl.admin import execution_pb2
 from flyteidl.core import execution_pb2 as core_execution
 from flyteidl.core import literals_pb2
 
-from flyteadmin.core import kube
+from flyteadmin.core import crds, kube
+from flyteadmin.core.cluster_targets import (
+    ClusterUnavailable,
+    Target,
+    Targets,
+    unavailable_reason,
+)
 from flyteadmin.core.crmap.executions import ExecutionRecord, execution_object_name
 from flyteadmin.core.flyteworkflow import crd as fw_crd
 from flyteadmin.core.flyteworkflow.build import (
@@ -26,11 +39,16 @@ from flyteadmin.core.flyteworkflow.build import (
     FlyteWorkflowOptions,
     build_flyteworkflow,
 )
+from flyteadmin.core.k8s_events import Involved, post_event_async
+from flyteadmin.core.namespaces import reconcile_project_namespaces
+from flyteadmin.core.store import Stored
 from flyteadmin.core.timestamps import now_stamp
 
 log = logging.getLogger(__name__)
 Phase = core_execution.WorkflowExecution.Phase
 OBJECT = "workflowObject"
+WAITING = "waiting"
+EVENT_COMPONENT = "flyteadmin-operator"
 
 
 def _path(namespace: str, name: str = "") -> str:
@@ -41,6 +59,10 @@ def _path(namespace: str, name: str = "") -> str:
 TERMINAL = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.ABORTED, Phase.TIMED_OUT})
 
 
+def cluster_of(record: ExecutionRecord) -> str:
+    return record.execution.spec.metadata.system_metadata.execution_cluster
+
+
 class Launcher:
     def __init__(
         self,
@@ -48,24 +70,46 @@ class Launcher:
         options: FlyteWorkflowOptions | None = None,
         *,
         retention: dt.timedelta = dt.timedelta(hours=1),
+        targets: Targets | None = None,
     ) -> None:
         self.backend = backend
         self.options = options or FlyteWorkflowOptions()
         self.retention = retention
+        self.targets = targets or Targets.local(backend.api, backend.http)
 
     async def reconcile(self, record: ExecutionRecord, now: dt.datetime | None = None) -> None:
-        """One step towards what the execution's phase asks of the cluster."""
+        """One step towards what the execution's phase asks of its cluster."""
         obj = record.resolved.get(OBJECT)
+        cleanup = False
         if record.phase == Phase.ABORTING and obj:
-            await self.abort(record)
+            step = self.abort
         elif record.phase == Phase.ABORTING and OBJECT not in record.resolved:
             await self._aborted_before_launch(record)
+            return
         elif record.phase == Phase.UNDEFINED and not obj:
-            await self.launch(record)
+            step = self.launch
         elif record.phase in TERMINAL and obj and self._expired(record, now):
             # Retention over: the object goes (propeller's finalizer still holds it until
             # propeller lets go), as propeller's own garbage collector would do later.
-            await self.abort(record)
+            step, cleanup = self.abort, True
+        else:
+            return
+        target = self.targets.get(cluster_of(record))
+        if target is None:
+            reason = f"execution cluster {cluster_of(record)!r} is not configured"
+            await self._wait(record, "ClusterNotConfigured", reason, cleanup)
+            return
+        if target.unavailable:
+            await self._wait(record, "ClusterUnavailable", target.unavailable, cleanup)
+            return
+        try:
+            await step(record, target)
+        except Exception as exc:
+            detail = unavailable_reason(exc)
+            if detail is None:
+                raise
+            self.targets.mark_unavailable(target, detail)
+            await self._wait(record, "ClusterUnavailable", target.unavailable, cleanup)
 
     def _expired(self, record: ExecutionRecord, now: dt.datetime | None) -> bool:
         ended = record.execution.closure.updated_at
@@ -74,21 +118,53 @@ class Launcher:
         now = now or dt.datetime.now(dt.UTC)
         return now - ended.ToDatetime(tzinfo=dt.UTC) >= self.retention
 
-    async def launch(self, record: ExecutionRecord) -> None:
+    async def launch(self, record: ExecutionRecord, target: Target) -> None:
         namespace = record.resolved.get("namespace", "")
         try:
             body = await self._build(record)
-            await self.backend.http.request("POST", _path(namespace), body)
+            await self._create(record, target, namespace, body)
         except kube.KubeError as exc:
-            if exc.status != 409:
+            if exc.status == 409:
+                pass  # created before: by us, or another replica
+            elif unavailable_reason(exc) is not None:
+                raise
+            else:
                 await self._fail(record, f"cannot create the FlyteWorkflow object: {exc.message}")
                 return
         except FlyteWorkflowBuildError as exc:
             await self._fail(record, f"cannot build the FlyteWorkflow object: {exc}")
             return
         name = record.id.name
-        await self._mark(record, lambda r: replace(r, resolved={**r.resolved, OBJECT: name}))
-        log.info("created FlyteWorkflow %s/%s", namespace, name)
+        waited = record.resolved.get(WAITING)
+        stored = await self._mark(record, lambda r: _settled(r, {OBJECT: name}))
+        log.info("created FlyteWorkflow %s/%s in %s", namespace, name, target.describe())
+        if waited:
+            await self._event(stored, False, "Launched", f"launched in {target.describe()}")
+
+    async def _create(
+        self, record: ExecutionRecord, target: Target, namespace: str, body: dict[str, Any]
+    ) -> None:
+        """POST the object. A 404 is a namespace not made there yet (a cluster that was away
+        when the project was created, or the namespace handler still running): it is made
+        and the POST repeated once; a cluster without the FlyteWorkflow kind is unavailable."""
+        try:
+            await target.http.request("POST", _path(namespace), body)
+            return
+        except kube.KubeError as exc:
+            if exc.status != 404:
+                raise
+        problem = await self.targets.check(target)
+        if problem:
+            raise ClusterUnavailable(problem)
+        project = self.backend.projects.get(record.id.project)
+        await asyncio.to_thread(
+            reconcile_project_namespaces,
+            target.api,
+            project,
+            [record.id.domain],
+            self.backend.settings.operator.namespace_template,
+        )
+        await target.http.request("POST", _path(namespace), body)
 
     async def _aborted_before_launch(self, record: ExecutionRecord) -> None:
         """Terminated before any object existed: nothing will ever send ABORTED, so record it."""
@@ -100,22 +176,22 @@ class Launcher:
             execution.CopyFrom(value.execution)
             execution.closure.phase = Phase.ABORTED
             execution.closure.updated_at.CopyFrom(now_stamp())
-            return replace(value, execution=execution)
+            return replace(_settled(value, {}), execution=execution)
 
         await self._mark(record, aborted)
 
-    async def abort(self, record: ExecutionRecord) -> None:
+    async def abort(self, record: ExecutionRecord, target: Target) -> None:
         """TerminateExecution or retention over: delete the object (background propagation);
         gone is fine. The name is cleared, not removed: the object existed."""
         namespace, name = record.resolved.get("namespace", ""), record.resolved[OBJECT]
         try:
-            await self.backend.http.request(
+            await target.http.request(
                 "DELETE", _path(namespace, name), {"propagationPolicy": "Background"}
             )
         except kube.KubeError as exc:
             if exc.status != 404:
                 raise
-        await self._mark(record, lambda r: replace(r, resolved={**r.resolved, OBJECT: ""}))
+        await self._mark(record, lambda r: _settled(r, {OBJECT: ""}))
 
     async def _build(self, record: ExecutionRecord) -> dict[str, Any]:
         workflow = await self.backend.workflows.get_full(record.workflow_id)
@@ -147,5 +223,52 @@ class Launcher:
 
         await self._mark(record, failed)
 
-    async def _mark(self, record: ExecutionRecord, change) -> None:
-        await self.backend.execution_records.mutate(execution_object_name(record.id), change)
+    async def _wait(self, record: ExecutionRecord, reason: str, message: str, quiet: bool) -> None:
+        """The execution cannot be served now: say why on it, once per message. ``quiet``
+        (a finished execution's clean-up) only waits for the next resync."""
+        if quiet or record.resolved.get(WAITING) == message:
+            return
+        log.warning("execution %s waits: %s", record.id.name, message)
+
+        def waiting(value: ExecutionRecord) -> ExecutionRecord:
+            if (value.phase, value.resolved.get(OBJECT)) != (
+                record.phase,
+                record.resolved.get(OBJECT),
+            ):
+                return value  # served meanwhile (the watch handler and the resync overlap)
+            return replace(value, resolved={**value.resolved, WAITING: message})
+
+        stored = await self._mark(record, waiting)
+        await self._event(stored, True, reason, message)
+
+    async def _event(
+        self, stored: Stored[ExecutionRecord], warning: bool, reason: str, message: str
+    ) -> None:
+        """A Kubernetes Event on the Execution object (``kubectl describe executions ...``)."""
+        involved = Involved(
+            crds.EXECUTION.api_version,
+            crds.EXECUTION.kind,
+            stored.name,
+            self.backend.settings.kubernetes.namespace,
+            stored.uid,
+        )
+        try:
+            await post_event_async(
+                self.backend.http,
+                involved,
+                warning=warning,
+                reason=reason,
+                message=message,
+                component=EVENT_COMPONENT,
+            )
+        except kube.KubeError as exc:  # the state is on the record; the Event is a courtesy
+            log.warning("cannot post an Event on execution %s: %s", stored.name, exc.message)
+
+    async def _mark(self, record: ExecutionRecord, change) -> Stored[ExecutionRecord]:
+        return await self.backend.execution_records.mutate(execution_object_name(record.id), change)
+
+
+def _settled(record: ExecutionRecord, update: dict[str, Any]) -> ExecutionRecord:
+    """``record`` with ``update`` in its resolved configuration and no waiting reason."""
+    resolved = {k: v for k, v in record.resolved.items() if k != WAITING}
+    return replace(record, resolved={**resolved, **update})
