@@ -167,14 +167,15 @@ class KubeHttp:
 
 
 def apply_crds(
-    api: client.ApiClient, timeout: float = 60.0, *, flyteworkflow: bool = False
+    api: client.ApiClient, timeout: float = 60.0, *, flyteworkflow: bool = False, store: bool = True
 ) -> None:
-    """Create or update every CRD of ``core.crds`` (and, with ``flyteworkflow``, create
-    propeller's FlyteWorkflow CRD if the cluster has none) and wait until each is Established."""
+    """Create or update every CRD of ``core.crds`` (``store=False``: none, as a data-plane
+    cluster needs) and, with ``flyteworkflow``, create propeller's FlyteWorkflow CRD if the
+    cluster has none; wait until each is Established."""
     from flyteadmin.core.flyteworkflow import crd as fw_crd
 
     ext = client.ApiextensionsV1Api(api)
-    manifests = [kind.manifest() for kind in crds.KINDS]
+    manifests = [kind.manifest() for kind in crds.KINDS] if store else []
     if flyteworkflow:
         manifests.append(fw_crd.manifest())
     for body in manifests:
