@@ -111,6 +111,10 @@ async def _serve(
 
 
 def run_dev(options: DevOptions) -> None:
+    if options.clusters:  # a wrong count or configuration fails before anything starts
+        from flyteadmin.devstack import dataplanes
+
+        planned = dataplanes.planned_clusters(options.clusters, options.settings)
     temporary = options.data_dir is None
     workdir = Path(tempfile.mkdtemp(prefix="flyteadmin-dev-")) if temporary else options.data_dir
     assert workdir is not None
@@ -169,11 +173,10 @@ def run_dev(options: DevOptions) -> None:
         flytekit_config = workdir / "flytekit.yaml"
         write_flytekit_config(flytekit_config, options.grpc_port, credentials)
         if options.clusters:
-            from flyteadmin.devstack import dataplanes
             from flyteadmin.devstack.podrunner import gcs_emulator_env
 
             planes = dataplanes.start_data_planes(
-                dataplanes.planned_clusters(options.clusters, settings),
+                planned,
                 workdir,
                 pod_runner=options.pod_runner,
                 pod_env=gcs_emulator_env(blobs.endpoint),
