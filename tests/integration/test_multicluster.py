@@ -6,7 +6,8 @@ flytepropeller whose ``cluster-id`` is its name. Nothing runs Pods in them, so t
 the kubelet (tests/integration/kubelet.py); everything else is real: the operator creates each
 FlyteWorkflow in the chosen cluster, that cluster's propeller runs it and sends its events to
 our API server, terminate deletes it there, and a cluster taken down and brought back (the same
-etcd data, the same ports) delays only its own executions.
+etcd data, the same ports) delays only its own executions. The operator works in each cluster
+with exactly the grants charts/flyteadmin/dataplane/operator-rbac.yaml documents.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+import yaml
 from flyteidl.admin import (
     cluster_assignment_pb2,
     execution_pb2,
@@ -73,8 +75,12 @@ Phase = core_execution.WorkflowExecution.Phase
 MR = matchable_resource_pb2.MatchableResource
 eventually = functools.partial(waiting.eventually, timeout=120.0, interval=0.2)
 TEMPLATE = (
-    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: flavour, namespace: '{{ namespace }}'}\n"
-    "data: {flavour: '{{ flavour }}'}\n"
+    "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: flavour\n"
+    "  namespace: '{{ namespace }}'\n  annotations: {flavour: '{{ flavour }}'}\n"
+)
+# The grants the operator gets in a data-plane cluster, as docs/multicluster.md tells users.
+DATAPLANE_RBAC = (
+    Path(__file__).resolve().parents[2] / "charts/flyteadmin/dataplane/operator-rbac.yaml"
 )
 
 
@@ -94,6 +100,34 @@ class DataPlane:
         self.plane = start_control_plane(self.data_dir, log=print)
         self.api = config.new_client_from_config(str(self.plane.kubeconfig))
         kube.apply_crds(self.api, flyteworkflow=True, store=False)
+        applied = subprocess.run(
+            [str(kubectl_path()), f"--kubeconfig={self.plane.kubeconfig}", "apply", "-f"]
+            + [str(DATAPLANE_RBAC)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.data_dir)},
+        )
+        assert applied.returncode == 0, applied.stderr
+
+    @property
+    def operator_kubeconfig(self) -> Path:
+        """The operator's credentials there: a token of the documented ServiceAccount (bound
+        tokens stay valid across a restart: the signing key is kept with the data)."""
+        path = self.data_dir / "operator.kubeconfig"
+        if not path.exists():
+            token = (
+                client.CoreV1Api(self.api)
+                .create_namespaced_service_account_token(
+                    "flyteadmin-operator", "flyteadmin", {"spec": {"expirationSeconds": 7200}}
+                )
+                .status.token
+            )
+            admin = yaml.safe_load(self.plane.kubeconfig.read_text())
+            user = admin["contexts"][0]["context"]["user"]
+            admin["users"] = [{"name": user, "user": {"token": token}}]
+            path.write_text(yaml.safe_dump(admin))
+        return path
 
     def start_propeller(self) -> None:
         assert self.setup is not None
@@ -201,7 +235,7 @@ def stack(
                 clusters=tuple(
                     ExecutionCluster(
                         name=name,
-                        kubeconfig=str(plane.plane.kubeconfig),
+                        kubeconfig=str(plane.operator_kubeconfig),
                         labels=labels[name],
                         template_data={"flavour": labels[name][0]},
                     )
@@ -348,16 +382,18 @@ def test_attributes_route_executions_and_each_clusters_propeller_runs_them(
 def test_namespaces_and_cluster_resources_are_kept_in_each_cluster(stack):
     def flavour(api: client.ApiClient) -> str | None:
         try:
-            found = client.CoreV1Api(api).read_namespaced_config_map("flavour", stack.namespace)
+            found = client.CoreV1Api(api).read_namespaced_service_account(
+                "flavour", stack.namespace
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
-        return found.data["flavour"]
+        return found.metadata.annotations["flavour"]
 
     # Each cluster's own template_data; the control plane's cluster gets the namespace only.
-    assert eventually(lambda: flavour(stack.clusters["east"].api), what="east's ConfigMap") == "gpu"
-    assert eventually(lambda: flavour(stack.clusters["west"].api), what="west's ConfigMap") == "cpu"
+    assert eventually(lambda: flavour(stack.clusters["east"].api), what="east's object") == "gpu"
+    assert eventually(lambda: flavour(stack.clusters["west"].api), what="west's object") == "cpu"
     client.CoreV1Api(stack.home).read_namespace(stack.namespace)
     assert flavour(stack.home) is None
 
