@@ -1,0 +1,417 @@
+"""Executions launched per second across 1, 2 and 4 local data-plane clusters (issue 17).
+
+    python -m bench.clusters [--clusters 1,2,4] [--executions E] [--clients C]
+
+For each cluster count N, a fresh stack: the control plane (local Kubernetes, ``flyteadmin
+serve`` and ``flyteadmin operator`` as processes, a GCS emulator) and N data-plane clusters
+(local control planes, each with stock flytepropeller whose cluster-id is its name). Nothing
+runs Pods, so each execution stops at RUNNING with its first task queued: propeller's workflow,
+node and task events up to there are part of the load. E executions are created by C clients
+as fast as they go and spread over the clusters by the equal-weight choice. A watch on the
+Execution objects records when the operator created each one's FlyteWorkflow in its cluster
+(launched) and when propeller's RUNNING event reached the API server (running).
+
+Figures per N: creates/s, launched/s and running/s (each from the first create to the last
+execution to get there), the median delay from create to launched and to running, and the cores
+each group of processes used over the whole run. Prints figures only; never asserts timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import os
+import shutil
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+from flyteidl.admin import execution_pb2, launch_plan_pb2, project_pb2
+from flyteidl.core import interface_pb2, literals_pb2
+from kubernetes import client, watch
+
+from bench.common import (
+    MACHINE,
+    Stack,
+    machine_info,
+    print_table,
+    run_main,
+    say,
+    stack,
+)
+from bench.requests import (
+    INT,
+    PROJECT,
+    RPC_TIMEOUT,
+    RT,
+    admin_stubs,
+    chain_workflow,
+    ident,
+    task_request,
+)
+from flyteadmin.core import crds, kube
+from flyteadmin.devstack import propeller_build
+from flyteadmin.devstack.controlplane import ControlPlane, start_control_plane
+from flyteadmin.devstack.processes import ProcessGroup, wait_until
+from flyteadmin.devstack.propeller import PropellerSetup, start_propeller
+
+DOMAIN, VERSION = "development", "v1"
+TASK, WF, LP = "bench.mc.t", "bench.mc.wf", "bench.mc.lp"
+NAMESPACE = f"{PROJECT}-{DOMAIN}"
+# Process-name prefixes -> report columns (cores used, summed over the group).
+GROUPS = {
+    "srv": ("server",),
+    "operator": ("operator",),
+    "cp k8s": ("kube-apiserver", "etcd", "kube-controller-manager"),
+    "gcs": ("gcs-emulator",),
+    "dp k8s": ("dp/",),
+    "propellers": ("propeller/",),
+    "gen": ("loadgen",),
+}
+
+
+@dataclasses.dataclass
+class Outcome:
+    clusters: int
+    executions: int
+    create_seconds: float
+    launched: dict[str, float]
+    """Execution name -> seconds from the first create to its FlyteWorkflow's creation."""
+    running: dict[str, float]
+    created_at: dict[str, float]
+    per_cluster: dict[str, int]
+    cores: dict[str, float]
+    wall: float
+
+
+# --------------------------------------------------------------------------------- the stack
+
+
+@contextlib.contextmanager
+def data_planes(count: int, workdir: Path) -> Iterator[list[ControlPlane]]:
+    planes: list[ControlPlane] = []
+    try:
+        for index in range(count):
+            say(f"starting data-plane cluster dp-{index + 1}")
+            plane = start_control_plane(workdir / f"dp-{index + 1}", log=say)
+            planes.append(plane)
+            api = kube.api_client(str(plane.kubeconfig))
+            try:
+                kube.apply_crds(api, flyteworkflow=True, store=False)
+            finally:
+                api.close()
+        yield planes
+    finally:
+        for plane in planes:
+            plane.stop()
+
+
+def cluster_config(planes: list[ControlPlane]) -> dict:
+    clusters = [
+        {"name": f"dp-{i + 1}", "kubeconfig": str(p.kubeconfig), "labels": ["bench"]}
+        for i, p in enumerate(planes)
+    ]
+    # Launches and namespaces go through the operator's event handlers; the periodic passes
+    # stay out of the measured window.
+    return {
+        "execution_clusters": {"clusters": clusters, "probe_seconds": 2},
+        "operator": {"resync_seconds": 600},
+    }
+
+
+def start_operator(bench: Stack, group: ProcessGroup) -> None:
+    config = bench.workdir / "flyteadmin.yaml"
+    argv = [sys.executable, "-m", "flyteadmin.cli", "--log-level", "WARNING", "operator"]
+    argv += ["--config", str(config), "--kubeconfig", bench.kubeconfig]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLYTEADMIN__")}
+    env["PYTHONSAFEPATH"] = "1"  # the repo root's operator/ must not shadow the stdlib's
+    child = group.start("operator", argv, env)
+    bench.processes["operator"] = child.popen.pid
+
+
+def start_propellers(bench: Stack, planes: list[ControlPlane], group: ProcessGroup) -> None:
+    binary = propeller_build.find_binary()
+    if binary is None:
+        raise SystemExit(
+            "flytepropeller is not built: python -m flyteadmin.devstack.propeller_build build"
+        )
+    storage = yaml.safe_load((bench.workdir / "flyteadmin.yaml").read_text())["storage"]
+    for index, plane in enumerate(planes):
+        name = f"dp-{index + 1}"
+        setup = PropellerSetup(
+            binary=binary,
+            kubeconfig=str(plane.kubeconfig),
+            admin_endpoint=bench.grpc_target,
+            gcs_endpoint=storage["endpoint"],
+            bucket=storage["bucket"],
+            credentials_file=Path(storage["credentials_file"]),
+            workdir=bench.workdir / f"propeller-{name}",
+            cluster_id=name,
+        )
+        propeller = start_propeller(setup, group)
+        bench.processes[f"propeller/{name}"] = propeller.child.popen.pid
+        for child in plane.processes.children:
+            bench.processes[f"dp/{name}/{child.name}"] = child.popen.pid
+
+
+async def register(bench: Stack) -> None:
+    async with admin_stubs(bench.grpc_target, 1) as (stub,):
+        project = project_pb2.Project(id=PROJECT, name=PROJECT)
+        await stub.RegisterProject(project_pb2.ProjectRegisterRequest(project=project))
+        task = task_request(DOMAIN, TASK, VERSION)
+        await stub.CreateTask(task)
+        await stub.CreateWorkflow(chain_workflow(DOMAIN, WF, VERSION, task.id, nodes=2))
+        default = literals_pb2.Literal(
+            scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(integer=1))
+        )
+        param = interface_pb2.Parameter(var=interface_pb2.Variable(type=INT), default=default)
+        await stub.CreateLaunchPlan(
+            launch_plan_pb2.LaunchPlanCreateRequest(
+                id=ident(RT.LAUNCH_PLAN, DOMAIN, LP, VERSION),
+                spec=launch_plan_pb2.LaunchPlanSpec(
+                    workflow_id=ident(RT.WORKFLOW, DOMAIN, WF, VERSION),
+                    default_inputs=interface_pb2.ParameterMap(parameters={"x": param}),
+                ),
+            )
+        )
+
+
+def wait_for_namespaces(planes: list[ControlPlane]) -> None:
+    """The operator is up and reaches every cluster: the project's namespace is in each."""
+    for plane in planes:
+        api = kube.api_client(str(plane.kubeconfig))
+        try:
+            core = client.CoreV1Api(api)
+
+            def present(core=core) -> bool:
+                return any(n.metadata.name == NAMESPACE for n in core.list_namespace().items)
+
+            wait_until(present, timeout=120, what=f"namespace {NAMESPACE} in {plane.server}")
+        finally:
+            api.close()
+
+
+# --------------------------------------------------------------------------------- measuring
+
+
+class ExecutionWatch:
+    """A watch on the store's Execution objects, in a thread: when each got its FlyteWorkflow
+    object and when it reached RUNNING (first seen, monotonic seconds)."""
+
+    def __init__(self, bench: Stack) -> None:
+        self.launched: dict[str, float] = {}
+        self.running: dict[str, float] = {}
+        self.cluster: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._api = kube.api_client(bench.kubeconfig)
+        self._namespace = bench.namespace
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        custom = client.CustomObjectsApi(self._api)
+        version = ""
+        while not self._stop.is_set():
+            stream = watch.Watch().stream(
+                custom.list_namespaced_custom_object,
+                crds.GROUP,
+                crds.VERSION,
+                self._namespace,
+                crds.EXECUTION.plural,
+                resource_version=version,
+                timeout_seconds=5,
+            )
+            for event in stream:
+                obj = event["object"]
+                version = obj["metadata"]["resourceVersion"]
+                self._seen(obj, time.monotonic())
+                if self._stop.is_set():
+                    break
+
+    def _seen(self, obj: dict, now: float) -> None:
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        name = spec["id"]["name"]
+        system = (spec.get("spec") or {}).get("metadata", {}).get("system_metadata", {})
+        self.cluster.setdefault(name, system.get("execution_cluster", ""))
+        if (spec.get("resolved") or {}).get("workflowObject"):
+            self.launched.setdefault(name, now)
+        if status.get("phase") in ("RUNNING", "SUCCEEDED", "FAILED"):
+            self.running.setdefault(name, now)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._api.close()
+
+
+async def create_all(bench: Stack, total: int, clients: int) -> dict[str, float]:
+    """Create ``total`` executions with ``clients`` concurrent clients; name -> when sent."""
+    names = iter(f"mc{n:06d}" for n in range(total))
+    sent: dict[str, float] = {}
+
+    async def client_loop(stub) -> None:
+        for name in names:
+            request = execution_pb2.ExecutionCreateRequest(
+                project=PROJECT,
+                domain=DOMAIN,
+                name=name,
+                spec=execution_pb2.ExecutionSpec(
+                    launch_plan=ident(RT.LAUNCH_PLAN, DOMAIN, LP, VERSION)
+                ),
+            )
+            sent[name] = time.monotonic()
+            await stub.CreateExecution(request, timeout=RPC_TIMEOUT)
+
+    async with admin_stubs(bench.grpc_target, clients) as stubs:
+        await asyncio.gather(*(client_loop(s) for s in stubs))
+    return sent
+
+
+def run_one(count: int, args: argparse.Namespace, workdir: Path) -> Outcome:
+    with (
+        data_planes(count, workdir / f"n{count}") as planes,
+        stack(blobstore=True, server_config=cluster_config(planes)) as bench,
+    ):
+        group = ProcessGroup(bench.workdir / "logs-extra")
+        try:
+            start_operator(bench, group)
+            start_propellers(bench, planes, group)
+            asyncio.run(register(bench))
+            wait_for_namespaces(planes)
+            observed = ExecutionWatch(bench)
+            try:
+                say(f"{count} cluster(s): creating {args.executions} executions")
+                before = bench.cpu_seconds()
+                started = time.monotonic()
+                sent = asyncio.run(create_all(bench, args.executions, args.clients))
+                create_seconds = time.monotonic() - started
+                deadline = time.monotonic() + args.timeout
+                while time.monotonic() < deadline and len(observed.running) < args.executions:
+                    time.sleep(0.2)
+                wall = time.monotonic() - started
+                after = bench.cpu_seconds()
+            finally:
+                observed.stop()
+            cores = {k: (after[k] - before.get(k, 0.0)) / wall for k in after}
+            per_cluster: dict[str, int] = {}
+            for name in sent:
+                cluster = observed.cluster.get(name, "?")
+                per_cluster[cluster] = per_cluster.get(cluster, 0) + 1
+            return Outcome(
+                clusters=count,
+                executions=args.executions,
+                create_seconds=create_seconds,
+                launched={n: t - started for n, t in observed.launched.items()},
+                running={n: t - started for n, t in observed.running.items()},
+                created_at={n: t - started for n, t in sent.items()},
+                per_cluster=per_cluster,
+                cores=cores,
+                wall=wall,
+            )
+        finally:
+            group.stop()
+
+
+# --------------------------------------------------------------------------------- reporting
+
+
+def rate(times: dict[str, float]) -> str:
+    if not times:
+        return "0"
+    last = max(times.values())
+    return f"{len(times) / last:,.1f}" if last else "-"
+
+
+def median_delay(outcome: Outcome, times: dict[str, float]) -> str:
+    delays = [times[n] - outcome.created_at[n] for n in times if n in outcome.created_at]
+    return f"{statistics.median(delays):.2f}" if delays else "-"
+
+
+def group_cores(cores: dict[str, float]) -> dict[str, float]:
+    out = {}
+    for column, prefixes in GROUPS.items():
+        out[column] = sum(v for k, v in cores.items() if k.startswith(prefixes))
+    ours = sum(v for k, v in cores.items() if k != MACHINE)
+    out["all"] = ours
+    out["other"] = max(cores.get(MACHINE, 0.0) - ours, 0.0)
+    return out
+
+
+def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
+    print()
+    print(f"machine: {machine_info()}")
+    print(
+        f"command: python -m bench.clusters --clusters {','.join(map(str, args.clusters))} "
+        f"--executions {args.executions} --clients {args.clients}"
+    )
+    print()
+    headers = ["clusters", "creates/s", "launched/s", "running/s", "launched", "running"]
+    headers += ["p50 to launched s", "p50 to running s", "wall s"]
+    rows = []
+    for o in outcomes:
+        rows.append(
+            [
+                str(o.clusters),
+                f"{o.executions / o.create_seconds:,.1f}",
+                rate(o.launched),
+                rate(o.running),
+                f"{len(o.launched)}/{o.executions}",
+                f"{len(o.running)}/{o.executions}",
+                median_delay(o, o.launched),
+                median_delay(o, o.running),
+                f"{o.wall:.1f}",
+            ]
+        )
+    print_table(headers, rows)
+    print()
+    columns = [*GROUPS, "all", "other"]
+    print_table(
+        ["clusters", *[f"cpu {c}" for c in columns]],
+        [[str(o.clusters)] + [f"{group_cores(o.cores)[c]:.2f}" for c in columns] for o in outcomes],
+    )
+    print(
+        "(cores used from the first create to the last RUNNING: API server (srv), operator, the "
+        "control plane's kube-apiserver + etcd + controller manager (cp k8s), GCS emulator, all "
+        "data-plane clusters' kube-apiserver + etcd + controller manager (dp k8s), all "
+        "propellers, this load generator (gen), their sum, and other processes on the machine)"
+    )
+    print()
+    for o in outcomes:
+        spread = ", ".join(f"{k} {v}" for k, v in sorted(o.per_cluster.items()))
+        print(f"{o.clusters} cluster(s): executions per cluster: {spread}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.clusters", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients (8)")
+    parser.add_argument(
+        "--clusters",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1, 2, 4],
+        help="data-plane cluster counts to measure, in turn (1,2,4)",
+    )
+    parser.add_argument("--executions", type=int, default=300, help="executions per count (300)")
+    parser.add_argument(
+        "--timeout", type=float, default=600, help="seconds to wait for every RUNNING (600)"
+    )
+    args = parser.parse_args(argv)
+    workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-clusters-{os.getpid()}"
+    outcomes = []
+    try:
+        for count in args.clusters:
+            outcomes.append(run_one(count, args, workdir))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    report(outcomes, args)
+
+
+if __name__ == "__main__":
+    run_main(main)
