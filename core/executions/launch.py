@@ -104,7 +104,10 @@ class Launcher:
             return
         try:
             await step(record, target)
-        except Exception as exc:
+        except (
+            kube.KubeError,
+            ClusterUnavailable,
+        ) as exc:  # the blob store's are not the cluster's
             detail = unavailable_reason(exc)
             if detail is None:
                 raise
@@ -157,13 +160,19 @@ class Launcher:
         if problem:
             raise ClusterUnavailable(problem)
         project = self.backend.projects.get(record.id.project)
-        await asyncio.to_thread(
-            reconcile_project_namespaces,
-            target.api,
-            project,
-            [record.id.domain],
-            self.backend.settings.operator.namespace_template,
-        )
+        try:
+            await asyncio.to_thread(
+                reconcile_project_namespaces,
+                target.api,
+                project,
+                [record.id.domain],
+                self.backend.settings.operator.namespace_template,
+            )
+        except Exception as exc:  # the official client's errors: unavailable, or raised
+            detail = unavailable_reason(exc)
+            if detail is None:
+                raise
+            raise ClusterUnavailable(detail) from exc
         await target.http.request("POST", _path(namespace), body)
 
     async def _aborted_before_launch(self, record: ExecutionRecord) -> None:
