@@ -56,8 +56,9 @@ from bench.requests import (
     task_request,
 )
 from flyteadmin.core import crds, kube
+from flyteadmin.core.config import ExecutionCluster
 from flyteadmin.devstack import propeller_build
-from flyteadmin.devstack.controlplane import ControlPlane, start_control_plane
+from flyteadmin.devstack.dataplanes import DataPlane, start_data_planes, stop_data_planes
 from flyteadmin.devstack.processes import ProcessGroup, wait_until
 from flyteadmin.devstack.propeller import PropellerSetup, start_propeller
 
@@ -94,28 +95,21 @@ class Outcome:
 
 
 @contextlib.contextmanager
-def data_planes(count: int, workdir: Path) -> Iterator[list[ControlPlane]]:
-    planes: list[ControlPlane] = []
+def data_planes(count: int, workdir: Path) -> Iterator[list[DataPlane]]:
+    """``count`` local data-plane clusters (as ``flyteadmin dev --clusters`` starts them, without
+    pod runners), all serving one label."""
+    clusters = [ExecutionCluster(name=f"dp-{i + 1}", labels=("bench",)) for i in range(count)]
+    planes = start_data_planes(clusters, workdir, pod_runner=False, pod_env={}, log=say)
     try:
-        for index in range(count):
-            say(f"starting data-plane cluster dp-{index + 1}")
-            plane = start_control_plane(workdir / f"dp-{index + 1}", log=say)
-            planes.append(plane)
-            api = kube.api_client(str(plane.kubeconfig))
-            try:
-                kube.apply_crds(api, flyteworkflow=True, store=False)
-            finally:
-                api.close()
         yield planes
     finally:
-        for plane in planes:
-            plane.stop()
+        stop_data_planes(planes)
 
 
-def cluster_config(planes: list[ControlPlane]) -> dict:
+def cluster_config(planes: list[DataPlane]) -> dict:
     clusters = [
-        {"name": f"dp-{i + 1}", "kubeconfig": str(p.kubeconfig), "labels": ["bench"]}
-        for i, p in enumerate(planes)
+        {"name": p.name, "kubeconfig": p.cluster.kubeconfig, "labels": list(p.cluster.labels)}
+        for p in planes
     ]
     # Launches and namespaces go through the operator's event handlers; the periodic passes
     # stay out of the measured window.
@@ -135,18 +129,18 @@ def start_operator(bench: Stack, group: ProcessGroup) -> None:
     bench.processes["operator"] = child.popen.pid
 
 
-def start_propellers(bench: Stack, planes: list[ControlPlane], group: ProcessGroup) -> None:
+def start_propellers(bench: Stack, planes: list[DataPlane], group: ProcessGroup) -> None:
     binary = propeller_build.find_binary()
     if binary is None:
         raise SystemExit(
             "flytepropeller is not built: python -m flyteadmin.devstack.propeller_build build"
         )
     storage = yaml.safe_load((bench.workdir / "flyteadmin.yaml").read_text())["storage"]
-    for index, plane in enumerate(planes):
-        name = f"dp-{index + 1}"
+    for plane in planes:
+        name = plane.name
         setup = PropellerSetup(
             binary=binary,
-            kubeconfig=str(plane.kubeconfig),
+            kubeconfig=plane.cluster.kubeconfig,
             admin_endpoint=bench.grpc_target,
             gcs_endpoint=storage["endpoint"],
             bucket=storage["bucket"],
@@ -156,7 +150,7 @@ def start_propellers(bench: Stack, planes: list[ControlPlane], group: ProcessGro
         )
         propeller = start_propeller(setup, group)
         bench.processes[f"propeller/{name}"] = propeller.child.popen.pid
-        for child in plane.processes.children:
+        for child in plane.plane.processes.children:
             bench.processes[f"dp/{name}/{child.name}"] = child.popen.pid
 
 
@@ -182,17 +176,17 @@ async def register(bench: Stack) -> None:
         )
 
 
-def wait_for_namespaces(planes: list[ControlPlane]) -> None:
+def wait_for_namespaces(planes: list[DataPlane]) -> None:
     """The operator is up and reaches every cluster: the project's namespace is in each."""
     for plane in planes:
-        api = kube.api_client(str(plane.kubeconfig))
+        api = kube.api_client(plane.cluster.kubeconfig)
         try:
             core = client.CoreV1Api(api)
 
             def present(core=core) -> bool:
                 return any(n.metadata.name == NAMESPACE for n in core.list_namespace().items)
 
-            wait_until(present, timeout=120, what=f"namespace {NAMESPACE} in {plane.server}")
+            wait_until(present, timeout=120, what=f"namespace {NAMESPACE} in {plane.name}")
         finally:
             api.close()
 
