@@ -8,8 +8,9 @@ serve`` and ``flyteadmin operator`` as processes, a GCS emulator) and N data-pla
 runs Pods, so each execution stops at RUNNING with its first task queued: propeller's workflow,
 node and task events up to there are part of the load. E executions are created by C clients
 as fast as they go and spread over the clusters by the equal-weight choice. A watch on the
-Execution objects records when the operator created each one's FlyteWorkflow in its cluster
-(launched) and when propeller's RUNNING event reached the API server (running).
+FlyteWorkflow objects of each data-plane cluster records when the operator created each one
+there (launched), and one on the Execution objects when propeller's RUNNING event reached the
+API server (running).
 
 Figures per N: creates/s, launched/s and running/s (each from the first create to the last
 execution to get there), the median delay from create to launched and to running, and the cores
@@ -22,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import os
 import shutil
 import statistics
@@ -57,6 +59,7 @@ from bench.requests import (
 )
 from flyteadmin.core import crds, kube
 from flyteadmin.core.config import ExecutionCluster
+from flyteadmin.core.flyteworkflow import crd as fw_crd
 from flyteadmin.devstack import propeller_build
 from flyteadmin.devstack.dataplanes import DataPlane, start_data_planes, stop_data_planes
 from flyteadmin.devstack.processes import ProcessGroup, wait_until
@@ -194,54 +197,71 @@ def wait_for_namespaces(planes: list[DataPlane]) -> None:
 # --------------------------------------------------------------------------------- measuring
 
 
-class ExecutionWatch:
-    """A watch on the store's Execution objects, in a thread: when each got its FlyteWorkflow
-    object and when it reached RUNNING (first seen, monotonic seconds)."""
+class FirstSeen:
+    """A watch in a thread on one kind of custom object (one namespace, or all): when each
+    object first met ``wanted`` (monotonic seconds), by ``key``."""
 
-    def __init__(self, bench: Stack) -> None:
-        self.launched: dict[str, float] = {}
-        self.running: dict[str, float] = {}
-        self.cluster: dict[str, str] = {}
+    def __init__(self, kubeconfig: str, kind: tuple[str, str, str], namespace: str, key, wanted):
+        self.seen: dict[str, float] = {}
+        self._args = kind  # group, version, plural
+        self._namespace, self._key, self._wanted = namespace, key, wanted
         self._stop = threading.Event()
-        self._api = kube.api_client(bench.kubeconfig)
-        self._namespace = bench.namespace
+        self._api = kube.api_client(kubeconfig)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         custom = client.CustomObjectsApi(self._api)
-        version = ""
+        group, version, plural = self._args
+        if self._namespace:
+            lister = functools.partial(
+                custom.list_namespaced_custom_object, group, version, self._namespace, plural
+            )
+        else:
+            lister = functools.partial(custom.list_cluster_custom_object, group, version, plural)
+        resource_version = ""
         while not self._stop.is_set():
             stream = watch.Watch().stream(
-                custom.list_namespaced_custom_object,
-                crds.GROUP,
-                crds.VERSION,
-                self._namespace,
-                crds.EXECUTION.plural,
-                resource_version=version,
-                timeout_seconds=5,
+                lister, resource_version=resource_version, timeout_seconds=5
             )
             for event in stream:
                 obj = event["object"]
-                version = obj["metadata"]["resourceVersion"]
-                self._seen(obj, time.monotonic())
+                resource_version = obj["metadata"]["resourceVersion"]
+                name = self._key(obj)
+                if self._wanted(obj):
+                    self.seen.setdefault(name, time.monotonic())
                 if self._stop.is_set():
                     break
-
-    def _seen(self, obj: dict, now: float) -> None:
-        spec, status = obj.get("spec") or {}, obj.get("status") or {}
-        name = spec["id"]["name"]
-        system = (spec.get("spec") or {}).get("metadata", {}).get("system_metadata", {})
-        self.cluster.setdefault(name, system.get("execution_cluster", ""))
-        if (spec.get("resolved") or {}).get("workflowObject"):
-            self.launched.setdefault(name, now)
-        if status.get("phase") in ("RUNNING", "SUCCEEDED", "FAILED"):
-            self.running.setdefault(name, now)
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)
         self._api.close()
+
+
+def watch_launches(planes: list[DataPlane]) -> list[FirstSeen]:
+    """The FlyteWorkflow objects of every data-plane cluster, by execution name."""
+    return [
+        FirstSeen(
+            p.cluster.kubeconfig,
+            (fw_crd.GROUP, fw_crd.VERSION, fw_crd.PLURAL),
+            "",
+            key=lambda o: o["metadata"]["name"],
+            wanted=lambda o: True,
+        )
+        for p in planes
+    ]
+
+
+def watch_running(bench: Stack) -> FirstSeen:
+    """The store's Execution objects: RUNNING (or beyond) from propeller's events."""
+    return FirstSeen(
+        bench.kubeconfig,
+        (crds.GROUP, crds.VERSION, crds.EXECUTION.plural),
+        bench.namespace,
+        key=lambda o: o["spec"]["id"]["name"],
+        wanted=lambda o: (o.get("status") or {}).get("phase") in ("RUNNING", "SUCCEEDED"),
+    )
 
 
 async def create_all(bench: Stack, total: int, clients: int) -> dict[str, float]:
@@ -278,7 +298,8 @@ def run_one(count: int, args: argparse.Namespace, workdir: Path) -> Outcome:
             start_propellers(bench, planes, group)
             asyncio.run(register(bench))
             wait_for_namespaces(planes)
-            observed = ExecutionWatch(bench)
+            launches, running = watch_launches(planes), watch_running(bench)
+            watchers = [*launches, running]
             try:
                 say(f"{count} cluster(s): creating {args.executions} executions")
                 before = bench.cpu_seconds()
@@ -286,23 +307,22 @@ def run_one(count: int, args: argparse.Namespace, workdir: Path) -> Outcome:
                 sent = asyncio.run(create_all(bench, args.executions, args.clients))
                 create_seconds = time.monotonic() - started
                 deadline = time.monotonic() + args.timeout
-                while time.monotonic() < deadline and len(observed.running) < args.executions:
+                while time.monotonic() < deadline and len(running.seen) < args.executions:
                     time.sleep(0.2)
                 wall = time.monotonic() - started
                 after = bench.cpu_seconds()
             finally:
-                observed.stop()
+                for watcher in watchers:
+                    watcher.stop()
+            launched = {n: t for w in launches for n, t in w.seen.items()}
             cores = {k: (after[k] - before.get(k, 0.0)) / wall for k in after}
-            per_cluster: dict[str, int] = {}
-            for name in sent:
-                cluster = observed.cluster.get(name, "?")
-                per_cluster[cluster] = per_cluster.get(cluster, 0) + 1
+            per_cluster = {p.name: len(w.seen) for p, w in zip(planes, launches, strict=True)}
             return Outcome(
                 clusters=count,
                 executions=args.executions,
                 create_seconds=create_seconds,
-                launched={n: t - started for n, t in observed.launched.items()},
-                running={n: t - started for n, t in observed.running.items()},
+                launched={n: t - started for n, t in launched.items()},
+                running={n: t - started for n, t in running.seen.items()},
                 created_at={n: t - started for n, t in sent.items()},
                 per_cluster=per_cluster,
                 cores=cores,
@@ -376,9 +396,24 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
         "propellers, this load generator (gen), their sum, and other processes on the machine)"
     )
     print()
+    # CPU time per execution: what the control plane spends on one, and the data planes.
+    sides = {
+        "control plane": ("srv", "operator", "cp k8s"),
+        "data planes": ("dp k8s", "propellers"),
+    }
+    rows = []
+    for o in outcomes:
+        grouped = group_cores(o.cores)
+        row = [str(o.clusters)]
+        for columns in sides.values():
+            seconds = sum(grouped[c] for c in columns) * o.wall
+            row.append(f"{1000 * seconds / o.executions:.0f}")
+        rows.append(row)
+    print_table(["clusters", *[f"{side} cpu ms/execution" for side in sides]], rows)
+    print()
     for o in outcomes:
         spread = ", ".join(f"{k} {v}" for k, v in sorted(o.per_cluster.items()))
-        print(f"{o.clusters} cluster(s): executions per cluster: {spread}")
+        print(f"{o.clusters} cluster(s): executions launched per cluster: {spread}")
 
 
 def main(argv: list[str] | None = None) -> None:

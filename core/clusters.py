@@ -47,6 +47,10 @@ _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 # flytepropeller's default `cluster-id`: events carrying it are never checked against a cluster
 # (core/events/common.py), so a cluster of that name could not be told apart.
 _RESERVED = "propeller"
+# Keys of the execution's ``resolved`` configuration. CLUSTER repeats the choice in a field
+# kubectl can show (the spec itself is stored packed); system_metadata stays the one the
+# operator and the event checks read.
+CLUSTER = "cluster"
 POOL = "clusterPool"
 LABEL = "clusterLabel"
 
@@ -170,6 +174,7 @@ class ClusterChooser:
             )
         cluster = weighted_choice(serving, ident.name)
         spec.metadata.system_metadata.execution_cluster = cluster.name
+        resolved[CLUSTER] = cluster.name
         if chosen_label:
             resolved[LABEL] = chosen_label
         return resolved

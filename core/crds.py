@@ -61,6 +61,12 @@ def _proto(description: str) -> Schema:
     }
 
 
+def _packed(description: str) -> Schema:
+    """A protobuf message as base64 protobuf binary: one opaque string that kube-apiserver
+    neither walks nor field-tracks (core/crmap/protojson.py)."""
+    return _string(f"{description} Protobuf binary, base64.")
+
+
 def _string_map(description: str) -> Schema:
     return {
         "type": "object",
@@ -116,6 +122,9 @@ class Kind:
     # writes: a create with status then costs two calls, and an update of both costs two.
     # The kinds written on every event have none (one call per write; docs/storage.md).
     status_subresource: bool = True
+    # Objects that running executions create (node/task executions, signals): their writes are
+    # progress, admitted while new work is already refused (core/budget.py).
+    progress: bool = False
     description: str = ""
     namespaced: bool = True
     group: str = GROUP
@@ -290,7 +299,9 @@ _PHASE_STATUS = {
     "startedAt": _time(),
     "updatedAt": _time(),
     "duration": _string("Duration as seconds with an `s` suffix (protobuf Duration JSON)."),
-    "closure": _proto("The admin closure of the entity (phase details, outputs, errors, ...)."),
+    "message": _string("The error, shortened (for kubectl; the closure holds all of it)."),
+    "closureProto": _packed("The admin closure (phase details, outputs, errors, ...)."),
+    "closure": _proto("The admin closure, as JSON (objects written before closureProto)."),
     "closureRef": _ref("the closure"),
 }
 
@@ -306,7 +317,8 @@ EXECUTION = Kind(
             "launchPlanId": IDENTIFIER,
             "workflowId": IDENTIFIER,
             "taskId": IDENTIFIER,
-            "spec": _proto("admin.ExecutionSpec with the resolved configuration."),
+            "specProto": _packed("admin.ExecutionSpec with the resolved configuration."),
+            "spec": _proto("admin.ExecutionSpec as JSON (objects written before specProto)."),
             "inputsUri": _string(),
             "userInputsUri": _string(),
             "parentNodeExecution": _proto("core.NodeExecutionIdentifier of the launching node."),
@@ -316,8 +328,8 @@ EXECUTION = Kind(
             "requestDigest": _string("Digest of the create request: a retried create is found."),
             "resolved": _proto(
                 "Configuration resolved at creation for the operator (task "
-                "resources, namespace, plugin overrides, cluster pool and label); `waiting`: "
-                "why the operator cannot reach the execution's cluster yet."
+                "resources, namespace, plugin overrides; the execution cluster chosen, its label "
+                "and pool); `waiting`: why the operator cannot reach that cluster yet."
             ),
         },
         ["id"],
@@ -351,7 +363,11 @@ EXECUTION = Kind(
         Column("Execution", ".spec.id.name"),
         Column("Launch Plan", ".spec.launchPlanId.name"),
         Column("Phase", ".status.phase"),
-        Column("Cluster", ".spec.spec.metadata.system_metadata.execution_cluster"),
+        Column(
+            "Cluster",
+            ".spec.resolved.cluster",
+            description="The execution cluster chosen at creation (empty: the control plane's).",
+        ),
         Column("Started", ".status.startedAt", "date"),
         Column("Duration", ".status.duration"),
         Column(
@@ -369,14 +385,19 @@ NODE_EXECUTION = Kind(
     short_names=("fnexec",),
     description="A node execution of a workflow execution (admin.NodeExecution).",
     status_subresource=False,
+    progress=True,
     spec=_object(
         {
             "executionId": EXECUTION_ID,
             "nodeId": _string(),
             "parentId": _string("Node id of the parent node execution, for child nodes."),
-            "parentTaskExecution": _proto("core.TaskExecutionIdentifier of a dynamic parent."),
+            "parentTaskExecutionProto": _packed(
+                "core.TaskExecutionIdentifier of a dynamic parent."
+            ),
+            "parentTaskExecution": _proto("The same as JSON (objects written before)."),
             "inputUri": _string(),
-            "metadata": _proto("admin.NodeExecutionMetaData."),
+            "metadataProto": _packed("admin.NodeExecutionMetaData."),
+            "metadata": _proto("admin.NodeExecutionMetaData as JSON (objects written before)."),
         },
         ["executionId", "nodeId"],
     ),
@@ -398,6 +419,7 @@ TASK_EXECUTION = Kind(
     short_names=("ftexec",),
     description="One attempt of a task in a node execution (admin.TaskExecution).",
     status_subresource=False,
+    progress=True,
     spec=_object(
         {
             "executionId": EXECUTION_ID,
@@ -516,6 +538,7 @@ SIGNAL = Kind(
     plural="signals",
     short_names=("fsig",),
     description="A gate-node signal of an execution (admin.Signal).",
+    progress=True,
     spec=_object(
         {
             "executionId": EXECUTION_ID,

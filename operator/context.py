@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client
@@ -18,3 +18,5 @@ class OperatorContext:
     """The core's Backend (caches, services), started before Kopf."""
     targets: Any = None
     """The clusters it writes to (core.cluster_targets.Targets)."""
+    shared: dict[str, Any] = field(default_factory=dict, compare=False)
+    """Objects the handlers and loops share (e.g. the one execution Launcher)."""

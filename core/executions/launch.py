@@ -1,23 +1,28 @@
 """Executions onto their cluster: the FlyteWorkflow object that flytepropeller runs (§5.3).
 
-Level-triggered and idempotent: ``launch`` does nothing for an execution that already names its
-object (``resolved.workflowObject``) or has left UNDEFINED, and an object that already exists
-(another operator replica, a crash between create and mark) counts as created. If the object
-cannot be created (a quota refuses it, a build error) the execution becomes FAILED with the
-reason, as flyteadmin does on the launch-plan path.
+Level-triggered and idempotent, and it writes the execution only when something must be
+recorded (a launch that failed, an abort nobody else will report, a wait): whether the object
+exists is asked of the cluster, not remembered on the execution, so a launch costs one write
+(the object), not three. The object is named after the execution in the execution's namespace;
+one that already exists (another operator replica, a crash between create and anything else)
+counts as created. If it cannot be created (a quota refuses it, a build error) the execution
+becomes FAILED with the reason, as flyteadmin does on the launch-plan path.
 
 Each execution's object lives in the cluster stored on it
 (``system_metadata.execution_cluster``, core/clusters.py; "" is the control plane's own). When
 that cluster is unavailable (core/cluster_targets.py) or not configured, the execution waits:
 ``resolved.waiting`` says why (a kubectl column) and a Warning Event on the Execution object
-says it once per reason; the next reconcile after the cluster is back clears both.
+says it once per reason; once it is served the reason is cleared (a Normal Event ``Launched``
+for a launch that waited).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -46,9 +51,9 @@ from flyteadmin.core.timestamps import now_stamp
 
 log = logging.getLogger(__name__)
 Phase = core_execution.WorkflowExecution.Phase
-OBJECT = "workflowObject"
 WAITING = "waiting"
 EVENT_COMPONENT = "flyteadmin-operator"
+Step = Callable[[ExecutionRecord, Target], Awaitable[None]]
 
 
 def _path(namespace: str, name: str = "") -> str:
@@ -76,43 +81,57 @@ class Launcher:
         self.options = options or FlyteWorkflowOptions()
         self.retention = retention
         self.targets = targets or Targets.local(backend.api, backend.http)
+        # Executions this process created (or found) the object of, and finished ones whose
+        # object it deleted: they need no call to the cluster at the next resync.
+        self._launched: set[str] = set()
+        self._cleaned: set[str] = set()
 
-    async def reconcile(self, record: ExecutionRecord, now: dt.datetime | None = None) -> None:
-        """One step towards what the execution's phase asks of its cluster."""
-        obj = record.resolved.get(OBJECT)
-        cleanup = False
-        if record.phase == Phase.ABORTING and obj:
-            step = self.abort
-        elif record.phase == Phase.ABORTING and OBJECT not in record.resolved:
-            await self._aborted_before_launch(record)
-            return
-        elif record.phase == Phase.UNDEFINED and not obj:
-            step = self.launch
-        elif record.phase in TERMINAL and obj and self._expired(record, now):
-            # Retention over: the object goes (propeller's finalizer still holds it until
-            # propeller lets go), as propeller's own garbage collector would do later.
-            step, cleanup = self.abort, True
+    async def reconcile(
+        self, record: ExecutionRecord, now: dt.datetime | None = None, *, resync: bool = False
+    ) -> None:
+        """One step towards what the execution's phase asks of its cluster. ``resync``: a
+        periodic pass, where an unlaunched execution unknown to this process is first looked
+        up (after a restart most of them were launched already)."""
+        key = execution_object_name(record.id)
+        if record.phase == Phase.ABORTING:
+            await self._in_cluster(record, self.abort)
+        elif record.phase == Phase.UNDEFINED:
+            if key not in self._launched:
+                await self._in_cluster(record, functools.partial(self.launch, check_first=resync))
         else:
-            return
-        target = self.targets.get(cluster_of(record))
+            self._launched.discard(key)
+            if record.resolved.get(WAITING):
+                await self._mark(record, _settled)  # served meanwhile, seen from a stale copy
+            if record.phase in TERMINAL and key not in self._cleaned and self._expired(record, now):
+                # Retention over: the object goes (propeller's finalizer still holds it until
+                # propeller lets go), as propeller's own garbage collector would do later.
+                await self._in_cluster(record, self._clean_up, quiet=True)
+
+    async def _in_cluster(self, record: ExecutionRecord, step: Step, quiet: bool = False) -> None:
+        """Run ``step`` against the execution's cluster, or wait while it cannot be served."""
+        name = cluster_of(record)
+        target = self.targets.get(name)
         if target is None:
-            reason = f"execution cluster {cluster_of(record)!r} is not configured"
-            await self._wait(record, "ClusterNotConfigured", reason, cleanup)
+            message = f"execution cluster {name!r} is not configured"
+            await self._wait(record, "ClusterNotConfigured", message, quiet)
             return
         if target.unavailable:
-            await self._wait(record, "ClusterUnavailable", target.unavailable, cleanup)
+            await self._wait(record, "ClusterUnavailable", target.unavailable, quiet)
             return
         try:
             await step(record, target)
-        except (
-            kube.KubeError,
-            ClusterUnavailable,
-        ) as exc:  # the blob store's are not the cluster's
+        except (kube.KubeError, ClusterUnavailable) as exc:  # not the blob store's: the cluster's
             detail = unavailable_reason(exc)
             if detail is None:
                 raise
             self.targets.mark_unavailable(target, detail)
-            await self._wait(record, "ClusterUnavailable", target.unavailable, cleanup)
+            await self._wait(record, "ClusterUnavailable", target.unavailable, quiet)
+
+    def forget(self, keep: set[str]) -> None:
+        """Drop what this process remembers of executions no longer in ``keep`` (object
+        names of the live executions), so the memory follows the live set."""
+        self._launched &= keep
+        self._cleaned &= keep
 
     def _expired(self, record: ExecutionRecord, now: dt.datetime | None) -> bool:
         ended = record.execution.closure.updated_at
@@ -121,27 +140,30 @@ class Launcher:
         now = now or dt.datetime.now(dt.UTC)
         return now - ended.ToDatetime(tzinfo=dt.UTC) >= self.retention
 
-    async def launch(self, record: ExecutionRecord, target: Target) -> None:
-        namespace = record.resolved.get("namespace", "")
+    async def launch(
+        self, record: ExecutionRecord, target: Target, *, check_first: bool = False
+    ) -> None:
+        namespace, name = record.resolved.get("namespace", ""), record.id.name
+        key = execution_object_name(record.id)
         try:
+            if check_first and await self._object_exists(target, namespace, name):
+                self._launched.add(key)
+                return
             body = await self._build(record)
             await self._create(record, target, namespace, body)
         except kube.KubeError as exc:
-            if exc.status == 409:
-                pass  # created before: by us, or another replica
-            elif unavailable_reason(exc) is not None:
-                raise
-            else:
+            if unavailable_reason(exc) is not None:
+                raise  # the cluster is busy or away: the execution waits
+            if exc.status != 409:
                 await self._fail(record, f"cannot create the FlyteWorkflow object: {exc.message}")
                 return
         except FlyteWorkflowBuildError as exc:
             await self._fail(record, f"cannot build the FlyteWorkflow object: {exc}")
             return
-        name = record.id.name
-        waited = record.resolved.get(WAITING)
-        stored = await self._mark(record, lambda r: _settled(r, {OBJECT: name}))
+        self._launched.add(key)
         log.info("created FlyteWorkflow %s/%s in %s", namespace, name, target.describe())
-        if waited:
+        if record.resolved.get(WAITING):
+            stored = await self._mark(record, _settled)
             await self._event(stored, False, "Launched", f"launched in {target.describe()}")
 
     async def _create(
@@ -175,24 +197,32 @@ class Launcher:
             raise ClusterUnavailable(detail) from exc
         await target.http.request("POST", _path(namespace), body)
 
-    async def _aborted_before_launch(self, record: ExecutionRecord) -> None:
-        """Terminated before any object existed: nothing will ever send ABORTED, so record it."""
-
-        def aborted(value: ExecutionRecord) -> ExecutionRecord:
-            if value.phase != Phase.ABORTING or OBJECT in value.resolved:
-                return value
-            execution = execution_pb2.Execution()
-            execution.CopyFrom(value.execution)
-            execution.closure.phase = Phase.ABORTED
-            execution.closure.updated_at.CopyFrom(now_stamp())
-            return replace(_settled(value, {}), execution=execution)
-
-        await self._mark(record, aborted)
+    async def _object_exists(self, target: Target, namespace: str, name: str) -> bool:
+        try:
+            await target.http.request("GET", _path(namespace, name))
+        except kube.KubeError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
 
     async def abort(self, record: ExecutionRecord, target: Target) -> None:
-        """TerminateExecution or retention over: delete the object (background propagation);
-        gone is fine. The name is cleared, not removed: the object existed."""
-        namespace, name = record.resolved.get("namespace", ""), record.resolved[OBJECT]
+        """TerminateExecution: delete the object; propeller aborts the run and reports ABORTED.
+        When there is no object (terminated before its launch, or already gone), nothing will
+        ever report it, so ABORTED is recorded here."""
+        if not await self.delete_object(record, target):
+            await self._mark(record, _aborted)
+        elif record.resolved.get(WAITING):
+            await self._mark(record, _settled)
+
+    async def _clean_up(self, record: ExecutionRecord, target: Target) -> None:
+        await self.delete_object(record, target)
+        self._cleaned.add(execution_object_name(record.id))
+
+    async def delete_object(self, record: ExecutionRecord, target: Target) -> bool:
+        """Delete the execution's object (background propagation); False if there was none."""
+        namespace, name = record.resolved.get("namespace", ""), record.id.name
+        self._launched.discard(execution_object_name(record.id))
         try:
             await target.http.request(
                 "DELETE", _path(namespace, name), {"propagationPolicy": "Background"}
@@ -200,7 +230,8 @@ class Launcher:
         except kube.KubeError as exc:
             if exc.status != 404:
                 raise
-        await self._mark(record, lambda r: _settled(r, {OBJECT: ""}))
+            return False
+        return True
 
     async def _build(self, record: ExecutionRecord) -> dict[str, Any]:
         workflow = await self.backend.workflows.get_full(record.workflow_id)
@@ -228,7 +259,7 @@ class Launcher:
             execution.closure.error.kind = core_execution.ExecutionError.SYSTEM
             execution.closure.error.message = message
             execution.closure.updated_at.CopyFrom(now_stamp())
-            return replace(value, execution=execution)
+            return replace(_settled(value), execution=execution)
 
         await self._mark(record, failed)
 
@@ -240,11 +271,8 @@ class Launcher:
         log.warning("execution %s waits: %s", record.id.name, message)
 
         def waiting(value: ExecutionRecord) -> ExecutionRecord:
-            if (value.phase, value.resolved.get(OBJECT)) != (
-                record.phase,
-                record.resolved.get(OBJECT),
-            ):
-                return value  # served meanwhile (the watch handler and the resync overlap)
+            if value.phase != record.phase:
+                return value  # moved on meanwhile (propeller, or the other reconcile path)
             return replace(value, resolved={**value.resolved, WAITING: message})
 
         stored = await self._mark(record, waiting)
@@ -277,7 +305,18 @@ class Launcher:
         return await self.backend.execution_records.mutate(execution_object_name(record.id), change)
 
 
-def _settled(record: ExecutionRecord, update: dict[str, Any]) -> ExecutionRecord:
-    """``record`` with ``update`` in its resolved configuration and no waiting reason."""
-    resolved = {k: v for k, v in record.resolved.items() if k != WAITING}
-    return replace(record, resolved={**resolved, **update})
+def _settled(value: ExecutionRecord) -> ExecutionRecord:
+    """``value`` without a waiting reason."""
+    if WAITING not in value.resolved:
+        return value
+    return replace(value, resolved={k: v for k, v in value.resolved.items() if k != WAITING})
+
+
+def _aborted(value: ExecutionRecord) -> ExecutionRecord:
+    if value.phase != Phase.ABORTING:
+        return value  # propeller reported meanwhile
+    execution = execution_pb2.Execution()
+    execution.CopyFrom(value.execution)
+    execution.closure.phase = Phase.ABORTED
+    execution.closure.updated_at.CopyFrom(now_stamp())
+    return replace(_settled(value), execution=execution)

@@ -69,6 +69,7 @@ from tests.integration.registration_helpers import (
     launch_plan_request,
     task_request,
 )
+from tests.integration.test_kubectl import table
 
 pytestmark = pytest.mark.cluster
 Phase = core_execution.WorkflowExecution.Phase
@@ -362,12 +363,9 @@ def test_attributes_route_executions_and_each_clusters_propeller_runs_them(
     # Each propeller's events claimed nothing else: the cluster is still the chosen one.
     assert get(stack.stub, on_gpu).spec.metadata.system_metadata.execution_cluster == "east"
 
-    # kubectl shows the cluster of each execution (the CLUSTER column's path).
-    columns = (
-        "custom-columns=E:.spec.id.name,C:.spec.spec.metadata.system_metadata.execution_cluster"
-    )
+    # kubectl shows the cluster of each execution (the CLUSTER column).
     kubectl = subprocess.run(
-        [str(kubectl_path()), f"--kubeconfig={kubeconfig}", "get", "fexec", "-o", columns]
+        [str(kubectl_path()), f"--kubeconfig={kubeconfig}", "get", "fexec"]
         + ["-n", stack.settings.kubernetes.namespace],
         capture_output=True,
         text=True,
@@ -375,7 +373,8 @@ def test_attributes_route_executions_and_each_clusters_propeller_runs_them(
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)},
     )
     assert kubectl.returncode == 0, kubectl.stderr
-    rows = {tuple(line.split()) for line in kubectl.stdout.splitlines()[1:]}
+    header, lines = table(kubectl.stdout)
+    rows = {(line[header.index("EXECUTION")], line[header.index("CLUSTER")]) for line in lines}
     assert {("route-cpu", "west"), ("route-gpu", "east")} <= rows
 
 

@@ -12,7 +12,14 @@ from flyteidl.admin import cluster_assignment_pb2, execution_pb2, matchable_reso
 from flyteidl.core import identifier_pb2
 
 from flyteadmin.core.attributes import resolve
-from flyteadmin.core.clusters import LABEL, POOL, ClusterChooser, check_settings, weighted_choice
+from flyteadmin.core.clusters import (
+    CLUSTER,
+    LABEL,
+    POOL,
+    ClusterChooser,
+    check_settings,
+    weighted_choice,
+)
 from flyteadmin.core.config import (
     ConfigError,
     ExecutionCluster,
@@ -103,14 +110,20 @@ def test_label_sources_in_flyteadmins_order():
     # Then the default label; then every enabled cluster.
     assert set(spread(100, default_label="gpu")) == {"east", "north"}
     assert set(spread(300)) == {"east", "west", "north"}
-    assert place(label="gpu")[1] == {LABEL: "gpu"}
-    assert place()[1] == {}
+    # The choice is repeated in the resolved configuration (kubectl's column), with the label.
+    cluster, resolved = place(label="gpu")
+    assert resolved == {CLUSTER: cluster, LABEL: "gpu"}
+    cluster, resolved = place()
+    assert resolved == {CLUSTER: cluster}
 
 
 def test_a_label_no_enabled_cluster_serves_falls_back_like_flyteadmin():
     clusters = (cluster("east", "gpu", enabled=False), cluster("west", "cpu"))
-    assert place(clusters=clusters, label="gpu", default_label="cpu") == ("west", {LABEL: "cpu"})
-    assert place(clusters=clusters, label="tpu") == ("west", {})
+    assert place(clusters=clusters, label="gpu", default_label="cpu") == (
+        "west",
+        {CLUSTER: "west", LABEL: "cpu"},
+    )
+    assert place(clusters=clusters, label="tpu") == ("west", {CLUSTER: "west"})
 
 
 def test_the_choice_is_stable_per_execution_and_follows_the_weights():
@@ -142,7 +155,7 @@ def test_pools_from_attribute_then_config_and_a_conflicting_request_is_refused()
         cluster("north", "gpu"),
     )
     assert set(spread(100, clusters=clusters, rows=[pool_row("big")])) == {"east"}
-    assert place(clusters=clusters, rows=[pool_row("big")])[1] == {POOL: "big"}
+    assert place(clusters=clusters, rows=[pool_row("big")])[1] == {CLUSTER: "east", POOL: "big"}
     assignments = {"d": "small"}
     assert set(spread(100, clusters=clusters, pool_assignments=assignments)) == {"west"}
     # The attribute wins over the domain's configured pool; a request may repeat it.
