@@ -33,6 +33,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import yaml
 from flyteidl.admin import execution_pb2, launch_plan_pb2, project_pb2
 from flyteidl.core import interface_pb2, literals_pb2
@@ -92,6 +93,8 @@ class Outcome:
     per_cluster: dict[str, int]
     cores: dict[str, float]
     wall: float
+    errors: list[str]
+    """CreateExecution failures (their executions are left out)."""
 
 
 # --------------------------------------------------------------------------------- the stack
@@ -264,10 +267,12 @@ def watch_running(bench: Stack) -> FirstSeen:
     )
 
 
-async def create_all(bench: Stack, total: int, clients: int) -> dict[str, float]:
-    """Create ``total`` executions with ``clients`` concurrent clients; name -> when sent."""
+async def create_all(bench: Stack, total: int, clients: int) -> tuple[dict[str, float], list[str]]:
+    """Create ``total`` executions with ``clients`` concurrent clients: name -> when sent (of
+    those created), and the errors of the others."""
     names = iter(f"mc{n:06d}" for n in range(total))
     sent: dict[str, float] = {}
+    errors: list[str] = []
 
     async def client_loop(stub) -> None:
         for name in names:
@@ -279,12 +284,17 @@ async def create_all(bench: Stack, total: int, clients: int) -> dict[str, float]
                     launch_plan=ident(RT.LAUNCH_PLAN, DOMAIN, LP, VERSION)
                 ),
             )
-            sent[name] = time.monotonic()
-            await stub.CreateExecution(request, timeout=RPC_TIMEOUT)
+            started = time.monotonic()
+            try:
+                await stub.CreateExecution(request, timeout=RPC_TIMEOUT)
+            except grpc.RpcError as exc:
+                errors.append(f"{exc.code().name}: {exc.details()}")
+                continue
+            sent[name] = started
 
     async with admin_stubs(bench.grpc_target, clients) as stubs:
         await asyncio.gather(*(client_loop(s) for s in stubs))
-    return sent
+    return sent, errors
 
 
 def run_one(count: int, args: argparse.Namespace, workdir: Path) -> Outcome:
@@ -304,10 +314,10 @@ def run_one(count: int, args: argparse.Namespace, workdir: Path) -> Outcome:
                 say(f"{count} cluster(s): creating {args.executions} executions")
                 before = bench.cpu_seconds()
                 started = time.monotonic()
-                sent = asyncio.run(create_all(bench, args.executions, args.clients))
+                sent, errors = asyncio.run(create_all(bench, args.executions, args.clients))
                 create_seconds = time.monotonic() - started
                 deadline = time.monotonic() + args.timeout
-                while time.monotonic() < deadline and len(running.seen) < args.executions:
+                while time.monotonic() < deadline and len(running.seen) < len(sent):
                     time.sleep(0.2)
                 wall = time.monotonic() - started
                 after = bench.cpu_seconds()
@@ -319,7 +329,7 @@ def run_one(count: int, args: argparse.Namespace, workdir: Path) -> Outcome:
             per_cluster = {p.name: len(w.seen) for p, w in zip(planes, launches, strict=True)}
             return Outcome(
                 clusters=count,
-                executions=args.executions,
+                executions=len(sent),
                 create_seconds=create_seconds,
                 launched={n: t - started for n, t in launched.items()},
                 running={n: t - started for n, t in running.seen.items()},
@@ -327,6 +337,7 @@ def run_one(count: int, args: argparse.Namespace, workdir: Path) -> Outcome:
                 per_cluster=per_cluster,
                 cores=cores,
                 wall=wall,
+                errors=errors,
             )
         finally:
             group.stop()
@@ -365,7 +376,7 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
         f"--executions {args.executions} --clients {args.clients}"
     )
     print()
-    headers = ["clusters", "creates/s", "launched/s", "running/s", "launched", "running"]
+    headers = ["clusters", "creates/s", "errors", "launched/s", "running/s", "launched", "running"]
     headers += ["p50 to launched s", "p50 to running s", "wall s"]
     rows = []
     for o in outcomes:
@@ -373,6 +384,7 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
             [
                 str(o.clusters),
                 f"{o.executions / o.create_seconds:,.1f}",
+                str(len(o.errors)),
                 rate(o.launched),
                 rate(o.running),
                 f"{len(o.launched)}/{o.executions}",
@@ -414,6 +426,8 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
     for o in outcomes:
         spread = ", ".join(f"{k} {v}" for k, v in sorted(o.per_cluster.items()))
         print(f"{o.clusters} cluster(s): executions launched per cluster: {spread}")
+        if o.errors:
+            print(f"{o.clusters} cluster(s): first create error: {o.errors[0]}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -436,7 +450,16 @@ def main(argv: list[str] | None = None) -> None:
     outcomes = []
     try:
         for count in args.clusters:
-            outcomes.append(run_one(count, args, workdir))
+            try:
+                outcomes.append(run_one(count, args, workdir))
+            except Exception as exc:  # noqa: BLE001 - the other counts still have figures
+                say(f"{count} cluster(s) failed: {exc!r}")
+                continue
+            done = outcomes[-1]
+            say(
+                f"{count} cluster(s): {len(done.launched)} launched, {len(done.running)} running "
+                f"in {done.wall:.1f} s; {len(done.errors)} create errors"
+            )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report(outcomes, args)
