@@ -472,6 +472,37 @@ class ExecutionClusterSettings:
     as one check succeeds."""
 
 
+@dataclass(frozen=True)
+class HistorySettings:
+    """Finished executions archived as Parquet files in the blob store and queried with an
+    embedded DuckDB (docs/storage.md, "History")."""
+
+    cache_dir: str = ""
+    """Local directory of downloaded history files (content-addressed; several processes on
+    one host may share it). Empty: `flyteadmin-history` in the system's temporary directory."""
+    cache_max_bytes: int = 0
+    """Files beyond this size (least recently used first, never one used in the last ten
+    minutes) are removed from the cache and downloaded again when needed; 0: no limit."""
+    duckdb_memory_limit: str = "512MB"
+    """DuckDB's memory limit (its buffer pool; sorts and joins spill to `cache_dir`)."""
+    duckdb_threads: int = 2
+    """DuckDB's worker threads per query."""
+    query_workers: int = 4
+    """History queries running at once (each on its own DuckDB cursor, in a thread)."""
+    executions_row_group_rows: int = 16384
+    """Rows per row group of executions files."""
+    children_row_group_rows: int = 8192
+    """Rows per row group of node execution, task execution and signal files."""
+    zstd_level: int = 3
+    """zstd compression level of the files."""
+    target_file_bytes: int = 256 * 1024 * 1024
+    """Compaction writes files up to about this size."""
+    compaction_min_files: int = 8
+    """A partition is compacted once it has this many small files."""
+    compaction_small_file_bytes: int = 32 * 1024 * 1024
+    """Files smaller than this are compaction input."""
+
+
 def _default_domains() -> tuple[Domain, ...]:
     return tuple(Domain(d, d) for d in ("development", "staging", "production"))
 
@@ -493,6 +524,7 @@ class Settings:
     schedules: ScheduleSettings = field(default_factory=ScheduleSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     execution_clusters: ExecutionClusterSettings = field(default_factory=ExecutionClusterSettings)
+    history: HistorySettings = field(default_factory=HistorySettings)
     domains: tuple[Domain, ...] = field(default_factory=_default_domains)
     """The system-wide domains every project has."""
 

@@ -338,6 +338,12 @@ EXECUTION = Kind(
         {
             **_PHASE_STATUS,
             "abort": _proto("Abort cause and principal."),
+            "archivedIn": {
+                "type": "array",
+                "description": "History files that hold this execution and its node and task "
+                "executions: set by the archiver just before it deletes the objects.",
+                "items": _string(),
+            },
             "notified": {
                 "type": "array",
                 "description": "Phase notifications the operator has delivered or given up on "
@@ -555,6 +561,59 @@ SIGNAL = Kind(
     ),
 )
 
+HISTORY_SEGMENT = Kind(
+    kind="HistorySegment",
+    plural="historysegments",
+    short_names=("fhist",),
+    description="One Parquet file of archived execution history in the blob store "
+    "(docs/storage.md, History). The object name is derived from the file URI.",
+    status_subresource=False,
+    spec=_object(
+        {
+            "uri": _string("gs:// URI of the file."),
+            "table": _string("", ["executions", "node_executions", "task_executions", "signals"]),
+            "project": _string(),
+            "domain": _string(),
+            "month": _string("Month (YYYY-MM, UTC) of the executions' creation, or none."),
+            "rows": _int(),
+            "bytes": _int(),
+            "sha256": _string("Hex digest of the file's bytes."),
+            "minCreatedAt": _time("Earliest created_at of its rows."),
+            "maxCreatedAt": _time("Latest created_at of its rows."),
+            "replaces": {
+                "type": "array",
+                "items": _string(),
+                "description": "Segments this one replaces (compaction output): queries "
+                "switch from them to this file at once.",
+            },
+        },
+        ["uri", "table", "project", "domain", "month", "sha256"],
+    ),
+    status=_object(
+        {
+            "phase": _string(
+                "Committed: the file is verified and registered, but the archived objects may "
+                "still exist; Done: they are deleted.",
+                ["Committed", "Done"],
+            ),
+            "executions": {
+                "type": "array",
+                "items": _string(),
+                "description": "Names of the executions in the file, while not Done.",
+            },
+        }
+    ),
+    columns=(
+        Column("Table", ".spec.table"),
+        Column("Project", ".spec.project"),
+        Column("Domain", ".spec.domain"),
+        Column("Month", ".spec.month"),
+        Column("Rows", ".spec.rows", "integer"),
+        Column("Phase", ".status.phase"),
+        Column("URI", ".spec.uri", priority=1),
+    ),
+)
+
 KINDS: tuple[Kind, ...] = (
     PROJECT,
     TASK,
@@ -567,6 +626,7 @@ KINDS: tuple[Kind, ...] = (
     MATCHABLE_ATTRIBUTES,
     DESCRIPTION_ENTITY,
     SIGNAL,
+    HISTORY_SEGMENT,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -25,6 +25,7 @@ from flyteadmin.core.backend import Backend
 from flyteadmin.core.cluster_targets import Targets
 from flyteadmin.core.config import Settings
 from flyteadmin.operator import cluster_resources, clusters, notifications
+from flyteadmin.operator.archiver import run_archiver
 from flyteadmin.operator.context import OperatorContext
 from flyteadmin.operator.handlers import (
     register,
@@ -98,6 +99,7 @@ async def run_operator(
         cluster_resources.run(ctx),
         clusters.run(ctx),
         run_scheduler(ctx),
+        run_archiver(ctx),
     ]
     tasks = [asyncio.create_task(loop) for loop in loops]
     try:

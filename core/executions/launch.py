@@ -219,8 +219,15 @@ class Launcher:
         await self.delete_object(record, target)
         self._cleaned.add(execution_object_name(record.id))
 
-    async def delete_object(self, record: ExecutionRecord, target: Target) -> bool:
-        """Delete the execution's object (background propagation); False if there was none."""
+    async def delete_object(self, record: ExecutionRecord, target: Target | None = None) -> bool:
+        """Delete the execution's object (background propagation) in ``target`` (default: the
+        execution's cluster); False if there was none. Raises ClusterUnavailable when that
+        cluster cannot be asked (the archiver logs it; propeller's own clean-up remains)."""
+        if target is None:
+            target = self.targets.get(cluster_of(record))
+            if target is None or target.unavailable:
+                reason = target.unavailable if target else f"{cluster_of(record)!r} not configured"
+                raise ClusterUnavailable(reason)
         namespace, name = record.resolved.get("namespace", ""), record.id.name
         self._launched.discard(execution_object_name(record.id))
         try:
