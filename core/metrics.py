@@ -178,7 +178,8 @@ CLUSTER_RESOURCE_SYNCS = Counter(
     "flyteadmin_cluster_resource_syncs_total",
     "Cluster resources of one project-domain rendered and applied, by outcome: changed (new "
     "content applied), reapplied (unchanged content applied again after reapply_seconds, "
-    "which repairs drift), unchanged (skipped), failed.",
+    "which repairs drift), unchanged (not sent again), failed, skipped (its cluster is "
+    "unavailable).",
     ["outcome"],
 )
 
