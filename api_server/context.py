@@ -15,6 +15,14 @@ from flyteadmin.core.auth.tokens import Identity
 # call in progress; None when authentication is off or the method is anonymous.
 CALLER: ContextVar[Identity | None] = ContextVar("flyteadmin_caller", default=None)
 
+# With authentication off every call is made by one local user (docs/auth.md): executions record
+# it as their principal and `/me` describes it, so flyteconsole's "only my executions" filter
+# (`eq(user,<subject of /me>)`) finds what was started here.
+ANONYMOUS = Identity(
+    subject="anonymous",
+    claims={"sub": "anonymous", "name": "Anonymous", "preferred_username": "anonymous"},
+)
+
 
 def new_request_id() -> str:
     """flyteadmin's format: ``a-`` and 20 random characters (here hex digits: cheap to make)."""
@@ -25,7 +33,7 @@ def new_request_id() -> str:
 class CallContext:
     # Lower-cased metadata keys (gRPC metadata or HTTP headers).
     metadata: Mapping[str, str] = field(default_factory=dict)
-    # The authenticated subject; empty when authentication is off.
+    # The authenticated subject; ANONYMOUS.subject when authentication is off.
     principal: str = ""
     request_id: str = field(default_factory=new_request_id)
     # The authenticated caller (claims, scopes); None when authentication is off.
@@ -37,7 +45,7 @@ class CallContext:
         identity = CALLER.get()
         return cls(
             metadata=lowered,
-            principal=identity.subject if identity is not None else "",
+            principal=(identity or ANONYMOUS).subject,
             request_id=lowered.get("x-request-id") or new_request_id(),
             identity=identity,
         )
