@@ -28,12 +28,16 @@ from flyteidl.core import (
     catalog_pb2,
     compiler_pb2,
     condition_pb2,
-    execution_pb2 as core_execution_pb2,
     identifier_pb2,
     interface_pb2,
     literals_pb2,
     tasks_pb2,
     types_pb2,
+)
+from flyteidl.core import (
+    execution_pb2 as core_execution_pb2,
+)
+from flyteidl.core import (
     workflow_pb2 as core_workflow_pb2,
 )
 from flyteidl.service import identity_pb2
