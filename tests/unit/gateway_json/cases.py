@@ -4,14 +4,12 @@ Each case is a message the HTTP door answers with, built the way the product sto
 returns it: literals of every kind, maps of messages, oneofs, well-known types (Timestamp,
 Duration, Struct, Any), unset messages at every depth.
 
-``python -m tests.unit.gateway_json.cases`` prints one line per case, ``name type hex``, which
-``tools/gatewayjson`` (flyteadmin's marshalers, in Go) turns into the golden file; see
-``test_gateway_json.py`` for the command.
+``golden_input()`` is what ``tools/gatewayjson`` (flyteadmin's marshalers, in Go) reads to write
+the golden file; see ``test_gateway_json.py``.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 from flyteidl.admin import (
@@ -47,32 +45,15 @@ from google.rpc import status_pb2
 
 from flyteadmin.api_server.context import ANONYMOUS
 from flyteadmin.api_server.services.identity import user_info
+from tests.unit.compiler.builders import ident, int_value, str_value
 
 RT = identifier_pb2.ResourceType
 P, D = "flytesnacks", "development"
 T = types_pb2.SimpleType
 
 
-def _id(rt: int, name: str, version: str = "v1") -> identifier_pb2.Identifier:
-    return identifier_pb2.Identifier(
-        resource_type=rt, project=P, domain=D, name=name, version=version
-    )
-
-
 def _time(seconds: int, nanos: int = 0) -> timestamp_pb2.Timestamp:
     return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
-
-
-def _int(value: int) -> literals_pb2.Literal:
-    return literals_pb2.Literal(
-        scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(integer=value))
-    )
-
-
-def _str(value: str) -> literals_pb2.Literal:
-    return literals_pb2.Literal(
-        scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(string_value=value))
-    )
 
 
 def _var(simple: int, description: str = "") -> interface_pb2.Variable:
@@ -88,18 +69,18 @@ def _struct(value: dict) -> struct_pb2.Struct:
 def launch_plan_with_defaults() -> launch_plan_pb2.LaunchPlanList:
     """flyteconsole's launch plan page: default inputs (int, float, string, list) and a
     fixed input, as flytekit registers `pipeline_fixed`."""
-    lp = launch_plan_pb2.LaunchPlan(id=_id(RT.LAUNCH_PLAN, "consoleproj.wf.pipeline_fixed"))
-    lp.spec.workflow_id.CopyFrom(_id(RT.WORKFLOW, "consoleproj.wf.pipeline"))
+    lp = launch_plan_pb2.LaunchPlan(id=ident(RT.LAUNCH_PLAN, "consoleproj.wf.pipeline_fixed"))
+    lp.spec.workflow_id.CopyFrom(ident(RT.WORKFLOW, "consoleproj.wf.pipeline"))
     params = lp.spec.default_inputs.parameters
     params["a"].var.CopyFrom(_var(T.INTEGER, "a"))
-    params["a"].default.CopyFrom(_int(5))
+    params["a"].default.CopyFrom(int_value(5))
     params["b"].var.CopyFrom(_var(T.INTEGER, "b"))
     params["b"].required = True
     params["ratio"].var.CopyFrom(_var(T.FLOAT))
     params["ratio"].default.scalar.primitive.float_value = 1.0
     params["xs"].var.type.collection_type.simple = T.INTEGER
-    params["xs"].default.collection.literals.extend([_int(0), _int(-(2**40))])
-    lp.spec.fixed_inputs.literals["label"].CopyFrom(_str("fixed"))
+    params["xs"].default.collection.literals.extend([int_value(0), int_value(-(2**40))])
+    lp.spec.fixed_inputs.literals["label"].CopyFrom(str_value("fixed"))
     lp.spec.entity_metadata.schedule.cron_schedule.schedule = "*/5 * * * *"
     lp.spec.labels.values["team"] = "ml"
     lp.spec.max_parallelism = 25
@@ -114,7 +95,7 @@ def launch_plan_with_defaults() -> launch_plan_pb2.LaunchPlanList:
 def execution() -> execution_pb2.Execution:
     ex = execution_pb2.Execution()
     ex.id.project, ex.id.domain, ex.id.name = P, D, "axwrxdl76ttl4cb9dpq8"
-    ex.spec.launch_plan.CopyFrom(_id(RT.LAUNCH_PLAN, "consoleproj.wf.pipeline"))
+    ex.spec.launch_plan.CopyFrom(ident(RT.LAUNCH_PLAN, "consoleproj.wf.pipeline"))
     ex.spec.metadata.mode = execution_pb2.ExecutionMetadata.MANUAL
     ex.spec.metadata.principal = "anonymous"
     ex.spec.metadata.system_metadata.namespace = "flytesnacks-development"
@@ -126,13 +107,13 @@ def execution() -> execution_pb2.Execution:
     ex.closure.created_at.CopyFrom(_time(1764926832))
     ex.closure.updated_at.CopyFrom(_time(1764926860, 1))
     ex.closure.outputs.uri = "gs://flyteadmin/metadata/outputs.pb"
-    ex.closure.workflow_id.CopyFrom(_id(RT.WORKFLOW, "consoleproj.wf.pipeline"))
+    ex.closure.workflow_id.CopyFrom(ident(RT.WORKFLOW, "consoleproj.wf.pipeline"))
     ex.closure.state_change_details.occurred_at.CopyFrom(_time(1764926832))
     return ex
 
 
 def task_with_custom() -> task_pb2.TaskList:
-    task = task_pb2.Task(id=_id(RT.TASK, "consoleproj.wf.add"))
+    task = task_pb2.Task(id=ident(RT.TASK, "consoleproj.wf.add"))
     template = task.closure.compiled_task.template
     template.id.CopyFrom(task.id)
     template.type = "python-task"
@@ -153,7 +134,7 @@ def task_with_custom() -> task_pb2.TaskList:
 
 
 def workflow_with_closure() -> workflow_pb2.Workflow:
-    wf = workflow_pb2.Workflow(id=_id(RT.WORKFLOW, "consoleproj.wf.inner"))
+    wf = workflow_pb2.Workflow(id=ident(RT.WORKFLOW, "consoleproj.wf.inner"))
     compiled = wf.closure.compiled_workflow
     primary = compiled.primary
     template = primary.template
@@ -165,22 +146,22 @@ def workflow_with_closure() -> workflow_pb2.Workflow:
     node.metadata.retries.retries = 1
     node.inputs.add(var="a").binding.promise.node_id = "start-node"
     node.inputs[0].binding.promise.var = "a"
-    node.task_node.reference_id.CopyFrom(_id(RT.TASK, "consoleproj.wf.add"))
+    node.task_node.reference_id.CopyFrom(ident(RT.TASK, "consoleproj.wf.add"))
     branch = template.nodes.add(id="n1").branch_node.if_else
     branch.case.condition.comparison.operator = condition_pb2.ComparisonExpression.GT
     branch.case.condition.comparison.left_value.var = ".a"
     branch.case.condition.comparison.right_value.primitive.integer = 3
     branch.case.then_node.id = "n1-n0"
-    branch.case.then_node.task_node.reference_id.CopyFrom(_id(RT.TASK, "consoleproj.wf.square"))
+    branch.case.then_node.task_node.reference_id.CopyFrom(ident(RT.TASK, "consoleproj.wf.square"))
     branch.error.message = "no branch"
     array = template.nodes.add(id="n2").array_node
-    array.node.task_node.reference_id.CopyFrom(_id(RT.TASK, "consoleproj.wf.square"))
+    array.node.task_node.reference_id.CopyFrom(ident(RT.TASK, "consoleproj.wf.square"))
     array.min_success_ratio = 1.0
     template.outputs.add(var="o0").binding.promise.node_id = "n0"
     primary.connections.downstream["start-node"].ids.extend(["n0"])
     primary.connections.upstream["n0"].ids.extend(["start-node"])
     task = compiled.tasks.add()
-    task.template.id.CopyFrom(_id(RT.TASK, "consoleproj.wf.add"))
+    task.template.id.CopyFrom(ident(RT.TASK, "consoleproj.wf.add"))
     task.template.type = "python-task"
     wf.closure.created_at.CopyFrom(_time(1764926830))
     return wf
@@ -209,7 +190,7 @@ def node_executions() -> node_execution_pb2.NodeExecutionList:
 def literals() -> literals_pb2.LiteralMap:
     """Every kind of literal the console renders."""
     m = literals_pb2.LiteralMap()
-    m.literals["int"].CopyFrom(_int(2**53 + 1))
+    m.literals["int"].CopyFrom(int_value(2**53 + 1))
     m.literals["none"].scalar.none_type.SetInParent()
     m.literals["blob"].scalar.blob.uri = "gs://b/f.csv"
     m.literals["blob"].scalar.blob.metadata.type.format = "csv"
@@ -217,13 +198,13 @@ def literals() -> literals_pb2.LiteralMap:
     m.literals["bin"].scalar.binary.tag = "msgpack"
     m.literals["generic"].scalar.generic.CopyFrom(_struct({"a": [1.5, None]}))
     m.literals["sd"].scalar.structured_dataset.uri = "gs://b/sd"
-    m.literals["union"].scalar.union.value.CopyFrom(_str("u"))
+    m.literals["union"].scalar.union.value.CopyFrom(str_value("u"))
     m.literals["union"].scalar.union.type.simple = T.STRING
     m.literals["err"].scalar.error.message = "boom"
     m.literals["time"].scalar.primitive.datetime.CopyFrom(_time(0, 5))
     m.literals["dur"].scalar.primitive.duration.CopyFrom(duration_pb2.Duration(seconds=-1))
-    m.literals["map"].map.literals["k"].CopyFrom(_str("v"))
-    m.literals["hashed"].CopyFrom(_str("h"))
+    m.literals["map"].map.literals["k"].CopyFrom(str_value("v"))
+    m.literals["hashed"].CopyFrom(str_value("h"))
     m.literals["hashed"].hash = "abc"
     m.literals["hashed"].metadata["m"] = "1"
     return m
@@ -243,7 +224,7 @@ def not_found_status() -> status_pb2.Status:
 
 def descriptions() -> description_entity_pb2.DescriptionEntityList:
     entity = description_entity_pb2.DescriptionEntity(
-        id=_id(RT.WORKFLOW, "consoleproj.wf.pipeline")
+        id=ident(RT.WORKFLOW, "consoleproj.wf.pipeline")
     )
     entity.short_description = "a pipeline"
     entity.long_description.format = description_entity_pb2.DESCRIPTION_FORMAT_RST
@@ -291,7 +272,9 @@ def wire(message: Message) -> str:
     return message.SerializeToString(deterministic=True).hex()
 
 
-if __name__ == "__main__":
-    for name, build in CASES.items():
-        message = build()
-        sys.stdout.write(f"{name} {message.DESCRIPTOR.full_name} {wire(message)}\n")
+def golden_input() -> str:
+    """One line per case: ``name <message full name> <hex of its bytes>``."""
+    return "".join(
+        f"{name} {m.DESCRIPTOR.full_name} {wire(m)}\n"
+        for name, m in ((name, build()) for name, build in CASES.items())
+    )

@@ -2,26 +2,33 @@
 
 ``golden.jsonl`` holds, per case of ``cases.py``, the message's bytes and its JSON as written by
 grpc-gateway v2.28.0 with flyteadmin v1.16.8's options (the Go program in
-``tools/gatewayjson``). Regenerate it after changing a case:
-
-    .venv/bin/python tests/unit/gateway_json/cases.py \\
-        | (cd tools/gatewayjson && go run .) > tests/unit/gateway_json/golden.jsonl
+``tools/gatewayjson``). Regenerate it after changing a case (needs Go and the module proxy):
+``UPDATE_GOLDEN=1 pytest tests/unit/gateway_json``.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 from google.protobuf import symbol_database
 
 from flyteadmin.api_server.gateway import JSON, WILDCARD
-from tests.unit.gateway_json.cases import CASES, wire
+from tests.unit.gateway_json.cases import CASES, golden_input, wire
 
-GOLDEN = [
-    json.loads(line) for line in (Path(__file__).parent / "golden.jsonl").read_text().splitlines()
-]
+GOLDEN_FILE = Path(__file__).parent / "golden.jsonl"
+GENERATOR = Path(__file__).resolve().parents[3] / "tools" / "gatewayjson"
+if os.environ.get("UPDATE_GOLDEN") == "1":
+    GOLDEN_FILE.write_text(
+        subprocess.run(
+            ["go", "run", "."], cwd=GENERATOR, input=golden_input(), text=True,
+            capture_output=True, check=True,
+        ).stdout
+    )  # fmt: skip
+GOLDEN = [json.loads(line) for line in GOLDEN_FILE.read_text().splitlines()]
 
 
 def test_golden_file_covers_every_case_with_its_current_bytes() -> None:
