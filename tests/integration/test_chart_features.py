@@ -314,6 +314,43 @@ def test_propeller_deployment_points_at_the_service(render):
     assert minio == values["flytepropeller"]["config"]["storage"]
 
 
+def test_console_is_optional_and_points_the_browser_at_the_api_server(render, tmp_path: Path):
+    assert not [o for o in render() if "console" in o["metadata"]["name"]]
+    url = "https://flyte.example.com"
+    objs = render({"flyteconsole": {"deploy": True, "adminApiUrl": url}}, release="prod")
+    deployment = find(objs, "Deployment", "prod-flyteadmin-console")
+    service = find(objs, "Service", "prod-flyteadmin-console")
+    c = container(deployment)
+    assert c["image"] == "cr.flyte.org/flyteorg/flyteconsole:v1.20.1"
+    assert {e["name"]: e["value"] for e in c["env"]} == {
+        "BASE_URL": "/console",  # the UI's path, as the image is built
+        "PORT": "8080",
+        "ADMIN_API_URL": url,  # where the browser sends the API calls
+    }
+    # The Service reaches the console's pods, and only them, on the port the server listens on.
+    selector = service["spec"]["selector"].items()
+    assert selector <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    for other in ("api-server", "operator"):
+        labels = find(objs, "Deployment", f"prod-flyteadmin-{other}")["spec"]["template"]
+        assert not selector <= labels["metadata"]["labels"].items()
+    (port,) = service["spec"]["ports"]
+    assert (port["port"], port["targetPort"]) == (80, "http")
+    assert [(p["name"], p["containerPort"]) for p in c["ports"]] == [("http", 8080)]
+    assert c["readinessProbe"]["httpGet"] == {"path": "/console", "port": "http"}
+    assert pod(deployment)["automountServiceAccountToken"] is False  # no API access needed
+    assert mounts(deployment) == {"/tmp": "tmp"}  # read-only root filesystem otherwise
+    # The API server lets any origin call it (CORS) unless told otherwise.
+    settings = loaded_config(objs, tmp_path, fullname="prod-flyteadmin")
+    assert tuple(settings.server.cors_allowed_origins) == ("*",)
+    # The default URL is the API server's HTTP port as `kubectl port-forward` exposes it.
+    defaults = find(
+        render({"flyteconsole": {"deploy": True}}), "Deployment", "rel-flyteadmin-console"
+    )
+    service_port = find(objs, "Service", "prod-flyteadmin")["spec"]["ports"]
+    http = next(p["port"] for p in service_port if p["name"] == "http")
+    assert env(defaults)["ADMIN_API_URL"]["value"] == f"http://localhost:{http}"
+
+
 def test_helm_lint_with_every_feature_on(helm, tmp_path: Path):
     values = tmp_path / "all.yaml"
     values.write_text(yaml.safe_dump(EVERYTHING))
@@ -332,6 +369,7 @@ EVERYTHING = {
     "executionClusters": {"kubeconfigSecrets": {"east": {"name": "east-kubeconfig"}}},
     "clusterResources": {"extraRules": [EXTRA_RULE]},
     "flytepropeller": {"deploy": True},
+    "flyteconsole": {"deploy": True},
     "operator": {"extraEnv": [{"name": "FLYTEADMIN__SCHEDULES__ENABLED", "value": "true"}]},
     # (a ServiceMonitor would need the Prometheus Operator's CRDs in the cluster)
     "metrics": {"dashboard": {"enabled": True}},
