@@ -19,7 +19,9 @@ COPY core core
 COPY api_server api_server
 COPY operator operator
 COPY flyteadmin flyteadmin
-RUN pip install . && rm -rf /src
+# --build-arg EXTRAS=tracing adds OpenTelemetry export (config.tracing, docs/operations.md).
+ARG EXTRAS=""
+RUN pip install ".${EXTRAS:+[$EXTRAS]}" && rm -rf /src
 
 WORKDIR /
 # The chart's pod security context runs as 65532 (non-root) with a read-only root filesystem
