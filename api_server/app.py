@@ -7,6 +7,7 @@ and ``stop`` stops them in reverse order. The same object serves ``flyteadmin se
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -96,10 +97,14 @@ class ApiServer:
             extra_routes=oauth2_routes(self.auth) if self.auth is not None else [],
         )
         self._http_runner: web.AppRunner | None = None
+        self._warming: asyncio.Task | None = None
         self.http_port = server.http_port
 
     async def start(self) -> None:
         await self.backend.start()
+        # History files are fetched and the engine warmed in the background (reads fetch
+        # whatever they need themselves; this only keeps clients from waiting for it).
+        self._warming = asyncio.create_task(self.backend.history.keep_warm())
         await self.grpc.start()
         self._http_runner = web.AppRunner(self.http_app, access_log=None)
         await self._http_runner.setup()
@@ -116,6 +121,9 @@ class ApiServer:
         log.info("serving gRPC on %s and HTTP on %s", self.grpc_port, self.http_port)
 
     async def stop(self) -> None:
+        if self._warming is not None:
+            self._warming.cancel()
+            await asyncio.gather(self._warming, return_exceptions=True)
         if self._http_runner is not None:
             await self._http_runner.cleanup()
         await self.grpc.stop(grace=2)

@@ -152,7 +152,6 @@ class Signals:
 
         await self.records.mutate(name, change)
 
-
     async def _archived(self, ex: identifier_pb2.WorkflowExecutionIdentifier):
         history = self.executions.history
         return None if history is None else await history.execution(_execution_key(ex))

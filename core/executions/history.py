@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime as dt
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -32,13 +34,19 @@ from flyteadmin.core.crmap.task_executions import (
     task_execution_key,
     task_execution_object_name,
 )
+from flyteadmin.core.executions.listing import SCHEMA as EXECUTION_SCHEMA
 from flyteadmin.core.history.engine import HistoryEngine
+from flyteadmin.core.history.layout import month_of
 from flyteadmin.core.history.sql import EntityId
 from flyteadmin.core.history.writer import Batch, HistoryWriter
 from flyteadmin.core.listing import Filter, ListQuery, joined_matches
 from flyteadmin.core.store import Collection, Stored
+from flyteadmin.core.timestamps import stamp_datetime
 
+log = logging.getLogger(__name__)
 ExecutionKey = tuple[str, str, str]
+# A one-row list: what warms the engine's per-project-domain bookkeeping.
+_WARM_QUERY = ListQuery(EXECUTION_SCHEMA, (), EXECUTION_SCHEMA.default_sort, 0, 1)
 _CHILDREN_CACHED = 256  # archived executions whose children are kept in memory (LRU)
 
 
@@ -141,9 +149,7 @@ class ExecutionHistory:
         # engine (its segment watch may lag the executions watch).
         self._pending: set[str] = set()
         self._lock = threading.Lock()
-        self._children: collections.OrderedDict[ExecutionKey, Children] = (
-            collections.OrderedDict()
-        )
+        self._children: collections.OrderedDict[ExecutionKey, Children] = collections.OrderedDict()
         # Candidates of a join on a registered kind, per project-domain ("launch_plan" ->
         # (project, domain) -> stored records).
         self._registered = registered
@@ -176,6 +182,23 @@ class ExecutionHistory:
         with self._lock:
             self._pending.difference_update(pending)
 
+    async def keep_warm(self, interval: float = 300.0) -> None:
+        """Until cancelled: download every registered history file into the local cache (and
+        evict unreferenced ones), and answer one list per project-domain, so that no client
+        pays for a download or the engine's first scan of a project-domain. Runs in the
+        background of an API server."""
+        while True:
+            try:
+                await self.engine.prefetch()
+                pds = {(f.project, f.domain) for f in self.engine.active_files()}
+                for project, domain in sorted(pds):
+                    await self.engine.list_executions(_WARM_QUERY, project, domain, lambda f: ())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - reads fetch what they need anyway
+                log.warning("warming the history cache: %s", exc)
+            await asyncio.sleep(interval)
+
     # ----------------------------------------------------------------------------- reads
 
     async def execution(self, key: ExecutionKey) -> Stored[ExecutionRecord] | None:
@@ -205,18 +228,20 @@ class ExecutionHistory:
         await self.segments.create(HistorySegment(written).done())
         await self.engine.ensure(written)
 
-    async def children(self, key: ExecutionKey) -> Children:
-        """The archived children of one execution (cached: history never changes them)."""
+    async def children(self, key: ExecutionKey, created_at: dt.datetime | None) -> Children:
+        """The archived children of one execution (cached: history never changes them).
+        ``created_at`` (the execution's) names its partition: only that month is read."""
         with self._lock:
             cached = self._children.get(key)
             if cached is not None:
                 self._children.move_to_end(key)
                 return cached
         await self._settle()
+        month = month_of(created_at)
         nodes, tasks, signals = await asyncio.gather(
-            self.engine.node_executions(*key),
-            self.engine.task_executions(*key),
-            self.engine.signals(*key),
+            self.engine.node_executions(*key, month=month),
+            self.engine.task_executions(*key, month=month),
+            self.engine.signals(*key, month=month),
         )
         children = Children(nodes, tasks, signals)
         with self._lock:
@@ -251,7 +276,8 @@ class ChildrenOf:
         if self.history is not None and live is None:
             execution = await self.history.execution(key)
         if self.history is not None and execution is not None:
-            children = await self.history.children(key)
+            created = stamp_datetime(execution.value.execution.closure.created_at)
+            children = await self.history.children(key, created)
             children.execution = execution
             return children
         return LiveChildren(key, self.nodes, self.tasks, self.signals)
