@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 
 from flyteadmin.core import listing
 from flyteadmin.core.crmap.registered import Registered
-from flyteadmin.core.errors import invalid_argument, invalid_value, missing, not_found
+from flyteadmin.core.errors import invalid_argument, missing, not_found
 from flyteadmin.core.listing import Column, ColumnType, EntitySchema, SortSpec
 from flyteadmin.core.store import Collection, Stored
 
@@ -135,8 +135,7 @@ class VersionedEntities(Generic[M]):
             raise missing("project")
         if not request.domain:
             raise missing("domain")
-        if request.limit == 0:
-            raise invalid_value("limit")
+        listing.check_limit(request.limit)
         names = sorted({r.value.id.name for r in self.candidates(request.project, request.domain)})
         sort_key, ascending = sort_args(request)
         if sort_key not in (None, "name", "project", "domain"):
