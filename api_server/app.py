@@ -37,10 +37,12 @@ class ApiServer:
             address=f"{server.host}:{server.grpc_port}",
             reflection_on=server.grpc_reflection,
             interceptors=[AuthInterceptor(authenticator)] if authenticator else [],
+            max_message_bytes=server.max_message_bytes,
         )
         self.http_app = build_http_app(
             self.registry,
             cors_origins=server.cors_allowed_origins,
+            max_body_bytes=server.max_message_bytes,
             middlewares=[auth_middleware(authenticator)] if authenticator else [],
             extra_routes=oauth2_routes(self.auth) if self.auth is not None else [],
         )

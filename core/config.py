@@ -37,6 +37,10 @@ class ServerSettings:
     grpc_reflection: bool = True
     cors_allowed_origins: tuple[str, ...] = ("*",)
     """Origins allowed by CORS; `*` allows any (the exact origin is echoed for credentials)."""
+    max_message_bytes: int = 64 * 1024 * 1024
+    """Largest request and response: gRPC messages and HTTP bodies. A larger request is refused
+    with RESOURCE_EXHAUSTED (HTTP 413) naming this limit; anything smaller that is valid is
+    stored (large closures in the blob store)."""
 
 
 @dataclass(frozen=True)

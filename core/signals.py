@@ -28,7 +28,7 @@ SCHEMA = EntitySchema(
         ),
         "execution_name": Column(ColumnType.STRING, lambda r: r.value.signal.id.execution_id.name),
         "signal_id": Column(ColumnType.STRING, lambda r: r.value.signal.id.signal_id),
-        "created_at": Column(ColumnType.TIMESTAMP, lambda r: r.created_at),
+        "created_at": Column(ColumnType.TIMESTAMP, lambda r: r.value.created_at or r.created_at),
     },
     aliases={
         "project": "execution_project",
@@ -70,9 +70,9 @@ class Signals:
         existing = self.records.get(name)
         if existing is None:
             try:
-                existing = await self.records.create(
-                    SignalRecord(signal_pb2.Signal(id=request.id, type=request.type))
-                )
+                signal = signal_pb2.Signal(id=request.id, type=request.type)
+                created = dt.datetime.now(dt.UTC)
+                existing = await self.records.create(SignalRecord(signal, created_at=created))
             except AlreadyExists:  # created concurrently: answer what is there
                 existing = await self.records.read_through(name)
         return existing.value.signal

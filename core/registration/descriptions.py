@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flyteidl.admin import description_entity_pb2 as de_pb2
 from flyteidl.core import identifier_pb2
 
@@ -38,8 +40,9 @@ class Descriptions(VersionedEntities[de_pb2.DescriptionEntity]):
         entity = de_pb2.DescriptionEntity()
         entity.CopyFrom(description)
         entity.id.CopyFrom(identifier)
+        created = dt.datetime.now(dt.UTC)
         try:
-            await self.records.create(Registered(entity, ""))  # no identity rule: no digest
+            await self.records.create(Registered(entity, "", created=created))  # no digest
         except AlreadyExists:
             pass  # same version, same id: the definition's identity rule covers the rest
 

@@ -24,6 +24,12 @@ Record = Stored[Registered[Any]]
 RT = identifier_pb2.ResourceType
 
 
+def created_at(record: Record):
+    """When the version was registered, to the microsecond (the object's creationTimestamp,
+    whole seconds, for objects written before that was kept)."""
+    return record.value.created_at or record.created_at
+
+
 def id_columns(extra: dict[str, Column] | None = None) -> dict[str, Column]:
     """The identifier and time columns every registered kind has (§1.6)."""
     return {
@@ -32,8 +38,8 @@ def id_columns(extra: dict[str, Column] | None = None) -> dict[str, Column]:
         "name": Column(ColumnType.STRING, lambda r: r.value.key[2]),
         "version": Column(ColumnType.STRING, lambda r: r.value.key[3]),
         "digest": Column(ColumnType.STRING, lambda r: r.value.digest),
-        "created_at": Column(ColumnType.TIMESTAMP, lambda r: r.created_at),
-        "updated_at": Column(ColumnType.TIMESTAMP, lambda r: r.created_at),
+        "created_at": Column(ColumnType.TIMESTAMP, created_at),
+        "updated_at": Column(ColumnType.TIMESTAMP, created_at),  # versions never change
         **(extra or {}),
     }
 
