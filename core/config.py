@@ -160,10 +160,13 @@ class ExecutionDefaults:
     max_inline_data_bytes: int = 2 * 1024 * 1024
     """GetExecutionData inlines inputs and outputs up to this size (flyteadmin's
     remoteData.maxSizeInBytes, 2 MiB)."""
-    retry_dedupe_seconds: float = 10.0
-    """A CreateExecution without a name that repeats, byte for byte and from the same caller,
-    one that succeeded this recently returns that execution: clients retry failed calls at
-    once, and a lost answer must not start a second execution (0 turns this off)."""
+    retry_dedupe_seconds: float = 0.0
+    """Opt-in (0: off, as flyteadmin: every CreateExecution without a name starts its own
+    execution). With N > 0, one without a name that repeats, byte for byte and from the same
+    caller, one that succeeded (or is in flight) within N seconds returns that execution
+    instead: a client's retry after a lost answer starts nothing new, but neither does a
+    script that deliberately launches the same thing twice. Clients that must never
+    duplicate should name their executions (a repeat is then AlreadyExists)."""
 
 
 @dataclass(frozen=True)
