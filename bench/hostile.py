@@ -21,7 +21,7 @@ import asyncio
 import itertools
 
 import grpc
-from flyteidl.admin import common_pb2, project_pb2, version_pb2
+from flyteidl.admin import project_pb2, version_pb2
 
 from bench.common import (
     CPU_NOTE,
@@ -39,33 +39,10 @@ from bench.common import (
     start_figures,
 )
 from bench.requests import PROJECT, RPC_TIMEOUT, Stubs, admin_stubs, task_request
+from tests.hostile_requests import DOMAIN, HOSTILE
 
 PHASES = ("quiet", "attack")
-DOMAIN = "development"
 NAME = "bench.hostile.a_forty_character_task_name_xx"  # 40 characters
-INVALID = grpc.StatusCode.INVALID_ARGUMENT
-HUGE_PAGE = 2**32 - 1
-
-
-def _list(filters: str = "", limit: int = 100) -> common_pb2.ResourceListRequest:
-    return common_pb2.ResourceListRequest(
-        id=common_pb2.NamedEntityIdentifier(project=PROJECT, domain=DOMAIN),
-        filters=filters,
-        limit=limit,
-    )
-
-
-# (RPC, request, expected code): what issue 12 sent, and the bounds around it.
-HOSTILE = [
-    ("ListTasks", _list("(" * 1500 + ")" * 1500), INVALID),
-    ("ListTasks", _list("eq(a,b" * 100), INVALID),
-    ("ListTasks", _list("contains(name,a%a%a%a%a%a%a%a%b)"), grpc.StatusCode.OK),
-    ("ListTasks", _list(limit=HUGE_PAGE), INVALID),
-    ("ListExecutions", _list(limit=HUGE_PAGE), INVALID),
-    ("ListExecutions", _list("x" * 20_000), INVALID),
-    ("ListTasks", _list("+".join(["eq(name,a)"] * 1_000)), INVALID),
-    ("ListTasks", _list("value_in(name," + ";".join(["a"] * 5_000) + ")"), INVALID),
-]
 
 
 async def run_phases(stack: Stack, args: argparse.Namespace) -> list[Result]:
