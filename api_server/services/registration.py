@@ -43,10 +43,10 @@ def handlers(backend: Backend) -> dict[str, Handler]:
         return task_pb2.TaskCreateResponse()
 
     async def get_task(request: common_pb2.ObjectGetRequest, ctx: CallContext):
-        return tasks.get(_checked_id(request, RT.TASK))
+        return await tasks.get_full(_checked_id(request, RT.TASK))
 
     async def list_tasks(request: common_pb2.ResourceListRequest, ctx: CallContext):
-        items, token = tasks.list_page(request, rpc="ListTasks")
+        items, token = await tasks.list_full(request, rpc="ListTasks")
         return task_pb2.TaskList(tasks=items, token=token)
 
     async def list_task_ids(request: common_pb2.NamedEntityIdentifierListRequest, ctx):

@@ -114,6 +114,12 @@ class VersionedEntities(Generic[M]):
     def list_page(
         self, request: Any, *, extra: Iterable[listing.Filter] = (), rpc: str
     ) -> tuple[list[M], str]:
+        records, token = self.list_records(request, extra=extra, rpc=rpc)
+        return [self._light(r) for r in records], token
+
+    def list_records(
+        self, request: Any, *, extra: Iterable[listing.Filter] = (), rpc: str
+    ) -> tuple[list[Record], str]:
         ident = request.id
         if not ident.project:
             raise missing("project")
@@ -131,7 +137,7 @@ class VersionedEntities(Generic[M]):
             implicit=tuple(extra),
         )
         page = listing.evaluate(query, self.candidates(ident.project, ident.domain, ident.name))
-        return [self._light(r) for r in page.items], page.next_token
+        return page.items, page.next_token
 
     def list_ids(
         self, request: common_pb2.NamedEntityIdentifierListRequest, rpc: str
