@@ -65,6 +65,10 @@ class Signals:
         _check_id(request.id)
         if not request.HasField("type"):
             raise missing("type")
+        if request.type.WhichOneof("type") is None:
+            # A gate that waits for no kind of value could never be set (SetSignal checks the
+            # value's type against it); flyteadmin stored it anyway.
+            raise invalid_argument("invalid value for type: no literal type is set")
         self.executions.find(request.id.execution_id)  # NotFound for an unknown execution
         name = signal_object_name(request.id)
         existing = self.records.get(name)
