@@ -48,6 +48,9 @@ _STATUS_CODES: dict[int, Code] = {
 }
 
 
+_TOO_LARGE = "request is too large"  # etcd's answer, passed on by kube-apiserver as a 500
+
+
 class KubeError(Exception):
     """A failed call to the Kubernetes API: its HTTP status and the Status message."""
 
@@ -72,6 +75,10 @@ def translate(exc: ApiException | KubeError, *, creating: bool = False) -> Admin
         status, message = exc.status or 0, status_message(exc)
     if status == 409 and creating:
         code = Code.ALREADY_EXISTS
+    elif status == 413 or _TOO_LARGE in message:
+        # The object is more than kube-apiserver (3 MiB) or etcd (1.5 MiB by default) takes:
+        # the request's fault, and retrying it cannot help (UNAVAILABLE would say it might).
+        code = Code.RESOURCE_EXHAUSTED
     elif status in _STATUS_CODES:
         code = _STATUS_CODES[status]
     else:

@@ -1,11 +1,12 @@
-"""Large closures of registered versions live in the blob store, not in etcd (docs/storage.md).
+"""Large closures of registered versions (tasks, workflows) live in the blob store, not in
+etcd (docs/storage.md).
 
 A version whose closure serializes to more than ``storage.inline_threshold_bytes`` is stored as
-a blob named by its digest (``gs://<bucket>/<prefix>/admin/<kind>/<p>/<d>/<name>/<version>/
-<digest>``); its custom resource keeps the blob's URI (``closureRef``) and only a light form of
-the message, enough for lists, filters and joins. ``full`` gives the whole message back,
-through a small cache bounded in bytes (versions never change, and their blobs are named by
-digest, so a cached closure never goes stale).
+a blob (``gs://<bucket>/<prefix>/admin/<kind>/<p>/<d>/<name>/<version>/<digest>``); its custom
+resource keeps the blob's URI (``closureRef``) and only a light form of the message, enough for
+lists, filters and joins. ``full`` gives the whole message back, through a small cache bounded
+in bytes (versions never change and their blobs are named by digest, so a cached closure never
+goes stale).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ M = TypeVar("M", bound=Message)
 CACHE_BYTES = 64 * 1024 * 1024
 
 
-class OffloadedClosures(Generic[M]):
+class Offloader(Generic[M]):
     def __init__(
         self,
         kind: str,
@@ -55,7 +56,7 @@ class OffloadedClosures(Generic[M]):
         )  # fmt: skip
         await blobs.put(ref, data)
         self._remember(ref, closure)
-        return Registered(self._light(value.message), value.digest, ref)
+        return Registered(self._light(value.message), value.digest, ref, value.created)
 
     async def discard(self, stored: Registered[M], kept: Registered[M] | None) -> None:
         """Delete the blob ``offload`` wrote for ``stored`` when its create was refused, unless

@@ -18,7 +18,7 @@ from flyteadmin.core.listing import Column, ColumnType
 from flyteadmin.core.projects import Projects
 from flyteadmin.core.registration.descriptions import Descriptions
 from flyteadmin.core.registration.entities import VersionedEntities, entity_schema, id_columns
-from flyteadmin.core.registration.payloads import OffloadedClosures
+from flyteadmin.core.registration.payloads import Offloader
 from flyteadmin.core.registration.versions import IdentityRule, create_version, digest
 from flyteadmin.core.store import Collection, Stored
 from flyteadmin.core.validation.tasks import (
@@ -86,11 +86,11 @@ class Tasks(VersionedEntities[task_pb2.Task]):
         self.descriptions = descriptions
         self._resource_limits = resource_limits
         self._whitelist = whitelist or {}
-        self.closures = OffloadedClosures("task", blobs, inline_threshold, light)
+        self.offloader = Offloader("task", blobs, inline_threshold, light)
 
     async def full(self, record: Record) -> task_pb2.Task:
         """The task with its whole compiled closure (read from the blob store if offloaded)."""
-        return await self.closures.full(record.value)
+        return await self.offloader.full(record.value)
 
     async def get_full(self, identifier: identifier_pb2.Identifier) -> task_pb2.Task:
         """GetTask."""
@@ -131,4 +131,4 @@ class Tasks(VersionedEntities[task_pb2.Task]):
                 await self.descriptions.ensure(request.id, request.spec.description)
 
         value = Registered(task, digest(compiled))
-        await create_version(self.records, value, RULE, self.closures, first=describe)
+        await create_version(self.records, value, RULE, self.offloader, first=describe)

@@ -17,7 +17,7 @@ from google.protobuf.message import Message
 from flyteadmin.core.crmap.protojson import to_json
 from flyteadmin.core.crmap.registered import Registered
 from flyteadmin.core.errors import AdminError, Code, already_exists, invalid_argument
-from flyteadmin.core.registration.payloads import OffloadedClosures
+from flyteadmin.core.registration.payloads import Offloader
 from flyteadmin.core.store import AlreadyExists, Collection, Stored
 
 MAX_DIFF_LINES = 40
@@ -64,42 +64,42 @@ async def create_version(
     collection: Collection[Registered[Any]],
     value: Registered[Any],
     rule: IdentityRule,
-    closures: OffloadedClosures[Any] | None = None,
+    offloader: Offloader[Any] | None = None,
     first: Callable[[], Awaitable[None]] | None = None,
 ) -> Stored[Registered[Any]]:
     """Create ``value``; on a name conflict apply the identity rule against what is stored.
 
     A version that exists is refused before anything is written. Otherwise ``first`` runs
-    (e.g. the description entity), then a large closure goes to the blob store (``closures``),
+    (e.g. the description entity), then a large closure goes to the blob store (``offloader``),
     then the object is created; a blob written for a create that fails is deleted again."""
     name = collection.codec.name(value)
     existing = collection.get(name)
     if existing is None:
         if first is not None:
             await first()
-        stored = await closures.offload(value) if closures else value
+        stored = await offloader.offload(value) if offloader else value
         try:
             return await collection.create(stored)
         except AlreadyExists:
             existing = collection.get(name) or await collection.read_through(name)
-            if closures:
-                await closures.discard(stored, existing.value if existing else None)
+            if offloader:
+                await offloader.discard(stored, existing.value if existing else None)
             if existing is None:  # deleted in between: the client's retry will create it
                 raise
         except AdminError as error:
             # Only a refusal is known not to have stored the object; after a timeout or an
             # unavailable apiserver it may exist, and it would lose its closure.
-            if closures and error.code in _REFUSALS:
-                await closures.discard(stored, None)
+            if offloader and error.code in _REFUSALS:
+                await offloader.discard(stored, None)
             raise
-    await _refuse(existing, value, rule, closures, name)
+    await _refuse(existing, value, rule, offloader, name)
 
 
 async def _refuse(
     existing: Stored[Registered[Any]],
     value: Registered[Any],
     rule: IdentityRule,
-    closures: OffloadedClosures[Any] | None,
+    offloader: Offloader[Any] | None,
     name: str,
 ) -> NoReturn:
     """The identity rule for a version that exists: AlreadyExists when identical, else
@@ -112,7 +112,7 @@ async def _refuse(
         raise already_exists(
             f"{rule.what} with identical structure already exists", *rule.identical_details
         )
-    full = await closures.full(existing.value) if closures else existing.value.message
+    full = await offloader.full(existing.value) if offloader else existing.value.message
     diff = describe_diff(rule.payload(replace(existing.value, message=full)), rule.payload(value))
     raise invalid_argument(
         f"{value.id.name} {rule.what} with different structure already exists. "

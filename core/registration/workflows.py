@@ -24,7 +24,7 @@ from flyteadmin.core.registration.entities import (
     id_columns,
     id_tuple,
 )
-from flyteadmin.core.registration.payloads import OffloadedClosures
+from flyteadmin.core.registration.payloads import Offloader
 from flyteadmin.core.registration.tasks import Tasks
 from flyteadmin.core.registration.versions import IdentityRule, create_version, digest
 from flyteadmin.core.store import Collection, Stored
@@ -82,14 +82,14 @@ class Workflows(VersionedEntities[workflow_pb2.Workflow]):
         self.descriptions = descriptions
         self._launch_plan_interface = launch_plan_interface
         self._limits = limits
-        self.closures = OffloadedClosures("workflow", blobs, inline_threshold, light_from_message)
+        self.offloader = Offloader("workflow", blobs, inline_threshold, light_from_message)
 
     def interface(self, record: Record) -> interface_pb2.TypedInterface:
         return record.value.message.closure.compiled_workflow.primary.template.interface
 
     async def get_full(self, identifier: identifier_pb2.Identifier) -> workflow_pb2.Workflow:
         """GetWorkflow: the full compiled closure (flytekit needs it to run anything)."""
-        return await self.closures.full(self.require(identifier).value)
+        return await self.offloader.full(self.require(identifier).value)
 
     async def create(self, request: workflow_pb2.WorkflowCreateRequest) -> None:
         validate_identifier(request.id, RT.WORKFLOW)
@@ -130,7 +130,7 @@ class Workflows(VersionedEntities[workflow_pb2.Workflow]):
                 ),
             ),
         )
-        await create_version(self.records, value, rule, self.closures, first=describe)
+        await create_version(self.records, value, rule, self.offloader, first=describe)
 
     async def compile(
         self, request: workflow_pb2.WorkflowCreateRequest

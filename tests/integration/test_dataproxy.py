@@ -138,8 +138,7 @@ MD5 = hashlib.md5(b"x").digest()
         ),
         (
             Upload(project=PROJECT, domain=DOMAIN, filename_root="a\nb", filename="f"),
-            "invalid filename_root and filename: the object name would contain a control "
-            "character",
+            "invalid filename_root and filename: the object name would contain a control character",
         ),
     ],
     ids=[

@@ -24,6 +24,7 @@ from tests.integration.registration_helpers import (
     RT,
     chain_workflow,
     ident,
+    launch_plan_request,
     task_request,
 )
 from tests.integration.stored_state import Snapshot
@@ -142,4 +143,24 @@ def test_a_task_above_the_maximum_message_size_is_refused_and_nothing_is_stored(
     assert answer.status_code == 413
     assert answer.json()["code"] == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
     assert str(LIMIT) in answer.json()["message"]
+    assert snapshot.take() == before
+
+
+def test_other_payloads_too_large_for_etcd_are_refused_as_such(stub, server, gcs, storage_settings):
+    """Launch plans and description entities are not moved to the blob store (yet): one
+    beyond what etcd takes is RESOURCE_EXHAUSTED, never UNAVAILABLE (clients would retry it)
+    or INTERNAL, and nothing is stored."""
+    stub.CreateTask(task_request("t"))
+    stub.CreateWorkflow(chain_workflow("wf", "t"))
+    snapshot = Snapshot(server, gcs, storage_settings.prefix)
+    before = snapshot.take()
+    lp = launch_plan_request("lp", "wf", x=1)
+    lp.spec.default_inputs.parameters["x"].var.description = "d" * 2_000_000
+    described = task_request("described")
+    described.spec.description.long_description.value = "v" * 2_000_000
+    for call, request in ((stub.CreateLaunchPlan, lp), (stub.CreateTask, described)):
+        with pytest.raises(grpc.RpcError) as info:
+            call(request)
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, info.value.details()
+        assert "too large" in info.value.details()
     assert snapshot.take() == before
