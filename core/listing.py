@@ -24,12 +24,14 @@ Where SQL and Python differ, we pick (and callers should know):
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import heapq
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -630,6 +632,21 @@ def evaluate(query: ListQuery, records: Iterable[R]) -> Page[R]:
     return _page(query, _ordered(query, list(rows), wanted))
 
 
+# Lists over more rows than this are evaluated on a worker thread: a few thousand rows cost
+# tens of milliseconds of Python, which the event loop must not spend while others wait. The
+# thread gives the loop the GIL back every few milliseconds (sys.getswitchinterval).
+OFF_LOOP_ROWS = 1_000
+_WORKERS = ThreadPoolExecutor(2, thread_name_prefix="lists")
+
+
+async def evaluate_async(query: ListQuery, records: Sequence[R]) -> Page[R]:
+    """``evaluate``, on a worker thread when ``records`` are many. The records are a snapshot
+    (the store's lists are copies) and every value in them is immutable."""
+    if len(records) < OFF_LOOP_ROWS:
+        return evaluate(query, records)
+    return await asyncio.get_running_loop().run_in_executor(_WORKERS, evaluate, query, records)
+
+
 def scan_in_order(query: ListQuery, rows_in_order: Iterable[R]) -> Page[R]:
     """``evaluate`` for rows that already come in the query's order (sort column as asked,
     ties by ascending tiebreak, e.g. from a sorted index): filters them and stops as soon as
@@ -670,6 +687,7 @@ __all__ = [
     "check_limit",
     "eq_filter",
     "evaluate",
+    "evaluate_async",
     "narrow",
     "parse_filters",
     "parse_list_request",

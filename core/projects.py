@@ -116,7 +116,7 @@ class Projects:
             raise not_found(f"project [{project_id}] not found")
         return self._with_domains(stored)
 
-    def list(self, request: project_pb2.ProjectListRequest) -> project_pb2.Projects:
+    async def list(self, request: project_pb2.ProjectListRequest) -> project_pb2.Projects:
         query = listing.parse_list_request(
             self.schema,
             filters=request.filters,
@@ -131,7 +131,7 @@ class Projects:
             # Without filters, archived projects are hidden (§7); any filter drops the default.
             archived = listing.build_filter(self.schema, "ne", "state", [str(ARCHIVED)])
             query = query.with_filters(archived)
-        page = listing.evaluate(query, self._collection.values())
+        page = await listing.evaluate_async(query, self._collection.values())
         return project_pb2.Projects(
             projects=[self._with_domains(r) for r in page.items], token=page.next_token
         )

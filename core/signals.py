@@ -81,7 +81,7 @@ class Signals:
                 existing = await self.records.read_through(name)
         return existing.value.signal
 
-    def list(self, request: signal_pb2.SignalListRequest) -> signal_pb2.SignalList:
+    async def list(self, request: signal_pb2.SignalListRequest) -> signal_pb2.SignalList:
         ex = request.workflow_execution_id
         for field in ("project", "domain", "name"):
             if not getattr(ex, field):
@@ -96,7 +96,8 @@ class Signals:
             limit=request.limit,
             rpc="ListSignals",
         )
-        page = listing.evaluate(query, self.records.by_index("execution", _execution_key(ex)))
+        rows = self.records.by_index("execution", _execution_key(ex))
+        page = await listing.evaluate_async(query, rows)
         return signal_pb2.SignalList(
             signals=[r.value.signal for r in page.items], token=page.next_token
         )

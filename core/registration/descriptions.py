@@ -57,11 +57,11 @@ class Descriptions(VersionedEntities[de_pb2.DescriptionEntity]):
             return self.get(identifier)  # raises NotFound with the standard message
         return record.value.message
 
-    def list_descriptions(
+    async def list_descriptions(
         self, request: de_pb2.DescriptionEntityListRequest
     ) -> de_pb2.DescriptionEntityList:
         # flyteadmin requires the name, and (quirk kept) ignores resource_type.
         if not request.id.name:
             raise missing("name")
-        items, token = self.list_page(request, rpc="ListDescriptionEntities")
+        items, token = await self.list_page(request, rpc="ListDescriptionEntities")
         return de_pb2.DescriptionEntityList(descriptionEntities=items, token=token)

@@ -111,13 +111,13 @@ class VersionedEntities(Generic[M]):
             return self.records.by_index("pdn", (project, domain, name))
         return self.records.by_index("pd", (project, domain))
 
-    def list_page(
+    async def list_page(
         self, request: Any, *, extra: Iterable[listing.Filter] = (), rpc: str
     ) -> tuple[list[M], str]:
-        records, token = self.list_records(request, extra=extra, rpc=rpc)
+        records, token = await self.list_records(request, extra=extra, rpc=rpc)
         return [self._light(r) for r in records], token
 
-    def list_records(
+    async def list_records(
         self, request: Any, *, extra: Iterable[listing.Filter] = (), rpc: str
     ) -> tuple[list[Record], str]:
         ident = request.id
@@ -136,7 +136,8 @@ class VersionedEntities(Generic[M]):
             rpc=rpc,
             implicit=tuple(extra),
         )
-        page = listing.evaluate(query, self.candidates(ident.project, ident.domain, ident.name))
+        candidates = self.candidates(ident.project, ident.domain, ident.name)
+        page = await listing.evaluate_async(query, candidates)
         return page.items, page.next_token
 
     def list_ids(

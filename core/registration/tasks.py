@@ -99,7 +99,7 @@ class Tasks(VersionedEntities[task_pb2.Task]):
     async def list_full(self, request: Any, rpc: str) -> tuple[list[task_pb2.Task], str]:
         """ListTasks: whole tasks, as flyteadmin returns them (flytekit's fetch of the latest
         version reads the template from the list)."""
-        records, token = self.list_records(request, rpc=rpc)
+        records, token = await self.list_records(request, rpc=rpc)
         return [await self.full(r) for r in records], token
 
     async def create(self, request: task_pb2.TaskCreateRequest) -> None:
