@@ -150,12 +150,18 @@ def build_grpc_server(
     reflection_on: bool = True,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     max_message_bytes: int = 64 * 1024 * 1024,
+    reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
-    """Create the server bound to ``address`` (host:port, port 0 picks one); returns the port."""
-    server = grpc.aio.server(
-        options=SERVER_OPTIONS + message_options(max_message_bytes),
-        interceptors=[*interceptors, DecodeErrors()],
-    )
+    """Create the server bound to ``address`` (host:port, port 0 picks one); returns the port.
+
+    SO_REUSEPORT only when asked (API-server workers share a port): grpcio turns it on by
+    default, which would let a second server on the same port take half the connections."""
+    options = [
+        *SERVER_OPTIONS,
+        *message_options(max_message_bytes),
+        ("grpc.so_reuseport", 1 if reuse_port else 0),
+    ]
+    server = grpc.aio.server(options=options, interceptors=[*interceptors, DecodeErrors()])
     for service in SERVICES:
         servicer, add = _servicer(service, registry)
         add(servicer, server)

@@ -155,4 +155,5 @@ class OperatorThread:
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop_flag.set()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout)

@@ -15,6 +15,7 @@ import shutil
 import ssl
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,11 +188,14 @@ def start_control_plane(
     controller_manager: bool = True,
     timeout: float = 120.0,
     log=lambda msg: None,
+    etcd_args: Sequence[str] = (),
+    apiserver_args: Sequence[str] = (),
 ) -> ControlPlane:
     """Start the control plane and return once ``/readyz`` answers 200.
 
     ``data_dir`` keeps etcd's data, the certificates and the kubeconfig across restarts; without
-    it everything lives in a temporary folder removed by ``stop()``.
+    it everything lives in a temporary folder removed by ``stop()``. ``etcd_args`` and
+    ``apiserver_args`` are extra flags (e.g. a small ``--quota-backend-bytes`` in a test).
     """
     bin_dir = k8s_build.ensure_binaries(log=log)
     temporary = data_dir is None
@@ -207,11 +211,13 @@ def start_control_plane(
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG",)}
     try:
         started = time.monotonic()
-        etcd = group.start("etcd", _etcd_argv(bin_dir, workdir, ports), env)
+        etcd = group.start("etcd", [*_etcd_argv(bin_dir, workdir, ports), *etcd_args], env)
         etcd_url = f"http://127.0.0.1:{ports['etcd_client']}/readyz"
         wait_until(lambda: http_ok(etcd_url), timeout=timeout, what="etcd", child=etcd)
         apiserver = group.start(
-            "kube-apiserver", _apiserver_argv(bin_dir, pki, ports), apiserver_env(env)
+            "kube-apiserver",
+            [*_apiserver_argv(bin_dir, pki, ports), *apiserver_args],
+            apiserver_env(env),
         )
         ctx = _ssl_context(pki)
         wait_until(

@@ -35,6 +35,7 @@ class DevOptions:
     seed_projects: tuple[str, ...] = ("flytesnacks",)
     auth: bool = False  # `self` auth with a generated client (docs/auth.md)
     propeller: bool = True  # start flytepropeller when it is built (docs/propeller.md)
+    workers: int = 0  # API-server processes (0: one per core; api_server/workers.py)
     pod_runner: bool = True  # run Pods locally on the embedded control plane (docs/podrunner.md)
 
 
@@ -53,35 +54,45 @@ def write_flytekit_config(path: Path, grpc_port: int, credentials=None) -> None:
     path.write_text(yaml.safe_dump(config))
 
 
-async def _seed(server, projects: tuple[str, ...]) -> None:
-    for project_id in projects:
-        request = project_pb2.ProjectRegisterRequest(
-            project=project_pb2.Project(
-                id=project_id, name=project_id, description=f"{project_id} description"
+async def _seed(settings: Settings, projects: tuple[str, ...]) -> None:
+    from flyteadmin.core.backend import Backend
+
+    backend = Backend(settings)
+    await backend.start()
+    try:
+        for project_id in projects:
+            request = project_pb2.ProjectRegisterRequest(
+                project=project_pb2.Project(
+                    id=project_id, name=project_id, description=f"{project_id} description"
+                )
             )
-        )
-        try:
-            await server.backend.projects.register(request)
-            say(f"created project {project_id}")
-        except AdminError as error:
-            if error.code != Code.ALREADY_EXISTS:
-                raise
+            try:
+                await backend.projects.register(request)
+                say(f"created project {project_id}")
+            except AdminError as error:
+                if error.code != Code.ALREADY_EXISTS:
+                    raise
+    finally:
+        await backend.stop()
 
 
 async def _serve(
     settings: Settings, options: DevOptions, flytekit_config: Path, propeller_setup=None
 ) -> None:
-    from flyteadmin.api_server.app import ApiServer
+    from flyteadmin.api_server.workers import Workers
     from flyteadmin.cli import install_signal_stop
     from flyteadmin.operator.runner import OperatorThread
 
     stop = install_signal_stop()
-    server = ApiServer(settings)
-    await server.start()
+    # The API server runs in worker processes of its own: the operator, the pod runner and the
+    # API then never wait for each other's CPU (one Python process is one core).
+    server = Workers(settings, options.workers or None, say=say)
     operator = OperatorThread(settings)
     propeller = None
     try:
-        await _seed(server, options.seed_projects)
+        await asyncio.to_thread(server.start)
+        say(f"API server: {server.count} worker process(es)")
+        await _seed(settings, options.seed_projects)
         await asyncio.to_thread(operator.start)
         if propeller_setup is not None:
             from flyteadmin.devstack.propeller import start_propeller
@@ -95,6 +106,7 @@ async def _serve(
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
             except TimeoutError:
                 pass
+            await asyncio.to_thread(server.check)
             if propeller is not None and not propeller.alive():
                 tail = propeller.child.log_tail()
                 say(f"flytepropeller exited; executions will not run. Its log ends:\n{tail}")
@@ -105,7 +117,7 @@ async def _serve(
         if propeller is not None:
             await asyncio.to_thread(propeller.stop)
         await asyncio.to_thread(operator.stop)
-        await server.stop()
+        await asyncio.to_thread(server.stop)
 
 
 def run_dev(options: DevOptions) -> None:

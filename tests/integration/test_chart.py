@@ -225,6 +225,9 @@ def test_defaults(render, tmp_path: Path):
             ("RoleBinding", "rel-flyteadmin-operator"),
             ("ClusterRole", "rel-flyteadmin-flyte-operator"),
             ("ClusterRoleBinding", "rel-flyteadmin-flyte-operator"),
+            # Reading etcd's database size from kube-apiserver's /metrics (core/budget.py).
+            ("ClusterRole", "rel-flyteadmin-flyte-etcd-size"),
+            ("ClusterRoleBinding", "rel-flyteadmin-flyte-etcd-size"),
         ]
     )
     for obj in objs:
