@@ -21,6 +21,7 @@ from flyteadmin.core.budget import StorageBudget, follow_database_size
 from flyteadmin.core.config import Settings
 from flyteadmin.core.crmap.attributes import AttributesCodec
 from flyteadmin.core.crmap.executions import ExecutionCodec
+from flyteadmin.core.crmap.history_segments import HistorySegmentCodec
 from flyteadmin.core.crmap.named_entities import NamedEntityCodec
 from flyteadmin.core.crmap.node_executions import NodeExecutionCodec
 from flyteadmin.core.crmap.projects import ProjectCodec
@@ -33,7 +34,9 @@ from flyteadmin.core.crmap.registered import (
 from flyteadmin.core.crmap.signals import SignalCodec
 from flyteadmin.core.crmap.task_executions import TaskExecutionCodec
 from flyteadmin.core.events.service import Events
+from flyteadmin.core.executions.history import ChildrenOf, ExecutionHistory
 from flyteadmin.core.executions.service import Executions
+from flyteadmin.core.history.engine import HistoryEngine
 from flyteadmin.core.projects import Projects
 from flyteadmin.core.registration.descriptions import Descriptions
 from flyteadmin.core.registration.entities import add_indexes
@@ -78,6 +81,7 @@ class Backend:
         self.signal_records = collection(SignalCodec())
         self.node_execution_records = collection(NodeExecutionCodec())
         self.task_execution_records = collection(TaskExecutionCodec())
+        self.segment_records = collection(HistorySegmentCodec())
         for records in (
             self.task_records,
             self.workflow_records,
@@ -97,6 +101,7 @@ class Backend:
             self.signal_records,
             self.node_execution_records,
             self.task_execution_records,
+            self.segment_records,
         ]
         for records in self.collections:
             records.use_budget(self.budget)
@@ -147,7 +152,27 @@ class Backend:
             attributes=self.attributes,
             blobs=lambda: self.blobs,
         )
-        self.signals = Signals(self.signal_records, self.executions)
+        # Archived executions: history files in the blob store, queried in place (docs/storage.md).
+        self.history_engine = HistoryEngine(self.blobs, settings.history)
+        self.history = ExecutionHistory(
+            self.history_engine,
+            self.execution_records,
+            self.segment_records,
+            {
+                "launch_plan": self.launch_plans.candidates,
+                "workflow": self.workflows.candidates,
+                "task": self.tasks.candidates,
+            },
+        )
+        self.executions.history = self.history
+        self.children_of = ChildrenOf(
+            self.execution_records,
+            self.node_execution_records,
+            self.task_execution_records,
+            self.signal_records,
+        )
+        self.children_of.history = self.history
+        self.signals = Signals(self.signal_records, self.executions, self.children_of)
         self.events = Events(
             self.executions,
             self.node_execution_records,
@@ -155,6 +180,7 @@ class Backend:
             blobs=lambda: self.blobs,
             max_data_bytes=settings.executions.max_inline_data_bytes,
             registered_tasks=self.tasks,
+            children_of=self.children_of,
         )
 
     def task_resource_limits(self, project: str, domain: str) -> TaskResourceLimits:
@@ -216,3 +242,4 @@ class Backend:
             collection.stop()
         await self.http.close()
         await self.blobs.close()
+        self.history_engine.close()

@@ -340,6 +340,12 @@ EXECUTION = Kind(
         {
             **_PHASE_STATUS,
             "abort": _proto("Abort cause and principal."),
+            "archivedIn": {
+                "type": "array",
+                "description": "History files that hold this execution and its node and task "
+                "executions: set by the archiver just before it deletes the objects.",
+                "items": _string(),
+            },
             "notified": {
                 "type": "array",
                 "description": "Phase notifications the operator has delivered or given up on "

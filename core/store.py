@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import quote
 
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
@@ -228,6 +229,7 @@ class Collection(Generic[T]):
         self._objects: dict[str, Stored[T]] = {}
         self._tombstones: dict[str, int] = {}
         self._indexes: dict[str, _Index | _SortedIndex] = {}
+        self._listeners: list[Callable[[str, Stored[T]], None]] = []
         self._synced = threading.Event()
         self._stopping = threading.Event()
         # The newest resourceVersion the watch delivered (or the list started from): every
@@ -387,6 +389,25 @@ class Collection(Generic[T]):
             if stored is not None:
                 self._tombstones[name] = stored.resource_version
                 self._remove(name)
+        if stored is not None:
+            self._notify("DELETED", stored)
+
+    async def delete_matching(self, labels: dict[str, str], names: Iterable[str]) -> None:
+        """Delete every object with these labels in one call (kube-apiserver's delete
+        collection), then drop ``names`` (what the caller knows matched) from the cache."""
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        try:
+            await self._http.request("DELETE", f"{self._path}?labelSelector={quote(selector)}")
+        except kube.KubeError as exc:
+            raise kube.translate(exc) from exc
+        for name in names:
+            with self._lock:
+                stored = self._objects.get(name)
+                if stored is not None:
+                    self._tombstones[name] = stored.resource_version
+                    self._remove(name)
+            if stored is not None:
+                self._notify("DELETED", stored)
 
     async def read_through(self, name: str) -> Stored[T] | None:
         """Read one object from the API server (not the cache) and refresh the cache with it."""
@@ -507,6 +528,20 @@ class Collection(Generic[T]):
                 self._remove(stored.name)
             else:
                 self._put(stored)
+        self._notify(event, stored)
+
+    def add_listener(self, listener: Callable[[str, Stored[T]], None]) -> None:
+        """Call ``listener(event, stored)`` after each change the cache applies ("ADDED",
+        "MODIFIED" or "DELETED", with the object as it was last); from the watch thread or
+        the writer's task, so it must be quick and must not raise."""
+        self._listeners.append(listener)
+
+    def _notify(self, event: str, stored: Stored[T]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event, stored)
+            except Exception:  # noqa: BLE001 - a listener must never break the cache
+                log.exception("listener of %s failed on %s", self.kind.plural, stored.name)
 
     def _replace_all(self, items: list[Stored[T]], list_rv: int) -> None:
         with self._lock:
@@ -515,6 +550,7 @@ class Collection(Generic[T]):
             for name, stored in self._objects.items():
                 if stored.resource_version > list_rv and name not in fresh:
                     fresh[name] = stored
+            gone = [s for name, s in self._objects.items() if name not in fresh]
             self._objects = {}
             self._bytes = 0
             self._tombstones = {}
@@ -522,6 +558,11 @@ class Collection(Generic[T]):
                 index.clear()
             for stored in fresh.values():
                 self._put(stored)
+        if self._listeners:
+            for stored in gone:
+                self._notify("DELETED", stored)
+            for stored in fresh.values():
+                self._notify("ADDED", stored)
 
     # ----------------------------------------------------------------------------- watch
 

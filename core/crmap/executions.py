@@ -39,6 +39,10 @@ class ExecutionRecord:
     resolved: dict[str, Any] = field(default_factory=dict)
     notified: tuple[dict[str, Any], ...] = ()
     """Notifications delivered or given up on (status.notified; core/notifications)."""
+    archived_in: tuple[str, ...] = ()
+    """Set by the archiver once the execution and its node/task executions and signals are in
+    history (the URIs of those files): reads of its children go there from then on, and the
+    objects are about to be deleted (status.archivedIn; docs/storage.md, "History")."""
 
     @property
     def id(self) -> identifier_pb2.WorkflowExecutionIdentifier:
@@ -102,6 +106,8 @@ class ExecutionCodec:
             status["message"] = error_summary(closure.error)
         if value.notified:
             status["notified"] = list(value.notified)
+        if value.archived_in:
+            status["archivedIn"] = list(value.archived_in)
         labels = identity_labels(
             project=ident.project,
             domain=ident.domain,
@@ -140,4 +146,5 @@ class ExecutionCodec:
             request_digest=spec.get("requestDigest", ""),
             resolved=spec.get("resolved") or {},
             notified=tuple(status.get("notified") or ()),
+            archived_in=tuple(status.get("archivedIn") or ()),
         )

@@ -173,6 +173,13 @@ def expected_operator_grants(store_extra: set[tuple[str, str, str]] = frozenset(
         # the scheduler (config.schedules.enabled, the default)
         | {("flyteadmin.io", "executions", "create")}
         | {("flyteadmin.io", "namedentities/status", "update")}
+        # the archiver (config.archive.enabled, the default)
+        | expand("flyteadmin.io", {"historysegments"}, {"create", "update", "delete"})
+        | expand(
+            "flyteadmin.io",
+            {"executions", "nodeexecutions", "taskexecutions", "signals"},
+            {"delete", "deletecollection"},
+        )
         | set(store_extra)
     )
 
@@ -520,7 +527,10 @@ OPERATOR_ACCESS = [
     ("update", "projects.flyteadmin.io", False),
     ("delete", "tasks.flyteadmin.io", False),
     ("update", "executions.flyteadmin.io/status", True),
-    ("delete", "executions.flyteadmin.io", False),
+    ("delete", "executions.flyteadmin.io", True),  # the archiver
+    ("deletecollection", "nodeexecutions.flyteadmin.io", True),
+    ("create", "historysegments.flyteadmin.io", True),
+    ("delete", "projects.flyteadmin.io", False),
     ("create", "executions.flyteadmin.io", True),  # scheduled executions
     ("update", "namedentities.flyteadmin.io/status", True),
     ("update", "namedentities.flyteadmin.io", False),
