@@ -40,3 +40,19 @@ def test_a_build_records_commit_and_time(monkeypatch, tmp_path):
     info = buildinfo.build_info()
     assert (info.commit, info.build_time) == ("0123abc", "2026-12-05T16:00:01Z")
     assert info.version == buildinfo.package_version()
+
+
+def test_get_version_answers_with_the_build_info():
+    import asyncio
+
+    from flyteidl.admin import version_pb2
+
+    from flyteadmin.api_server.services import version
+
+    (get_version,) = version.handlers(None).values()  # type: ignore[arg-type]
+    answer = asyncio.run(get_version(version_pb2.GetVersionRequest(), None))
+    info = buildinfo.build_info()
+    assert answer.control_plane_version == version_pb2.Version(
+        Build=info.commit, Version=info.version, BuildTime=info.build_time
+    )
+    assert info.commit != "python" and info.build_time
