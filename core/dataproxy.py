@@ -146,8 +146,7 @@ class DataProxy:
             raise invalid_argument(
                 "error while validating request. Error: source is required: node_execution_id"
             )
-        record, _ = await self._events.find_node(request.node_execution_id)
-        node = record.value.node
+        node = (await self._events.find_node(request.node_execution_id))[0].value.node
         uri = node.closure.deck_uri
         if not uri:
             raise not_found(

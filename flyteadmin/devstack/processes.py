@@ -49,7 +49,10 @@ def free_ports(count: int) -> list[int]:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether a server can listen on ``port``: connections of a stopped one lingering in
+    TIME_WAIT do not count (the Kubernetes binaries listen with SO_REUSEADDR, as here)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

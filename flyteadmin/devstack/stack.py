@@ -37,6 +37,7 @@ class DevOptions:
     propeller: bool = True  # start flytepropeller when it is built (docs/propeller.md)
     workers: int = 0  # API-server processes (0: one per core; api_server/workers.py)
     pod_runner: bool = True  # run Pods locally on the embedded control plane (docs/podrunner.md)
+    clusters: int = 0  # local data-plane clusters executions run in (docs/multicluster.md)
 
 
 def say(message: str) -> None:
@@ -77,7 +78,7 @@ async def _seed(settings: Settings, projects: tuple[str, ...]) -> None:
 
 
 async def _serve(
-    settings: Settings, options: DevOptions, flytekit_config: Path, propeller_setup=None
+    settings: Settings, options: DevOptions, flytekit_config: Path, propeller_setups=()
 ) -> None:
     from flyteadmin.api_server.workers import Workers
     from flyteadmin.cli import install_signal_stop
@@ -88,17 +89,18 @@ async def _serve(
     # API then never wait for each other's CPU (one Python process is one core).
     server = Workers(settings, options.workers or None, say=say)
     operator = OperatorThread(settings)
-    propeller = None
+    propellers = []
     try:
         await asyncio.to_thread(server.start)
         say(f"API server: {server.count} worker process(es)")
         await _seed(settings, options.seed_projects)
         await asyncio.to_thread(operator.start)
-        if propeller_setup is not None:
+        for setup in propeller_setups:
             from flyteadmin.devstack.propeller import start_propeller
 
-            propeller = await asyncio.to_thread(start_propeller, propeller_setup)
-            say(f"flytepropeller: running, log {propeller.log_path}")
+            propellers.append(await asyncio.to_thread(start_propeller, setup))
+            where = f" (cluster {setup.cluster_id})" if setup.cluster_id else ""
+            say(f"flytepropeller{where}: running, log {propellers[-1].log_path}")
         say(f"flytekit config: {flytekit_config}")
         say(f"ready: gRPC 127.0.0.1:{server.grpc_port}, HTTP http://127.0.0.1:{server.http_port}")
         while not stop.is_set() and operator.running:
@@ -107,20 +109,24 @@ async def _serve(
             except TimeoutError:
                 pass
             await asyncio.to_thread(server.check)
-            if propeller is not None and not propeller.alive():
+            for propeller in [p for p in propellers if not p.alive()]:
                 tail = propeller.child.log_tail()
                 say(f"flytepropeller exited; executions will not run. Its log ends:\n{tail}")
-                propeller = None
+                propellers.remove(propeller)
         if not operator.running:
             raise RuntimeError("the operator stopped unexpectedly") from operator.error
     finally:
-        if propeller is not None:
+        for propeller in propellers:
             await asyncio.to_thread(propeller.stop)
         await asyncio.to_thread(operator.stop)
         await asyncio.to_thread(server.stop)
 
 
 def run_dev(options: DevOptions) -> None:
+    if options.clusters:  # a wrong count or configuration fails before anything starts
+        from flyteadmin.devstack import dataplanes
+
+        planned = dataplanes.planned_clusters(options.clusters, options.settings)
     temporary = options.data_dir is None
     workdir = Path(tempfile.mkdtemp(prefix="flyteadmin-dev-")) if temporary else options.data_dir
     assert workdir is not None
@@ -128,6 +134,7 @@ def run_dev(options: DevOptions) -> None:
     plane = None
     blobs = None
     runner = None
+    planes = []
     try:
         kubeconfig = options.kubeconfig
         if not kubeconfig:
@@ -177,8 +184,19 @@ def run_dev(options: DevOptions) -> None:
             api.close()
         flytekit_config = workdir / "flytekit.yaml"
         write_flytekit_config(flytekit_config, options.grpc_port, credentials)
+        if options.clusters:
+            from flyteadmin.devstack.podrunner import gcs_emulator_env
+
+            planes = dataplanes.start_data_planes(
+                planned,
+                workdir,
+                pod_runner=options.pod_runner,
+                pod_env=gcs_emulator_env(blobs.endpoint),
+                log=say,
+            )
+            settings = dataplanes.with_data_planes(settings, planes)
         pods_dir = None
-        if plane is not None and options.pod_runner:
+        if plane is not None and options.pod_runner and not planes:
             # The embedded control plane has no kubelet: task Pods run as local processes.
             # With --kubeconfig the cluster's kubelets run them.
             from flyteadmin.devstack.podrunner import PodRunner, RunnerOptions, gcs_emulator_env
@@ -191,23 +209,33 @@ def run_dev(options: DevOptions) -> None:
             runner.start()
             pods_dir = workdir / "podrunner" / "pods"
             say(f"pod runner: Pods run as local processes, logs under {pods_dir}")
-        propeller_setup = None
+        propeller_setups = []
         if options.propeller:
             from flyteadmin.devstack.propeller import dev_setup
 
-            propeller_setup = dev_setup(
-                workdir=workdir,
-                kubeconfig=kubeconfig,
-                grpc_port=options.grpc_port,
-                blobs=blobs,
-                credentials=credentials,
-                pod_logs_dir=pods_dir,
-                log=say,
-            )
-        asyncio.run(_serve(settings, options, flytekit_config, propeller_setup))
+            # One propeller per cluster that runs executions: each data plane, else this one.
+            homes = [(p.workdir, p.cluster.kubeconfig, p.name, p.pod_logs) for p in planes]
+            for home, config, cluster_id, logs in homes or [(workdir, kubeconfig, "", pods_dir)]:
+                setup = dev_setup(
+                    workdir=home,
+                    kubeconfig=config,
+                    grpc_port=options.grpc_port,
+                    blobs=blobs,
+                    credentials=credentials,
+                    pod_logs_dir=logs,
+                    log=say,
+                )
+                if setup is None:
+                    break  # not built (said once)
+                propeller_setups.append(dataclasses.replace(setup, cluster_id=cluster_id))
+        asyncio.run(_serve(settings, options, flytekit_config, propeller_setups))
     finally:
         if runner is not None:
             runner.stop()
+        if planes:
+            from flyteadmin.devstack.dataplanes import stop_data_planes
+
+            stop_data_planes(planes)
         if blobs is not None:
             blobs.stop()
         if plane is not None:
