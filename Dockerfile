@@ -22,7 +22,10 @@ COPY operator operator
 COPY flyteadmin flyteadmin
 # GetVersion (`flytectl version`) reports this commit and the build time (flyteadmin/buildinfo.py).
 ARG GIT_COMMIT=unknown
-RUN pip install . && python -m flyteadmin.buildinfo --commit "$GIT_COMMIT" && rm -rf /src
+# --build-arg EXTRAS=tracing adds OpenTelemetry export (config.tracing, docs/operations.md).
+ARG EXTRAS=""
+RUN pip install ".${EXTRAS:+[$EXTRAS]}" && python -m flyteadmin.buildinfo --commit "$GIT_COMMIT" \
+    && rm -rf /src
 
 WORKDIR /
 # The chart's pod security context runs as 65532 (non-root) with a read-only root filesystem

@@ -112,13 +112,25 @@ class VersionedEntities(Generic[M]):
         return self.records.by_index("pd", (project, domain))
 
     async def list_page(
-        self, request: Any, *, extra: Iterable[listing.Filter] = (), rpc: str
+        self,
+        request: Any,
+        *,
+        extra: Iterable[listing.Filter] = (),
+        rpc: str,
+        schema: EntitySchema | None = None,
     ) -> tuple[list[M], str]:
-        records, token = await self.list_records(request, extra=extra, rpc=rpc)
+        """One page of ``request`` (id, filters, sort_by, token, limit); ``schema`` replaces the
+        kind's own one (e.g. description entities, parsed as the listed resource type)."""
+        records, token = await self.list_records(request, extra=extra, rpc=rpc, schema=schema)
         return [self._light(r) for r in records], token
 
     async def list_records(
-        self, request: Any, *, extra: Iterable[listing.Filter] = (), rpc: str
+        self,
+        request: Any,
+        *,
+        extra: Iterable[listing.Filter] = (),
+        rpc: str,
+        schema: EntitySchema | None = None,
     ) -> tuple[list[Record], str]:
         ident = request.id
         if not ident.project:
@@ -127,7 +139,7 @@ class VersionedEntities(Generic[M]):
             raise missing("domain")
         sort_key, ascending = sort_args(request)
         query = listing.parse_list_request(
-            self.schema,
+            schema or self.schema,
             filters=request.filters,
             sort_key=sort_key,
             ascending=ascending,

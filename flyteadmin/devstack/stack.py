@@ -32,6 +32,7 @@ class DevOptions:
     data_dir: Path | None = None
     grpc_port: int = 8089
     http_port: int = 8088
+    metrics_port: int = 10254  # /metrics, /livez, /readyz (docs/operations.md)
     seed_projects: tuple[str, ...] = ("flytesnacks",)
     auth: bool = False  # `self` auth with a generated client (docs/auth.md)
     propeller: bool = True  # start flytepropeller when it is built (docs/propeller.md)
@@ -82,12 +83,14 @@ async def _serve(
 ) -> None:
     from flyteadmin.api_server.workers import Workers
     from flyteadmin.cli import install_signal_stop
+    from flyteadmin.metrics_server import serve_metrics
     from flyteadmin.operator.runner import OperatorThread
 
     stop = install_signal_stop()
     # The API server runs in worker processes of its own: the operator, the pod runner and the
     # API then never wait for each other's CPU (one Python process is one core).
     server = Workers(settings, options.workers or None, say=say)
+    metrics = await serve_metrics(settings, also=server.problems)  # every process's metrics
     operator = OperatorThread(settings)
     propellers = []
     try:
@@ -102,6 +105,7 @@ async def _serve(
             where = f" (cluster {setup.cluster_id})" if setup.cluster_id else ""
             say(f"flytepropeller{where}: running, log {propellers[-1].log_path}")
         say(f"flytekit config: {flytekit_config}")
+        say(f"metrics: {metrics.url}")
         say(f"ready: gRPC 127.0.0.1:{server.grpc_port}, HTTP http://127.0.0.1:{server.http_port}")
         while not stop.is_set() and operator.running:
             try:
@@ -120,6 +124,7 @@ async def _serve(
             await asyncio.to_thread(propeller.stop)
         await asyncio.to_thread(operator.stop)
         await asyncio.to_thread(server.stop)
+        await metrics.stop()
 
 
 def run_dev(options: DevOptions) -> None:
@@ -158,6 +163,7 @@ def run_dev(options: DevOptions) -> None:
                 grpc_port=options.grpc_port,
                 http_port=options.http_port,
             ),
+            metrics=dataclasses.replace(options.settings.metrics, port=options.metrics_port),
             kubernetes=dataclasses.replace(options.settings.kubernetes, kubeconfig=kubeconfig),
             storage=blobs.storage_settings(options.settings.storage),
         )
