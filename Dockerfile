@@ -1,5 +1,6 @@
 # The flyteadmin image: `flyteadmin serve` and `flyteadmin operator`, as the Helm chart runs them
-# (charts/flyteadmin). Build: docker build -t flyteadmin-k8s:<tag> .
+# (charts/flyteadmin). Build: docker build --build-arg GIT_COMMIT=$(git rev-parse HEAD) \
+#   -t flyteadmin-k8s:<tag> .
 #
 # A second target, gcs-emulator, adds the GCS emulator the dev stack uses, for clusters without
 # a real bucket (`make e2e-kind`, docs/e2e.md): docker build --target gcs-emulator ...
@@ -19,9 +20,12 @@ COPY core core
 COPY api_server api_server
 COPY operator operator
 COPY flyteadmin flyteadmin
+# GetVersion (`flytectl version`) reports this commit and the build time (flyteadmin/buildinfo.py).
+ARG GIT_COMMIT=unknown
 # --build-arg EXTRAS=tracing adds OpenTelemetry export (config.tracing, docs/operations.md).
 ARG EXTRAS=""
-RUN pip install ".${EXTRAS:+[$EXTRAS]}" && rm -rf /src
+RUN pip install ".${EXTRAS:+[$EXTRAS]}" && python -m flyteadmin.buildinfo --commit "$GIT_COMMIT" \
+    && rm -rf /src
 
 WORKDIR /
 # The chart's pod security context runs as 65532 (non-root) with a read-only root filesystem

@@ -50,7 +50,8 @@ kind-cluster:
 	$(KIND) get kubeconfig --name $(CLUSTER) > $(KUBECONFIG_FILE)
 
 kind-images:
-	$(DOCKER) build --target flyteadmin -t $(IMAGE_REPOSITORY):$(IMAGE_TAG) .
+	$(DOCKER) build --target flyteadmin --build-arg GIT_COMMIT=$(shell git rev-parse HEAD) \
+		-t $(IMAGE_REPOSITORY):$(IMAGE_TAG) .
 	$(DOCKER) build --target gcs-emulator -t $(GCS_IMAGE) .
 	$(KIND) load docker-image --name $(CLUSTER) $(IMAGE_REPOSITORY):$(IMAGE_TAG) $(GCS_IMAGE)
 

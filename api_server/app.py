@@ -88,11 +88,13 @@ class ApiServer:
             reflection_on=server.grpc_reflection,
             interceptors=[TelemetryInterceptor()]
             + ([AuthInterceptor(authenticator)] if authenticator else []),
+            max_message_bytes=server.max_message_bytes,
             reuse_port=self._shared_ports,
         )
         self.http_app = build_http_app(
             self.registry,
             cors_origins=server.cors_allowed_origins,
+            max_body_bytes=server.max_message_bytes,
             middlewares=middlewares,
             extra_routes=oauth2_routes(self.auth) if self.auth is not None else [],
         )

@@ -30,7 +30,7 @@ from flyteadmin.api_server.routes import (
     RouteTable,
     resolve_field_path,
 )
-from flyteadmin.core.errors import AdminError, Code, invalid_argument
+from flyteadmin.core.errors import AdminError, Code, invalid_argument, quoted
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ HTTP_STATUS: dict[Code, int] = {
 }
 
 # grpc-gateway sets no limit; aiohttp's default (1 MiB) is too small for workflow closures.
-DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+# The API server passes server.max_message_bytes.
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 
 CORS_METHODS = ("GET", "POST", "DELETE", "HEAD", "PUT", "PATCH")
 CORS_HEADERS = ("Content-Type", "flyte-authorization", "authorization")
@@ -82,7 +83,7 @@ class Marshaler:
             else:
                 json_format.Parse(data.decode(), target, ignore_unknown_fields=self.discard_unknown)
         except (DecodeError, json_format.ParseError, ValueError, TypeError) as exc:
-            raise invalid_argument(f"cannot decode the request body: {exc}") from None
+            raise invalid_argument(f"cannot decode the request body: {quoted(str(exc))}") from None
 
 
 # flyteadmin registers these two MIME types; everything else gets grpc-gateway's default
@@ -210,8 +211,10 @@ def _assign(
         else:
             setattr(message, leaf.name, _scalar(leaf, values[0]))
     except ValueError as exc:
-        shown = values[0] if len(values) == 1 else values
-        raise invalid_argument(f"invalid value {shown!r} for field {key}: {exc}") from None
+        shown = quoted(values[0] if len(values) == 1 else ";".join(values))
+        raise invalid_argument(
+            f"invalid value {shown!r} for field {quoted(key)}: {quoted(str(exc))}"
+        ) from None
 
 
 def _apply_query(route: Route, message: Message, query: MultiMapping[str]) -> None:

@@ -4,6 +4,9 @@ Each service's servicer is a subclass of the generated ``<Service>Servicer`` who
 built from the handler registry; a method without a handler answers UNIMPLEMENTED. Errors are
 translated here once: ``AdminError`` -> its status with details; anything else -> INTERNAL
 (grpcio would say UNKNOWN, which flytekit takes for an expired token and starts a login).
+Request bytes that do not decode are INVALID_ARGUMENT (grpcio's own decoding runs before any
+servicer and would answer UNKNOWN), and every status fits in what a default client accepts as
+trailing metadata.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import logging
 from collections.abc import Mapping, Sequence
 
 import grpc
-from google.protobuf import any_pb2
 from google.rpc import status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -29,30 +31,92 @@ log = logging.getLogger(__name__)
 HEALTH_SERVICE_NAME = "flyteadmin"
 
 # flytekit pings every 30 s even when idle; grpcio's defaults would answer with GOAWAY
-# "too_many_pings" (clients.md §1.5). Messages up to flytekit's 20 MiB receive limit and more.
+# "too_many_pings" (clients.md §1.5).
 SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.http2.max_ping_strikes", 0),
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-    ("grpc.max_send_message_length", 64 * 1024 * 1024),
 ]
+
+# grpc-core clients refuse received metadata above 8 KiB (sometimes, up to 16 KiB always) and
+# then report RESOURCE_EXHAUSTED instead of the real status. A status travels as grpc-message
+# (percent-encoded: 3 bytes for each byte outside printable ASCII) and grpc-status-details-bin
+# (base64 of the whole google.rpc.Status, message included); both stay under this together.
+TRAILER_BUDGET = 6 * 1024
+
+
+def message_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    """The largest request and response (``server.max_message_bytes``)."""
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+    ]
+
+
+def _trailer_bytes(status: status_pb2.Status) -> int:
+    text = status.message.encode()
+    encoded = sum(1 if 0x20 <= b < 0x7F and b != 0x25 else 3 for b in text)
+    return encoded + 4 * ((status.ByteSize() + 2) // 3)
 
 
 def status_of(error: AdminError) -> grpc.Status:
-    details = []
+    status = status_pb2.Status(code=int(error.code), message=error.message)
     for message in error.details:
-        packed = any_pb2.Any()
-        packed.Pack(message)
-        details.append(packed)
-    status = rpc_status.to_status(
-        status_pb2.Status(code=int(error.code), message=error.message, details=details)
-    )
+        status.details.add().Pack(message)
+    if _trailer_bytes(status) > TRAILER_BUDGET:
+        del status.details[:]  # like flyteadmin's truncation: a shortened message loses them
+        text = error.message
+        while _trailer_bytes(status) > TRAILER_BUDGET:
+            text = text[: len(text) * 2 // 3]
+            status.message = text + " ... (shortened)"
+    grpc_status = rpc_status.to_status(status)
     # An abort replaces the trailers the call set: the request id goes with the status.
     if request_id := current_request_id():
-        trailers = (*status.trailing_metadata, (REQUEST_ID_KEY, request_id))
-        status = status._replace(trailing_metadata=trailers)
-    return status
+        trailers = (*grpc_status.trailing_metadata, (REQUEST_ID_KEY, request_id))
+        grpc_status = grpc_status._replace(trailing_metadata=trailers)
+    return grpc_status
+
+
+class _Undecodable:
+    """What a request that does not decode becomes, so that its method can refuse it."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _lenient(deserialize):
+    def decode(data: bytes):
+        try:
+            return deserialize(data)
+        except Exception as error:  # noqa: BLE001 - any failure to decode is the client's
+            return _Undecodable(error)
+
+    return decode
+
+
+def _refusing_undecodable(behavior):
+    async def method(request, context: grpc.aio.ServicerContext):
+        if isinstance(request, _Undecodable):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode the request: {request.error}"
+            )
+        return await behavior(request, context)
+
+    return method
+
+
+class DecodeErrors(grpc.aio.ServerInterceptor):
+    """INVALID_ARGUMENT for request bytes that are not the method's message (garbage, a
+    truncated message, invalid UTF-8 in a string), instead of grpcio's UNKNOWN."""
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
+            return handler
+        return handler._replace(
+            request_deserializer=_lenient(handler.request_deserializer),
+            unary_unary=_refusing_undecodable(handler.unary_unary),
+        )
 
 
 def _adapt(full_method: str, handler: Handler):
@@ -89,14 +153,19 @@ def build_grpc_server(
     address: str,
     reflection_on: bool = True,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    max_message_bytes: int = 64 * 1024 * 1024,
     reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
     """Create the server bound to ``address`` (host:port, port 0 picks one); returns the port.
 
     SO_REUSEPORT only when asked (API-server workers share a port): grpcio turns it on by
     default, which would let a second server on the same port take half the connections."""
-    options = [*SERVER_OPTIONS, ("grpc.so_reuseport", 1 if reuse_port else 0)]
-    server = grpc.aio.server(options=options, interceptors=list(interceptors))
+    options = [
+        *SERVER_OPTIONS,
+        *message_options(max_message_bytes),
+        ("grpc.so_reuseport", 1 if reuse_port else 0),
+    ]
+    server = grpc.aio.server(options=options, interceptors=[*interceptors, DecodeErrors()])
     for service in SERVICES:
         servicer, add = _servicer(service, registry)
         add(servicer, server)

@@ -114,6 +114,8 @@ class Backend:
             descriptions=self.descriptions,
             resource_limits=self.task_resource_limits,
             whitelist=registration.task_type_whitelist,
+            blobs=lambda: self.blobs,
+            inline_threshold=settings.storage.inline_threshold_bytes,
         )
         self.workflows = Workflows(
             self.workflow_records,
@@ -124,7 +126,10 @@ class Backend:
             blobs=lambda: self.blobs,
             inline_threshold=settings.storage.inline_threshold_bytes,
             limits=WorkflowLimits(
-                registration.max_workflow_nodes, registration.workflow_size_limit
+                registration.max_workflow_nodes,
+                registration.workflow_size_limit,
+                # Room for the rest of GetWorkflow's answer (id, description).
+                max_closure_bytes=settings.server.max_message_bytes - 64 * 1024,
             ),
         )
         self.launch_plans = LaunchPlans(

@@ -36,7 +36,7 @@ from google.oauth2 import service_account
 
 from flyteadmin.core import metrics
 from flyteadmin.core.config import StorageSettings
-from flyteadmin.core.errors import AdminError, Code, invalid_argument
+from flyteadmin.core.errors import AdminError, Code, invalid_argument, quoted
 
 OCTET_STREAM = "application/octet-stream"
 GCS_ENDPOINT = "https://storage.googleapis.com"
@@ -107,6 +107,21 @@ class BlobNotFound(AdminError):
 
 def not_configured(detail: str) -> AdminError:
     return AdminError(Code.UNAVAILABLE, f"blob store not configured: {detail}")
+
+
+# GCS object names: at most 1024 bytes of UTF-8, no carriage return or line feed
+# (https://cloud.google.com/storage/docs/objects#naming; control characters are discouraged).
+MAX_OBJECT_NAME_BYTES = 1024
+
+
+def object_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a GCS object name, or None if it can."""
+    size = len(name.encode())
+    if size > MAX_OBJECT_NAME_BYTES:
+        return f"the object name would have {size} bytes, at most {MAX_OBJECT_NAME_BYTES}"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        return "the object name would contain a control character"
+    return None
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
@@ -219,7 +234,7 @@ class GcsBlobStore:
     def uri_for(self, *parts: str) -> str:
         segments = [s for part in parts for s in part.split("/") if s]
         if not segments or any(s in (".", "..") for s in segments):
-            raise invalid_argument(f"invalid blob path {'/'.join(parts)!r}")
+            raise invalid_argument(f"invalid blob path {quoted('/'.join(parts))!r}")
         prefix = [s for s in self.settings.prefix.split("/") if s]
         return f"gs://{self.settings.bucket}/{'/'.join(prefix + segments)}"
 

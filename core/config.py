@@ -40,6 +40,10 @@ class ServerSettings:
     0 means one per core (api_server/workers.py)."""
     cors_allowed_origins: tuple[str, ...] = ("*",)
     """Origins allowed by CORS; `*` allows any (the exact origin is echoed for credentials)."""
+    max_message_bytes: int = 64 * 1024 * 1024
+    """Largest request and response: gRPC messages and HTTP bodies. A larger request is refused
+    with RESOURCE_EXHAUSTED (HTTP 413) naming this limit; anything smaller that is valid is
+    stored (large closures in the blob store)."""
 
 
 @dataclass(frozen=True)
@@ -202,10 +206,13 @@ class ExecutionDefaults:
     max_inline_data_bytes: int = 2 * 1024 * 1024
     """GetExecutionData inlines inputs and outputs up to this size (flyteadmin's
     remoteData.maxSizeInBytes, 2 MiB)."""
-    retry_dedupe_seconds: float = 10.0
-    """A CreateExecution without a name that repeats, byte for byte and from the same caller,
-    one that succeeded this recently returns that execution: clients retry failed calls at
-    once, and a lost answer must not start a second execution (0 turns this off)."""
+    retry_dedupe_seconds: float = 0.0
+    """Opt-in (0: off, as flyteadmin: every CreateExecution without a name starts its own
+    execution). With N > 0, one without a name that repeats, byte for byte and from the same
+    caller, one that succeeded (or is in flight) within N seconds returns that execution
+    instead: a client's retry after a lost answer starts nothing new, but neither does a
+    script that deliberately launches the same thing twice. Clients that must never
+    duplicate should name their executions (a repeat is then AlreadyExists)."""
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,8 @@ IDENTIFIER = _object(
 EXECUTION_ID = _object({**_PDN, "org": _string()}, ["project", "domain", "name"])
 
 PROJECT_STATES = ["ACTIVE", "ARCHIVED", "SYSTEM_GENERATED", "SYSTEM_ARCHIVED"]
+# Lists sort created_at on it: creationTimestamp has whole seconds only.
+_CREATED_AT = _time("Creation time to the microsecond (the created_at of lists).")
 RESOURCE_TYPES = ["UNSPECIFIED", "TASK", "WORKFLOW", "LAUNCH_PLAN", "DATASET"]
 
 
@@ -204,6 +206,7 @@ PROJECT = Kind(
             "labels": _string_map("admin.Labels of the project."),
             "state": _string("admin.Project.ProjectState.", PROJECT_STATES),
             "org": _string(),
+            "createdAt": _CREATED_AT,
         },
         ["id", "state"],
     ),
@@ -527,6 +530,7 @@ DESCRIPTION_ENTITY = Kind(
             "shortDescription": _string(),
             "entity": _proto("admin.DescriptionEntity."),
             "entityRef": _ref("the admin.DescriptionEntity"),
+            "createdAt": _CREATED_AT,
         },
         ["id", "resourceType"],
     ),
@@ -550,6 +554,7 @@ SIGNAL = Kind(
             "executionId": EXECUTION_ID,
             "signalId": _string(),
             "type": _proto("core.LiteralType the value must match."),
+            "createdAt": _CREATED_AT,
         },
         ["executionId", "signalId"],
     ),

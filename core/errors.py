@@ -59,6 +59,16 @@ class AdminError(Exception):
         return f"AdminError({self.code.name}, {self.message!r})"
 
 
+QUOTE_LIMIT = 100
+
+
+def quoted(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """Client input as a message may show it: at most ``limit`` characters, then "...". A
+    message must stay readable (gRPC sends it in a trailer, where a default client accepts
+    8-16 KiB in all) whatever the input's size."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def invalid_argument(message: str, *details: Message) -> AdminError:
     return AdminError(Code.INVALID_ARGUMENT, message, details)
 

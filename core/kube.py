@@ -59,6 +59,7 @@ _STATUS_CODES: dict[int, Code] = {
 }
 
 
+_TOO_LARGE = "request is too large"  # etcd's answer, passed on by kube-apiserver as a 500
 ETCD_FULL = "database space exceeded"  # etcd's "mvcc: database space exceeded"
 
 
@@ -92,6 +93,10 @@ def translate(exc: ApiException | KubeError, *, creating: bool = False) -> Admin
         return AdminError(Code.RESOURCE_EXHAUSTED, f"kubernetes API: {message}")
     if status == 409 and creating:
         code = Code.ALREADY_EXISTS
+    elif status == 413 or _TOO_LARGE in message:
+        # The object is more than kube-apiserver (3 MiB) or etcd (1.5 MiB by default) takes:
+        # the request's fault, and retrying it cannot help (UNAVAILABLE would say it might).
+        code = Code.RESOURCE_EXHAUSTED
     elif status in _STATUS_CODES:
         code = _STATUS_CODES[status]
     else:

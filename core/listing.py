@@ -24,17 +24,19 @@ Where SQL and Python differ, we pick (and callers should know):
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import heapq
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from flyteadmin.core.errors import invalid_argument, invalid_value
+from flyteadmin.core.errors import invalid_argument, invalid_value, quoted
 
 R = TypeVar("R")
 Getter = Callable[[Any], Any]
@@ -157,22 +159,31 @@ ENTITY_PREFIXES = frozenset({
     "execution_admin_tag", "execution_tag",
 })  # fmt: skip
 
-# flyteadmin's pattern, unanchored and greedy: `func(field,value)` or `func(field, value)`.
-# Go's \s is ASCII whitespace only.
-_EXPRESSION = re.compile(r"(.+)\((.+),[\t\n\f\r ]?(.+)\)")
 _EXPRESSION_SEPARATOR = "+"
 _VALUE_SEPARATOR = ";"
+# Bounds on one request's filters, so that parsing and matching stay cheap whatever is sent
+# (flyteadmin has none; it hands the string to its regular expression and the database).
+MAX_FILTERS_LENGTH = 16_384  # characters of the whole `filters` string
+MAX_EXPRESSIONS = 20  # `+`-separated expressions
+MAX_VALUES = 1_000  # `;`-separated values of one expression
+MAX_SCALAR_VALUE_LENGTH = 64  # a number, time or duration value (text values: the total only)
+# The most rows one page may ask for. flyteadmin has no maximum (and no default); its clients
+# ask for 100 or fewer (flyteconsole 25 and 100, flytekit and flytectl 100).
+MAX_PAGE_SIZE = 10_000
 
 
 # ---- values -----------------------------------------------------------------------------------
 
+# Every pattern below is unambiguous (no two ways to match one text), so a failed match costs
+# linear time, never backtracking.
 _INT = re.compile(r"[+-]?[0-9]+")
-_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+_FLOAT = re.compile(rf"[+-]?{_NUMBER}(?:[eE][+-]?[0-9]+)?")
 _TIMESTAMP = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
     r"(?:[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
 )
-_GO_DURATION_PART = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
+_GO_DURATION_PART = re.compile(rf"({_NUMBER})(ns|us|µs|μs|ms|s|m|h)")
 _GO_DURATION = re.compile(rf"[+-]?(?:{_GO_DURATION_PART.pattern})+")
 _MICROSECONDS = {"ns": 1e-3, "us": 1, "µs": 1, "μs": 1, "ms": 1e3, "s": 1e6, "m": 6e7, "h": 3.6e9}
 _BOOLS = dict.fromkeys(("true", "t", "yes", "y", "on", "1"), True) | dict.fromkeys(
@@ -232,21 +243,83 @@ _CONVERTERS: dict[ColumnType, Callable[[str], Any]] = {
 
 
 def _like(pattern: str) -> Callable[[str], bool]:
-    """SQL LIKE (Postgres defaults): % any run, _ one character, backslash escapes."""
-    if not any(c in pattern for c in "%_\\"):
-        return lambda v: v == pattern
-    inner = pattern[1:-1]
-    if pattern.startswith("%") and pattern.endswith("%") and not any(c in inner for c in "%_\\"):
+    """SQL LIKE (Postgres defaults): % any run, _ one character, backslash escapes.
+
+    Matched without backtracking: the pattern is cut at its ``%`` into fixed-width segments;
+    the first must match at the start, the last at the end, and each one between at its
+    leftmost place after the previous one (leftmost is always safe: it leaves the most room
+    for the rest). Each segment costs at most one scan of the value."""
+    segments = _like_segments(pattern)
+    if len(segments) == 1:
+        (only,) = segments
+        return lambda v: len(v) == only.width and only.at(v, 0)
+    first, middle, last = segments[0], segments[1:-1], segments[-1]
+    if len(middle) == 1 and not first.width and not last.width and middle[0].literal:
+        inner = middle[0].text
         return lambda v: inner in v  # the common `contains` case: a plain substring
-    parts: list[str] = []
+    needed = sum(segment.width for segment in segments)
+
+    def matches(v: str) -> bool:
+        if len(v) < needed or not first.at(v, 0):
+            return False
+        tail = len(v) - last.width
+        if not last.at(v, tail):
+            return False
+        position = first.width
+        for segment in middle:
+            found = segment.find(v, position, tail)
+            if found < 0:
+                return False
+            position = found + segment.width
+        return True
+
+    return matches
+
+
+class _Segment:
+    """A run of a LIKE pattern between two ``%``: characters, None for ``_``."""
+
+    def __init__(self, chars: list[str | None]) -> None:
+        self.width = len(chars)
+        self.literal = None not in chars
+        self.text = "".join(c or "" for c in chars)
+        # Fixed width, no quantifiers: a search cannot backtrack beyond the segment's width.
+        self.regex = (
+            None
+            if self.literal
+            else re.compile("".join("." if c is None else re.escape(c) for c in chars), re.S)
+        )
+
+    def at(self, value: str, position: int) -> bool:
+        if position < 0:
+            return False
+        if self.literal:
+            return value.startswith(self.text, position)
+        return self.regex.match(value, position, position + self.width) is not None  # type: ignore[union-attr]
+
+    def find(self, value: str, start: int, end: int) -> int:
+        if self.literal:
+            return value.find(self.text, start, end)
+        found = self.regex.search(value, start, end)  # type: ignore[union-attr]
+        return -1 if found is None else found.start()
+
+
+def _like_segments(pattern: str) -> list[_Segment]:
+    segments: list[_Segment] = []
+    current: list[str | None] = []
     chars = iter(pattern)
     for c in chars:
-        if c == "\\":
-            parts.append(re.escape(next(chars, "\\")))
+        if c == "%":
+            segments.append(_Segment(current))
+            current = []
+        elif c == "_":
+            current.append(None)
+        elif c == "\\":
+            current.append(next(chars, "\\"))
         else:
-            parts.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
-    regex = re.compile("".join(parts), re.DOTALL)
-    return lambda v: regex.fullmatch(v) is not None
+            current.append(c)
+    segments.append(_Segment(current))
+    return segments
 
 
 def _not_like(pattern: str) -> Callable[[str], bool]:
@@ -295,7 +368,7 @@ def _resolve(schema: EntitySchema, field: str) -> tuple[str, EntitySchema, Join 
         return prefix, schema, None, rest
     join = schema.joins.get(prefix)
     if join is None:
-        raise invalid_argument(f"'{prefix}' entity is not allowed in filters")
+        raise invalid_argument(f"'{quoted(prefix)}' entity is not allowed in filters")
     return prefix, join.schema, join, rest
 
 
@@ -305,10 +378,10 @@ def build_filter(schema: EntitySchema, function: str, field: str, values: Sequen
     column_name = target.aliases.get(name, name)
     column = target.columns.get(column_name)
     if column is None:
-        raise invalid_argument(f"'{entity}.{name}' is invalid filter")
+        raise invalid_argument(f"'{entity}.{quoted(name)}' is invalid filter")
     fn = _FUNCTIONS.get(function)
     if fn is None:
-        raise invalid_argument(f"unrecognized filter function: {function}")
+        raise invalid_argument(f"unrecognized filter function: {quoted(function)}")
     if not fn.repeated and len(values) != 1:
         raise invalid_argument(f"invalid single value filter expression: {fn.label}")
     if fn.text_only and column.type not in _TEXT_TYPES:
@@ -317,10 +390,13 @@ def build_filter(schema: EntitySchema, function: str, field: str, values: Sequen
     converted = []
     for raw in values:
         try:
+            if len(raw) > MAX_SCALAR_VALUE_LENGTH and column.type not in _TEXT_TYPES:
+                raise ValueError(raw)  # no number, time or duration is that long
             converted.append(convert(raw))
         except (ValueError, KeyError, OverflowError):
             raise invalid_argument(
-                f"invalid value '{raw}' for filter '{entity}.{name}': expected {column.type.value}"
+                f"invalid value '{quoted(raw)}' for filter '{entity}.{name}': "
+                f"expected {column.type.value}"
             ) from None
     on_record = _on_record(target, column_name, fn, tuple(converted))
     matches: Predicate = on_record
@@ -352,17 +428,90 @@ def eq_filter(schema: EntitySchema, field: str, value: str) -> Filter:
 
 
 def parse_filters(schema: EntitySchema, filters: str) -> tuple[Filter, ...]:
-    """flyteadmin's `filters` grammar; "" means none."""
+    """flyteadmin's `filters` grammar; "" means none. Linear in the length of ``filters``."""
     if not filters:
         return ()
+    if len(filters) > MAX_FILTERS_LENGTH:
+        raise invalid_argument(
+            f"filters is too long: {len(filters)} characters, at most {MAX_FILTERS_LENGTH}"
+        )
+    expressions = filters.split(_EXPRESSION_SEPARATOR)
+    if len(expressions) > MAX_EXPRESSIONS:
+        raise invalid_argument(
+            f"too many filter expressions: {len(expressions)}, at most {MAX_EXPRESSIONS}"
+        )
     parsed = []
-    for expression in filters.split(_EXPRESSION_SEPARATOR):
-        match = _EXPRESSION.search(expression)
+    for expression in expressions:
+        match = split_expression(expression)
         if match is None:
             raise invalid_value("filters")
-        function, field, value = match.groups()
-        parsed.append(build_filter(schema, function, field, value.split(_VALUE_SEPARATOR)))
+        function, field, value = match
+        values = value.split(_VALUE_SEPARATOR)
+        if len(values) > MAX_VALUES:
+            raise invalid_argument(
+                f"too many values in filter {quoted(function)}: {len(values)}, at most {MAX_VALUES}"
+            )
+        parsed.append(build_filter(schema, function, field, values))
     return tuple(parsed)
+
+
+# Go's \s (ASCII whitespace); `.` matches anything but a newline.
+_SPACE = frozenset("\t\n\f\r ")
+
+
+def split_expression(text: str) -> tuple[str, str, str] | None:
+    """(function, field, value) as flyteadmin's ``(.+)\\((.+),\\s?(.+)\\)`` finds them:
+    unanchored, leftmost, every group greedy (Go's leftmost-first rules, which a backtracking
+    engine also follows), found with a few scans instead of a regular expression that takes
+    cubic time on inputs like ``((((...))))``.
+
+    The match starts at the beginning of the first line that holds one (a line cannot be
+    crossed by ``.``, only by ``\\s`` consuming a newline right after the comma). Within that
+    line the greedy choices are: the last comma that still leaves a non-empty value and a
+    closing parenthesis after it (the comma may end the line when the value is on the next
+    line), then the last opening parenthesis at least two characters before that comma, then
+    one whitespace character after the comma if the value stays non-empty, and the value up
+    to the last closing parenthesis."""
+    start, size = 0, len(text)
+    while start <= size:
+        end = text.find("\n", start)
+        end = size if end < 0 else end
+        found = _split_line(text, start, end)
+        if found is not None or end == size:
+            return found
+        start = end + 1
+    return None
+
+
+def _rfind(text: str, char: str, start: int, end: int) -> int:
+    """``str.rfind`` in ``text[start:end]``, with no wrap-around for a negative ``end``."""
+    return text.rfind(char, start, end) if end > start else -1
+
+
+def _split_line(text: str, start: int, end: int) -> tuple[str, str, str] | None:
+    close = text.rfind(")", start, end)
+    # A comma that ends the line, with the value on the next line (\s took the newline).
+    next_close = -1
+    if end < len(text) and end - 1 >= start and text[end - 1] == ",":
+        next_end = text.find("\n", end + 1)
+        next_end = len(text) if next_end < 0 else next_end
+        next_close = text.rfind(")", end + 1, next_end)
+    if next_close >= end + 2:
+        comma = end - 1
+        value = text[end + 1 : next_close]
+    else:
+        if close < 0:
+            return None
+        comma = _rfind(text, ",", start, close - 1)  # leaves at least one value character
+        if comma < 0:
+            return None
+        after = comma + 1
+        skip = text[after] in _SPACE and close >= after + 2
+        value = text[after + skip : close]
+    opening = _rfind(text, "(", start + 1, comma - 1)  # non-empty function and field
+    if opening < 0:
+        return None
+    return text[start:opening], text[opening + 1 : comma], value
 
 
 _MAX_OFFSET = 2**63 - 1  # Go's strconv.Atoi fails beyond int64
@@ -373,8 +522,17 @@ def parse_token(token: str, rpc: str) -> int:
     if not token:
         return 0
     if not _INT.fullmatch(token) or not 0 <= int(token) <= _MAX_OFFSET:
-        raise invalid_argument(f"invalid pagination token {token} for {rpc}")
+        raise invalid_argument(f"invalid pagination token {quoted(token)} for {rpc}")
     return int(token)
+
+
+def check_limit(limit: int, zero_limit_means_all: bool = False) -> None:
+    """A page size: more than 0 (or 0 for "all" where that is allowed) and at most
+    ``MAX_PAGE_SIZE``."""
+    if limit < 0 or (limit == 0 and not zero_limit_means_all):
+        raise invalid_value("limit")
+    if limit > MAX_PAGE_SIZE:
+        raise invalid_argument(f"limit {limit} is more than the maximum page size {MAX_PAGE_SIZE}")
 
 
 def parse_list_request(
@@ -394,15 +552,14 @@ def parse_list_request(
     ``sort_key`` is None when the request has no ``sort_by``; ``ascending`` is
     ``sort_by.direction == ASCENDING`` (the proto default, 0, is DESCENDING).
     """
-    if limit < 0 or (limit == 0 and not zero_limit_means_all):
-        raise invalid_value("limit")
+    check_limit(limit, zero_limit_means_all)
     parsed = tuple(implicit) + parse_filters(schema, filters)
     if sort_key is None:
         sort = schema.default_sort
     elif sort_key in schema.columns:
         sort = SortSpec(sort_key, ascending)
     else:
-        raise invalid_argument(f"invalid sort key '{sort_key}'")
+        raise invalid_argument(f"invalid sort key '{quoted(sort_key)}'")
     return ListQuery(schema, parsed, sort, parse_token(token, rpc), limit)
 
 
@@ -484,6 +641,21 @@ def evaluate(query: ListQuery, records: Iterable[R]) -> Page[R]:
     return _page(query, _ordered(query, list(rows), wanted))
 
 
+# Lists over more rows than this are evaluated on a worker thread: a few thousand rows cost
+# tens of milliseconds of Python, which the event loop must not spend while others wait. The
+# thread gives the loop the GIL back every few milliseconds (sys.getswitchinterval).
+OFF_LOOP_ROWS = 1_000
+_WORKERS = ThreadPoolExecutor(2, thread_name_prefix="lists")
+
+
+async def evaluate_async(query: ListQuery, records: Sequence[R]) -> Page[R]:
+    """``evaluate``, on a worker thread when ``records`` are many. The records are a snapshot
+    (the store's lists are copies) and every value in them is immutable."""
+    if len(records) < OFF_LOOP_ROWS:
+        return evaluate(query, records)
+    return await asyncio.get_running_loop().run_in_executor(_WORKERS, evaluate, query, records)
+
+
 def scan_in_order(query: ListQuery, rows_in_order: Iterable[R]) -> Page[R]:
     """``evaluate`` for rows that already come in the query's order (sort column as asked,
     ties by ascending tiebreak, e.g. from a sorted index): filters them and stops as soon as
@@ -521,12 +693,15 @@ __all__ = [
     "Page",
     "SortSpec",
     "build_filter",
+    "check_limit",
     "eq_filter",
     "evaluate",
+    "evaluate_async",
     "joined_matches",
     "narrow",
     "parse_filters",
     "parse_list_request",
     "parse_token",
     "scan_in_order",
+    "split_expression",
 ]

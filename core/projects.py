@@ -3,6 +3,9 @@ project/domain check (§1.3) every later registration and execution RPC runs fir
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+
 from flyteidl.admin import project_pb2
 
 from flyteadmin.core import listing
@@ -35,6 +38,17 @@ SCHEMA = EntitySchema(
 class Projects:
     def __init__(self, collection: Collection[project_pb2.Project], domains: tuple[Domain, ...]):
         self._collection = collection
+        # Creation times to the microsecond, kept by the codec (core/crmap/projects.py).
+        self._created: dict[str, dt.datetime] = getattr(collection.codec, "created", {})
+        created = self._created
+
+        def created_at(r: Record) -> dt.datetime:
+            return created.get(r.value.id) or r.created_at
+
+        self.schema = dataclasses.replace(
+            SCHEMA,
+            columns={**SCHEMA.columns, "created_at": Column(ColumnType.TIMESTAMP, created_at)},
+        )
         self._domains = [project_pb2.Domain(id=d.id, name=d.name) for d in domains]
         self._domain_ids = {d.id for d in domains}
         self._answers: dict[str, tuple[int, project_pb2.Project]] = {}
@@ -60,10 +74,19 @@ class Projects:
         validate_register(request)
         project = project_pb2.Project()
         project.CopyFrom(request.project)
+        fresh = self._collection.get(project.id) is None  # else AlreadyExists, time kept
+        if fresh:
+            self._created[project.id] = dt.datetime.now(dt.UTC)
         try:
             await self._collection.create(project)
-        except AlreadyExists as exc:
-            raise AdminError(Code.ALREADY_EXISTS, f"project [{project.id}] already exists") from exc
+        except Exception as exc:
+            if fresh:  # the watch brings the time of a project created elsewhere
+                self._created.pop(project.id, None)
+            if isinstance(exc, AlreadyExists):
+                raise AdminError(
+                    Code.ALREADY_EXISTS, f"project [{project.id}] already exists"
+                ) from exc
+            raise
 
     async def update(self, request: project_pb2.Project) -> None:
         if self._collection.get(request.id) is None and request.id:
@@ -93,9 +116,9 @@ class Projects:
             raise not_found(f"project [{project_id}] not found")
         return self._with_domains(stored)
 
-    def list(self, request: project_pb2.ProjectListRequest) -> project_pb2.Projects:
+    async def list(self, request: project_pb2.ProjectListRequest) -> project_pb2.Projects:
         query = listing.parse_list_request(
-            SCHEMA,
+            self.schema,
             filters=request.filters,
             sort_key=request.sort_by.key if request.HasField("sort_by") else None,
             ascending=request.sort_by.direction == request.sort_by.ASCENDING,
@@ -106,8 +129,9 @@ class Projects:
         )
         if not request.filters:
             # Without filters, archived projects are hidden (§7); any filter drops the default.
-            query = query.with_filters(listing.build_filter(SCHEMA, "ne", "state", [str(ARCHIVED)]))
-        page = listing.evaluate(query, self._collection.values())
+            archived = listing.build_filter(self.schema, "ne", "state", [str(ARCHIVED)])
+            query = query.with_filters(archived)
+        page = await listing.evaluate_async(query, self._collection.values())
         return project_pb2.Projects(
             projects=[self._with_domains(r) for r in page.items], token=page.next_token
         )

@@ -30,7 +30,7 @@ SCHEMA = EntitySchema(
         ),
         "execution_name": Column(ColumnType.STRING, lambda r: r.value.signal.id.execution_id.name),
         "signal_id": Column(ColumnType.STRING, lambda r: r.value.signal.id.signal_id),
-        "created_at": Column(ColumnType.TIMESTAMP, lambda r: r.created_at),
+        "created_at": Column(ColumnType.TIMESTAMP, lambda r: r.value.created_at or r.created_at),
     },
     aliases={
         "project": "execution_project",
@@ -73,6 +73,10 @@ class Signals:
         _check_id(request.id)
         if not request.HasField("type"):
             raise missing("type")
+        if request.type.WhichOneof("type") is None:
+            # A gate that waits for no kind of value could never be set (SetSignal checks the
+            # value's type against it); flyteadmin stored it anyway.
+            raise invalid_argument("invalid value for type: no literal type is set")
         execution = await self.executions.lookup(request.id.execution_id)  # NotFound if unknown
         if not execution.resource_version or execution.value.archived_in:
             # A finished, archived execution's gates are history: answer the recorded signal.
@@ -87,9 +91,9 @@ class Signals:
         existing = self.records.get(name)
         if existing is None:
             try:
-                existing = await self.records.create(
-                    SignalRecord(signal_pb2.Signal(id=request.id, type=request.type))
-                )
+                signal = signal_pb2.Signal(id=request.id, type=request.type)
+                created = dt.datetime.now(dt.UTC)
+                existing = await self.records.create(SignalRecord(signal, created_at=created))
             except AlreadyExists:  # created concurrently: answer what is there
                 existing = await self.records.read_through(name)
         return existing.value.signal

@@ -31,3 +31,15 @@ def stamp_text(value: timestamp_pb2.Timestamp) -> str | None:
     """``2024-05-01T12:00:10.5Z`` (microseconds when there are any), or None when unset."""
     moment = stamp_datetime(value)
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def time_text(moment: dt.datetime) -> str:
+    """An aware datetime as RFC 3339 text in UTC (microseconds when there are any)."""
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_time(text: str | None) -> dt.datetime | None:
+    """RFC 3339 text (as ``time_text`` writes it) as an aware UTC datetime; None for none."""
+    if not text:
+        return None
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.UTC)

@@ -3,6 +3,8 @@ path (``/flyteidl.service.AdminService/GetProject``). Both doors serve this regi
 
 from __future__ import annotations
 
+import asyncio
+
 from flyteadmin.api_server.auth.authorization import authorize, authorizer_for
 from flyteadmin.api_server.context import CallContext, Handler
 from flyteadmin.api_server.routes import SERVICES
@@ -20,6 +22,7 @@ from flyteadmin.api_server.services import (
 from flyteadmin.core.auth.runtime import Auth
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.errors import unimplemented
+from flyteadmin.core.validation.requests import check_request
 
 
 def _unimplemented(full_method: str) -> Handler:
@@ -40,10 +43,29 @@ def build_registry(backend: Backend, auth: Auth | None = None) -> dict[str, Hand
             if name in registry:
                 raise ValueError(f"{name} is implemented twice")
             registry[name] = handler
-    registry = complete(registry)
+    registry = {name: checked(handler) for name, handler in complete(registry).items()}
     if auth is not None and auth.authorization_on:
         registry = authorize(registry, authorizer_for(backend, auth))
     return registry
+
+
+# A request this large is checked on a worker thread: the walk is Python code, and the event
+# loop must keep serving others meanwhile.
+_CHECK_OFF_LOOP_BYTES = 256 * 1024
+
+
+def checked(handler: Handler) -> Handler:
+    """``handler`` behind the checks every request passes first (defined enum numbers,
+    bounded identifiers: core/validation/requests.py)."""
+
+    async def run(request, ctx: CallContext):
+        if request.ByteSize() > _CHECK_OFF_LOOP_BYTES:
+            await asyncio.to_thread(check_request, request)
+        else:
+            check_request(request)
+        return await handler(request, ctx)
+
+    return run
 
 
 def complete(registry: dict[str, Handler]) -> dict[str, Handler]:

@@ -31,7 +31,7 @@ def handlers(backend: Backend) -> dict[str, Handler]:
     async def list_(
         request: project_pb2.ProjectListRequest, ctx: CallContext
     ) -> project_pb2.Projects:
-        return projects.list(request)
+        return await projects.list(request)
 
     async def domains(
         request: project_pb2.GetDomainRequest, ctx: CallContext

@@ -43,10 +43,10 @@ def handlers(backend: Backend) -> dict[str, Handler]:
         return task_pb2.TaskCreateResponse()
 
     async def get_task(request: common_pb2.ObjectGetRequest, ctx: CallContext):
-        return tasks.get(_checked_id(request, RT.TASK))
+        return await tasks.get_full(_checked_id(request, RT.TASK))
 
     async def list_tasks(request: common_pb2.ResourceListRequest, ctx: CallContext):
-        items, token = tasks.list_page(request, rpc="ListTasks")
+        items, token = await tasks.list_full(request, rpc="ListTasks")
         return task_pb2.TaskList(tasks=items, token=token)
 
     async def list_task_ids(request: common_pb2.NamedEntityIdentifierListRequest, ctx):
@@ -60,7 +60,7 @@ def handlers(backend: Backend) -> dict[str, Handler]:
         return await workflows.get_full(_checked_id(request, RT.WORKFLOW))
 
     async def list_workflows(request: common_pb2.ResourceListRequest, ctx: CallContext):
-        items, token = workflows.list_page(request, rpc="ListWorkflows")
+        items, token = await workflows.list_page(request, rpc="ListWorkflows")
         return workflow_pb2.WorkflowList(workflows=items, token=token)
 
     async def list_workflow_ids(request: common_pb2.NamedEntityIdentifierListRequest, ctx):
@@ -81,10 +81,10 @@ def handlers(backend: Backend) -> dict[str, Handler]:
         return launch_plans.get_active(request)
 
     async def list_active_launch_plans(request: launch_plan_pb2.ActiveLaunchPlanListRequest, ctx):
-        return launch_plans.list_launch_plans(request, active_only=True)
+        return await launch_plans.list_launch_plans(request, active_only=True)
 
     async def list_launch_plans(request: common_pb2.ResourceListRequest, ctx: CallContext):
-        return launch_plans.list_launch_plans(request)
+        return await launch_plans.list_launch_plans(request)
 
     async def list_launch_plan_ids(request: common_pb2.NamedEntityIdentifierListRequest, ctx):
         return launch_plans.list_ids(request, "ListLaunchPlanIds")
@@ -97,7 +97,7 @@ def handlers(backend: Backend) -> dict[str, Handler]:
         return common_pb2.NamedEntityUpdateResponse()
 
     async def list_named_entities(request: common_pb2.NamedEntityListRequest, ctx):
-        return named.list(request)
+        return await named.list(request)
 
     async def get_description(request: common_pb2.ObjectGetRequest, ctx: CallContext):
         ident = identifier_pb2.Identifier()
@@ -107,7 +107,7 @@ def handlers(backend: Backend) -> dict[str, Handler]:
     async def list_descriptions(
         request: description_entity_pb2.DescriptionEntityListRequest, ctx: CallContext
     ):
-        return descriptions.list_descriptions(request)
+        return await descriptions.list_descriptions(request)
 
     return {
         ADMIN + "CreateTask": create_task,

@@ -1,28 +1,20 @@
-"""GetVersion: the control plane's build, version and build time (§13.1)."""
+"""GetVersion: the control plane's version, the git commit it was built from, and when (§13.1),
+which ``flytectl version`` shows as the control plane's Version, Build and BuildTime."""
 
 from __future__ import annotations
-
-from importlib import metadata
 
 from flyteidl.admin import version_pb2
 
 from flyteadmin.api_server.context import CallContext, Handler
+from flyteadmin.buildinfo import build_info
 from flyteadmin.core.backend import Backend
-
-DISTRIBUTION = "flyteadmin-k8s"
-
-
-def package_version() -> str:
-    try:
-        return metadata.version(DISTRIBUTION)
-    except metadata.PackageNotFoundError:
-        return "0.0.0+unknown"
 
 
 def handlers(backend: Backend) -> dict[str, Handler]:
+    info = build_info()
     response = version_pb2.GetVersionResponse(
         control_plane_version=version_pb2.Version(
-            Build="python", Version=package_version(), BuildTime=""
+            Build=info.commit, Version=info.version, BuildTime=info.build_time
         )
     )
 

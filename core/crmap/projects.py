@@ -3,17 +3,30 @@ label, checked at registration). ``domains`` is not stored: it always comes from
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flyteidl.admin import common_pb2, project_pb2
 
 from flyteadmin.core import crds
 from flyteadmin.core.crmap.labels import identity_labels
 from flyteadmin.core.store import Body
+from flyteadmin.core.timestamps import parse_time, time_text
 
 _State = project_pb2.Project.ProjectState
 
 
 class ProjectCodec:
+    """``created`` maps each project id to its creation time, to the microsecond (ListProjects
+    sorts created_at on it). admin.Project has no field for it, and the store keeps a value it
+    wrote without decoding it again, so the codec keeps the times beside the values: ``decode``
+    records ``spec.createdAt`` (for a project written before that field, its
+    creationTimestamp), core/projects.py records a new project's time before creating it, and
+    ``encode`` writes the recorded time back on every write."""
+
     kind = crds.PROJECT
+
+    def __init__(self) -> None:
+        self.created: dict[str, dt.datetime] = {}
 
     def name(self, value: project_pb2.Project) -> str:
         return value.id
@@ -29,6 +42,9 @@ class ProjectCodec:
             spec["labels"] = dict(value.labels.values)
         if value.org:
             spec["org"] = value.org
+        created = self.created.get(value.id)
+        if created is not None:
+            spec["createdAt"] = time_text(created)
         return {"metadata": {"labels": identity_labels(project=value.id)}, "spec": spec}
 
     def decode(self, body: Body) -> project_pb2.Project:
@@ -42,4 +58,9 @@ class ProjectCodec:
         )
         if "labels" in spec:
             project.labels.CopyFrom(common_pb2.Labels(values=spec["labels"] or {}))
+        created = parse_time(spec.get("createdAt")) or parse_time(
+            (body.get("metadata") or {}).get("creationTimestamp")
+        )
+        if created is not None:
+            self.created[project.id] = created
         return project

@@ -4,6 +4,7 @@ the identical-re-registration check) and the admin message's parts as protobuf J
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -22,6 +23,7 @@ from flyteadmin.core.crmap.protojson import (
 )
 from flyteadmin.core.names import object_name
 from flyteadmin.core.store import Body
+from flyteadmin.core.timestamps import parse_time, time_text
 
 M = TypeVar("M", bound=Message)
 RT = identifier_pb2.ResourceType
@@ -35,14 +37,25 @@ class Registered(Generic[M]):
     digest: str
     payload_ref: str = ""
     """Blob-store URI of the full payload when it was too large to keep in the object; then
-    ``message`` holds only the light form (workflows: interface and created_at)."""
+    ``message`` holds only the light form (core/registration/payloads.py)."""
+    created: dt.datetime | None = None
+    """Creation time of a kind whose message has none (description entities)."""
 
     key: tuple[str, str, str, str] = field(init=False, compare=False)
     """(project, domain, name, version), computed once: lists filter and sort on it for every
     record, and protobuf field reads cost far more than a tuple index."""
+    created_at: dt.datetime | None = field(init=False, compare=False)
+    """When the version was registered, to the microsecond: the closure's created_at (tasks,
+    workflows, launch plans) or ``created``; None for objects written before either existed
+    (lists then fall back to the object's creationTimestamp)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", id_key(self.message.id))  # type: ignore[attr-defined]
+        closure = getattr(self.message, "closure", None)
+        created = self.created
+        if closure is not None and closure.HasField("created_at"):
+            created = closure.created_at.ToDatetime(tzinfo=dt.UTC)
+        object.__setattr__(self, "created_at", created)
 
     @property
     def id(self) -> identifier_pb2.Identifier:
@@ -66,6 +79,9 @@ def _metadata(identifier: identifier_pb2.Identifier) -> dict[str, Any]:
 
 
 class TaskCodec:
+    """The compiled task is inline, or, when large, in the blob store (``closureRef``) with only
+    the light form inline (core/registration/tasks.py)."""
+
     kind = crds.TASK
 
     def name(self, value: Registered[task_pb2.Task]) -> str:
@@ -76,16 +92,16 @@ class TaskCodec:
 
     def encode(self, value: Registered[task_pb2.Task]) -> Body:
         task = value.message
-        return {
-            "metadata": _metadata(task.id),
-            "spec": {
-                "id": identifier_to_spec(task.id),
-                "digest": value.digest,
-                "type": task.closure.compiled_task.template.type,
-                "shortDescription": task.short_description,
-                "closure": to_json(task.closure),
-            },
+        spec: dict[str, Any] = {
+            "id": identifier_to_spec(task.id),
+            "digest": value.digest,
+            "type": task.closure.compiled_task.template.type,
+            "shortDescription": task.short_description,
+            "closure": to_json(task.closure),
         }
+        if value.payload_ref:
+            spec["closureRef"] = value.payload_ref
+        return {"metadata": _metadata(task.id), "spec": spec}
 
     def decode(self, body: Body) -> Registered[task_pb2.Task]:
         spec = body["spec"]
@@ -94,7 +110,7 @@ class TaskCodec:
             closure=from_json(task_pb2.TaskClosure, spec.get("closure")),
             short_description=spec.get("shortDescription", ""),
         )
-        return Registered(task, spec.get("digest", ""))
+        return Registered(task, spec.get("digest", ""), spec.get("closureRef", ""))
 
 
 class WorkflowCodec:
@@ -202,6 +218,7 @@ class DescriptionCodec:
                 "resourceType": RT.Name(entity.id.resource_type),
                 "shortDescription": entity.short_description,
                 "entity": to_json(entity),
+                **({"createdAt": time_text(value.created)} if value.created else {}),
             },
         }
 
@@ -209,4 +226,4 @@ class DescriptionCodec:
         spec = body["spec"]
         entity = from_json(description_entity_pb2.DescriptionEntity, spec.get("entity"))
         entity.id.CopyFrom(identifier_from_spec(spec["id"], RT.Value(spec["resourceType"])))
-        return Registered(entity, "")
+        return Registered(entity, "", created=parse_time(spec.get("createdAt")))

@@ -13,12 +13,15 @@ from flyteadmin.core.crmap.labels import identity_labels
 from flyteadmin.core.crmap.protojson import from_json, to_json
 from flyteadmin.core.names import object_name
 from flyteadmin.core.store import Body
+from flyteadmin.core.timestamps import parse_time, time_text
 
 
 @dataclass(frozen=True)
 class SignalRecord:
     signal: signal_pb2.Signal
     set_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+    """To the microsecond; None for objects written before it was kept."""
 
     @property
     def is_set(self) -> bool:
@@ -44,7 +47,7 @@ class SignalCodec:
         if value.is_set:
             status["value"] = to_json(value.signal.value)
             if value.set_at:
-                status["setAt"] = value.set_at.isoformat().replace("+00:00", "Z")
+                status["setAt"] = time_text(value.set_at)
         return {
             "metadata": {
                 "labels": identity_labels(project=ex.project, domain=ex.domain, execution=ex.name)
@@ -53,6 +56,7 @@ class SignalCodec:
                 "executionId": {"project": ex.project, "domain": ex.domain, "name": ex.name},
                 "signalId": ident.signal_id,
                 "type": to_json(value.signal.type),
+                **({"createdAt": time_text(value.created_at)} if value.created_at else {}),
             },
             "status": status,
         }
@@ -69,6 +73,5 @@ class SignalCodec:
         set_at = None
         if status.get("value") is not None:
             signal.value.CopyFrom(from_json(literals_pb2.Literal, status["value"]))
-            if status.get("setAt"):
-                set_at = dt.datetime.fromisoformat(status["setAt"].replace("Z", "+00:00"))
-        return SignalRecord(signal, set_at)
+            set_at = parse_time(status.get("setAt"))
+        return SignalRecord(signal, set_at, parse_time(spec.get("createdAt")))

@@ -126,9 +126,10 @@ class Executions:
         principal: str = "",
         source: identifier_pb2.WorkflowExecutionIdentifier | None = None,
     ) -> identifier_pb2.WorkflowExecutionIdentifier:
-        """Create an execution. Identical unnamed requests in flight at once (a client's
-        immediate retries) share one attempt and its answer."""
-        if request.name:
+        """Create an execution. With ``executions.retry_dedupe_seconds`` set (opt-in),
+        identical unnamed requests in flight at once (a client's immediate retries) share one
+        attempt and its answer."""
+        if request.name or self.settings.executions.retry_dedupe_seconds <= 0:
             return await self._create(request, principal, source)
         key = _request_digest(request, principal)
         running = self._in_flight.get(key)
@@ -169,7 +170,7 @@ class Executions:
         self._check_concurrency(lp)
 
         digest = _request_digest(request, principal)
-        if not request.name:
+        if not request.name and self.settings.executions.retry_dedupe_seconds > 0:
             retried = self._recent_with_digest(digest)
             if retried is not None:
                 return retried.value.id  # a client's retry of a create that did succeed

@@ -84,7 +84,7 @@ async def ensure_task_launch_plan(
     record = executions.tasks.find(ref)
     if record is None or record.value.key != executions.tasks.key_of(ref):
         raise not_found(f"missing entity of type TASK with identifier {ref}")
-    template = generated_workflow(record.value.message)
+    template = generated_workflow(await executions.tasks.full(record))
     await _ignore_exists(
         executions.workflows.create(
             workflow_pb2.WorkflowCreateRequest(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flyteidl.admin import description_entity_pb2 as de_pb2
 from flyteidl.core import identifier_pb2
 
@@ -39,8 +41,9 @@ class Descriptions(VersionedEntities[de_pb2.DescriptionEntity]):
         entity = de_pb2.DescriptionEntity()
         entity.CopyFrom(description)
         entity.id.CopyFrom(identifier)
+        created = dt.datetime.now(dt.UTC)
         try:
-            await self.records.create(Registered(entity, ""))  # no identity rule: no digest
+            await self.records.create(Registered(entity, "", created=created))  # no digest
         except AlreadyExists:
             pass  # same version, same id: the definition's identity rule covers the rest
 
@@ -55,12 +58,12 @@ class Descriptions(VersionedEntities[de_pb2.DescriptionEntity]):
             return self.get(identifier)  # raises NotFound with the standard message
         return record.value.message
 
-    def list_descriptions(
+    async def list_descriptions(
         self, request: de_pb2.DescriptionEntityListRequest
     ) -> de_pb2.DescriptionEntityList:
         # flyteadmin requires the name, and (quirk kept) ignores resource_type.
         if not request.id.name:
             raise missing("name")
         schema = SCHEMA_BY_TYPE.get(request.resource_type, SCHEMA)
-        items, token = self.list_page(request, rpc="ListDescriptionEntities", schema=schema)
+        items, token = await self.list_page(request, rpc="ListDescriptionEntities", schema=schema)
         return de_pb2.DescriptionEntityList(descriptionEntities=items, token=token)

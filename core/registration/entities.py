@@ -15,13 +15,19 @@ from google.protobuf.message import Message
 
 from flyteadmin.core import listing
 from flyteadmin.core.crmap.registered import Registered
-from flyteadmin.core.errors import invalid_argument, invalid_value, missing, not_found
+from flyteadmin.core.errors import invalid_argument, missing, not_found
 from flyteadmin.core.listing import Column, ColumnType, EntitySchema, SortSpec
 from flyteadmin.core.store import Collection, Stored
 
 M = TypeVar("M", bound=Message)
 Record = Stored[Registered[Any]]
 RT = identifier_pb2.ResourceType
+
+
+def created_at(record: Record):
+    """When the version was registered, to the microsecond (the object's creationTimestamp,
+    whole seconds, for objects written before that was kept)."""
+    return record.value.created_at or record.created_at
 
 
 def id_columns(extra: dict[str, Column] | None = None) -> dict[str, Column]:
@@ -32,8 +38,8 @@ def id_columns(extra: dict[str, Column] | None = None) -> dict[str, Column]:
         "name": Column(ColumnType.STRING, lambda r: r.value.key[2]),
         "version": Column(ColumnType.STRING, lambda r: r.value.key[3]),
         "digest": Column(ColumnType.STRING, lambda r: r.value.digest),
-        "created_at": Column(ColumnType.TIMESTAMP, lambda r: r.created_at),
-        "updated_at": Column(ColumnType.TIMESTAMP, lambda r: r.created_at),
+        "created_at": Column(ColumnType.TIMESTAMP, created_at),
+        "updated_at": Column(ColumnType.TIMESTAMP, created_at),  # versions never change
         **(extra or {}),
     }
 
@@ -105,7 +111,7 @@ class VersionedEntities(Generic[M]):
             return self.records.by_index("pdn", (project, domain, name))
         return self.records.by_index("pd", (project, domain))
 
-    def list_page(
+    async def list_page(
         self,
         request: Any,
         *,
@@ -115,6 +121,17 @@ class VersionedEntities(Generic[M]):
     ) -> tuple[list[M], str]:
         """One page of ``request`` (id, filters, sort_by, token, limit); ``schema`` replaces the
         kind's own one (e.g. description entities, parsed as the listed resource type)."""
+        records, token = await self.list_records(request, extra=extra, rpc=rpc, schema=schema)
+        return [self._light(r) for r in records], token
+
+    async def list_records(
+        self,
+        request: Any,
+        *,
+        extra: Iterable[listing.Filter] = (),
+        rpc: str,
+        schema: EntitySchema | None = None,
+    ) -> tuple[list[Record], str]:
         ident = request.id
         if not ident.project:
             raise missing("project")
@@ -131,8 +148,9 @@ class VersionedEntities(Generic[M]):
             rpc=rpc,
             implicit=tuple(extra),
         )
-        page = listing.evaluate(query, self.candidates(ident.project, ident.domain, ident.name))
-        return [self._light(r) for r in page.items], page.next_token
+        candidates = self.candidates(ident.project, ident.domain, ident.name)
+        page = await listing.evaluate_async(query, candidates)
+        return page.items, page.next_token
 
     def list_ids(
         self, request: common_pb2.NamedEntityIdentifierListRequest, rpc: str
@@ -142,8 +160,7 @@ class VersionedEntities(Generic[M]):
             raise missing("project")
         if not request.domain:
             raise missing("domain")
-        if request.limit == 0:
-            raise invalid_value("limit")
+        listing.check_limit(request.limit)
         names = sorted({r.value.id.name for r in self.candidates(request.project, request.domain)})
         sort_key, ascending = sort_args(request)
         if sort_key not in (None, "name", "project", "domain"):

@@ -190,11 +190,11 @@ class LaunchPlans(VersionedEntities[launch_plan_pb2.LaunchPlan]):
             )
         return self._with_state(record)
 
-    def list_launch_plans(self, request: Any, *, active_only: bool = False):
+    async def list_launch_plans(self, request: Any, *, active_only: bool = False):
         extra = []
         if active_only:
             extra.append(listing.build_filter(self.schema, "eq", "state", [str(LPState.ACTIVE)]))
-        items, token = self.list_page(
+        items, token = await self.list_page(
             _as_resource_request(request) if active_only else request,
             extra=extra,
             rpc="ListActiveLaunchPlans" if active_only else "ListLaunchPlans",

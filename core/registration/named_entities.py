@@ -110,7 +110,7 @@ class NamedEntities:
                 await self.metadata.read_through(name_)
         return await self.metadata.mutate(name_, lambda m: replace(m, **fields))
 
-    def list(self, request: common_pb2.NamedEntityListRequest) -> common_pb2.NamedEntityList:
+    async def list(self, request: common_pb2.NamedEntityListRequest) -> common_pb2.NamedEntityList:
         if not request.project:
             raise missing("project")
         if not request.domain:
@@ -133,7 +133,7 @@ class NamedEntities:
         )
         names = {r.value.id.name for r in kind.candidates(request.project, request.domain)}
         rows = [self.meta(request.resource_type, request.project, request.domain, n) for n in names]
-        page = listing.evaluate(query, rows)
+        page = await listing.evaluate_async(query, rows)
         return common_pb2.NamedEntityList(
             entities=[self._answer(m) for m in page.items], token=page.next_token
         )

@@ -1,9 +1,11 @@
-"""Tasks (§3.1): validate in flyteadmin's order, compile, keep the compiled task."""
+"""Tasks (§3.1): validate in flyteadmin's order, compile, keep the compiled task (in the blob
+store when large: a task template may carry megabytes of custom configuration)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 from flyteidl.admin import task_pb2
 from flyteidl.core import identifier_pb2
@@ -16,8 +18,9 @@ from flyteadmin.core.listing import Column, ColumnType
 from flyteadmin.core.projects import Projects
 from flyteadmin.core.registration.descriptions import Descriptions
 from flyteadmin.core.registration.entities import VersionedEntities, entity_schema, id_columns
+from flyteadmin.core.registration.payloads import Offloader
 from flyteadmin.core.registration.versions import IdentityRule, create_version, digest
-from flyteadmin.core.store import Collection
+from flyteadmin.core.store import Collection, Stored
 from flyteadmin.core.validation.tasks import (
     TaskResourceLimits,
     validate_task_identifier,
@@ -41,6 +44,29 @@ SCHEMA = entity_schema(
 )
 
 RULE = IdentityRule("task", payload=lambda r: r.message.closure.compiled_task)
+Record = Stored[Registered[task_pb2.Task]]
+
+
+def light(task: task_pb2.Task) -> task_pb2.Task:
+    """What a Task object keeps when its closure is in the blob store: the template's id,
+    type, interface and metadata (enough for lists, filters and joins), or only its id and
+    type if even those are large."""
+    template = task.closure.compiled_task.template
+    out = task_pb2.Task(id=task.id, short_description=task.short_description)
+    out.closure.created_at.CopyFrom(task.closure.created_at)
+    slim = out.closure.compiled_task.template
+    slim.id.CopyFrom(template.id)
+    slim.type = template.type
+    slim.task_type_version = template.task_type_version
+    slim.interface.CopyFrom(template.interface)
+    slim.metadata.CopyFrom(template.metadata)
+    if out.ByteSize() > LIGHT_MAX_BYTES:
+        slim.ClearField("interface")
+        slim.ClearField("metadata")
+    return out
+
+
+LIGHT_MAX_BYTES = 16 * 1024
 
 
 class Tasks(VersionedEntities[task_pb2.Task]):
@@ -52,12 +78,29 @@ class Tasks(VersionedEntities[task_pb2.Task]):
         descriptions: Descriptions,
         resource_limits: Callable[[str, str], TaskResourceLimits],
         whitelist: dict[str, list[tuple[str, str]]] | None = None,
+        blobs: Callable[[], object] = lambda: None,
+        inline_threshold: int = 64 * 1024,
     ) -> None:
         super().__init__(records, resource_type=RT.TASK, schema=SCHEMA, label="Task")
         self.projects = projects
         self.descriptions = descriptions
         self._resource_limits = resource_limits
         self._whitelist = whitelist or {}
+        self.offloader = Offloader("task", blobs, inline_threshold, light)
+
+    async def full(self, record: Record) -> task_pb2.Task:
+        """The task with its whole compiled closure (read from the blob store if offloaded)."""
+        return await self.offloader.full(record.value)
+
+    async def get_full(self, identifier: identifier_pb2.Identifier) -> task_pb2.Task:
+        """GetTask."""
+        return await self.full(self.require(identifier))
+
+    async def list_full(self, request: Any, rpc: str) -> tuple[list[task_pb2.Task], str]:
+        """ListTasks: whole tasks, as flyteadmin returns them (flytekit's fetch of the latest
+        version reads the template from the list)."""
+        records, token = await self.list_records(request, rpc=rpc)
+        return [await self.full(r) for r in records], token
 
     async def create(self, request: task_pb2.TaskCreateRequest) -> None:
         validate_task_identifier(request)
@@ -81,7 +124,11 @@ class Tasks(VersionedEntities[task_pb2.Task]):
             closure=task_pb2.TaskClosure(compiled_task=compiled, created_at=created),
             short_description=request.spec.description.short_description,
         )
-        if request.spec.HasField("description"):
-            # First, so a client's retry after a failure here finishes the job.
-            await self.descriptions.ensure(request.id, request.spec.description)
-        await create_version(self.records, Registered(task, digest(compiled)), RULE)
+
+        async def describe() -> None:
+            # Before the task, so a client's retry after a failure here finishes the job.
+            if request.spec.HasField("description"):
+                await self.descriptions.ensure(request.id, request.spec.description)
+
+        value = Registered(task, digest(compiled))
+        await create_version(self.records, value, RULE, self.offloader, first=describe)

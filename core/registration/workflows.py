@@ -4,7 +4,6 @@ large), serve it whole on Get and in light form on List."""
 from __future__ import annotations
 
 import datetime as dt
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,7 +13,7 @@ from google.protobuf import timestamp_pb2
 
 from flyteadmin.core.compiler import CompileErrors, compile_workflow, id_key, requirements
 from flyteadmin.core.crmap.registered import Registered
-from flyteadmin.core.errors import AdminError, Code, invalid_argument, missing
+from flyteadmin.core.errors import invalid_argument, missing
 from flyteadmin.core.listing import Column, ColumnType
 from flyteadmin.core.projects import Projects
 from flyteadmin.core.quantities import parse_quantity
@@ -25,6 +24,7 @@ from flyteadmin.core.registration.entities import (
     id_columns,
     id_tuple,
 )
+from flyteadmin.core.registration.payloads import Offloader
 from flyteadmin.core.registration.tasks import Tasks
 from flyteadmin.core.registration.versions import IdentityRule, create_version, digest
 from flyteadmin.core.store import Collection, Stored
@@ -51,6 +51,9 @@ class WorkflowLimits:
     """Nodes of the primary workflow, not counting start and end (0: no limit)."""
     size_limit: str = ""
     """A Kubernetes quantity compared with the serialized closure's size ("": no limit)."""
+    max_closure_bytes: int = 0
+    """The largest closure GetWorkflow can send (server.max_message_bytes less room for the
+    rest of the answer); 0: no limit."""
 
 
 def light(record: Record) -> workflow_pb2.Workflow:
@@ -78,47 +81,22 @@ class Workflows(VersionedEntities[workflow_pb2.Workflow]):
         self.tasks = tasks
         self.descriptions = descriptions
         self._launch_plan_interface = launch_plan_interface
-        self._blobs = blobs
-        self._inline_threshold = inline_threshold
         self._limits = limits
-        self._closures: OrderedDict[str, workflow_pb2.WorkflowClosure] = OrderedDict()
+        self.offloader = Offloader("workflow", blobs, inline_threshold, light_from_message)
 
     def interface(self, record: Record) -> interface_pb2.TypedInterface:
         return record.value.message.closure.compiled_workflow.primary.template.interface
 
     async def get_full(self, identifier: identifier_pb2.Identifier) -> workflow_pb2.Workflow:
         """GetWorkflow: the full compiled closure (flytekit needs it to run anything)."""
-        record = self.require(identifier)
-        if not record.value.payload_ref:
-            return record.value.message
-        answer = workflow_pb2.Workflow(
-            id=record.value.message.id,
-            short_description=record.value.message.short_description,
-            closure=await self._closure(record.value.payload_ref),
-        )
-        return answer
-
-    async def _closure(self, ref: str) -> workflow_pb2.WorkflowClosure:
-        # Closures are immutable and their blobs named by digest: a small LRU saves reads.
-        cached = self._closures.get(ref)
-        if cached is None:
-            try:
-                data = await self._blobs().get(ref)  # type: ignore[attr-defined]
-            except Exception as exc:
-                raise AdminError(Code.INTERNAL, f"cannot read workflow closure {ref}") from exc
-            cached = workflow_pb2.WorkflowClosure.FromString(data)
-            self._closures[ref] = cached
-            if len(self._closures) > 64:
-                self._closures.popitem(last=False)
-        self._closures.move_to_end(ref)
-        return cached
+        return await self.offloader.full(self.require(identifier).value)
 
     async def create(self, request: workflow_pb2.WorkflowCreateRequest) -> None:
         validate_identifier(request.id, RT.WORKFLOW)
         self.projects.check_project_domain(request.id.project, request.id.domain)
         if not request.spec.HasField("template"):
             raise missing("spec.template")
-        closure = self.compile(request)
+        closure = await self.compile(request)
         self._check_limits(request.id, closure)
         created = timestamp_pb2.Timestamp()
         created.FromDatetime(dt.datetime.now(dt.UTC))
@@ -128,9 +106,11 @@ class Workflows(VersionedEntities[workflow_pb2.Workflow]):
             short_description=request.spec.description.short_description,
         )
         value = Registered(workflow, digest(closure))
-        value = await self._offload(value)
-        if request.spec.HasField("description"):
-            await self.descriptions.ensure(request.id, request.spec.description)
+
+        async def describe() -> None:
+            if request.spec.HasField("description"):
+                await self.descriptions.ensure(request.id, request.spec.description)
+
         reason = workflow_pb2.CreateWorkflowFailureReason
         rule = IdentityRule(
             "workflow",
@@ -150,9 +130,9 @@ class Workflows(VersionedEntities[workflow_pb2.Workflow]):
                 ),
             ),
         )
-        await create_version(self.records, value, rule)
+        await create_version(self.records, value, rule, self.offloader, first=describe)
 
-    def compile(
+    async def compile(
         self, request: workflow_pb2.WorkflowCreateRequest
     ) -> compiler_pb2.CompiledWorkflowClosure:
         """Load what the workflow references and compile it; every failure is InvalidArgument
@@ -168,7 +148,7 @@ class Workflows(VersionedEntities[workflow_pb2.Workflow]):
                 record = self.tasks.find(task_id)
                 if record is None or record.value.key != id_tuple(task_id):
                     raise CompileErrors.task_not_found(task_id)
-                tasks.append(record.value.message.closure.compiled_task)
+                tasks.append((await self.tasks.full(record)).closure.compiled_task)
             launch_plans = {}
             for lp_id in needs.launch_plan_ids:
                 interface = self._launch_plan_interface(lp_id)
@@ -188,28 +168,18 @@ class Workflows(VersionedEntities[workflow_pb2.Workflow]):
                 f"number of nodes in workflow [{_describe(ident)}] exceeds limit "
                 f"({nodes} > {self._limits.max_nodes})"
             )
-        if self._limits.size_limit:
-            size = closure.ByteSize()
-            if size > parse_quantity(self._limits.size_limit):
-                raise invalid_argument(
-                    f"Workflow closure size exceeds max limit [{self._limits.size_limit}]"
-                )
-
-    async def _offload(
-        self, value: Registered[workflow_pb2.Workflow]
-    ) -> Registered[workflow_pb2.Workflow]:
-        """Keep large closures out of etcd: blob store, and only the light form inline."""
-        data = value.message.closure.SerializeToString(deterministic=True)
-        if len(data) <= self._inline_threshold:
-            return value
-        ident = value.id
-        blobs = self._blobs()
-        ref = blobs.uri_for(  # type: ignore[attr-defined]
-            "admin", ident.project, ident.domain, ident.name, ident.version, value.digest
-        )
-        await blobs.put(ref, data)  # type: ignore[attr-defined]
-        lite = light_from_message(value.message)
-        return Registered(lite, value.digest, ref)
+        size = closure.ByteSize()
+        if self._limits.size_limit and size > parse_quantity(self._limits.size_limit):
+            raise invalid_argument(
+                f"Workflow closure size exceeds max limit [{self._limits.size_limit}]"
+            )
+        if self._limits.max_closure_bytes and size > self._limits.max_closure_bytes:
+            # GetWorkflow could not send it (the closure carries every task template).
+            raise invalid_argument(
+                f"the compiled workflow closure of [{_describe(ident)}] is {size} bytes, more "
+                f"than the maximum message size {self._limits.max_closure_bytes} "
+                "(server.max_message_bytes)"
+            )
 
 
 def light_from_message(wf: workflow_pb2.Workflow) -> workflow_pb2.Workflow:

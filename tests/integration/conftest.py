@@ -82,22 +82,11 @@ def registered_stub(api_server):
     """An AdminService stub on a running server where project flytesnacks, task ``t``,
     workflow ``wf`` (t twice) and launch plan ``lp`` (default x=5) are registered."""
     import grpc
-    from flyteidl.admin import project_pb2
     from flyteidl.service import admin_pb2_grpc
 
-    from tests.integration.registration_helpers import (
-        PROJECT,
-        chain_workflow,
-        launch_plan_request,
-        task_request,
-    )
+    from tests.integration.registration_helpers import register_basics
 
     with grpc.insecure_channel(f"127.0.0.1:{api_server.grpc_port}") as channel:
         admin = admin_pb2_grpc.AdminServiceStub(channel)
-        admin.RegisterProject(
-            project_pb2.ProjectRegisterRequest(project=project_pb2.Project(id=PROJECT, name="f"))
-        )
-        admin.CreateTask(task_request("t"))
-        admin.CreateWorkflow(chain_workflow("wf", "t"))
-        admin.CreateLaunchPlan(launch_plan_request("lp", "wf", x=5))
+        register_basics(admin)
         yield admin

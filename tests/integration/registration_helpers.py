@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flyteidl.admin import launch_plan_pb2, task_pb2, workflow_pb2
+from flyteidl.admin import launch_plan_pb2, project_pb2, task_pb2, workflow_pb2
 from flyteidl.core import (
     identifier_pb2,
     interface_pb2,
@@ -106,3 +106,14 @@ def launch_plan_request(name: str, workflow: str, version: str = "v1", **default
             default_inputs=interface_pb2.ParameterMap(parameters=params),
         ),
     )
+
+
+def register_basics(admin) -> None:
+    """Project flytesnacks, task ``t``, workflow ``wf`` (t twice) and launch plan ``lp``
+    (default x=5), through an AdminService stub."""
+    admin.RegisterProject(
+        project_pb2.ProjectRegisterRequest(project=project_pb2.Project(id=PROJECT, name="f"))
+    )
+    admin.CreateTask(task_request("t"))
+    admin.CreateWorkflow(chain_workflow("wf", "t"))
+    admin.CreateLaunchPlan(launch_plan_request("lp", "wf", x=5))

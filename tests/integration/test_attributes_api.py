@@ -516,7 +516,7 @@ PD_NOPE = nope("and domain [development] are registered")
 UNRECOGNIZED = "Unrecognized matching attributes type for request alpha"
 BETA = "project [beta] is not active"
 QA = "domain [qa] is unrecognized by system"
-BAD_TYPE = "invalid value for resource_type"
+BAD_TYPE = "invalid value for resource_type: {} is not a value of flyteidl.admin.MatchableResource"
 UPD_PD, GET_PD, DEL_PD = (f"{v}ProjectDomainAttributes" for v in ("Update", "Get", "Delete"))
 UPD_P, GET_P, DEL_P = (f"{v}ProjectAttributes" for v in ("Update", "Get", "Delete"))
 UPD_WF, GET_WF, DEL_WF = (f"{v}WorkflowAttributes" for v in ("Update", "Get", "Delete"))
@@ -547,7 +547,7 @@ BAD_CALLS = [
         GET_PD,
         pda.ProjectDomainAttributesGetRequest(project="alpha", domain=DEV, resource_type=99),
         INVALID,
-        BAD_TYPE,
+        BAD_TYPE.format(99),
     ),
     (GET_P, pa.ProjectAttributesGetRequest(project="nope"), INVALID, nope("exists")),
     (
@@ -568,7 +568,7 @@ BAD_CALLS = [
         DEL_PD,
         pda.ProjectDomainAttributesDeleteRequest(project="alpha", domain=DEV, resource_type=8),
         INVALID,
-        BAD_TYPE,
+        BAD_TYPE.format(8),
     ),
     (DEL_P, pa.ProjectAttributesDeleteRequest(project="beta"), INVALID, BETA),
     (DEL_P, pa.ProjectAttributesDeleteRequest(project="nope"), INVALID, nope("is registered")),
@@ -588,7 +588,7 @@ BAD_CALLS = [
         "ListMatchableAttributes",
         matchable_resource_pb2.ListMatchableAttributesRequest(resource_type=99),
         INVALID,
-        BAD_TYPE,
+        BAD_TYPE.format(99),
     ),
 ]
 

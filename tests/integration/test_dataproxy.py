@@ -128,6 +128,18 @@ MD5 = hashlib.md5(b"x").digest()
             Upload(project=PROJECT, domain=DOMAIN, filename_root="..", filename="f"),
             "invalid blob path",
         ),
+        (
+            Upload(project=PROJECT, domain=DOMAIN, filename_root="r" * 10_000, filename="f"),
+            "invalid filename_root and filename: the object name would have 100",
+        ),
+        (
+            Upload(project=PROJECT, domain=DOMAIN, filename_root="é" * 1_000_000),
+            "the object name would have 2000",
+        ),
+        (
+            Upload(project=PROJECT, domain=DOMAIN, filename_root="a\nb", filename="f"),
+            "invalid filename_root and filename: the object name would contain a control character",
+        ),
     ],
     ids=[
         "no-project",
@@ -140,6 +152,9 @@ MD5 = hashlib.md5(b"x").digest()
         "unknown-project",
         "unknown-domain",
         "dot-dot",
+        "long-root",
+        "megabyte-root",
+        "newline",
     ],
 )
 def test_upload_location_validation(proxy, request_, message):
@@ -310,8 +325,12 @@ def test_download_location_signs_a_get(proxy, store: GcsBlobStore, gcs: GcsEmula
             "error while validating request: failed to parse native_url [s3://b/k]",
         ),
         (Download(), "error while validating request: failed to parse native_url []"),
+        (
+            Download(native_url="gs://b/" + "k" * 2000),
+            "invalid native_url: the object name would have 2000 bytes, at most 1024",
+        ),
     ],
-    ids=["too-long", "negative", "not-gcs", "empty"],
+    ids=["too-long", "negative", "not-gcs", "empty", "long-name"],
 )
 def test_download_location_validation(proxy, request_, message):
     assert error_of(proxy.CreateDownloadLocation, request_) == (INVALID, message)

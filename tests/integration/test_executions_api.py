@@ -3,6 +3,7 @@ lists, archive, terminate; bad input changes nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -10,15 +11,18 @@ import pytest
 from flyteidl.admin import common_pb2, execution_pb2
 from flyteidl.core import execution_pb2 as core_execution
 from flyteidl.core import identifier_pb2, literals_pb2
+from flyteidl.service import admin_pb2_grpc
 from kubernetes import client
 
 from flyteadmin.core.crmap.executions import ExecutionCodec
+from tests.integration.conftest import running_api_server
 from tests.integration.registration_helpers import (
     DOMAIN,
     PROJECT,
     RT,
     ident,
     launch_plan_request,
+    register_basics,
 )
 
 Phase = core_execution.WorkflowExecution.Phase
@@ -81,7 +85,34 @@ def test_create_from_a_launch_plan_with_defaults_and_a_generated_name(stub, kube
     assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
 
 
-def test_a_retried_unnamed_create_does_not_start_a_second_execution(stub, kube_api, namespace):
+def test_every_unnamed_create_is_a_new_execution_by_default(stub, kube_api, namespace):
+    # flyteadmin's behaviour: a script run twice, or a loop that repeats an input, gets every
+    # execution it asked for, also when the requests arrive at once.
+    with ThreadPoolExecutor(4) as pool:
+        ids = list(pool.map(lambda _: create(stub, x=integer(3)).name, range(4)))
+    ids += [create(stub, x=integer(3)).name for _ in range(6)]
+    assert len(set(ids)) == 10
+    assert stored_executions(kube_api, namespace) == sorted(ids)
+
+
+@pytest.fixture
+def deduplicating_stub(settings):
+    """A server with ``executions.retry_dedupe_seconds`` set (the opt-in)."""
+    opted_in = dataclasses.replace(
+        settings,
+        executions=dataclasses.replace(settings.executions, retry_dedupe_seconds=10.0),
+    )
+    with running_api_server(opted_in) as server:
+        with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            admin = admin_pb2_grpc.AdminServiceStub(channel)
+            register_basics(admin)
+            yield admin
+
+
+def test_with_the_opt_in_a_retried_unnamed_create_does_not_start_a_second_execution(
+    deduplicating_stub, kube_api, namespace
+):
+    stub = deduplicating_stub
     with ThreadPoolExecutor(4) as pool:  # flytekit retries 3 more times, at once
         ids = list(pool.map(lambda _: create(stub, x=integer(3)).name, range(4)))
     assert len(set(ids)) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import urllib.error
 import urllib.request
@@ -103,6 +104,8 @@ def test_get_project_returns_domains_and_stored_fields(stub, kube_api, namespace
     )
     assert [d.id for d in got.domains] == ["development", "staging", "production"]
     spec = stored_projects(kube_api, namespace)["gamma"]
+    created = dt.datetime.fromisoformat(spec.pop("createdAt"))
+    assert dt.timedelta(0) <= dt.datetime.now(dt.UTC) - created < dt.timedelta(minutes=10)
     assert spec == {
         "id": "gamma",
         "name": "Gamma",

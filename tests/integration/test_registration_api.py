@@ -103,7 +103,7 @@ BAD = [
     (
         "UpdateLaunchPlan",
         launch_plan_pb2.LaunchPlanUpdateRequest(id=ident(RT.LAUNCH_PLAN, "lp"), state=7),
-        "Unrecognized launch plan state",
+        "invalid value for state: 7 is not a value of flyteidl.admin.LaunchPlanState",
     ),
     (
         "ListTasks",

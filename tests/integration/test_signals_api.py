@@ -129,6 +129,22 @@ BAD = [
         grpc.StatusCode.INVALID_ARGUMENT,
         "invalid value for limit",
     ),
+    (
+        "GetOrCreateSignal",
+        signal_pb2.SignalGetOrCreateRequest(
+            id=signal_id("s"),
+            type=types_pb2.LiteralType(blob=types_pb2.BlobType(dimensionality=99)),
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "invalid value for type.blob.dimensionality: 99 is not a value of "
+        "flyteidl.core.BlobType.BlobDimensionality",
+    ),
+    (
+        "GetOrCreateSignal",
+        signal_pb2.SignalGetOrCreateRequest(id=signal_id("s"), type=types_pb2.LiteralType()),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "invalid value for type: no literal type is set",
+    ),
 ]
 
 
@@ -138,3 +154,7 @@ def test_bad_signal_requests(stubs, method, request_, code, message):
     with pytest.raises(grpc.RpcError) as info:
         getattr(signals, method)(request_)
     assert info.value.code() == code and message in info.value.details(), info.value.details()
+    listed = signals.ListSignals(
+        signal_pb2.SignalListRequest(workflow_execution_id=signal_id("s").execution_id, limit=100)
+    )
+    assert "s" not in [s.id.signal_id for s in listed.signals]  # a refusal creates nothing

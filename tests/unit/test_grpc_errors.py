@@ -26,6 +26,13 @@ async def crash(request, ctx):
     raise RuntimeError("a bug")
 
 
+async def echo(request, ctx):
+    """An error quoting the whole input, as messages did before issue 12."""
+    raise AdminError(
+        Code.NOT_FOUND, f"project [{request.id}] not found", [project_pb2.Project(id=request.id)]
+    )
+
+
 async def conflict(request, ctx):
     raise AdminError(
         Code.INVALID_ARGUMENT,
@@ -38,7 +45,13 @@ async def conflict(request, ctx):
 def servers():
     from aiohttp import web
 
-    registry = complete({ADMIN + "GetProject": crash, ADMIN + "RegisterProject": conflict})
+    registry = complete(
+        {
+            ADMIN + "GetProject": crash,
+            ADMIN + "RegisterProject": conflict,
+            ADMIN + "UpdateProject": echo,
+        }
+    )
     loop = LoopThread()
 
     async def start():
@@ -84,6 +97,38 @@ def test_admin_errors_keep_code_message_and_details(servers):
     status = rpc_status.from_call(info.value)
     assert status.message == "workflow with different structure already exists"
     assert status.details[0].Is(workflow_pb2.CreateWorkflowFailureReason.DESCRIPTOR)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", b"\x0a\x02\xff\xfe", b"\x0a\x7f\x61"],
+    ids=["garbage", "invalid-utf8", "truncated"],
+)
+def test_request_bytes_that_do_not_decode_are_invalid_argument(servers, data):
+    port, _ = servers
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_unary(
+            ADMIN + "GetProject", request_serializer=lambda b: b, response_deserializer=bytes
+        )
+        with pytest.raises(grpc.RpcError) as info:
+            call(data, timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith("cannot decode the request: ")
+
+
+@pytest.mark.parametrize("text", ["x" * 30_000, "é" * 15_000])
+def test_a_status_always_fits_a_default_clients_metadata_limit(servers, text):
+    # The handler echoes 30 KB of input twice (message and details); the client must still
+    # read NOT_FOUND, not RESOURCE_EXHAUSTED for oversized trailers.
+    port, _ = servers
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        with pytest.raises(grpc.RpcError) as info:
+            admin_pb2_grpc.AdminServiceStub(channel).UpdateProject(project_pb2.Project(id=text))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    assert info.value.details().startswith("project [" + text[:100])
+    assert info.value.details().endswith(" ... (shortened)")
+    trailers = sum(len(k) + len(v) for k, v in info.value.trailing_metadata())
+    assert trailers + len(info.value.details().encode()) < 8 * 1024
 
 
 def test_long_messages_are_truncated_and_drop_details():

@@ -1,0 +1,107 @@
+"""Checks every request passes before its handler, whatever the RPC (issue 12 §1, §2).
+
+- Every enum field holds a number its enum defines. Protobuf 3 enums are open, so the wire
+  carries any number; one the IDL does not define (``Project.state = 99``, an event's
+  ``phase = 99``) would otherwise be stored and fail later, or be misread as something else.
+- Identifier fields (project, domain, name, version, org, node and signal ids) are at most
+  ``MAX_ID_LENGTH`` characters. flyteadmin's database columns take any text; the names are
+  hashed into object names here, but ids are echoed in messages, labels and blob paths, and a
+  megabyte id serves no one.
+
+The walk visits only fields that are set, and skips google.protobuf's own types (Struct, Any,
+...), whose only enum is NullValue; it is generated once per message type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cache
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from flyteadmin.core.errors import invalid_argument
+
+MAX_ID_LENGTH = 255
+
+# String fields bounded to MAX_ID_LENGTH: those of the identifier messages, and the project,
+# domain and org of any message (requests name them at the top level too).
+_ID_FIELDS: dict[str, frozenset[str]] = {
+    "flyteidl.core.Identifier": frozenset({"project", "domain", "name", "version", "org"}),
+    "flyteidl.core.WorkflowExecutionIdentifier": frozenset({"project", "domain", "name", "org"}),
+    "flyteidl.core.NodeExecutionIdentifier": frozenset({"node_id"}),
+    "flyteidl.core.SignalIdentifier": frozenset({"signal_id"}),
+    "flyteidl.admin.NamedEntityIdentifier": frozenset({"project", "domain", "name", "org"}),
+}
+_EVERYWHERE = frozenset({"project", "domain", "org"})
+
+
+def check_request(request: Message) -> None:
+    """Raise InvalidArgument naming the first field that breaks a rule above."""
+    for problem in _problems(request, ""):
+        raise invalid_argument(problem)
+
+
+def _problems(message: Message, prefix: str) -> Iterator[str]:
+    plan = _plan(message.DESCRIPTOR)
+    for fd, value in message.ListFields():
+        kind = plan.get(fd.name)
+        if kind is None:
+            continue
+        path = prefix + fd.name
+        if kind == _ENUM:
+            defined = _numbers(fd.enum_type)
+            for number in value if fd.is_repeated else (value,):
+                if number not in defined:
+                    yield (
+                        f"invalid value for {path}: {number} is not a value of "
+                        f"{fd.enum_type.full_name}"
+                    )
+        elif kind == _ID:
+            if len(value) > MAX_ID_LENGTH:
+                yield (
+                    f"invalid value for {path}: {len(value)} characters, at most {MAX_ID_LENGTH}"
+                )
+        elif kind == _MAP:
+            for item in value.values():
+                yield from _problems(item, path + ".")
+        elif fd.is_repeated:
+            for item in value:
+                yield from _problems(item, path + ".")
+        else:
+            yield from _problems(value, path + ".")
+
+
+_ENUM, _ID, _MESSAGE, _MAP = "enum", "id", "message", "map"
+
+
+@cache
+def _plan(descriptor: Descriptor) -> dict[str, str]:
+    """Field name -> what to check, for the fields of ``descriptor`` that need a look."""
+    ids = _ID_FIELDS.get(descriptor.full_name, frozenset()) | _EVERYWHERE
+    plan: dict[str, str] = {}
+    for fd in descriptor.fields:
+        if fd.type == FieldDescriptor.TYPE_ENUM:
+            plan[fd.name] = _ENUM
+        elif fd.type == FieldDescriptor.TYPE_STRING and fd.name in ids:
+            plan[fd.name] = _ID
+        elif fd.type == FieldDescriptor.TYPE_MESSAGE:
+            target = fd.message_type
+            if target.GetOptions().map_entry:
+                value = target.fields_by_name["value"]
+                if value.type == FieldDescriptor.TYPE_MESSAGE and _worth_visiting(
+                    value.message_type
+                ):
+                    plan[fd.name] = _MAP
+            elif _worth_visiting(target):
+                plan[fd.name] = _MESSAGE
+    return plan
+
+
+def _worth_visiting(descriptor: Descriptor) -> bool:
+    return not descriptor.full_name.startswith("google.protobuf.")
+
+
+@cache
+def _numbers(enum_type) -> frozenset[int]:
+    return frozenset(v.number for v in enum_type.values)

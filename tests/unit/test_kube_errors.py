@@ -1,0 +1,28 @@
+"""Kubernetes API failures as our clients see them (core/kube.py ``translate``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from flyteadmin.core.errors import Code
+from flyteadmin.core.kube import KubeError, translate
+
+
+@pytest.mark.parametrize(
+    "status, message, code",
+    [
+        (413, "Request entity too large: limit is 3145728", Code.RESOURCE_EXHAUSTED),
+        (500, "etcdserver: request is too large", Code.RESOURCE_EXHAUSTED),
+        (500, "etcdserver: leader changed", Code.UNAVAILABLE),
+        (422, "spec.state: Unsupported value", Code.INVALID_ARGUMENT),
+        (409, "already exists", Code.ABORTED),
+    ],
+)
+def test_translate(status, message, code):
+    error = translate(KubeError(status, message))
+    assert error.code == code
+    assert error.message == f"kubernetes API: {message}"
+
+
+def test_a_conflict_on_create_is_already_exists():
+    assert translate(KubeError(409, "exists"), creating=True).code == Code.ALREADY_EXISTS
