@@ -1,17 +1,35 @@
-"""A local GCS for ``flyteadmin dev`` and the tests: gcp-storage-emulator on 127.0.0.1.
+"""A local GCS for ``flyteadmin dev``, the tests and the benchmarks: fake-gcs-server on 127.0.0.1.
 
-The emulator serves the JSON API (what the blob store uses) and XML-style paths (what signed
-URLs point at). Next to it goes a throwaway service-account key, so the API server signs real
-V4 URLs; the emulator checks no signature, so the tests verify them (tests/gcs_signing.py).
+fake-gcs-server (built from Go modules, ``gcs_build``) serves the JSON API (what the blob store
+and flytekit use), the XML-style paths that V4 signed URLs point at (PUT and GET on
+``/<bucket>/<object>``), and accepts any signature: next to it goes a throwaway
+service-account key, so the API server signs real V4 URLs, and the tests verify those
+signatures themselves (tests/gcs_signing.py).
+
+Storage is always its filesystem backend, so a restarted server (the supervisor restarts a dead
+one on the same port) still has every blob: on disk under ``flyteadmin dev --data-dir``
+(durable: each object is fsynced before it is renamed into place), on tmpfs otherwise (fast;
+gone with the machine, like the rest of a throwaway stack).
+
+Crash safety (docs/testbed.md): fake-gcs-server writes an object's content to a temporary file,
+fsyncs it and renames it into place, then sets the object's metadata (an extended attribute,
+or a ``<name>.metadata`` file where the filesystem has none), and only then answers. A kill
+between those steps leaves a file without metadata: never an acknowledged write, but one the
+server cannot serve, and one that makes every listing of its folder fail. ``recover`` moves such
+files aside (``lost+found/``) before every start, and renameio's temporary files go to a
+``tmp/`` folder on the same filesystem (``TMPDIR``), emptied at every start.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import functools
 import json
 import os
-import sys
+import shutil
+import tempfile
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -22,9 +40,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from flyteadmin.core.config import StorageSettings
-from flyteadmin.devstack.processes import ProcessGroup, free_port, http_ok, wait_until
+from flyteadmin.devstack import gcs_build
+from flyteadmin.devstack.processes import ProcessGroup, Service, free_port, http_ok
 
 PROJECT = "flyteadmin-dev"
+SERVICE_NAME = "gcs-emulator"  # the child's name (its log file, bench's cpu column)
+METADATA_XATTR = "user.metadata"  # fake-gcs-server's internal/backend/metadata_xattr.go
+METADATA_SUFFIX = ".metadata"  # its metadata_file.go
+TMPFS = Path("/dev/shm")
+_TMPFS_PREFIX = "flyteadmin-gcs-"
 
 
 @dataclass
@@ -35,6 +59,11 @@ class GcsEmulator:
     credentials_file: Path
     """A service-account JSON key that signs URLs (its token_uri is never called)."""
     processes: ProcessGroup
+    service: Service
+    """The server process, restartable as it was started (same port, same objects)."""
+    root: Path
+    """``objects/`` (the server's filesystem root), ``tmp/``, ``lost+found/``."""
+    _remove_root: bool = False
 
     def storage_settings(self, base: StorageSettings | None = None) -> StorageSettings:
         """``base`` (default: the defaults) pointed at this emulator."""
@@ -48,6 +77,8 @@ class GcsEmulator:
 
     def stop(self) -> None:
         self.processes.stop()
+        if self._remove_root:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> GcsEmulator:
         return self
@@ -95,38 +126,112 @@ def create_bucket(endpoint: str, bucket: str, project: str = PROJECT) -> None:
             raise
 
 
+def _uses_xattr(objects: Path) -> bool:
+    """fake-gcs-server's own test (NewStorageFS): metadata goes into an extended attribute when
+    reading one from the root folder works or says 'no such attribute'."""
+    try:
+        os.getxattr(objects, METADATA_XATTR)
+        return True
+    except OSError as exc:
+        return exc.errno == errno.ENODATA
+
+
+def _has_metadata(path: Path, xattr: bool) -> bool:
+    if xattr:
+        try:
+            os.getxattr(path, METADATA_XATTR)
+            return True
+        except OSError:
+            return False
+    return Path(str(path) + METADATA_SUFFIX).exists()
+
+
+def recover(root: Path) -> list[str]:
+    """Set aside what interrupted writes left (see the module docstring); return the object
+    names moved to ``lost+found/``. Run while the server is stopped."""
+    objects, tmp, lost = root / "objects", root / "tmp", root / "lost+found"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    objects.mkdir(parents=True, exist_ok=True)
+    xattr = _uses_xattr(objects)
+    moved = []
+    for bucket in (p for p in objects.iterdir() if p.is_dir()):
+        for folder, _, files in os.walk(bucket):
+            for name in files:
+                path = Path(folder) / name
+                if xattr or not name.endswith(METADATA_SUFFIX):
+                    orphan = not _has_metadata(path, xattr)
+                else:  # a metadata file whose object is gone (an interrupted delete)
+                    orphan = not Path(str(path).removesuffix(METADATA_SUFFIX)).exists()
+                if orphan:
+                    relative = path.relative_to(objects)
+                    target = lost / time.strftime("%Y%m%dT%H%M%S") / relative
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(path, target)
+                    moved.append(str(relative))
+    return moved
+
+
+def _throwaway_root() -> Path:
+    """A folder for a throwaway store, on tmpfs when there is one; leftovers of stores whose
+    process died without cleaning up are removed first."""
+    if TMPFS.is_dir() and os.access(TMPFS, os.W_OK):
+        for stale in TMPFS.glob(f"{_TMPFS_PREFIX}*"):
+            pid = stale.name.removeprefix(_TMPFS_PREFIX).split("-", 1)[0]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                shutil.rmtree(stale, ignore_errors=True)
+        return Path(tempfile.mkdtemp(prefix=f"{_TMPFS_PREFIX}{os.getpid()}-", dir=TMPFS))
+    return Path(tempfile.mkdtemp(prefix=_TMPFS_PREFIX))
+
+
 def start_gcs_emulator(
     workdir: Path,
     *,
     bucket: str = "flyteadmin",
     data_dir: Path | None = None,
     timeout: float = 30.0,
+    log=lambda message: None,
 ) -> GcsEmulator:
-    """Start the emulator on a free loopback port, create ``bucket``, write a signing key.
+    """Start fake-gcs-server on a free loopback port, create ``bucket``, write a signing key.
 
-    Blobs are kept in memory, or in ``data_dir`` when given (``flyteadmin dev --data-dir``
-    keeps the cluster, so it keeps the blobs its resources point at too).
+    Objects are kept in ``data_dir`` when given (``flyteadmin dev --data-dir`` keeps the
+    cluster, so it keeps the blobs its resources point at too), else in a throwaway folder
+    removed by ``stop()``. Its log is ``workdir/logs/gcs-emulator.log``.
     """
+    binary = gcs_build.ensure_binary(log=log)
+    remove_root = data_dir is None
+    root = _throwaway_root() if data_dir is None else Path(data_dir)
     group = ProcessGroup(workdir / "logs")
-    storage = ["-d", str(data_dir)] if data_dir else []
-    mode = [] if data_dir else ["--in-memory"]
-    # PYTHONSAFEPATH: the working directory may be the repository, whose operator/ folder
-    # would shadow the standard library's operator module.
-    env = {**os.environ, "PYTHONSAFEPATH": "1"}
+
+    def prepare() -> None:
+        moved = recover(root)
+        if moved:
+            log(
+                f"blob store: set aside {len(moved)} object(s) whose write was interrupted "
+                f"(never acknowledged) in {root / 'lost+found'}"
+            )
+
+    env = {**os.environ, "TMPDIR": str(root / "tmp")}
     try:
         for attempt in range(3):  # a free port can be taken before the child binds it
             port = free_port()
-            argv = [sys.executable, "-m", "gcp_storage_emulator", *storage, "start"]
-            argv += ["--host", "127.0.0.1", "--port", str(port), *mode]
-            child = group.start("gcs-emulator", argv, env)
             endpoint = f"http://127.0.0.1:{port}"
+            argv = [
+                str(binary),
+                "-backend=filesystem",
+                f"-filesystem-root={root / 'objects'}",
+                "-scheme=http",
+                "-host=127.0.0.1",
+                f"-port={port}",
+                # Signed URLs name this host: requests to it are the XML-style API.
+                f"-public-host=127.0.0.1:{port}",
+                f"-external-url={endpoint}",
+                "-log-level=warn",
+            ]
+            ready = functools.partial(http_ok, f"{endpoint}/_internal/healthcheck")
+            service = Service(SERVICE_NAME, argv, env, ready, group, prepare, timeout)
             try:
-                wait_until(
-                    functools.partial(http_ok, f"{endpoint}/"),
-                    timeout=timeout,
-                    what="the GCS emulator",
-                    child=child,
-                )
+                service.start()
                 break
             except RuntimeError:
                 group.stop()
@@ -137,5 +242,7 @@ def start_gcs_emulator(
         write_service_account_key(credentials_file)
     except BaseException:
         group.stop()
+        if remove_root:
+            shutil.rmtree(root, ignore_errors=True)
         raise
-    return GcsEmulator(endpoint, bucket, credentials_file, group)
+    return GcsEmulator(endpoint, bucket, credentials_file, group, service, root, remove_root)
