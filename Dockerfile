@@ -1,8 +1,11 @@
 # The flyteadmin image: `flyteadmin serve` and `flyteadmin operator`, as the Helm chart runs them
 # (charts/flyteadmin). Build: docker build -t flyteadmin-k8s:<tag> .
 #
-# A second target, gcs-emulator, adds the GCS emulator the dev stack uses, for clusters without
-# a real bucket (`make e2e-kind`, docs/e2e.md): docker build --target gcs-emulator ...
+# A second target, gcs-emulator, adds a GCS emulator for clusters without a real bucket
+# (`make e2e-kind`, docs/e2e.md): docker build --target gcs-emulator ... It is the Python
+# gcp-storage-emulator, not the dev stack's fake-gcs-server: signed URLs reach it both by the
+# in-cluster Service name and through a port-forward, and fake-gcs-server serves signed-URL
+# paths for one host name only.
 FROM python:3.11-slim AS flyteadmin
 
 # PYTHONSAFEPATH: never let the working directory shadow the standard library (the source tree
@@ -30,7 +33,6 @@ CMD ["flyteadmin", "--help"]
 
 FROM flyteadmin AS gcs-emulator
 USER root
-# The version the tests pin (pyproject.toml, test extra).
 RUN pip install gcp-storage-emulator==2026.7.19
 USER 65532:65532
 EXPOSE 9023

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -78,6 +79,9 @@ def cmd_operator(args: argparse.Namespace) -> None:
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
+    # gRPC's C core logs at INFO when a child process is forked while its threads run (every
+    # start of a child); nothing a user acts on. Set before grpc is imported.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     from flyteadmin.devstack.stack import DevOptions, run_dev
 
     run_dev(
@@ -114,7 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="flyteadmin", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--log-level",
+        help="default: INFO; WARNING for `dev`, whose own lines say what a user needs",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     dev = commands.add_parser("dev", help="run the whole control plane locally")
@@ -136,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     dev.add_argument(
         "--no-propeller",
         action="store_true",
-        help="do not start flytepropeller (executions are accepted but not run)",
+        help="do not run flytepropeller (executions are accepted but not run)",
     )
     dev.add_argument(
         "--no-pod-runner",
@@ -170,8 +177,9 @@ def main(argv: list[str] | None = None) -> None:
     auth.set_defaults(func=cmd_auth)
 
     args = parser.parse_args(argv)
+    level = args.log_level or ("WARNING" if args.command == "dev" else "INFO")
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     args.func(args)
 

@@ -231,3 +231,35 @@ def ensure_all(tools: Sequence[GoTool], log: Log = stderr_log, concurrent: bool 
         thread.join()
     if errors:
         raise GoBuildError("\n".join(str(e) for e in errors)) from errors[0]
+
+
+def all_tools() -> list[GoTool]:
+    """Every Go program of the dev stack (imported here: their modules import this one)."""
+    from flyteadmin.devstack import gcs_build, k8s_build, propeller_build
+
+    return [k8s_build.TOOL, propeller_build.TOOL, gcs_build.TOOL]
+
+
+def main(argv: list[str]) -> int:
+    """``python -m flyteadmin.devstack.gobuild build [--sequential]``: build every missing Go
+    program (what ``.ci/run`` does); ``list``: each one's cache folder and what is missing."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m flyteadmin.devstack.gobuild")
+    sub = parser.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("build", help="build what is missing into the cache")
+    build.add_argument("--sequential", action="store_true", help="one go command at a time")
+    sub.add_parser("list", help="cache folders and missing binaries")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for tool in all_tools():
+            print(f"{tool.cache_dir()}  missing: {', '.join(tool.missing()) or 'nothing'}")
+        return 0
+    started = time.monotonic()
+    ensure_all(all_tools(), concurrent=not args.sequential)
+    print(f"Go programs ready in {time.monotonic() - started:.0f}s under {cache_root()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

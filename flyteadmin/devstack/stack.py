@@ -1,19 +1,32 @@
 """``flyteadmin dev``: the whole control plane on one machine.
 
-Starts (or reuses, with --kubeconfig) a Kubernetes control plane and a GCS emulator (the blob
-store; its blobs persist with --data-dir), installs the CRDs, runs the operator and the API
-server in one process, starts stock flytepropeller when it is built (docs/propeller.md) and, on
-the embedded control plane, a local pod runner in place of a kubelet (docs/podrunner.md), writes
-a flytekit config file, and stops everything on SIGINT/SIGTERM.
+Builds what is missing on first use (the Kubernetes binaries, flytepropeller and the blob store,
+from Go modules, concurrently), starts (or reuses, with --kubeconfig) a Kubernetes control plane
+and the blob store (fake-gcs-server; its objects persist with --data-dir), installs the CRDs,
+runs the operator and the API server in this process, starts stock flytepropeller
+(docs/propeller.md) and, on the embedded control plane, the pod runner in place of a kubelet
+(docs/podrunner.md), and writes a flytekit config file.
+
+Every child process is supervised (``supervisor``): one that dies is restarted with backoff, and
+one that keeps dying stops the stack with exit code 1 and its log's last lines. SIGINT/SIGTERM
+stop everything within ``STOP_SECONDS`` even if a child is wedged (``Shutdown``); a second
+signal stops at once. docs/testbed.md has the policy per component.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
+import os
 import shutil
+import signal
+import sys
 import tempfile
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -22,7 +35,13 @@ from flyteidl.admin import project_pb2
 from flyteadmin.core import kube
 from flyteadmin.core.config import Settings
 from flyteadmin.core.errors import AdminError, Code
-from flyteadmin.devstack.gcs import start_gcs_emulator
+from flyteadmin.devstack import gobuild
+from flyteadmin.devstack.gcs import GcsEmulator, start_gcs_emulator
+from flyteadmin.devstack.processes import Child, ProcessGroup, Service, stop_all
+from flyteadmin.devstack.supervisor import Supervisor
+
+STOP_SECONDS = 30.0
+"""From SIGINT/SIGTERM (or a failure) to exit, at most; then whatever still runs is killed."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +53,7 @@ class DevOptions:
     http_port: int = 8088
     seed_projects: tuple[str, ...] = ("flytesnacks",)
     auth: bool = False  # `self` auth with a generated client (docs/auth.md)
-    propeller: bool = True  # start flytepropeller when it is built (docs/propeller.md)
+    propeller: bool = True  # run flytepropeller, built on first use (docs/propeller.md)
     pod_runner: bool = True  # run Pods locally on the embedded control plane (docs/podrunner.md)
 
 
@@ -53,6 +72,137 @@ def write_flytekit_config(path: Path, grpc_port: int, credentials=None) -> None:
     path.write_text(yaml.safe_dump(config))
 
 
+# ---------------------------------------------------------------------------- stopping
+
+
+class StackFailed(Exception):
+    """A supervised part of the stack cannot be kept running; the message says which and why."""
+
+
+class Shutdown:
+    """Bounded stop. The first SIGINT/SIGTERM asks the stack to stop: during start-up it
+    interrupts the start (KeyboardInterrupt), while serving it sets the serving loop's stop
+    event. From then on (or from ``begin``, on a failure) a watchdog kills every child still
+    running and exits after ``STOP_SECONDS``; a second signal does that at once."""
+
+    def __init__(self, children: Callable[[], list[Child]]) -> None:
+        self._children = children
+        self._begun = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+
+    def serving(self, loop: asyncio.AbstractEventLoop | None, stop: asyncio.Event | None) -> None:
+        """Signals now set ``stop`` on ``loop`` (None: back to interrupting)."""
+        self._loop, self._stop = loop, stop
+
+    def begin(self) -> None:
+        if self._begun.is_set():
+            return
+        self._begun.set()
+        threading.Thread(target=self._watchdog, name="stop-watchdog", daemon=True).start()
+
+    def _on_signal(self, signum: int, _frame) -> None:
+        if self._begun.is_set():
+            self._kill(f"{signal.Signals(signum).name} again: stopping at once")
+        self.begin()
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        else:
+            raise KeyboardInterrupt
+
+    def _watchdog(self) -> None:
+        time.sleep(STOP_SECONDS)
+        self._kill(f"not stopped within {STOP_SECONDS:.0f}s: killing what is left")
+
+    def _kill(self, why: str) -> None:
+        say(why)
+        for child in self._children():
+            child.signal(signal.SIGKILL)
+        os._exit(1)
+
+
+# ---------------------------------------------------------------------------- children
+
+
+def build_missing(options: DevOptions) -> None:
+    """First use: build every missing Go program at once (docs/testbed.md has the timings)."""
+    from flyteadmin.devstack import gcs_build, k8s_build, propeller_build
+
+    tools = [gcs_build.TOOL] if gcs_build.needs_build() else []
+    if not options.kubeconfig and k8s_build.needs_build():
+        tools.append(k8s_build.TOOL)
+    if options.propeller and propeller_build.needs_build():
+        tools.append(propeller_build.TOOL)
+    if not tools:
+        return
+    if shutil.which("go") is None:
+        names = ", ".join(tool.name for tool in tools)
+        raise gobuild.GoBuildError(
+            f"first run: {names} must be built from Go modules, and Go (>= 1.26) is not "
+            "installed. Install Go, or give prebuilt binaries (KUBEBUILDER_ASSETS, "
+            f"{propeller_build.BINARY_ENV}, {gcs_build.BINARY_ENV}; docs/testbed.md)"
+        )
+    say(
+        f"first run: building {', '.join(t.name for t in tools)} from Go modules into "
+        f"{gobuild.cache_root()} (once; about 10 minutes on 2 cores)"
+    )
+    gobuild.ensure_all(tools, log=say)
+
+
+def start_pod_runner(kubeconfig: str, workdir: Path, blobs: GcsEmulator, group: ProcessGroup):
+    """The pod runner as a child process (``python -m flyteadmin.devstack.podrunner``)."""
+    from flyteadmin.devstack.podrunner import gcs_emulator_env
+    from flyteadmin.devstack.podrunner.__main__ import READY_FILE
+
+    argv = [sys.executable, "-m", "flyteadmin.devstack.podrunner"]
+    argv += ["--kubeconfig", kubeconfig, "--workdir", str(workdir)]
+    for name, value in gcs_emulator_env(blobs.endpoint).items():
+        argv += ["--env", f"{name}={value}"]
+    # PYTHONSAFEPATH: the working directory may be the repository, whose operator/ folder
+    # would shadow the standard library's operator module.
+    env = {**os.environ, "PYTHONSAFEPATH": "1"}
+    service = Service("pod-runner", argv, env, (workdir / READY_FILE).exists, group)
+    service.start()
+    return service
+
+
+@dataclass
+class Stack:
+    """What ``run_dev`` started; stopped together."""
+
+    workdir: Path
+    temporary: bool
+    supervisor: Supervisor
+    groups: list[ProcessGroup] = field(default_factory=list)
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
+
+    def children(self) -> list[Child]:
+        """Every child, in reverse order of start (how they are stopped)."""
+        return [c for group in reversed(self.groups) for c in reversed(group.children)]
+
+    def supervise(self, group: ProcessGroup, *services: Service) -> None:
+        if group not in self.groups:
+            self.groups.append(group)
+        for service in services:
+            self.supervisor.watch(service)
+
+    def stop(self) -> None:
+        self.supervisor.halt()
+        stop_all(self.children())
+        for cleanup in reversed(self.cleanups):
+            cleanup()
+        self.supervisor.join()
+        if self.temporary:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- serving
+
+
 async def _seed(server, projects: tuple[str, ...]) -> None:
     for project_id in projects:
         request = project_pb2.ProjectRegisterRequest(
@@ -68,138 +218,168 @@ async def _seed(server, projects: tuple[str, ...]) -> None:
                 raise
 
 
+class _SignalsOffTheMainThread(logging.Filter):
+    """Kopf warns on every start that it ignores OS signals off the main thread. Here that is
+    the design: the main thread handles them and stops the operator through its stop flag."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "OS signals are ignored" not in record.getMessage()
+
+
 async def _serve(
-    settings: Settings, options: DevOptions, flytekit_config: Path, propeller_setup=None
+    settings: Settings,
+    options: DevOptions,
+    flytekit_config: Path,
+    stack: Stack,
+    shutdown: Shutdown,
+    propeller_setup=None,
 ) -> None:
     from flyteadmin.api_server.app import ApiServer
-    from flyteadmin.cli import install_signal_stop
     from flyteadmin.operator.runner import OperatorThread
 
-    stop = install_signal_stop()
+    stop = asyncio.Event()
+    shutdown.serving(asyncio.get_running_loop(), stop)
+    logging.getLogger("kopf._core.reactor.running").addFilter(_SignalsOffTheMainThread())
     server = ApiServer(settings)
     await server.start()
     operator = OperatorThread(settings)
-    propeller = None
     try:
         await _seed(server, options.seed_projects)
         await asyncio.to_thread(operator.start)
         if propeller_setup is not None:
             from flyteadmin.devstack.propeller import start_propeller
 
-            propeller = await asyncio.to_thread(start_propeller, propeller_setup)
+            group = ProcessGroup(propeller_setup.workdir / "logs")
+            stack.groups.append(group)
+            # Started from this (the main) thread, which outlives it: a child's death signal
+            # follows the thread that forked it (processes.py).
+            propeller = start_propeller(propeller_setup, group)
+            stack.supervise(group, propeller.service)
             say(f"flytepropeller: running, log {propeller.log_path}")
         say(f"flytekit config: {flytekit_config}")
         say(f"ready: gRPC 127.0.0.1:{server.grpc_port}, HTTP http://127.0.0.1:{server.http_port}")
-        while not stop.is_set() and operator.running:
+        while not stop.is_set() and operator.running and not stack.supervisor.failed.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
             except TimeoutError:
                 pass
-            if propeller is not None and not propeller.alive():
-                tail = propeller.child.log_tail()
-                say(f"flytepropeller exited; executions will not run. Its log ends:\n{tail}")
-                propeller = None
+        if stack.supervisor.failed.is_set():
+            raise StackFailed(stack.supervisor.failure)
         if not operator.running:
-            raise RuntimeError("the operator stopped unexpectedly") from operator.error
+            raise StackFailed(f"the operator stopped unexpectedly: {operator.error!r}")
     finally:
-        if propeller is not None:
-            await asyncio.to_thread(propeller.stop)
+        shutdown.begin()
+        shutdown.serving(None, None)
+        stack.supervisor.halt()
         await asyncio.to_thread(operator.stop)
         await server.stop()
 
 
 def run_dev(options: DevOptions) -> None:
+    """Run the stack until SIGINT/SIGTERM; exit 1 (with the reason said) if it fails."""
     temporary = options.data_dir is None
     workdir = Path(tempfile.mkdtemp(prefix="flyteadmin-dev-")) if temporary else options.data_dir
     assert workdir is not None
     workdir.mkdir(parents=True, exist_ok=True)
-    plane = None
-    blobs = None
-    runner = None
+    stack = Stack(workdir, temporary, Supervisor(say))
+    shutdown = Shutdown(stack.children)
+    shutdown.install()
+    failed = False
     try:
-        kubeconfig = options.kubeconfig
-        if not kubeconfig:
-            from flyteadmin.devstack.controlplane import start_control_plane
-
-            say("starting the local Kubernetes control plane")
-            plane = start_control_plane(workdir / "k8s", log=say)
-            kubeconfig = str(plane.kubeconfig)
-        say(f"kubeconfig: {kubeconfig}")
-        blobs = start_gcs_emulator(
-            workdir / "gcs",
-            bucket=options.settings.storage.bucket or "flyteadmin",
-            data_dir=None if temporary else workdir / "gcs" / "data",
-        )
-        say(f"blob store: {blobs.endpoint} bucket {blobs.bucket}")
-        settings = dataclasses.replace(
-            options.settings,
-            server=dataclasses.replace(
-                options.settings.server,
-                host="127.0.0.1",
-                grpc_port=options.grpc_port,
-                http_port=options.http_port,
-            ),
-            kubernetes=dataclasses.replace(options.settings.kubernetes, kubeconfig=kubeconfig),
-            storage=blobs.storage_settings(options.settings.storage),
-        )
-        credentials = None
-        if options.auth:
-            from flyteadmin.core.auth.dev import prepare_dev_credentials
-
-            credentials = prepare_dev_credentials(workdir / "auth")
-            settings = dataclasses.replace(
-                settings,
-                auth=dataclasses.replace(
-                    settings.auth,
-                    mode="self",
-                    secrets_dir=str(credentials.directory),
-                    public_url=f"http://127.0.0.1:{options.http_port}",
-                ),
-            )
-            say(f"auth: client {credentials.client_id}, secret file {credentials.secret_file}")
-        api = kube.api_client(kubeconfig)
-        try:
-            kube.apply_crds(api, flyteworkflow=True)
-            kube.ensure_namespace(api, settings.kubernetes.namespace)
-        finally:
-            api.close()
-        flytekit_config = workdir / "flytekit.yaml"
-        write_flytekit_config(flytekit_config, options.grpc_port, credentials)
-        pods_dir = None
-        if plane is not None and options.pod_runner:
-            # The embedded control plane has no kubelet: task Pods run as local processes.
-            # With --kubeconfig the cluster's kubelets run them.
-            from flyteadmin.devstack.podrunner import PodRunner, RunnerOptions, gcs_emulator_env
-
-            runner = PodRunner(
-                kubeconfig,
-                workdir / "podrunner",
-                RunnerOptions(extra_env=gcs_emulator_env(blobs.endpoint)),
-            )
-            runner.start()
-            pods_dir = workdir / "podrunner" / "pods"
-            say(f"pod runner: Pods run as local processes, logs under {pods_dir}")
-        propeller_setup = None
-        if options.propeller:
-            from flyteadmin.devstack.propeller import dev_setup
-
-            propeller_setup = dev_setup(
-                workdir=workdir,
-                kubeconfig=kubeconfig,
-                grpc_port=options.grpc_port,
-                blobs=blobs,
-                credentials=credentials,
-                pod_logs_dir=pods_dir,
-                log=say,
-            )
-        asyncio.run(_serve(settings, options, flytekit_config, propeller_setup))
+        _run(options, stack, shutdown)
+    except KeyboardInterrupt:
+        pass
+    except (StackFailed, gobuild.GoBuildError, RuntimeError, TimeoutError) as exc:
+        # What failed and why, in a line a user can act on (a child's log tail included).
+        say(f"stopping: {exc}")
+        failed = True
     finally:
-        if runner is not None:
-            runner.stop()
-        if blobs is not None:
-            blobs.stop()
-        if plane is not None:
-            plane.stop()
-        if temporary:
-            shutil.rmtree(workdir, ignore_errors=True)
+        shutdown.begin()
+        stack.stop()
         say("stopped")
+    if failed:
+        sys.exit(1)
+
+
+def _run(options: DevOptions, stack: Stack, shutdown: Shutdown) -> None:
+    workdir = stack.workdir
+    build_missing(options)
+    kubeconfig = options.kubeconfig
+    plane = None
+    if not kubeconfig:
+        from flyteadmin.devstack.controlplane import start_control_plane
+
+        say("starting the local Kubernetes control plane")
+        plane = start_control_plane(workdir / "k8s", durable=not stack.temporary, log=say)
+        stack.cleanups.append(plane.stop)
+        stack.supervise(plane.processes, *plane.services)
+        kubeconfig = str(plane.kubeconfig)
+    say(f"kubeconfig: {kubeconfig}")
+    blobs = start_gcs_emulator(
+        workdir / "gcs",
+        bucket=options.settings.storage.bucket or "flyteadmin",
+        data_dir=None if stack.temporary else workdir / "gcs" / "store",
+        log=say,
+    )
+    stack.cleanups.append(blobs.stop)
+    stack.supervise(blobs.processes, blobs.service)
+    say(f"blob store: {blobs.endpoint} bucket {blobs.bucket}")
+    settings = dataclasses.replace(
+        options.settings,
+        server=dataclasses.replace(
+            options.settings.server,
+            host="127.0.0.1",
+            grpc_port=options.grpc_port,
+            http_port=options.http_port,
+        ),
+        kubernetes=dataclasses.replace(options.settings.kubernetes, kubeconfig=kubeconfig),
+        storage=blobs.storage_settings(options.settings.storage),
+    )
+    credentials = None
+    if options.auth:
+        from flyteadmin.core.auth.dev import prepare_dev_credentials
+
+        credentials = prepare_dev_credentials(workdir / "auth")
+        settings = dataclasses.replace(
+            settings,
+            auth=dataclasses.replace(
+                settings.auth,
+                mode="self",
+                secrets_dir=str(credentials.directory),
+                public_url=f"http://127.0.0.1:{options.http_port}",
+            ),
+        )
+        say(f"auth: client {credentials.client_id}, secret file {credentials.secret_file}")
+    api = kube.api_client(kubeconfig)
+    try:
+        kube.apply_crds(api, flyteworkflow=True)
+        kube.ensure_namespace(api, settings.kubernetes.namespace)
+    finally:
+        api.close()
+    flytekit_config = workdir / "flytekit.yaml"
+    write_flytekit_config(flytekit_config, options.grpc_port, credentials)
+    pods_dir = None
+    if plane is not None and options.pod_runner:
+        # The embedded control plane has no kubelet: task Pods run as local processes.
+        # With --kubeconfig the cluster's kubelets run them.
+        group = ProcessGroup(workdir / "podrunner" / "logs")
+        stack.groups.append(group)
+        runner = start_pod_runner(kubeconfig, workdir / "podrunner", blobs, group)
+        stack.supervise(group, runner)
+        pods_dir = workdir / "podrunner" / "pods"
+        say(f"pod runner: Pods run as local processes, logs under {pods_dir}")
+    propeller_setup = None
+    if options.propeller:
+        from flyteadmin.devstack.propeller import dev_setup
+
+        propeller_setup = dev_setup(
+            workdir=workdir,
+            kubeconfig=kubeconfig,
+            grpc_port=options.grpc_port,
+            blobs=blobs,
+            credentials=credentials,
+            pod_logs_dir=pods_dir,
+            log=say,
+        )
+    stack.supervisor.start()
+    asyncio.run(_serve(settings, options, flytekit_config, stack, shutdown, propeller_setup))
