@@ -57,6 +57,12 @@ class KubeError(Exception):
         self.message = message
 
 
+def transient(status: int) -> bool:
+    """A failure a later attempt can get past: no answer (0), too many requests, or the API
+    server (or etcd behind it) unavailable."""
+    return not status or status == 429 or status >= 500
+
+
 def status_message(exc: ApiException) -> str:
     try:
         return json.loads(exc.body or "{}").get("message") or str(exc.reason)

@@ -4,7 +4,8 @@ Level-triggered and idempotent: ``launch`` does nothing for an execution that al
 object (``resolved.workflowObject``) or has left UNDEFINED, and an object that already exists
 (another operator replica, a crash between create and mark) counts as created. If the object
 cannot be created (no namespace, a quota refuses it, a build error) the execution becomes FAILED
-with the reason, as flyteadmin does on the launch-plan path.
+with the reason, as flyteadmin does on the launch-plan path; an API server that is away
+(``kube.transient``: no answer, 429, 5xx) is not a reason, and the next resync tries again.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ class Launcher:
             body = await self._build(record)
             await self.backend.http.request("POST", _path(namespace), body)
         except kube.KubeError as exc:
+            if kube.transient(exc.status):
+                raise  # the API server or etcd is away: the next resync launches it
             if exc.status != 409:
                 await self._fail(record, f"cannot create the FlyteWorkflow object: {exc.message}")
                 return

@@ -14,10 +14,12 @@ gone with the machine, like the rest of a throwaway stack).
 Crash safety (docs/testbed.md): fake-gcs-server writes an object's content to a temporary file,
 fsyncs it and renames it into place, then sets the object's metadata (an extended attribute,
 or a ``<name>.metadata`` file where the filesystem has none), and only then answers. A kill
-between those steps leaves a file without metadata: never an acknowledged write, but one the
-server cannot serve, and one that makes every listing of its folder fail. ``recover`` moves such
-files aside (``lost+found/``) before every start, and renameio's temporary files go to a
-``tmp/`` folder on the same filesystem (``TMPDIR``), emptied at every start.
+between those steps leaves a file without metadata: one the server cannot serve, and one that
+makes every listing of its folder fail. Before every start ``recover`` moves such files aside
+(``lost+found/``); after it ``restore`` uploads back those that are whole objects (the content of
+a write in flight: possibly an identical rewrite of an acknowledged object). renameio's
+temporary files go to a ``tmp/`` folder on the same filesystem (``TMPDIR``), emptied at every
+start.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ import errno
 import functools
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass
@@ -41,7 +45,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from flyteadmin.core.config import StorageSettings
 from flyteadmin.devstack import gcs_build
-from flyteadmin.devstack.processes import ProcessGroup, Service, free_port, http_ok
+from flyteadmin.devstack.processes import ProcessGroup, Service, free_port, http_ok, port_is_free
 
 PROJECT = "flyteadmin-dev"
 SERVICE_NAME = "gcs-emulator"  # the child's name (its log file, bench's cpu column)
@@ -49,6 +53,7 @@ METADATA_XATTR = "user.metadata"  # fake-gcs-server's internal/backend/metadata_
 METADATA_SUFFIX = ".metadata"  # its metadata_file.go
 TMPFS = Path("/dev/shm")
 _TMPFS_PREFIX = "flyteadmin-gcs-"
+_RENAMEIO_TEMP = re.compile(r"^\..+\d+$")  # renameio's "." + name + random digits
 
 
 @dataclass
@@ -146,15 +151,16 @@ def _has_metadata(path: Path, xattr: bool) -> bool:
     return Path(str(path) + METADATA_SUFFIX).exists()
 
 
-def recover(root: Path) -> list[str]:
-    """Set aside what interrupted writes left (see the module docstring); return the object
-    names moved to ``lost+found/``. Run while the server is stopped."""
-    objects, tmp, lost = root / "objects", root / "tmp", root / "lost+found"
+def recover(root: Path) -> dict[str, Path]:
+    """Set aside the files that interrupted writes left without metadata (see the module
+    docstring): ``{"<bucket>/<object>": where it is now}``. Run while the server is stopped."""
+    objects, tmp = root / "objects", root / "tmp"
+    aside = root / "lost+found" / time.strftime("%Y%m%dT%H%M%S")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     objects.mkdir(parents=True, exist_ok=True)
     xattr = _uses_xattr(objects)
-    moved = []
+    moved = {}
     for bucket in (p for p in objects.iterdir() if p.is_dir()):
         for folder, _, files in os.walk(bucket):
             for name in files:
@@ -164,12 +170,38 @@ def recover(root: Path) -> list[str]:
                 else:  # a metadata file whose object is gone (an interrupted delete)
                     orphan = not Path(str(path).removesuffix(METADATA_SUFFIX)).exists()
                 if orphan:
-                    relative = path.relative_to(objects)
-                    target = lost / time.strftime("%Y%m%dT%H%M%S") / relative
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(path, target)
-                    moved.append(str(relative))
+                    relative = str(path.relative_to(objects))
+                    moved[relative] = aside / relative
+                    moved[relative].parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(path, moved[relative])
     return moved
+
+
+def restore(endpoint: str, moved: dict[str, Path]) -> list[str]:
+    """Upload again, through the running server, the set-aside files that are whole objects:
+    renameio renames a file into place only after writing and fsyncing all of it, so such a
+    file is the complete content of a write that was in flight (maybe an identical rewrite of
+    an acknowledged object, which must not disappear). Its metadata is lost: it comes back as
+    ``application/octet-stream``. renameio's own temporary and probe files
+    (``.<name><digits>``) and metadata files stay aside. Returns the restored names."""
+    restored = []
+    for relative, path in moved.items():
+        bucket, _, name = relative.partition("/")
+        base = name.rsplit("/", 1)[-1]
+        if _RENAMEIO_TEMP.match(base) or base.endswith(METADATA_SUFFIX) or not name:
+            continue
+        query = urllib.parse.urlencode({"uploadType": "media", "name": name})
+        request = urllib.request.Request(
+            f"{endpoint}/upload/storage/v1/b/{urllib.parse.quote(bucket)}/o?{query}",
+            data=path.read_bytes(),
+            headers={"Content-Type": "application/octet-stream"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30):
+            pass
+        path.unlink()
+        restored.append(relative)
+    return restored
 
 
 def _throwaway_root() -> Path:
@@ -182,6 +214,20 @@ def _throwaway_root() -> Path:
                 shutil.rmtree(stale, ignore_errors=True)
         return Path(tempfile.mkdtemp(prefix=f"{_TMPFS_PREFIX}{os.getpid()}-", dir=TMPFS))
     return Path(tempfile.mkdtemp(prefix=_TMPFS_PREFIX))
+
+
+def _port(root: Path, kept: bool, attempt: int) -> int:
+    """A free loopback port; a kept store reuses its previous one when free, because Pods
+    created before a restart of ``flyteadmin dev`` carry the endpoint in their environment."""
+    saved = root / "port"
+    if kept and attempt == 0 and saved.exists():
+        port = int(saved.read_text())
+        if port_is_free(port):
+            return port
+    port = free_port()
+    if kept:
+        saved.write_text(str(port))
+    return port
 
 
 def start_gcs_emulator(
@@ -201,20 +247,28 @@ def start_gcs_emulator(
     binary = gcs_build.ensure_binary(log=log)
     remove_root = data_dir is None
     root = _throwaway_root() if data_dir is None else Path(data_dir)
+    root.mkdir(parents=True, exist_ok=True)
     group = ProcessGroup(workdir / "logs")
 
+    moved: dict[str, Path] = {}
+
     def prepare() -> None:
-        moved = recover(root)
-        if moved:
-            log(
-                f"blob store: set aside {len(moved)} object(s) whose write was interrupted "
-                f"(never acknowledged) in {root / 'lost+found'}"
-            )
+        moved.clear()
+        moved.update(recover(root))
+
+    def after_start() -> None:
+        if not moved:
+            return
+        restored = restore(endpoint, moved)
+        log(
+            f"blob store: {len(moved)} file(s) of interrupted writes: {len(restored)} restored "
+            f"as objects, {len(moved) - len(restored)} temporary left in {root / 'lost+found'}"
+        )
 
     env = {**os.environ, "TMPDIR": str(root / "tmp")}
     try:
         for attempt in range(3):  # a free port can be taken before the child binds it
-            port = free_port()
+            port = _port(root, not remove_root, attempt)
             endpoint = f"http://127.0.0.1:{port}"
             argv = [
                 str(binary),
@@ -229,7 +283,9 @@ def start_gcs_emulator(
                 "-log-level=warn",
             ]
             ready = functools.partial(http_ok, f"{endpoint}/_internal/healthcheck")
-            service = Service(SERVICE_NAME, argv, env, ready, group, prepare, timeout)
+            service = Service(
+                SERVICE_NAME, argv, env, ready, group, prepare, timeout, after_start=after_start
+            )
             try:
                 service.start()
                 break

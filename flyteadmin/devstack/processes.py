@@ -49,7 +49,10 @@ def free_ports(count: int) -> list[int]:
 
 
 def port_is_free(port: int) -> bool:
+    """Nothing listens on ``port`` (connections of a stopped server lingering in TIME_WAIT do
+    not count: our servers, Go's and grpc's, bind with SO_REUSEADDR as this check does)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -154,6 +157,8 @@ class Service:
     prepare: Callable[[], None] | None = None
     timeout: float = 60.0
     child: Child | None = None
+    after_start: Callable[[], None] | None = None
+    """Runs once the process is ready, after every start."""
 
     def start(self, abort: Callable[[], bool] | None = None) -> Child:
         """Start (or restart) the process and wait until it is ready; raise if it is not."""
@@ -166,6 +171,8 @@ class Service:
                 self.ready, timeout=self.timeout, what=f"{self.name} ready", child=child,
                 abort=abort,
             )  # fmt: skip
+            if self.after_start is not None:
+                self.after_start()
         except BaseException:
             child.stop()
             raise
