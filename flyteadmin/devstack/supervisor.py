@@ -93,8 +93,12 @@ class Supervisor:
         service = entry.service
         child = service.child
         how = child.exit_description() if child is not None else "not started"
-        tail = child.log_tail(LOG_LINES) if child is not None else ""
-        ends = f" Its log ({child.log_path}) ends:\n{tail}" if child is not None else ""
+        ends = ""
+        if child is not None:
+            # Killed by a signal, it wrote nothing about why; exiting, its last lines may say.
+            killed = (child.popen.returncode or 0) < 0
+            tail = "" if killed else f" ends:\n{child.log_tail(LOG_LINES)}"
+            ends = f" Its log: {child.log_path}{tail}"
         if not entry.restart:
             self._fail(f"{service.name} exited ({how}); the stack cannot run without it.{ends}")
             return
