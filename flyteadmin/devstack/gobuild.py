@@ -169,8 +169,9 @@ class GoTool:
         if shutil.which("go") is None:
             raise GoBuildError(f"Go (>= 1.26) is needed to build {self.name}")
         target.mkdir(parents=True, exist_ok=True)
+        which = f" ({', '.join(missing)})" if len(self.binaries) > 1 else ""
         log(
-            f"building {self.name} {self.version()} ({', '.join(missing)}) into {target} "
+            f"building {self.name} {self.version()}{which} into {target} "
             "(first run only; takes several minutes)"
         )
         packages = [self.binaries[b] for b in missing]

@@ -19,11 +19,11 @@ import grpc
 import pytest
 from flyteidl.admin import common_pb2, execution_pb2, node_execution_pb2, task_pb2
 from flyteidl.core import execution_pb2 as core_execution
-from flyteidl.core import identifier_pb2, literals_pb2
+from flyteidl.core import identifier_pb2
 from flyteidl.service import admin_pb2_grpc
 
 from tests.devstack import start_dev
-from tests.integration.registration_helpers import DOMAIN, PROJECT, RT, ident, task_request
+from tests.integration.registration_helpers import DOMAIN, PROJECT, RT, ident, ints, task_request
 from tests.pyflyte import pyflyte
 from tests.waiting import eventually
 
@@ -56,17 +56,6 @@ COMPONENTS = {
 WF = core_execution.WorkflowExecution.Phase
 TERMINAL = {WF.SUCCEEDED, WF.FAILED, WF.ABORTED, WF.TIMED_OUT}
 LOAD_SECONDS = 4.0  # of writes after each restart, before the next kill
-
-
-def ints(**values: int) -> literals_pb2.LiteralMap:
-    return literals_pb2.LiteralMap(
-        literals={
-            k: literals_pb2.Literal(
-                scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(integer=v))
-            )
-            for k, v in values.items()
-        }
-    )
 
 
 def children(pid: int) -> dict[str, int]:

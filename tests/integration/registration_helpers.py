@@ -106,3 +106,15 @@ def launch_plan_request(name: str, workflow: str, version: str = "v1", **default
             default_inputs=interface_pb2.ParameterMap(parameters=params),
         ),
     )
+
+
+def ints(**values: int) -> literals_pb2.LiteralMap:
+    """A LiteralMap of integers, e.g. ``ints(x=1)``."""
+    return literals_pb2.LiteralMap(
+        literals={
+            k: literals_pb2.Literal(
+                scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(integer=v))
+            )
+            for k, v in values.items()
+        }
+    )

@@ -27,6 +27,7 @@ from tests.integration.registration_helpers import (
     PROJECT,
     RT,
     ident,
+    ints,
 )
 
 WF = core_execution.WorkflowExecution.Phase
@@ -45,17 +46,6 @@ def at(seconds: float) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(T0 + dt.timedelta(seconds=seconds))
     return stamp
-
-
-def ints(**values: int) -> literals_pb2.LiteralMap:
-    return literals_pb2.LiteralMap(
-        literals={
-            k: literals_pb2.Literal(
-                scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(integer=v))
-            )
-            for k, v in values.items()
-        }
-    )
 
 
 class Propeller:

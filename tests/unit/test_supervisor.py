@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from pathlib import Path
 
@@ -15,19 +16,26 @@ def sh(tmp_path: Path, name: str, script: str) -> Service:
     return Service(name, ["sh", "-c", script], None, lambda: True, group, timeout=5)
 
 
-def fast_supervisor(said: list[str], **kw) -> Supervisor:
-    return Supervisor(said.append, first_delay=0.05, max_delay=0.2, poll=0.05, **kw)
+@contextlib.contextmanager
+def supervising(service: Service, said: list[str], restart: bool = True, **kw):
+    """``service`` started and watched by a fast supervisor; everything stopped afterwards."""
+    supervisor = Supervisor(said.append, first_delay=0.05, max_delay=0.2, poll=0.05, **kw)
+    service.start()
+    supervisor.watch(service, restart=restart)
+    supervisor.start()
+    try:
+        yield supervisor
+    finally:
+        supervisor.halt()
+        service.group.stop()
+        supervisor.join()
 
 
 def test_a_dead_child_is_restarted_the_same_way_and_the_restart_is_said(tmp_path):
     count = tmp_path / "starts"
     service = sh(tmp_path, "worker", f"echo started >> {count}; exec sleep 60")
     said: list[str] = []
-    supervisor = fast_supervisor(said)
-    service.start()
-    supervisor.watch(service)
-    supervisor.start()
-    try:
+    with supervising(service, said) as supervisor:
         first = service.child
         eventually(lambda: count.exists(), "the first start")
         first.signal(signal.SIGKILL)
@@ -37,57 +45,36 @@ def test_a_dead_child_is_restarted_the_same_way_and_the_restart_is_said(tmp_path
         assert said[0].startswith("worker exited (killed by SIGKILL); restarting it in 0s")
         assert not supervisor.failed.is_set()
         assert service.group.children == [service.child]  # the restart replaced it in place
-    finally:
-        supervisor.halt()
-        service.group.stop()
-        supervisor.join()
 
 
 def test_a_child_that_keeps_dying_fails_the_stack_with_its_log(tmp_path):
     service = sh(tmp_path, "crasher", "sleep 0.2; echo 'cannot bind port 1'; exit 3")
     said: list[str] = []
-    supervisor = fast_supervisor(said, max_restarts=2)
-    service.start()
-    supervisor.watch(service)
-    supervisor.start()
-    try:
+    with supervising(service, said, max_restarts=2) as supervisor:
         assert supervisor.failed.wait(10)
         assert supervisor.failure.startswith("crasher exited 3 times within 300s (exit code 3)")
         assert "cannot bind port 1" in supervisor.failure
         assert sum("restarting it" in line for line in said) == 2
-    finally:
-        supervisor.join()
-        service.group.stop()
 
 
 def test_a_child_watched_without_restarts_fails_the_stack_at_once(tmp_path):
     service = sh(tmp_path, "essential", "exec sleep 60")
     said: list[str] = []
-    supervisor = fast_supervisor(said)
-    service.start()
-    supervisor.watch(service, restart=False)
-    supervisor.start()
-    try:
+    with supervising(service, said, restart=False) as supervisor:
         service.child.signal(signal.SIGTERM)
         assert supervisor.failed.wait(10)
         assert supervisor.failure.startswith("essential exited (killed by SIGTERM)")
         assert said == []
-    finally:
-        supervisor.join()
-        service.group.stop()
 
 
 def test_halted_supervision_restarts_nothing(tmp_path):
     service = sh(tmp_path, "worker", "exec sleep 60")
     said: list[str] = []
-    supervisor = fast_supervisor(said)
-    service.start()
-    supervisor.watch(service)
-    supervisor.start()
-    supervisor.halt()
-    service.group.stop()
-    supervisor.join()
-    assert not service.alive() and said == []
+    with supervising(service, said) as supervisor:
+        supervisor.halt()
+        service.group.stop()
+        assert not service.alive()
+    assert said == []
 
 
 def test_stopping_wedged_children_kills_them_after_the_grace_period(tmp_path):
