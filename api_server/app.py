@@ -14,34 +14,79 @@ from aiohttp import web
 from flyteadmin.api_server.auth.authentication import Authenticator
 from flyteadmin.api_server.auth.grpc_interceptor import AuthInterceptor
 from flyteadmin.api_server.auth.http_middleware import auth_middleware, oauth2_routes
+from flyteadmin.api_server.context import CallContext, Handler
 from flyteadmin.api_server.gateway import build_http_app
 from flyteadmin.api_server.grpc_server import build_grpc_server, mark_serving
 from flyteadmin.api_server.services import build_registry
 from flyteadmin.core.auth.runtime import build_auth
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.config import Settings
+from flyteadmin.core.watermarks import Watermarks
 
 log = logging.getLogger(__name__)
 
+WORKER_HEADER = "X-Flyteadmin-Worker"
+
+
+def _after_barrier(registry: dict[str, Handler], backend: Backend) -> dict[str, Handler]:
+    """Each handler first waits for the writes other workers acknowledged (core/watermarks)."""
+
+    def wrap(handler: Handler) -> Handler:
+        async def handle(request, ctx: CallContext):
+            await backend.barrier()
+            return await handler(request, ctx)
+
+        return handle
+
+    return {name: wrap(handler) for name, handler in registry.items()}
+
+
+def _worker_header(worker: int):
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        response = await handler(request)
+        response.headers[WORKER_HEADER] = str(worker)
+        return response
+
+    return middleware
+
 
 class ApiServer:
-    def __init__(self, settings: Settings, backend: Backend | None = None) -> None:
+    """One API server. With ``watermarks`` it is worker ``worker`` of several sharing the ports
+    (api_server/workers.py)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        backend: Backend | None = None,
+        *,
+        watermarks: Watermarks | None = None,
+        worker: int | None = None,
+    ) -> None:
         self.settings = settings
         self.backend = backend or Backend(settings)
         self.auth = build_auth(settings)  # None when auth.mode is off
         self.registry = build_registry(self.backend, self.auth)
+        if watermarks is not None:
+            self.backend.share_writes(watermarks)
+            self.registry = _after_barrier(self.registry, self.backend)
+        self._shared_ports = watermarks is not None
         server = settings.server
         authenticator = Authenticator(self.auth) if self.auth is not None else None
+        middlewares = [auth_middleware(authenticator)] if authenticator else []
+        if worker is not None:
+            middlewares.insert(0, _worker_header(worker))
         self.grpc, self.grpc_port = build_grpc_server(
             self.registry,
             address=f"{server.host}:{server.grpc_port}",
             reflection_on=server.grpc_reflection,
             interceptors=[AuthInterceptor(authenticator)] if authenticator else [],
+            reuse_port=self._shared_ports,
         )
         self.http_app = build_http_app(
             self.registry,
             cors_origins=server.cors_allowed_origins,
-            middlewares=[auth_middleware(authenticator)] if authenticator else [],
+            middlewares=middlewares,
             extra_routes=oauth2_routes(self.auth) if self.auth is not None else [],
         )
         self._http_runner: web.AppRunner | None = None
@@ -52,7 +97,12 @@ class ApiServer:
         await self.grpc.start()
         self._http_runner = web.AppRunner(self.http_app, access_log=None)
         await self._http_runner.setup()
-        site = web.TCPSite(self._http_runner, self.settings.server.host, self.http_port)
+        site = web.TCPSite(
+            self._http_runner,
+            self.settings.server.host,
+            self.http_port,
+            reuse_port=self._shared_ports or None,
+        )
         await site.start()
         if self.http_port == 0:
             self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]

@@ -85,9 +85,14 @@ def build_grpc_server(
     address: str,
     reflection_on: bool = True,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
-    """Create the server bound to ``address`` (host:port, port 0 picks one); returns the port."""
-    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=list(interceptors))
+    """Create the server bound to ``address`` (host:port, port 0 picks one); returns the port.
+
+    SO_REUSEPORT only when asked (API-server workers share a port): grpcio turns it on by
+    default, which would let a second server on the same port take half the connections."""
+    options = [*SERVER_OPTIONS, ("grpc.so_reuseport", 1 if reuse_port else 0)]
+    server = grpc.aio.server(options=options, interceptors=list(interceptors))
     for service in SERVICES:
         servicer, add = _servicer(service, registry)
         add(servicer, server)

@@ -8,6 +8,7 @@ list, ``stop`` ends them and closes the HTTP client (on the loop that used it).
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from flyteidl.admin import matchable_resource_pb2
 from flyteidl.core import identifier_pb2
@@ -16,9 +17,11 @@ from kubernetes import client
 from flyteadmin.core import kube
 from flyteadmin.core.attributes import Attributes
 from flyteadmin.core.blobstore import GcsBlobStore
+from flyteadmin.core.budget import StorageBudget, follow_database_size
 from flyteadmin.core.config import Settings
 from flyteadmin.core.crmap.attributes import AttributesCodec
 from flyteadmin.core.crmap.executions import ExecutionCodec
+from flyteadmin.core.crmap.history_segments import HistorySegmentCodec
 from flyteadmin.core.crmap.named_entities import NamedEntityCodec
 from flyteadmin.core.crmap.node_executions import NodeExecutionCodec
 from flyteadmin.core.crmap.projects import ProjectCodec
@@ -31,7 +34,9 @@ from flyteadmin.core.crmap.registered import (
 from flyteadmin.core.crmap.signals import SignalCodec
 from flyteadmin.core.crmap.task_executions import TaskExecutionCodec
 from flyteadmin.core.events.service import Events
+from flyteadmin.core.executions.history import ChildrenOf, ExecutionHistory
 from flyteadmin.core.executions.service import Executions
+from flyteadmin.core.history.engine import HistoryEngine
 from flyteadmin.core.projects import Projects
 from flyteadmin.core.registration.descriptions import Descriptions
 from flyteadmin.core.registration.entities import add_indexes
@@ -42,7 +47,9 @@ from flyteadmin.core.registration.workflows import WorkflowLimits, Workflows
 from flyteadmin.core.signals import Signals
 from flyteadmin.core.store import Collection
 from flyteadmin.core.validation.tasks import TaskResourceLimits, limits_from_attributes
+from flyteadmin.core.watermarks import Watermarks
 
+log = logging.getLogger(__name__)
 RT = identifier_pb2.ResourceType
 MR = matchable_resource_pb2.MatchableResource
 
@@ -53,6 +60,8 @@ class Backend:
         self.settings = settings
         self.api = api or kube.api_client(k8s.kubeconfig)
         self.http = kube.KubeHttp(self.api, max_connections=k8s.api_connections)
+        self.budget = StorageBudget(settings.etcd)
+        self._db_size_task: asyncio.Task | None = None
         # Lazy: the first blob call connects, or reports the store as not configured.
         self.blobs = GcsBlobStore(settings.storage)
         self.project_records = Collection(self.api, k8s.namespace, ProjectCodec(), self.http)
@@ -72,6 +81,7 @@ class Backend:
         self.signal_records = collection(SignalCodec())
         self.node_execution_records = collection(NodeExecutionCodec())
         self.task_execution_records = collection(TaskExecutionCodec())
+        self.segment_records = collection(HistorySegmentCodec())
         for records in (
             self.task_records,
             self.workflow_records,
@@ -91,7 +101,10 @@ class Backend:
             self.signal_records,
             self.node_execution_records,
             self.task_execution_records,
+            self.segment_records,
         ]
+        for records in self.collections:
+            records.use_budget(self.budget)
         registration = settings.registration
         self.descriptions = Descriptions(self.description_records)
         self.tasks = Tasks(
@@ -134,7 +147,27 @@ class Backend:
             attributes=self.attributes,
             blobs=lambda: self.blobs,
         )
-        self.signals = Signals(self.signal_records, self.executions)
+        # Archived executions: history files in the blob store, queried in place (docs/storage.md).
+        self.history_engine = HistoryEngine(self.blobs, settings.history)
+        self.history = ExecutionHistory(
+            self.history_engine,
+            self.execution_records,
+            self.segment_records,
+            {
+                "launch_plan": self.launch_plans.candidates,
+                "workflow": self.workflows.candidates,
+                "task": self.tasks.candidates,
+            },
+        )
+        self.executions.history = self.history
+        self.children_of = ChildrenOf(
+            self.execution_records,
+            self.node_execution_records,
+            self.task_execution_records,
+            self.signal_records,
+        )
+        self.children_of.history = self.history
+        self.signals = Signals(self.signal_records, self.executions, self.children_of)
         self.events = Events(
             self.executions,
             self.node_execution_records,
@@ -142,6 +175,7 @@ class Backend:
             blobs=lambda: self.blobs,
             max_data_bytes=settings.executions.max_inline_data_bytes,
             registered_tasks=self.tasks,
+            children_of=self.children_of,
         )
 
     def task_resource_limits(self, project: str, domain: str) -> TaskResourceLimits:
@@ -156,9 +190,35 @@ class Backend:
             return None
         return record.value.message.closure
 
+    def share_writes(self, watermarks: Watermarks) -> None:
+        """Run as one of several API-server workers: publish this worker's writes, and let
+        ``barrier`` wait for the others' (core/watermarks.py)."""
+        for slot, collection in enumerate(self.collections):
+            collection.share_writes(watermarks, slot)
+
+    async def barrier(self, timeout: float = 2.0) -> None:
+        """Wait until every cache has seen the writes other workers acknowledged before now.
+        Nearly always immediate; past ``timeout`` the call goes on with what the cache has."""
+        lagging = [c for c in self.collections if not c.caught_up()]
+        if not lagging:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while lagging and loop.time() < deadline:
+            await asyncio.sleep(0.001)
+            lagging = [c for c in lagging if not c.caught_up()]
+        if lagging:
+            log.warning(
+                "caches of %s still behind other workers after %.1fs; serving anyway",
+                ", ".join(c.kind.plural for c in lagging),
+                timeout,
+            )
+
     async def start(self) -> None:
         for collection in self.collections:
             collection.start()
+        if self.settings.etcd.read_database_size:
+            self._db_size_task = asyncio.create_task(follow_database_size(self.budget, self.http))
         timeout = self.settings.kubernetes.cache_sync_timeout_seconds
         loop = asyncio.get_running_loop()
         for collection in self.collections:
@@ -170,7 +230,11 @@ class Backend:
                 )
 
     async def stop(self) -> None:
+        if self._db_size_task is not None:
+            self._db_size_task.cancel()
+            await asyncio.gather(self._db_size_task, return_exceptions=True)
         for collection in self.collections:
             collection.stop()
         await self.http.close()
         await self.blobs.close()
+        self.history_engine.close()

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 import requests
@@ -55,6 +56,14 @@ class BlobStore(Protocol):
 
     async def get(self, uri: str) -> bytes:
         """The blob's bytes; ``BlobNotFound`` if there is none."""
+        ...
+
+    async def put_file(self, uri: str, path: Path, content_type: str = OCTET_STREAM) -> None:
+        """Upload a local file (streamed: large files never sit in memory)."""
+        ...
+
+    async def get_file(self, uri: str, path: Path) -> None:
+        """Download the blob into ``path`` (streamed); ``BlobNotFound`` if there is none."""
         ...
 
     async def exists(self, uri: str) -> bool: ...
@@ -173,6 +182,27 @@ class GcsBlobStore:
                 raise BlobNotFound(uri) from exc
 
         return await self._run(get, "read", uri)
+
+    async def put_file(self, uri: str, path: Path, content_type: str = OCTET_STREAM) -> None:
+        def put() -> None:
+            try:
+                self._blob(uri).upload_from_filename(
+                    str(path), content_type=content_type, retry=self._retry
+                )
+            except gexc.NotFound as exc:
+                raise AdminError(Code.UNAVAILABLE, f"blob store: no bucket for {uri}") from exc
+
+        await self._run(put, "write", uri)
+
+    async def get_file(self, uri: str, path: Path) -> None:
+        def get() -> None:
+            try:
+                self._blob(uri).download_to_filename(str(path), retry=self._retry)
+            except gexc.NotFound as exc:
+                path.unlink(missing_ok=True)  # the client leaves an empty file behind
+                raise BlobNotFound(uri) from exc
+
+        await self._run(get, "read", uri)
 
     async def exists(self, uri: str) -> bool:
         return await self._run(lambda: self._blob(uri).exists(retry=self._retry), "check", uri)

@@ -35,6 +35,9 @@ class ServerSettings:
     grpc_port: int = 8089
     http_port: int = 8088
     grpc_reflection: bool = True
+    workers: int = 1
+    """API-server processes sharing the ports (one Python process uses at most one core);
+    0 means one per core (api_server/workers.py)."""
     cors_allowed_origins: tuple[str, ...] = ("*",)
     """Origins allowed by CORS; `*` allows any (the exact origin is echoed for credentials)."""
 
@@ -87,6 +90,49 @@ class StorageSettings:
     """Google Cloud project of the client; empty means the credentials' project."""
     inline_threshold_bytes: int = 65536
     """Payloads larger than this go to the blob store; smaller ones stay in the resource."""
+
+
+@dataclass(frozen=True)
+class EtcdSettings:
+    """What the control plane may fill of etcd (core/budget.py, docs/storage.md). Shares are
+    of `quota_bytes` and apply to the estimate of what the control plane holds there."""
+
+    quota_bytes: int = 2 * 1024**3
+    """etcd's `--quota-backend-bytes` (2 GiB by default, 8 GiB at most)."""
+    archive_above: float = 0.3
+    """Above this share, finished executions move to history before their retention is over."""
+    refuse_new_above: float = 0.45
+    """Above this share, new work (executions, projects, registrations) is refused with
+    RESOURCE_EXHAUSTED; running executions still record their progress."""
+    refuse_all_above: float = 0.6
+    """Above this share, every write but a delete is refused."""
+    compaction_interval_seconds: float = 300.0
+    """How long etcd keeps old revisions: kube-apiserver's `--etcd-compaction-interval`."""
+    object_overhead_bytes: int = 1024
+    """What etcd stores per object and per revision beyond the object's JSON."""
+    read_database_size: bool = True
+    """Also read etcd's real database size from kube-apiserver's metrics, when allowed."""
+
+    def __post_init__(self) -> None:
+        shares = (self.archive_above, self.refuse_new_above, self.refuse_all_above)
+        if not 0 < shares[0] <= shares[1] <= shares[2] < 1:
+            raise ConfigError(
+                "etcd: expected 0 < archive_above <= refuse_new_above <= refuse_all_above < 1, "
+                f"got {shares}"
+            )
+
+
+@dataclass(frozen=True)
+class ArchiveSettings:
+    """Moving finished executions out of etcd into history (operator/archiver.py)."""
+
+    enabled: bool = True
+    retention_seconds: float = 86400.0
+    """A finished execution stays in etcd this long after it ended, then moves to history."""
+    interval_seconds: float = 10.0
+    """How often the archiver looks for executions to move."""
+    batch_executions: int = 500
+    """Executions moved per history segment at most."""
 
 
 @dataclass(frozen=True)
@@ -380,6 +426,37 @@ class NotificationSettings:
     retry: NotificationRetrySettings = field(default_factory=NotificationRetrySettings)
 
 
+@dataclass(frozen=True)
+class HistorySettings:
+    """Finished executions archived as Parquet files in the blob store and queried with an
+    embedded DuckDB (docs/storage.md, "History")."""
+
+    cache_dir: str = ""
+    """Local directory of downloaded history files (content-addressed; several processes on
+    one host may share it). Empty: `flyteadmin-history` in the system's temporary directory."""
+    cache_max_bytes: int = 0
+    """Files beyond this size (least recently used first, never one used in the last ten
+    minutes) are removed from the cache and downloaded again when needed; 0: no limit."""
+    duckdb_memory_limit: str = "512MB"
+    """DuckDB's memory limit (its buffer pool; sorts and joins spill to `cache_dir`)."""
+    duckdb_threads: int = 2
+    """DuckDB's worker threads per query."""
+    query_workers: int = 4
+    """History queries running at once (each on its own DuckDB cursor, in a thread)."""
+    executions_row_group_rows: int = 16384
+    """Rows per row group of executions files."""
+    children_row_group_rows: int = 8192
+    """Rows per row group of node execution, task execution and signal files."""
+    zstd_level: int = 3
+    """zstd compression level of the files."""
+    target_file_bytes: int = 256 * 1024 * 1024
+    """Compaction writes files up to about this size."""
+    compaction_min_files: int = 8
+    """A partition is compacted once it has this many small files."""
+    compaction_small_file_bytes: int = 32 * 1024 * 1024
+    """Files smaller than this are compaction input."""
+
+
 def _default_domains() -> tuple[Domain, ...]:
     return tuple(Domain(d, d) for d in ("development", "staging", "production"))
 
@@ -390,6 +467,8 @@ class Settings:
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
     operator: OperatorSettings = field(default_factory=OperatorSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    etcd: EtcdSettings = field(default_factory=EtcdSettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     executions: ExecutionDefaults = field(default_factory=ExecutionDefaults)
     task_resources: TaskResourceSettings = field(default_factory=TaskResourceSettings)
     registration: RegistrationSettings = field(default_factory=RegistrationSettings)
@@ -398,6 +477,7 @@ class Settings:
     cluster_resources: ClusterResourceSettings = field(default_factory=ClusterResourceSettings)
     schedules: ScheduleSettings = field(default_factory=ScheduleSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    history: HistorySettings = field(default_factory=HistorySettings)
     domains: tuple[Domain, ...] = field(default_factory=_default_domains)
     """The system-wide domains every project has."""
 

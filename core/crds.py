@@ -61,6 +61,12 @@ def _proto(description: str) -> Schema:
     }
 
 
+def _packed(description: str) -> Schema:
+    """A protobuf message as base64 protobuf binary: one opaque string that kube-apiserver
+    neither walks nor field-tracks (core/crmap/protojson.py)."""
+    return _string(f"{description} Protobuf binary, base64.")
+
+
 def _string_map(description: str) -> Schema:
     return {
         "type": "object",
@@ -116,6 +122,9 @@ class Kind:
     # writes: a create with status then costs two calls, and an update of both costs two.
     # The kinds written on every event have none (one call per write; docs/storage.md).
     status_subresource: bool = True
+    # Objects that running executions create (node/task executions, signals): their writes are
+    # progress, admitted while new work is already refused (core/budget.py).
+    progress: bool = False
     description: str = ""
     namespaced: bool = True
     group: str = GROUP
@@ -290,7 +299,9 @@ _PHASE_STATUS = {
     "startedAt": _time(),
     "updatedAt": _time(),
     "duration": _string("Duration as seconds with an `s` suffix (protobuf Duration JSON)."),
-    "closure": _proto("The admin closure of the entity (phase details, outputs, errors, ...)."),
+    "message": _string("The error, shortened (for kubectl; the closure holds all of it)."),
+    "closureProto": _packed("The admin closure (phase details, outputs, errors, ...)."),
+    "closure": _proto("The admin closure, as JSON (objects written before closureProto)."),
     "closureRef": _ref("the closure"),
 }
 
@@ -306,7 +317,8 @@ EXECUTION = Kind(
             "launchPlanId": IDENTIFIER,
             "workflowId": IDENTIFIER,
             "taskId": IDENTIFIER,
-            "spec": _proto("admin.ExecutionSpec with the resolved configuration."),
+            "specProto": _packed("admin.ExecutionSpec with the resolved configuration."),
+            "spec": _proto("admin.ExecutionSpec as JSON (objects written before specProto)."),
             "inputsUri": _string(),
             "userInputsUri": _string(),
             "parentNodeExecution": _proto("core.NodeExecutionIdentifier of the launching node."),
@@ -325,6 +337,12 @@ EXECUTION = Kind(
         {
             **_PHASE_STATUS,
             "abort": _proto("Abort cause and principal."),
+            "archivedIn": {
+                "type": "array",
+                "description": "History files that hold this execution and its node and task "
+                "executions: set by the archiver just before it deletes the objects.",
+                "items": _string(),
+            },
             "notified": {
                 "type": "array",
                 "description": "Phase notifications the operator has delivered or given up on "
@@ -361,14 +379,19 @@ NODE_EXECUTION = Kind(
     short_names=("fnexec",),
     description="A node execution of a workflow execution (admin.NodeExecution).",
     status_subresource=False,
+    progress=True,
     spec=_object(
         {
             "executionId": EXECUTION_ID,
             "nodeId": _string(),
             "parentId": _string("Node id of the parent node execution, for child nodes."),
-            "parentTaskExecution": _proto("core.TaskExecutionIdentifier of a dynamic parent."),
+            "parentTaskExecutionProto": _packed(
+                "core.TaskExecutionIdentifier of a dynamic parent."
+            ),
+            "parentTaskExecution": _proto("The same as JSON (objects written before)."),
             "inputUri": _string(),
-            "metadata": _proto("admin.NodeExecutionMetaData."),
+            "metadataProto": _packed("admin.NodeExecutionMetaData."),
+            "metadata": _proto("admin.NodeExecutionMetaData as JSON (objects written before)."),
         },
         ["executionId", "nodeId"],
     ),
@@ -390,6 +413,7 @@ TASK_EXECUTION = Kind(
     short_names=("ftexec",),
     description="One attempt of a task in a node execution (admin.TaskExecution).",
     status_subresource=False,
+    progress=True,
     spec=_object(
         {
             "executionId": EXECUTION_ID,
@@ -508,6 +532,7 @@ SIGNAL = Kind(
     plural="signals",
     short_names=("fsig",),
     description="A gate-node signal of an execution (admin.Signal).",
+    progress=True,
     spec=_object(
         {
             "executionId": EXECUTION_ID,
@@ -524,6 +549,59 @@ SIGNAL = Kind(
     ),
 )
 
+HISTORY_SEGMENT = Kind(
+    kind="HistorySegment",
+    plural="historysegments",
+    short_names=("fhist",),
+    description="One Parquet file of archived execution history in the blob store "
+    "(docs/storage.md, History). The object name is derived from the file URI.",
+    status_subresource=False,
+    spec=_object(
+        {
+            "uri": _string("gs:// URI of the file."),
+            "table": _string("", ["executions", "node_executions", "task_executions", "signals"]),
+            "project": _string(),
+            "domain": _string(),
+            "month": _string("Month (YYYY-MM, UTC) of the executions' creation, or none."),
+            "rows": _int(),
+            "bytes": _int(),
+            "sha256": _string("Hex digest of the file's bytes."),
+            "minCreatedAt": _time("Earliest created_at of its rows."),
+            "maxCreatedAt": _time("Latest created_at of its rows."),
+            "replaces": {
+                "type": "array",
+                "items": _string(),
+                "description": "Segments this one replaces (compaction output): queries "
+                "switch from them to this file at once.",
+            },
+        },
+        ["uri", "table", "project", "domain", "month", "sha256"],
+    ),
+    status=_object(
+        {
+            "phase": _string(
+                "Committed: the file is verified and registered, but the archived objects may "
+                "still exist; Done: they are deleted.",
+                ["Committed", "Done"],
+            ),
+            "executions": {
+                "type": "array",
+                "items": _string(),
+                "description": "Names of the executions in the file, while not Done.",
+            },
+        }
+    ),
+    columns=(
+        Column("Table", ".spec.table"),
+        Column("Project", ".spec.project"),
+        Column("Domain", ".spec.domain"),
+        Column("Month", ".spec.month"),
+        Column("Rows", ".spec.rows", "integer"),
+        Column("Phase", ".status.phase"),
+        Column("URI", ".spec.uri", priority=1),
+    ),
+)
+
 KINDS: tuple[Kind, ...] = (
     PROJECT,
     TASK,
@@ -536,6 +614,7 @@ KINDS: tuple[Kind, ...] = (
     MATCHABLE_ATTRIBUTES,
     DESCRIPTION_ENTITY,
     SIGNAL,
+    HISTORY_SEGMENT,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

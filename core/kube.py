@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import ssl
 import time
 from pathlib import Path
@@ -37,6 +38,8 @@ def api_client(kubeconfig: str = "", pool_size: int = 16) -> client.ApiClient:
 
 # HTTP status of a failed Kubernetes call -> code for our client. A 409 is AlreadyExists on a
 # create but a lost optimistic-concurrency race on an update; callers of update retry it.
+log = logging.getLogger(__name__)
+
 _STATUS_CODES: dict[int, Code] = {
     400: Code.INVALID_ARGUMENT,
     403: Code.INTERNAL,  # our own service account lacks a permission: an operator problem
@@ -48,6 +51,9 @@ _STATUS_CODES: dict[int, Code] = {
 }
 
 
+ETCD_FULL = "database space exceeded"  # etcd's "mvcc: database space exceeded"
+
+
 class KubeError(Exception):
     """A failed call to the Kubernetes API: its HTTP status and the Status message."""
 
@@ -55,12 +61,6 @@ class KubeError(Exception):
         super().__init__(f"{status}: {message}")
         self.status = status
         self.message = message
-
-
-def transient(status: int) -> bool:
-    """A failure a later attempt can get past: no answer (0), too many requests, or the API
-    server (or etcd behind it) unavailable."""
-    return not status or status == 429 or status >= 500
 
 
 def status_message(exc: ApiException) -> str:
@@ -76,6 +76,12 @@ def translate(exc: ApiException | KubeError, *, creating: bool = False) -> Admin
         status, message = exc.status, exc.message
     else:
         status, message = exc.status or 0, status_message(exc)
+    if ETCD_FULL in message:
+        # etcd's NOSPACE alarm: the whole cluster refuses writes until an operator frees space
+        # (core/budget.py exists to keep us from getting here). Not UNAVAILABLE: clients must
+        # not retry into it.
+        log.error("etcd is out of space (%s): compact, defragment and disarm its alarm", message)
+        return AdminError(Code.RESOURCE_EXHAUSTED, f"kubernetes API: {message}")
     if status == 409 and creating:
         code = Code.ALREADY_EXISTS
     elif status in _STATUS_CODES:
@@ -137,7 +143,14 @@ class KubeHttp:
         return self._session
 
     async def request(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
-        headers = {"Accept": "application/json"}
+        status, reason, text = await self.request_text(method, path, body)
+        return decode_response(status, reason, text)
+
+    async def request_text(
+        self, method: str, path: str, body: Any = None, accept: str = "application/json"
+    ) -> tuple[int, str, str]:
+        """The raw answer: HTTP status, reason and body text."""
+        headers = {"Accept": accept}
         # The client's own auth settings, re-read per call: in a Pod the service-account token
         # is rotated on disk and the refresh hook reloads it.
         for auth in self._cfg.auth_settings().values():
@@ -152,7 +165,7 @@ class KubeHttp:
                 status, reason = response.status, response.reason or ""
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise KubeError(0, f"cannot reach the Kubernetes API: {exc!r}") from exc
-        return decode_response(status, reason, text)
+        return status, reason, text
 
     async def close(self) -> None:
         if self._session is not None:

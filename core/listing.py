@@ -322,11 +322,7 @@ def build_filter(schema: EntitySchema, function: str, field: str, values: Sequen
             raise invalid_argument(
                 f"invalid value '{raw}' for filter '{entity}.{name}': expected {column.type.value}"
             ) from None
-    test, get = fn.test(tuple(converted)), target.getter(column_name)
-
-    def on_record(r: Any) -> bool:
-        return (v := get(r)) is not None and test(v)
-
+    on_record = _on_record(target, column_name, fn, tuple(converted))
     matches: Predicate = on_record
     if join is not None and join.many:
         jget = join.get
@@ -335,6 +331,19 @@ def build_filter(schema: EntitySchema, function: str, field: str, values: Sequen
         jget = join.get
         matches = lambda r: (j := jget(r)) is not None and on_record(j)  # noqa: E731
     return Filter(entity, column_name, function, tuple(converted), matches)
+
+
+def _on_record(target: EntitySchema, column: str, fn: _Function, values: tuple) -> Predicate:
+    test, get = fn.test(values), target.getter(column)
+    return lambda r: (v := get(r)) is not None and test(v)
+
+
+def joined_matches(schema: EntitySchema, f: Filter) -> Predicate:
+    """A filter on a joined entity (``f.entity`` is one of ``schema.joins``) as a test of that
+    entity's own records: e.g. which launch plans ``eq(launch_plan.name,x)`` of ListExecutions
+    accepts (history queries turn the answer into a membership test on the joined ids)."""
+    target = schema.joins[f.entity].schema
+    return _on_record(target, f.field, _FUNCTIONS[f.function], f.values)
 
 
 def eq_filter(schema: EntitySchema, field: str, value: str) -> Filter:
@@ -514,6 +523,7 @@ __all__ = [
     "build_filter",
     "eq_filter",
     "evaluate",
+    "joined_matches",
     "narrow",
     "parse_filters",
     "parse_list_request",

@@ -10,8 +10,10 @@ from flyteidl.core import identifier_pb2
 
 from flyteadmin.core import listing
 from flyteadmin.core.compiler import castable, literal_type_of, literal_type_text
+from flyteadmin.core.crmap.executions import execution_object_name
 from flyteadmin.core.crmap.signals import SignalRecord, signal_object_name
-from flyteadmin.core.errors import already_exists, invalid_argument, missing
+from flyteadmin.core.errors import already_exists, failed_precondition, invalid_argument, missing
+from flyteadmin.core.executions.history import ChildrenOf
 from flyteadmin.core.executions.service import Executions
 from flyteadmin.core.listing import Column, ColumnType, EntitySchema, SortSpec
 from flyteadmin.core.registration.entities import sort_args
@@ -54,9 +56,15 @@ def _check_id(ident: identifier_pb2.SignalIdentifier) -> None:
 
 
 class Signals:
-    def __init__(self, records: Collection[SignalRecord], executions: Executions) -> None:
+    def __init__(
+        self,
+        records: Collection[SignalRecord],
+        executions: Executions,
+        children_of: ChildrenOf | None = None,
+    ) -> None:
         self.records = records
         self.executions = executions
+        self.children_of = children_of or ChildrenOf(executions.records, None, None, records)
         records.add_index("execution", lambda v: [_execution_key(v.signal.id.execution_id)])
 
     async def get_or_create(
@@ -65,7 +73,16 @@ class Signals:
         _check_id(request.id)
         if not request.HasField("type"):
             raise missing("type")
-        self.executions.find(request.id.execution_id)  # NotFound for an unknown execution
+        execution = await self.executions.lookup(request.id.execution_id)  # NotFound if unknown
+        if not execution.resource_version or execution.value.archived_in:
+            # A finished, archived execution's gates are history: answer the recorded signal.
+            for stored in (await self.children_of(request.id.execution_id)).all_signals():
+                if stored.value.signal.id == request.id:
+                    return stored.value.signal
+            raise failed_precondition(
+                f"execution {_describe_execution(request.id.execution_id)} has ended and is "
+                "archived: no new signal can be created for it"
+            )
         name = signal_object_name(request.id)
         existing = self.records.get(name)
         if existing is None:
@@ -77,7 +94,7 @@ class Signals:
                 existing = await self.records.read_through(name)
         return existing.value.signal
 
-    def list(self, request: signal_pb2.SignalListRequest) -> signal_pb2.SignalList:
+    async def list(self, request: signal_pb2.SignalListRequest) -> signal_pb2.SignalList:
         ex = request.workflow_execution_id
         for field in ("project", "domain", "name"):
             if not getattr(ex, field):
@@ -92,7 +109,7 @@ class Signals:
             limit=request.limit,
             rpc="ListSignals",
         )
-        page = listing.evaluate(query, self.records.by_index("execution", _execution_key(ex)))
+        page = listing.evaluate(query, (await self.children_of(ex)).all_signals())
         return signal_pb2.SignalList(
             signals=[r.value.signal for r in page.items], token=page.next_token
         )
@@ -103,6 +120,16 @@ class Signals:
             raise missing("value")
         name = signal_object_name(request.id)
         if self.records.get(name) is None:
+            execution = self.executions.records.get(
+                execution_object_name(request.id.execution_id)
+            ) or await self._archived(request.id.execution_id)
+            if execution is not None and (
+                not execution.resource_version or execution.value.archived_in
+            ):
+                raise failed_precondition(
+                    f"execution {_describe_execution(request.id.execution_id)} has ended and "
+                    "is archived: its signals can no longer be set"
+                )
             raise invalid_argument(
                 f"failed to validate that signal [{_describe(request.id)}] exists"
             )
@@ -124,6 +151,15 @@ class Signals:
             return replace(current, signal=signal, set_at=dt.datetime.now(dt.UTC))
 
         await self.records.mutate(name, change)
+
+
+    async def _archived(self, ex: identifier_pb2.WorkflowExecutionIdentifier):
+        history = self.executions.history
+        return None if history is None else await history.execution(_execution_key(ex))
+
+
+def _describe_execution(ex: identifier_pb2.WorkflowExecutionIdentifier) -> str:
+    return f"{ex.project}/{ex.domain}/{ex.name}"
 
 
 def _execution_key(ex: identifier_pb2.WorkflowExecutionIdentifier) -> tuple[str, str, str]:

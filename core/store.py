@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import datetime as dt
+import json
 import logging
 import os
 import random
@@ -26,13 +27,16 @@ import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import quote
 
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
 from flyteadmin.core import kube
+from flyteadmin.core.budget import StorageBudget
 from flyteadmin.core.crds import Kind
 from flyteadmin.core.errors import AdminError, Code
+from flyteadmin.core.watermarks import Watermarks
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +87,7 @@ class Stored(Generic[T]):
     uid: str
     created_at: dt.datetime
     value: T
+    size: int = 0  # bytes of the object as the apiserver returned it (JSON): the etcd budget
     # Derived values of this version (e.g. list columns), computed once: a Stored is never
     # changed, every write makes a new one, so nothing here goes stale.
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -100,6 +105,10 @@ def _same_content(sent: Body, got: Body) -> bool:
         and got.get("status") == sent.get("status")
         and (got.get("metadata") or {}).get("labels") == (sent.get("metadata") or {}).get("labels")
     )
+
+
+def _json_size(body: Body) -> int:
+    return len(json.dumps(body, separators=(",", ":")))
 
 
 def _parse_time(text: str | None) -> dt.datetime:
@@ -220,8 +229,16 @@ class Collection(Generic[T]):
         self._objects: dict[str, Stored[T]] = {}
         self._tombstones: dict[str, int] = {}
         self._indexes: dict[str, _Index | _SortedIndex] = {}
+        self._listeners: list[Callable[[str, Stored[T]], None]] = []
         self._synced = threading.Event()
         self._stopping = threading.Event()
+        # The newest resourceVersion the watch delivered (or the list started from): every
+        # write of this kind up to it is in the cache (core/watermarks.py).
+        self.seen_version = 0
+        self._budget: StorageBudget | None = None
+        self._bytes = 0  # sum of the cached objects' sizes
+        self._watermarks: Watermarks | None = None
+        self._kind_slot = -1
         self._watch: watch.Watch | None = None
         self._thread: threading.Thread | None = None
 
@@ -270,9 +287,29 @@ class Collection(Generic[T]):
     def __len__(self) -> int:
         return len(self._objects)
 
+    def use_budget(self, budget: StorageBudget) -> None:
+        """Report sizes to ``budget`` and ask it before every write (core/budget.py)."""
+        self._budget = budget
+        budget.set_live(self.kind.kind, self._bytes, len(self._objects))
+
+    def stored_bytes(self) -> int:
+        return self._bytes
+
+    def share_writes(self, watermarks: Watermarks, slot: int) -> None:
+        """Publish this worker's writes in ``watermarks`` (slot ``slot``), so other API-server
+        workers wait for them before serving reads (core/watermarks.py)."""
+        self._watermarks, self._kind_slot = watermarks, slot
+
+    def caught_up(self) -> bool:
+        """Whether the cache has seen every write another worker has acknowledged."""
+        marks = self._watermarks
+        return marks is None or self.seen_version >= marks.others(self._kind_slot)
+
     # ----------------------------------------------------------------------------- writes
 
     async def create(self, value: T) -> Stored[T]:
+        if self._budget is not None:
+            self._budget.admit(self.kind.kind, new_work=not self.kind.progress)
         body = self._full_body(value)
         try:
             created = await self._http.request("POST", self._path, body)
@@ -292,6 +329,8 @@ class Collection(Generic[T]):
 
         With a status subresource, only the parts that changed are written: the status alone
         (most event-driven updates) or the main part alone take one call, both take two."""
+        if self._budget is not None:
+            self._budget.admit(self.kind.kind, new_work=False)
         body = self._full_body(value)
         body["metadata"]["resourceVersion"] = str(current.resource_version)
         has_status = self.kind.separate_status and body.get("status") is not None
@@ -319,7 +358,8 @@ class Collection(Generic[T]):
         ].get("labels")
 
     async def mutate(self, name: str, change: Callable[[T], T], attempts: int = 16) -> Stored[T]:
-        """Read-modify-write with retries on conflicts; ``change`` may raise to abort.
+        """Read-modify-write with retries on conflicts; ``change`` may raise to abort, or
+        return its argument itself to write nothing.
 
         Between attempts it waits a random, growing moment, so that many writers of one object
         (e.g. racing launch-plan activations) spread out instead of colliding again."""
@@ -328,7 +368,10 @@ class Collection(Generic[T]):
             if current is None:
                 raise NotFound(f"{self.kind.kind} {name} not found")
             try:
-                return await self.update(current, change(current.value))
+                changed = change(current.value)
+                if changed is current.value:
+                    return current  # nothing to write
+                return await self.update(current, changed)
             except Conflict:
                 await asyncio.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
                 current = await self.read_through(name)
@@ -346,6 +389,25 @@ class Collection(Generic[T]):
             if stored is not None:
                 self._tombstones[name] = stored.resource_version
                 self._remove(name)
+        if stored is not None:
+            self._notify("DELETED", stored)
+
+    async def delete_matching(self, labels: dict[str, str], names: Iterable[str]) -> None:
+        """Delete every object with these labels in one call (kube-apiserver's delete
+        collection), then drop ``names`` (what the caller knows matched) from the cache."""
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        try:
+            await self._http.request("DELETE", f"{self._path}?labelSelector={quote(selector)}")
+        except kube.KubeError as exc:
+            raise kube.translate(exc) from exc
+        for name in names:
+            with self._lock:
+                stored = self._objects.get(name)
+                if stored is not None:
+                    self._tombstones[name] = stored.resource_version
+                    self._remove(name)
+            if stored is not None:
+                self._notify("DELETED", stored)
 
     async def read_through(self, name: str) -> Stored[T] | None:
         """Read one object from the API server (not the cache) and refresh the cache with it."""
@@ -360,7 +422,10 @@ class Collection(Generic[T]):
     def _full_body(self, value: T) -> Body:
         body = self.codec.encode(value)
         metadata = dict(body.get("metadata") or {})
-        metadata.update(name=self.codec.name(value), namespace=self.namespace)
+        # One empty entry makes kube-apiserver store no managedFields: nobody applies our
+        # objects server-side, and the bookkeeping was ~40% of a stored object and of the
+        # apiserver's work per write (docs/storage.md).
+        metadata.update(name=self.codec.name(value), namespace=self.namespace, managedFields=[{}])
         return {
             **body,
             "apiVersion": self.kind.api_version,
@@ -395,17 +460,28 @@ class Collection(Generic[T]):
             uid=meta.get("uid", ""),
             created_at=_parse_time(meta.get("creationTimestamp")),
             value=value,
+            size=_json_size(body),
         )
 
     def _put(self, stored: Stored[T]) -> None:
+        old = self._objects.get(stored.name)
         self._objects[stored.name] = stored
+        self._bytes += stored.size - (old.size if old is not None else 0)
         for index in self._indexes.values():
             index.put(stored.name, stored.value)
+        self._report()
 
     def _remove(self, name: str) -> None:
-        self._objects.pop(name, None)
+        old = self._objects.pop(name, None)
+        if old is not None:
+            self._bytes -= old.size
         for index in self._indexes.values():
             index.remove(name)
+        self._report()
+
+    def _report(self) -> None:
+        if self._budget is not None:
+            self._budget.set_live(self.kind.kind, self._bytes, len(self._objects))
 
     def _apply_write(
         self, body: Body, sent: Body | None = None, value: T | None = None
@@ -421,6 +497,7 @@ class Collection(Generic[T]):
                 uid=meta.get("uid", ""),
                 created_at=_parse_time(meta.get("creationTimestamp")),
                 value=value,
+                size=_json_size(body),
             )
             if _VERIFY_WRITE_THROUGH and (decoded := self._decode(body)) is not None:
                 if decoded.value != value:  # the test suite runs with this check on
@@ -434,6 +511,8 @@ class Collection(Generic[T]):
         if stored is None:
             raise AdminError(Code.INTERNAL, f"stored {self.kind.kind} could not be read back")
         self._apply("MODIFIED", stored)
+        if self._watermarks is not None:
+            self._watermarks.publish(self._kind_slot, stored.resource_version)
         return stored
 
     def _apply(self, event: str, stored: Stored[T]) -> None:
@@ -449,6 +528,20 @@ class Collection(Generic[T]):
                 self._remove(stored.name)
             else:
                 self._put(stored)
+        self._notify(event, stored)
+
+    def add_listener(self, listener: Callable[[str, Stored[T]], None]) -> None:
+        """Call ``listener(event, stored)`` after each change the cache applies ("ADDED",
+        "MODIFIED" or "DELETED", with the object as it was last); from the watch thread or
+        the writer's task, so it must be quick and must not raise."""
+        self._listeners.append(listener)
+
+    def _notify(self, event: str, stored: Stored[T]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event, stored)
+            except Exception:  # noqa: BLE001 - a listener must never break the cache
+                log.exception("listener of %s failed on %s", self.kind.plural, stored.name)
 
     def _replace_all(self, items: list[Stored[T]], list_rv: int) -> None:
         with self._lock:
@@ -457,12 +550,19 @@ class Collection(Generic[T]):
             for name, stored in self._objects.items():
                 if stored.resource_version > list_rv and name not in fresh:
                     fresh[name] = stored
+            gone = [s for name, s in self._objects.items() if name not in fresh]
             self._objects = {}
+            self._bytes = 0
             self._tombstones = {}
             for index in self._indexes.values():
                 index.clear()
             for stored in fresh.values():
                 self._put(stored)
+        if self._listeners:
+            for stored in gone:
+                self._notify("DELETED", stored)
+            for stored in fresh.values():
+                self._notify("ADDED", stored)
 
     # ----------------------------------------------------------------------------- watch
 
@@ -495,6 +595,7 @@ class Collection(Generic[T]):
                 list_rv = int(page["metadata"]["resourceVersion"])
                 break
         self._replace_all(items, list_rv)
+        self.seen_version = max(self.seen_version, list_rv)
         self._synced.set()
         return list_rv
 
@@ -531,11 +632,17 @@ class Collection(Generic[T]):
         for event in stream:
             body = event["raw_object"]
             rv = int(body["metadata"]["resourceVersion"])
+            if self._budget is not None and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                # Every revision stays in etcd until the next compaction (a deletion too).
+                self._budget.written(_json_size(body) if event["type"] != "DELETED" else 0)
             if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
                 current = self._objects.get(body["metadata"]["name"])
                 if event["type"] != "DELETED" and current and current.resource_version >= rv:
-                    continue  # our own write-through got here first: nothing to decode
+                    # our own write-through got here first: nothing to decode
+                    self.seen_version = max(self.seen_version, rv)
+                    continue
                 stored = self._decode(body)
                 if stored is not None:
                     self._apply(event["type"], stored)
+            self.seen_version = max(self.seen_version, rv)
         return rv

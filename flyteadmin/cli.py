@@ -54,8 +54,12 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> Non
 
 def cmd_serve(args: argparse.Namespace) -> None:
     from flyteadmin.api_server.app import ApiServer
+    from flyteadmin.api_server.workers import Workers, worker_count
 
     settings = _settings(args)
+    if worker_count(settings) > 1:
+        _serve_workers(Workers(settings, say=print))
+        return
 
     async def main(stop: asyncio.Event) -> None:
         server = ApiServer(settings)
@@ -67,6 +71,29 @@ def cmd_serve(args: argparse.Namespace) -> None:
         )
         await stop.wait()
         await server.stop()
+
+    run_until_signalled(main)
+
+
+def _serve_workers(workers) -> None:
+    """Several API-server processes (``server.workers``), supervised until SIGINT/SIGTERM."""
+
+    async def main(stop: asyncio.Event) -> None:
+        await asyncio.to_thread(workers.start)
+        print(
+            f"ready: gRPC {workers.settings.server.host}:{workers.grpc_port}, "
+            f"HTTP {workers.settings.server.host}:{workers.http_port} ({workers.count} workers)",
+            flush=True,
+        )
+        try:
+            while not stop.is_set():
+                await asyncio.to_thread(workers.check)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=1.0)
+                except TimeoutError:
+                    pass
+        finally:
+            await asyncio.to_thread(workers.stop)
 
     run_until_signalled(main)
 
@@ -95,6 +122,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
             auth=args.auth,
             propeller=not args.no_propeller,
             pod_runner=not args.no_pod_runner,
+            workers=args.workers,
         )
     )
 
@@ -144,6 +172,12 @@ def main(argv: list[str] | None = None) -> None:
         "--no-propeller",
         action="store_true",
         help="do not run flytepropeller (executions are accepted but not run)",
+    )
+    dev.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="API-server processes sharing the ports (default: one per core)",
     )
     dev.add_argument(
         "--no-pod-runner",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client
@@ -16,3 +16,5 @@ class OperatorContext:
     api: client.ApiClient
     backend: Any = None
     """The core's Backend (caches, services), started before Kopf."""
+    shared: dict[str, Any] = field(default_factory=dict, compare=False)
+    """Objects the handlers and loops share (e.g. the one execution Launcher)."""

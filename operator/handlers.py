@@ -27,9 +27,21 @@ from flyteadmin.operator.context import OperatorContext
 log = logging.getLogger(__name__)
 _PROJECTS = (crds.GROUP, crds.VERSION, crds.PROJECT.plural)
 _EXECUTIONS = (crds.GROUP, crds.VERSION, crds.EXECUTION.plural)
+# Phases in which an execution event asks something of the operator at once: launch, abort.
+# (A finished execution's object is deleted after its retention, by the periodic resync.)
+_ACTS_ON = frozenset({"UNDEFINED", "ABORTING"})
 
 
 async def reconcile_project(ctx: OperatorContext, project: project_pb2.Project) -> None:
+    # One project at a time: a burst of registrations then costs kube-apiserver a steady trickle
+    # of namespace creations (like a controller's rate-limited work queue) instead of competing
+    # with the API's own writes; the namespaces follow within moments.
+    gate = ctx.shared.setdefault("namespaces", asyncio.Semaphore(1))
+    async with gate:
+        await _reconcile_namespaces(ctx, project)
+
+
+async def _reconcile_namespaces(ctx: OperatorContext, project: project_pb2.Project) -> None:
     created = await asyncio.to_thread(
         reconcile_project_namespaces,
         ctx.api,
@@ -56,8 +68,11 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
 
 
 def launcher(ctx: OperatorContext) -> Launcher:
-    retention = dt.timedelta(seconds=ctx.settings.operator.flyteworkflow_retention_seconds)
-    return Launcher(ctx.backend, retention=retention)
+    """The operator's one Launcher: the event handler and the resync share what it knows."""
+    if "launcher" not in ctx.shared:
+        retention = dt.timedelta(seconds=ctx.settings.operator.flyteworkflow_retention_seconds)
+        ctx.shared["launcher"] = Launcher(ctx.backend, retention=retention)
+    return ctx.shared["launcher"]
 
 
 def register_executions(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
@@ -70,6 +85,8 @@ def register_executions(registry: kopf.OperatorRegistry, ctx: OperatorContext) -
     async def execution_event(event: kopf.RawEvent, body: kopf.Body, **_: object) -> None:
         if event.get("type") == "DELETED":
             return
+        if (body.get("status") or {}).get("phase", "UNDEFINED") not in _ACTS_ON:
+            return  # most events are propeller's progress: nothing to do, nothing to decode
         record = codec.decode(dict(body))
         try:
             await launch.reconcile(record)
@@ -83,9 +100,11 @@ async def resync_executions(ctx: OperatorContext) -> None:
     launch = launcher(ctx)
     while True:
         await asyncio.sleep(ctx.settings.operator.resync_seconds)
-        for stored in ctx.backend.execution_records.values():
+        live = ctx.backend.execution_records.values()
+        launch.forget({stored.name for stored in live})
+        for stored in live:
             try:
-                await launch.reconcile(stored.value)
+                await launch.reconcile(stored.value, resync=True)
             except Exception as exc:  # noqa: BLE001 - one execution must not stop the others
                 log.warning("resync of execution %s: %s", stored.name, exc)
 

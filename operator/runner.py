@@ -24,6 +24,7 @@ from flyteadmin.core import kube
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.config import Settings
 from flyteadmin.operator import cluster_resources, notifications
+from flyteadmin.operator.archiver import run_archiver
 from flyteadmin.operator.context import OperatorContext
 from flyteadmin.operator.handlers import (
     register,
@@ -95,6 +96,7 @@ async def run_operator(
         resync_executions(ctx),
         cluster_resources.run(ctx),
         run_scheduler(ctx),
+        run_archiver(ctx),
     ]
     tasks = [asyncio.create_task(loop) for loop in loops]
     try:
@@ -155,4 +157,5 @@ class OperatorThread:
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop_flag.set()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout)

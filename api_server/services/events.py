@@ -26,15 +26,15 @@ def handlers(backend: Backend) -> dict[str, Handler]:
         return event_pb2.TaskExecutionEventResponse()
 
     async def get_node(request: node_execution_pb2.NodeExecutionGetRequest, ctx: CallContext):
-        return events.get_node(request.id)
+        return await events.get_node(request.id)
 
     async def list_nodes(request: node_execution_pb2.NodeExecutionListRequest, ctx: CallContext):
-        return events.list_nodes(request)
+        return await events.list_nodes(request)
 
     async def list_nodes_for_task(
         request: node_execution_pb2.NodeExecutionForTaskListRequest, ctx: CallContext
     ):
-        return events.list_nodes_for_task(request)
+        return await events.list_nodes_for_task(request)
 
     async def node_data(request: node_execution_pb2.NodeExecutionGetDataRequest, ctx: CallContext):
         return await events.get_node_data(request.id)
@@ -45,10 +45,10 @@ def handlers(backend: Backend) -> dict[str, Handler]:
         return await events.get_dynamic_workflow(request.id)
 
     async def get_task(request: task_execution_pb2.TaskExecutionGetRequest, ctx: CallContext):
-        return events.get_task(request.id)
+        return await events.get_task(request.id)
 
     async def list_tasks(request: task_execution_pb2.TaskExecutionListRequest, ctx: CallContext):
-        return events.list_tasks(request)
+        return await events.list_tasks(request)
 
     async def task_data(request: task_execution_pb2.TaskExecutionGetDataRequest, ctx: CallContext):
         return await events.get_task_data(request.id)

@@ -21,10 +21,10 @@ def handlers(backend: Backend) -> dict[str, Handler]:
         return execution_pb2.ExecutionCreateResponse(id=ident)
 
     async def get(request: execution_pb2.WorkflowExecutionGetRequest, ctx: CallContext):
-        return executions.get(request.id)
+        return await executions.get(request.id)
 
     async def list_(request: common_pb2.ResourceListRequest, ctx: CallContext):
-        return executions.list(request)
+        return await executions.list(request)
 
     async def update(request: execution_pb2.ExecutionUpdateRequest, ctx: CallContext):
         await executions.update(request, principal=ctx.principal)

@@ -17,7 +17,7 @@ def handlers(backend: Backend) -> dict[str, Handler]:
         return await signals.get_or_create(request)
 
     async def list_(request: signal_pb2.SignalListRequest, ctx: CallContext):
-        return signals.list(request)
+        return await signals.list(request)
 
     async def set_(request: signal_pb2.SignalSetRequest, ctx: CallContext):
         await signals.set(request)

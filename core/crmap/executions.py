@@ -13,10 +13,10 @@ from flyteidl.core import identifier_pb2
 from flyteadmin.core import crds
 from flyteadmin.core.crmap.labels import identity_labels
 from flyteadmin.core.crmap.protojson import (
-    from_json,
     identifier_from_spec,
     identifier_to_spec,
-    to_json,
+    proto_field,
+    to_b64,
 )
 from flyteadmin.core.names import object_name
 from flyteadmin.core.store import Body
@@ -39,6 +39,10 @@ class ExecutionRecord:
     resolved: dict[str, Any] = field(default_factory=dict)
     notified: tuple[dict[str, Any], ...] = ()
     """Notifications delivered or given up on (status.notified; core/notifications)."""
+    archived_in: tuple[str, ...] = ()
+    """Set by the archiver once the execution and its node/task executions and signals are in
+    history (the URIs of those files): reads of its children go there from then on, and the
+    objects are about to be deleted (status.archivedIn; docs/storage.md, "History")."""
 
     @property
     def id(self) -> identifier_pb2.WorkflowExecutionIdentifier:
@@ -51,6 +55,12 @@ class ExecutionRecord:
     @property
     def state(self) -> int:
         return self.execution.closure.state_change_details.state
+
+
+def error_summary(error: core_execution.ExecutionError) -> str:
+    """A short, readable form of an error for ``kubectl get/describe`` (the record has it all)."""
+    text = f"{error.code}: {error.message}" if error.code else error.message
+    return text if len(text) <= 256 else text[:253] + "..."
 
 
 def execution_object_name(ident: identifier_pb2.WorkflowExecutionIdentifier) -> str:
@@ -70,7 +80,7 @@ class ExecutionCodec:
             "id": {"project": ident.project, "domain": ident.domain, "name": ident.name},
             "launchPlanId": identifier_to_spec(value.launch_plan_id),
             "workflowId": identifier_to_spec(value.workflow_id),
-            "spec": to_json(ex.spec),
+            "specProto": to_b64(ex.spec),
             "inputsUri": value.inputs_uri,
             "userInputsUri": value.user_inputs_uri,
             "state": State.Name(value.state),
@@ -83,7 +93,7 @@ class ExecutionCodec:
         closure = ex.closure
         status: dict[str, Any] = {
             "phase": Phase.Name(closure.phase),
-            "closure": to_json(closure),
+            "closureProto": to_b64(closure),
         }
         started, updated = stamp_text(closure.started_at), stamp_text(closure.updated_at)
         if started:
@@ -92,8 +102,12 @@ class ExecutionCodec:
             status["updatedAt"] = updated
         if closure.HasField("duration"):
             status["duration"] = f"{closure.duration.ToTimedelta().total_seconds():.3f}s"
+        if closure.HasField("error"):
+            status["message"] = error_summary(closure.error)
         if value.notified:
             status["notified"] = list(value.notified)
+        if value.archived_in:
+            status["archivedIn"] = list(value.archived_in)
         labels = identity_labels(
             project=ident.project,
             domain=ident.domain,
@@ -107,10 +121,10 @@ class ExecutionCodec:
         ident = identifier_pb2.WorkflowExecutionIdentifier(**spec["id"])
         execution = execution_pb2.Execution(
             id=ident,
-            spec=from_json(execution_pb2.ExecutionSpec, spec.get("spec")),
-            closure=from_json(execution_pb2.ExecutionClosure, status.get("closure")),
+            spec=proto_field(execution_pb2.ExecutionSpec, spec, "spec"),
+            closure=proto_field(execution_pb2.ExecutionClosure, status, "closure"),
         )
-        if not status.get("closure"):
+        if not (status.get("closureProto") or status.get("closure")):
             # Created, but its status not written yet (or that write failed): what spec knows.
             if spec.get("createdAt"):
                 execution.closure.created_at.FromJsonString(spec["createdAt"])
@@ -132,4 +146,5 @@ class ExecutionCodec:
             request_digest=spec.get("requestDigest", ""),
             resolved=spec.get("resolved") or {},
             notified=tuple(status.get("notified") or ()),
+            archived_in=tuple(status.get("archivedIn") or ()),
         )

@@ -15,8 +15,9 @@ from flyteidl.core import execution_pb2 as core_execution
 from flyteidl.core import identifier_pb2
 
 from flyteadmin.core import crds
+from flyteadmin.core.crmap.executions import error_summary
 from flyteadmin.core.crmap.labels import identity_labels
-from flyteadmin.core.crmap.protojson import from_json, to_json
+from flyteadmin.core.crmap.protojson import from_b64, from_json, proto_field, to_b64
 from flyteadmin.core.names import object_name
 from flyteadmin.core.store import Body
 from flyteadmin.core.timestamps import stamp_text
@@ -50,7 +51,7 @@ def node_execution_object_name(ident: identifier_pb2.NodeExecutionIdentifier) ->
 
 def phase_status(phase_name: str, closure) -> dict[str, Any]:
     """The typed status fields shared by node and task executions (printer columns)."""
-    status: dict[str, Any] = {"phase": phase_name, "closure": to_json(closure)}
+    status: dict[str, Any] = {"phase": phase_name, "closureProto": to_b64(closure)}
     started, updated = stamp_text(closure.started_at), stamp_text(closure.updated_at)
     if started:
         status["startedAt"] = started
@@ -58,6 +59,8 @@ def phase_status(phase_name: str, closure) -> dict[str, Any]:
         status["updatedAt"] = updated
     if closure.HasField("duration"):
         status["duration"] = f"{closure.duration.ToTimedelta().total_seconds():.3f}s"
+    if closure.HasField("error"):
+        status["message"] = error_summary(closure.error)
     return status
 
 
@@ -81,12 +84,12 @@ class NodeExecutionCodec:
             "executionId": execution_id_spec(ex),
             "nodeId": node.id.node_id,
             "inputUri": node.input_uri,
-            "metadata": to_json(node.metadata),
+            "metadataProto": to_b64(node.metadata),
         }
         if value.parent_id:
             spec["parentId"] = value.parent_id
         if value.parent_task is not None:
-            spec["parentTaskExecution"] = to_json(value.parent_task)
+            spec["parentTaskExecutionProto"] = to_b64(value.parent_task)
         status = phase_status(NodePhase.Name(node.closure.phase), node.closure)
         if value.dynamic_workflow_uri:
             status["dynamicWorkflowRef"] = value.dynamic_workflow_uri
@@ -95,7 +98,6 @@ class NodeExecutionCodec:
 
     def decode(self, body: Body) -> NodeExecutionRecord:
         spec, status = body["spec"], body.get("status") or {}
-        closure_json = dict(status.get("closure") or {})
         dynamic_uri = status.get("dynamicWorkflowRef", "")
         node = node_execution_pb2.NodeExecution(
             id=identifier_pb2.NodeExecutionIdentifier(
@@ -103,17 +105,20 @@ class NodeExecutionCodec:
                 node_id=spec["nodeId"],
             ),
             input_uri=spec.get("inputUri", ""),
-            closure=from_json(node_execution_pb2.NodeExecutionClosure, closure_json),
-            metadata=from_json(node_execution_pb2.NodeExecutionMetaData, spec.get("metadata")),
+            closure=proto_field(node_execution_pb2.NodeExecutionClosure, status, "closure"),
+            metadata=proto_field(node_execution_pb2.NodeExecutionMetaData, spec, "metadata"),
         )
-        parent_task = spec.get("parentTaskExecution")
         return NodeExecutionRecord(
             node=node,
             parent_id=spec.get("parentId", ""),
-            parent_task=(
-                from_json(identifier_pb2.TaskExecutionIdentifier, parent_task)
-                if parent_task
-                else None
-            ),
+            parent_task=_parent_task(spec),
             dynamic_workflow_uri=dynamic_uri,
         )
+
+
+def _parent_task(spec: Body) -> identifier_pb2.TaskExecutionIdentifier | None:
+    if packed := spec.get("parentTaskExecutionProto"):
+        return from_b64(identifier_pb2.TaskExecutionIdentifier, packed)
+    if old := spec.get("parentTaskExecution"):
+        return from_json(identifier_pb2.TaskExecutionIdentifier, old)
+    return None

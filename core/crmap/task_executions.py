@@ -13,7 +13,7 @@ from flyteidl.core import identifier_pb2
 from flyteadmin.core import crds
 from flyteadmin.core.crmap.labels import identity_labels
 from flyteadmin.core.crmap.node_executions import execution_id_spec, phase_status
-from flyteadmin.core.crmap.protojson import from_json, identifier_from_spec, identifier_to_spec
+from flyteadmin.core.crmap.protojson import identifier_from_spec, identifier_to_spec, proto_field
 from flyteadmin.core.names import object_name
 from flyteadmin.core.store import Body
 
@@ -91,6 +91,6 @@ class TaskExecutionCodec:
         task = task_execution_pb2.TaskExecution(
             id=ident,
             input_uri=spec.get("inputUri", ""),
-            closure=from_json(task_execution_pb2.TaskExecutionClosure, status.get("closure")),
+            closure=proto_field(task_execution_pb2.TaskExecutionClosure, status, "closure"),
         )
         return TaskExecutionRecord(task=task, phase_version=int(status.get("phaseVersion", 0)))

@@ -10,17 +10,13 @@ from flyteidl.core import compiler_pb2, identifier_pb2, literals_pb2
 from flyteadmin.core import listing
 from flyteadmin.core.blobstore import read_referenced
 from flyteadmin.core.crmap.executions import execution_object_name
-from flyteadmin.core.crmap.node_executions import NodeExecutionRecord, node_execution_object_name
-from flyteadmin.core.crmap.task_executions import (
-    TaskExecutionRecord,
-    task_execution_key,
-    task_execution_object_name,
-)
+from flyteadmin.core.crmap.node_executions import NodeExecutionRecord
+from flyteadmin.core.crmap.task_executions import TaskExecutionRecord, task_execution_key
 from flyteadmin.core.errors import invalid_argument, missing, not_found
 from flyteadmin.core.events.listing import node_schema, task_schema
 from flyteadmin.core.events.node_events import describe
+from flyteadmin.core.executions.history import Children, ChildrenOf, LiveChildren
 from flyteadmin.core.registration.entities import sort_args
-from flyteadmin.core.store import Stored
 
 
 def _check_execution_id(ex: identifier_pb2.WorkflowExecutionIdentifier) -> None:
@@ -40,8 +36,9 @@ def _trimmed(node: node_execution_pb2.NodeExecution) -> node_execution_pb2.NodeE
 
 
 class DetailReads:
-    """Needs ``executions``, ``nodes``, ``tasks``, ``blobs``, ``max_data_bytes`` and
-    ``registered_tasks`` (for the `task.` join) on ``self``."""
+    """Needs ``executions``, ``nodes``, ``tasks``, ``blobs``, ``max_data_bytes``,
+    ``registered_tasks`` (for the `task.` join) and ``children_of`` (where an execution's
+    children are read: core/executions/history.py) on ``self``."""
 
     executions: Any
     nodes: Any
@@ -49,89 +46,103 @@ class DetailReads:
     blobs: Any
     max_data_bytes: int
     registered_tasks: Any
+    children_of: ChildrenOf
 
-    def _schemas(self) -> tuple[listing.EntitySchema, listing.EntitySchema]:
-        if getattr(self, "_schema_cache", None) is None:
+    def _schemas(self, children: Children) -> tuple[listing.EntitySchema, listing.EntitySchema]:
+        """The list schemas, with joins looking up ``children``'s execution and nodes (live
+        children share one pair, built once)."""
+        live = isinstance(children, LiveChildren)
+        if live and getattr(self, "_schema_cache", None) is not None:
+            return self._schema_cache
+        execution = {}
 
-            def execution_of(r):
-                return self.executions.records.get(execution_object_name(_execution_of(r.value.id)))
+        def execution_of(r):
+            ex = _execution_of(r.value.id)
+            if live:
+                return self.executions.records.get(execution_object_name(ex))
+            return execution.get("record")
 
-            def node_of(r):
-                return self.nodes.get(node_execution_object_name(r.value.id.node_execution_id))
+        def node_of(r):
+            return children.node(r.value.id.node_execution_id)
 
-            def task_of(r):
-                registered = self.registered_tasks
-                return registered.find(r.value.id.task_id) if registered is not None else None
+        def task_of(r):
+            registered = self.registered_tasks
+            return registered.find(r.value.id.task_id) if registered is not None else None
 
-            self._schema_cache = (
-                node_schema(execution_of),
-                task_schema(execution_of, node_of, task_of),
-            )
-        return self._schema_cache
+        schemas = (node_schema(execution_of), task_schema(execution_of, node_of, task_of))
+        if live:
+            self._schema_cache = schemas
+        else:
+            execution["record"] = getattr(children, "execution", None)
+        return schemas
 
     # ----------------------------------------------------------------------------- nodes
 
-    def find_node(self, ident: identifier_pb2.NodeExecutionIdentifier) -> Stored:
+    async def find_node(self, ident: identifier_pb2.NodeExecutionIdentifier):
+        """(the node execution, its execution's children)."""
         _check_execution_id(ident.execution_id)
         if not ident.node_id:
             raise missing("node_id")
-        record = self.nodes.get(node_execution_object_name(ident))
+        children = await self.children_of(ident.execution_id)
+        record = children.node(ident)
         if record is None or record.value.id != ident:
             raise not_found(
                 f"missing entity of type NodeExecution with identifier {describe(ident)}"
             )
-        return record
+        return record, children
 
-    def _served_node(self, record: NodeExecutionRecord) -> node_execution_pb2.NodeExecution:
+    def _served_node(
+        self, record: NodeExecutionRecord, children: Children
+    ) -> node_execution_pb2.NodeExecution:
         node = record.node
-        if node.metadata.is_parent_node or not self._has_children(record):
+        if node.metadata.is_parent_node or not children.with_parent(record.id.node_id):
             return node
         out = node_execution_pb2.NodeExecution()
         out.CopyFrom(node)
         out.metadata.is_parent_node = True  # children recorded without an is_parent event
         return out
 
-    def _has_children(self, record: NodeExecutionRecord) -> bool:
-        ex = record.id.execution_id
-        return bool(
-            self.nodes.by_index("parent", (ex.project, ex.domain, ex.name, record.id.node_id))
-        )
+    async def get_node(self, ident: identifier_pb2.NodeExecutionIdentifier):
+        record, children = await self.find_node(ident)
+        return self._served_node(record.value, children)
 
-    def get_node(self, ident: identifier_pb2.NodeExecutionIdentifier):
-        return self._served_node(self.find_node(ident).value)
-
-    def list_nodes(self, request: node_execution_pb2.NodeExecutionListRequest):
+    async def list_nodes(self, request: node_execution_pb2.NodeExecutionListRequest):
         ex = request.workflow_execution_id
         _check_execution_id(ex)
         if request.unique_parent_id:
             parent = identifier_pb2.NodeExecutionIdentifier(
                 execution_id=ex, node_id=request.unique_parent_id
             )
-            self.find_node(parent)
-            rows = self.nodes.by_index("parent", (ex.project, ex.domain, ex.name, parent.node_id))
+            _, children = await self.find_node(parent)
+            rows = children.with_parent(parent.node_id)
         else:
+            children = await self.children_of(ex)
             rows = [
                 r
-                for r in self.nodes.by_index("execution", (ex.project, ex.domain, ex.name))
+                for r in children.all_nodes()
                 if not r.value.parent_id and r.value.parent_task is None
             ]
-        return self._node_page(request, rows, "ListNodeExecutions")
+        return self._node_page(request, rows, children, "ListNodeExecutions")
 
-    def list_nodes_for_task(self, request: node_execution_pb2.NodeExecutionForTaskListRequest):
-        self.find_task(request.task_execution_id)
-        rows = self.nodes.by_index("parent-task", task_execution_key(request.task_execution_id))
-        return self._node_page(request, rows, "ListNodeExecutionsForTask")
+    async def list_nodes_for_task(
+        self, request: node_execution_pb2.NodeExecutionForTaskListRequest
+    ):
+        _, children = await self.find_task(request.task_execution_id)
+        rows = children.with_parent_task(task_execution_key(request.task_execution_id))
+        return self._node_page(request, rows, children, "ListNodeExecutionsForTask")
 
-    def _node_page(self, request, rows, rpc: str) -> node_execution_pb2.NodeExecutionList:
-        schema = self._schemas()[0]
+    def _node_page(
+        self, request, rows, children: Children, rpc: str
+    ) -> node_execution_pb2.NodeExecutionList:
+        schema = self._schemas(children)[0]
         page = listing.evaluate(_query(schema, request, rpc), rows)
         return node_execution_pb2.NodeExecutionList(
-            node_executions=[_trimmed(self._served_node(r.value)) for r in page.items],
+            node_executions=[_trimmed(self._served_node(r.value, children)) for r in page.items],
             token=page.next_token,
         )
 
     async def get_node_data(self, ident: identifier_pb2.NodeExecutionIdentifier):
-        record = self.find_node(ident).value
+        record = (await self.find_node(ident))[0].value
         node = record.node
         response = node_execution_pb2.NodeExecutionGetDataResponse()
         await self._fill_data(response, node.input_uri, node.closure)
@@ -148,7 +159,7 @@ class DetailReads:
         return response
 
     async def get_dynamic_workflow(self, ident: identifier_pb2.NodeExecutionIdentifier):
-        record = self.find_node(ident).value
+        record = (await self.find_node(ident))[0].value
         if not record.dynamic_workflow_uri:
             raise not_found("node does not contain dynamic workflow")
         return node_execution_pb2.DynamicNodeWorkflowResponse(
@@ -161,44 +172,50 @@ class DetailReads:
 
     # ----------------------------------------------------------------------------- tasks
 
-    def find_task(self, ident: identifier_pb2.TaskExecutionIdentifier) -> Stored:
+    async def find_task(self, ident: identifier_pb2.TaskExecutionIdentifier):
+        """(the task execution, its execution's children)."""
         _check_execution_id(ident.node_execution_id.execution_id)
         for field in ("project", "domain", "name", "version"):
             if not getattr(ident.task_id, field):
                 raise missing(field)
-        record = self.tasks.get(task_execution_object_name(ident))
+        children = await self.children_of(ident.node_execution_id.execution_id)
+        record = children.task(ident)
         if record is None or task_execution_key(record.value.id) != task_execution_key(ident):
             raise not_found(
                 f"missing entity of type TaskExecution with identifier "
                 f"{describe(ident.node_execution_id)} task:{ident.task_id.name}@"
                 f"{ident.task_id.version} retry_attempt:{ident.retry_attempt}"
             )
-        return record
+        return record, children
 
-    def _served_task(self, record: TaskExecutionRecord) -> task_execution_pb2.TaskExecution:
+    def _served_task(
+        self, record: TaskExecutionRecord, children: Children
+    ) -> task_execution_pb2.TaskExecution:
         out = task_execution_pb2.TaskExecution()
         out.CopyFrom(record.task)
-        out.is_parent = bool(self.nodes.by_index("parent-task", task_execution_key(record.id)))
+        out.is_parent = bool(children.with_parent_task(task_execution_key(record.id)))
         return out
 
-    def get_task(self, ident: identifier_pb2.TaskExecutionIdentifier):
-        return self._served_task(self.find_task(ident).value)
+    async def get_task(self, ident: identifier_pb2.TaskExecutionIdentifier):
+        record, children = await self.find_task(ident)
+        return self._served_task(record.value, children)
 
-    def list_tasks(self, request: task_execution_pb2.TaskExecutionListRequest):
+    async def list_tasks(self, request: task_execution_pb2.TaskExecutionListRequest):
         node = request.node_execution_id
         _check_execution_id(node.execution_id)
         if not node.node_id:
             raise missing("node_id")
-        ex = node.execution_id
-        rows = self.tasks.by_index("node", (ex.project, ex.domain, ex.name, node.node_id))
-        page = listing.evaluate(_query(self._schemas()[1], request, "ListTaskExecutions"), rows)
+        children = await self.children_of(node.execution_id)
+        rows = children.tasks_of(node.node_id)
+        schema = self._schemas(children)[1]
+        page = listing.evaluate(_query(schema, request, "ListTaskExecutions"), rows)
         return task_execution_pb2.TaskExecutionList(
-            task_executions=[self._served_task(r.value) for r in page.items],
+            task_executions=[self._served_task(r.value, children) for r in page.items],
             token=page.next_token,
         )
 
     async def get_task_data(self, ident: identifier_pb2.TaskExecutionIdentifier):
-        task = self.find_task(ident).value.task
+        task = (await self.find_task(ident))[0].value.task
         response = task_execution_pb2.TaskExecutionGetDataResponse()
         await self._fill_data(response, task.input_uri, task.closure)
         node = ident.node_execution_id

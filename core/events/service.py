@@ -15,18 +15,28 @@ from flyteidl.admin import event_pb2 as admin_event
 from flyteidl.core import identifier_pb2
 
 from flyteadmin.core.blobstore import BlobStore
+from flyteadmin.core.crmap.executions import ExecutionRecord
 from flyteadmin.core.crmap.node_executions import NodeExecutionRecord, node_execution_object_name
 from flyteadmin.core.crmap.task_executions import (
     TaskExecutionRecord,
     task_execution_key,
     task_execution_object_name,
 )
-from flyteadmin.core.errors import AdminError, invalid_argument, not_found
+from flyteadmin.core.errors import AdminError, Code, invalid_argument, not_found
 from flyteadmin.core.events import node_events, task_events, workflow_events
-from flyteadmin.core.events.common import Offload, check_cluster, check_output_size
+from flyteadmin.core.events.common import (
+    Offload,
+    already_terminal,
+    check_cluster,
+    check_output_size,
+)
+from flyteadmin.core.events.common import (
+    WorkflowPhase as Phase,
+)
 from flyteadmin.core.events.reads import DetailReads
+from flyteadmin.core.executions.history import ChildrenOf
 from flyteadmin.core.executions.service import Executions
-from flyteadmin.core.store import AlreadyExists, Collection
+from flyteadmin.core.store import AlreadyExists, Collection, Stored
 
 
 def index_nodes(records: Collection[NodeExecutionRecord]) -> None:
@@ -66,8 +76,10 @@ class Events(DetailReads):
         max_data_bytes: int,
         store_inline: bool = False,
         registered_tasks: Any = None,
+        children_of: ChildrenOf | None = None,
     ) -> None:
         self.registered_tasks = registered_tasks
+        self.children_of = children_of or ChildrenOf(executions.records, nodes, tasks, None)
         self.executions = executions
         self.nodes = nodes
         self.tasks = tasks
@@ -87,7 +99,7 @@ class Events(DetailReads):
         workflow_events.validate(event)
         if event.HasField("output_data"):
             check_output_size(event.output_data, self.max_data_bytes)
-        stored = self.executions.find(event.execution_id)
+        stored = await self._running(event.execution_id)
         ex = event.execution_id
         offload = Offload()
         if event.HasField("output_data") and not self.store_inline:
@@ -111,8 +123,10 @@ class Events(DetailReads):
             check_output_size(event.output_data, self.max_data_bytes)
         ex = event.id.execution_id
         try:
-            execution = self.executions.find(ex).value
+            execution = (await self._running(ex)).value
         except AdminError as exc:
+            if exc.code != Code.NOT_FOUND:
+                raise
             raise not_found(
                 f"Failed to get existing execution id: [{node_events.describe(event.id)}]"
             ) from exc
@@ -123,7 +137,7 @@ class Events(DetailReads):
         current = self.nodes.get(name)
         links = self._node_links(event, current)
         if event.workflow_node_metadata.HasField("execution_id"):
-            self.executions.find(event.workflow_node_metadata.execution_id)  # must exist (NF)
+            await self.executions.lookup(event.workflow_node_metadata.execution_id)  # must exist
         base = (ex.project, ex.domain, ex.name, event.id.node_id)
         offload = self._offload(event, current is None or not current.value.node.input_uri, base)
         node_events.apply(current.value if current else None, event, links, offload)
@@ -184,7 +198,7 @@ class Events(DetailReads):
         if event.HasField("output_data"):
             check_output_size(event.output_data, self.max_data_bytes)
         node_id = event.parent_node_execution_id
-        execution = self.executions.find(node_id.execution_id).value
+        execution = (await self._running(node_id.execution_id)).value
         check_cluster(
             event.producer_id, execution.execution.spec.metadata.system_metadata.execution_cluster
         )
@@ -208,6 +222,20 @@ class Events(DetailReads):
             except AlreadyExists:
                 await self.tasks.read_through(name)
         await self.tasks.mutate(name, lambda v: task_events.apply(v, event, offload))
+
+    async def _running(self, ident) -> Stored[ExecutionRecord]:
+        """The live execution an event is for. One that is archived (or being archived) has
+        ended long ago: its events are refused as for any finished execution, and nothing is
+        written (a late event must not bring node objects back into etcd)."""
+        stored = await self.executions.lookup(ident)
+        if stored.resource_version and not stored.value.archived_in:
+            return stored
+        phase = stored.value.phase
+        raise already_terminal(
+            f"execution {ident.project}/{ident.domain}/{ident.name} has ended "
+            f"({Phase.Name(phase)}) and is archived: no more events are recorded for it",
+            Phase.Name(phase),
+        )
 
     # ----------------------------------------------------------------------------- blobs
 

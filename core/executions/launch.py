@@ -1,11 +1,12 @@
 """Executions onto the cluster: the FlyteWorkflow object that flytepropeller runs (§5.3).
 
-Level-triggered and idempotent: ``launch`` does nothing for an execution that already names its
-object (``resolved.workflowObject``) or has left UNDEFINED, and an object that already exists
-(another operator replica, a crash between create and mark) counts as created. If the object
-cannot be created (no namespace, a quota refuses it, a build error) the execution becomes FAILED
-with the reason, as flyteadmin does on the launch-plan path; an API server that is away
-(``kube.transient``: no answer, 429, 5xx) is not a reason, and the next resync tries again.
+Level-triggered and idempotent, and it writes the execution only when something must be
+recorded (a launch that failed, an abort nobody else will report): whether the object exists is
+asked of the cluster, not remembered on the execution, so a launch costs one write (the object),
+not three. The object is named after the execution in the execution's namespace; one that already
+exists (another operator replica, a crash between create and anything else) counts as created.
+If it cannot be created (no namespace, a quota refuses it, a build error) the execution becomes
+FAILED with the reason, as flyteadmin does on the launch-plan path.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from flyteadmin.core.timestamps import now_stamp
 
 log = logging.getLogger(__name__)
 Phase = core_execution.WorkflowExecution.Phase
-OBJECT = "workflowObject"
 
 
 def _path(namespace: str, name: str = "") -> str:
@@ -53,20 +53,36 @@ class Launcher:
         self.backend = backend
         self.options = options or FlyteWorkflowOptions()
         self.retention = retention
+        # Executions this process created (or found) the object of, and finished ones whose
+        # object it deleted: they need no call to the cluster at the next resync.
+        self._launched: set[str] = set()
+        self._cleaned: set[str] = set()
 
-    async def reconcile(self, record: ExecutionRecord, now: dt.datetime | None = None) -> None:
-        """One step towards what the execution's phase asks of the cluster."""
-        obj = record.resolved.get(OBJECT)
-        if record.phase == Phase.ABORTING and obj:
+    async def reconcile(
+        self, record: ExecutionRecord, now: dt.datetime | None = None, *, resync: bool = False
+    ) -> None:
+        """One step towards what the execution's phase asks of the cluster. ``resync``: a
+        periodic pass, where an unlaunched execution unknown to this process is first looked
+        up (after a restart most of them were launched already)."""
+        key = execution_object_name(record.id)
+        if record.phase == Phase.ABORTING:
             await self.abort(record)
-        elif record.phase == Phase.ABORTING and OBJECT not in record.resolved:
-            await self._aborted_before_launch(record)
-        elif record.phase == Phase.UNDEFINED and not obj:
-            await self.launch(record)
-        elif record.phase in TERMINAL and obj and self._expired(record, now):
-            # Retention over: the object goes (propeller's finalizer still holds it until
-            # propeller lets go), as propeller's own garbage collector would do later.
-            await self.abort(record)
+        elif record.phase == Phase.UNDEFINED:
+            if key not in self._launched:
+                await self.launch(record, check_first=resync)
+        else:
+            self._launched.discard(key)
+            if record.phase in TERMINAL and key not in self._cleaned and self._expired(record, now):
+                # Retention over: the object goes (propeller's finalizer still holds it until
+                # propeller lets go), as propeller's own garbage collector would do later.
+                await self.delete_object(record)
+                self._cleaned.add(key)
+
+    def forget(self, keep: set[str]) -> None:
+        """Drop what this process remembers of executions no longer in ``keep`` (object
+        names of the live executions), so the memory follows the live set."""
+        self._launched &= keep
+        self._cleaned &= keep
 
     def _expired(self, record: ExecutionRecord, now: dt.datetime | None) -> bool:
         ended = record.execution.closure.updated_at
@@ -75,42 +91,47 @@ class Launcher:
         now = now or dt.datetime.now(dt.UTC)
         return now - ended.ToDatetime(tzinfo=dt.UTC) >= self.retention
 
-    async def launch(self, record: ExecutionRecord) -> None:
-        namespace = record.resolved.get("namespace", "")
+    async def launch(self, record: ExecutionRecord, *, check_first: bool = False) -> None:
+        namespace, name = record.resolved.get("namespace", ""), record.id.name
+        key = execution_object_name(record.id)
         try:
+            if check_first and await self._object_exists(namespace, name):
+                self._launched.add(key)
+                return
             body = await self._build(record)
             await self.backend.http.request("POST", _path(namespace), body)
         except kube.KubeError as exc:
-            if kube.transient(exc.status):
-                raise  # the API server or etcd is away: the next resync launches it
+            if _transient(exc):
+                raise  # the cluster is busy or away: the next resync tries again
             if exc.status != 409:
                 await self._fail(record, f"cannot create the FlyteWorkflow object: {exc.message}")
                 return
         except FlyteWorkflowBuildError as exc:
             await self._fail(record, f"cannot build the FlyteWorkflow object: {exc}")
             return
-        name = record.id.name
-        await self._mark(record, lambda r: replace(r, resolved={**r.resolved, OBJECT: name}))
+        self._launched.add(key)
         log.info("created FlyteWorkflow %s/%s", namespace, name)
 
-    async def _aborted_before_launch(self, record: ExecutionRecord) -> None:
-        """Terminated before any object existed: nothing will ever send ABORTED, so record it."""
-
-        def aborted(value: ExecutionRecord) -> ExecutionRecord:
-            if value.phase != Phase.ABORTING or OBJECT in value.resolved:
-                return value
-            execution = execution_pb2.Execution()
-            execution.CopyFrom(value.execution)
-            execution.closure.phase = Phase.ABORTED
-            execution.closure.updated_at.CopyFrom(now_stamp())
-            return replace(value, execution=execution)
-
-        await self._mark(record, aborted)
+    async def _object_exists(self, namespace: str, name: str) -> bool:
+        try:
+            await self.backend.http.request("GET", _path(namespace, name))
+        except kube.KubeError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
 
     async def abort(self, record: ExecutionRecord) -> None:
-        """TerminateExecution or retention over: delete the object (background propagation);
-        gone is fine. The name is cleared, not removed: the object existed."""
-        namespace, name = record.resolved.get("namespace", ""), record.resolved[OBJECT]
+        """TerminateExecution: delete the object; propeller aborts the run and reports ABORTED.
+        When there is no object (terminated before its launch, or already gone), nothing will
+        ever report it, so ABORTED is recorded here."""
+        if not await self.delete_object(record):
+            await self._mark(record, _aborted)
+
+    async def delete_object(self, record: ExecutionRecord) -> bool:
+        """Delete the execution's object (background propagation); False if there was none."""
+        namespace, name = record.resolved.get("namespace", ""), record.id.name
+        self._launched.discard(execution_object_name(record.id))
         try:
             await self.backend.http.request(
                 "DELETE", _path(namespace, name), {"propagationPolicy": "Background"}
@@ -118,7 +139,8 @@ class Launcher:
         except kube.KubeError as exc:
             if exc.status != 404:
                 raise
-        await self._mark(record, lambda r: replace(r, resolved={**r.resolved, OBJECT: ""}))
+            return False
+        return True
 
     async def _build(self, record: ExecutionRecord) -> dict[str, Any]:
         workflow = await self.backend.workflows.get_full(record.workflow_id)
@@ -152,3 +174,18 @@ class Launcher:
 
     async def _mark(self, record: ExecutionRecord, change) -> None:
         await self.backend.execution_records.mutate(execution_object_name(record.id), change)
+
+
+def _transient(exc: kube.KubeError) -> bool:
+    """No answer, throttled, or a server-side failure: worth retrying, not a reason to fail."""
+    return exc.status == 0 or exc.status == 429 or exc.status >= 500
+
+
+def _aborted(value: ExecutionRecord) -> ExecutionRecord:
+    if value.phase != Phase.ABORTING:
+        return value  # propeller reported meanwhile
+    execution = execution_pb2.Execution()
+    execution.CopyFrom(value.execution)
+    execution.closure.phase = Phase.ABORTED
+    execution.closure.updated_at.CopyFrom(now_stamp())
+    return replace(value, execution=execution)

@@ -117,30 +117,28 @@ class ExecutionMetrics:
     async def get(
         self, request: execution_pb2.WorkflowExecutionGetMetricsRequest
     ) -> execution_pb2.WorkflowExecutionGetMetricsResponse:
-        execution = self.executions.get(request.id)
+        execution = await self.executions.get(request.id)
         span = await self._execution_span(execution, request.depth)
         return execution_pb2.WorkflowExecutionGetMetricsResponse(span=span)
 
     # ------------------------------------------------------------------ reads
 
-    def _nodes(
+    async def _nodes(
         self, ex: identifier_pb2.WorkflowExecutionIdentifier, parent: str = ""
     ) -> dict[str, NodeExecution]:
         """Node executions of one level (top level, or the children of ``parent``), by spec id."""
-        key = (ex.project, ex.domain, ex.name)
+        children = await self.events.children_of(ex)
         if parent:
-            rows = self.events.nodes.by_index("parent", (*key, parent))
+            rows = children.with_parent(parent)
         else:
-            rows = [
-                r for r in self.events.nodes.by_index("execution", key) if not r.value.parent_id
-            ]
-        served = [self.events._served_node(r.value) for r in rows]
+            rows = [r for r in children.all_nodes() if not r.value.parent_id]
+        served = [self.events._served_node(r.value, children) for r in rows]
         served.sort(key=lambda n: (_key(n.closure.created_at), n.id.node_id))
         return {n.metadata.spec_node_id or n.id.node_id: n for n in served}
 
-    def _tasks(self, node: NodeExecution) -> list[task_execution_pb2.TaskExecution]:
-        ex = node.id.execution_id
-        rows = self.events.tasks.by_index("node", (ex.project, ex.domain, ex.name, node.id.node_id))
+    async def _tasks(self, node: NodeExecution) -> list[task_execution_pb2.TaskExecution]:
+        children = await self.events.children_of(node.id.execution_id)
+        rows = children.tasks_of(node.id.node_id)
         tasks = [r.value.task for r in rows]
         tasks.sort(key=lambda t: (_key(t.closure.created_at), t.id.retry_attempt))
         return tasks
@@ -160,7 +158,7 @@ class ExecutionMetrics:
         c = execution.closure
         spans: list[metrics_pb2.Span] = []
         if depth != 0:
-            nodes = self._nodes(execution.id)
+            nodes = await self._nodes(execution.id)
             start = nodes.get(START_NODE)
             if start is None or not _set(start.closure.updated_at):
                 spans.append(_op(c.created_at, c.updated_at, WORKFLOW_SETUP))
@@ -214,7 +212,7 @@ class ExecutionMetrics:
             elif kind == "task_node" and node.metadata.is_parent_node:
                 spans = await self._dynamic(node, depth - 1)
             elif kind == "task_node":
-                spans = self._task_node(node, depth - 1)
+                spans = await self._task_node(node, depth - 1)
             elif kind == "workflow_node":
                 reference = definition.workflow_node.WhichOneof("reference")
                 if reference == "launchplan_ref":
@@ -240,8 +238,8 @@ class ExecutionMetrics:
                 spans.append(_task_span(task))
         return spans
 
-    def _task_node(self, node: NodeExecution, depth: int) -> list[metrics_pb2.Span]:
-        tasks = self._tasks(node)
+    async def _task_node(self, node: NodeExecution, depth: int) -> list[metrics_pb2.Span]:
+        tasks = await self._tasks(node)
         c = node.closure
         if not tasks:
             return [_op(c.created_at, c.updated_at, NODE_SETUP)]
@@ -252,13 +250,13 @@ class ExecutionMetrics:
         return spans
 
     async def _dynamic(self, node: NodeExecution, depth: int) -> list[metrics_pb2.Span]:
-        tasks = self._tasks(node)
+        tasks = await self._tasks(node)
         c = node.closure
         if not tasks:
             return [_op(c.created_at, c.updated_at, NODE_SETUP)]
         spans = self._attempts(node, tasks, depth)
         last = tasks[-1].closure.updated_at
-        children = self._nodes(node.id.execution_id, node.id.node_id)
+        children = await self._nodes(node.id.execution_id, node.id.node_id)
         if not children:
             if _key(c.updated_at) >= _key(last):
                 spans.append(_op(last, c.updated_at, NODE_RESET))
@@ -284,7 +282,7 @@ class ExecutionMetrics:
         depth: int,
     ) -> list[metrics_pb2.Span]:
         c = node.closure
-        children = self._nodes(node.id.execution_id, node.id.node_id)
+        children = await self._nodes(node.id.execution_id, node.id.node_id)
         if not children:
             return [_op(c.created_at, c.updated_at, NODE_SETUP)]
         start = children.get(START_NODE)
@@ -311,7 +309,7 @@ class ExecutionMetrics:
         if not c.HasField("workflow_node_metadata"):
             return [_op(c.created_at, c.updated_at, NODE_SETUP)]
         try:
-            child = self.executions.get(c.workflow_node_metadata.executionId)
+            child = await self.executions.get(c.workflow_node_metadata.executionId)
         except AdminError:
             log.warning("metrics: child execution of %s is gone", node.id)
             return [_op(c.created_at, c.updated_at, NODE_SETUP)]
@@ -329,7 +327,7 @@ class ExecutionMetrics:
         depth: int,
     ) -> list[metrics_pb2.Span]:
         c = node.closure
-        children = list(self._nodes(node.id.execution_id, node.id.node_id).values())
+        children = list((await self._nodes(node.id.execution_id, node.id.node_id)).values())
         if not children:
             return [_op(c.created_at, c.updated_at, NODE_SETUP)]
         taken = children[-1]  # flyteadmin insists on exactly one; the latest is the one taken

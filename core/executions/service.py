@@ -5,6 +5,7 @@ execution is stored with everything it will need (resolved configuration, inputs
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import re
@@ -28,12 +29,15 @@ from flyteadmin.core.crmap.executions import (
 )
 from flyteadmin.core.crmap.protojson import to_json
 from flyteadmin.core.errors import (
+    AdminError,
+    Code,
     already_exists,
     failed_precondition,
     invalid_argument,
     missing,
     not_found,
 )
+from flyteadmin.core.executions.history import ExecutionHistory
 from flyteadmin.core.executions.inputs import merge_inputs
 from flyteadmin.core.executions.listing import (
     CREATED_COLUMNS,
@@ -96,6 +100,8 @@ class Executions:
         self.attributes = attributes
         self._blobs = blobs
         self._in_flight: dict[str, asyncio.Future[identifier_pb2.WorkflowExecutionIdentifier]] = {}
+        # Archived executions (core/executions/history.py); set by the Backend.
+        self.history: ExecutionHistory | None = None
         self.schema = execution_schema(launch_plans, workflows, tasks)
         records.add_index("pd", lambda r: [(r.id.project, r.id.domain)])
         # ListExecutions narrows by these before filtering (listing.narrow).
@@ -167,7 +173,9 @@ class Executions:
         ident = identifier_pb2.WorkflowExecutionIdentifier(
             project=request.project, domain=request.domain, name=name
         )
-        if self.records.get(execution_object_name(ident)) is not None:
+        if self.records.get(execution_object_name(ident)) is not None or (
+            request.name and await self._archived(ident) is not None
+        ):
             raise already_exists(f"execution [{_describe(ident)}] already exists")
         spec, resolved = self._resolve(request, lp, workflow.value.id.name, principal)
         if source is not None:
@@ -236,7 +244,7 @@ class Executions:
     ) -> identifier_pb2.WorkflowExecutionIdentifier:
         """RelaunchExecution and RecoverExecution (§5.6): the original's stored spec (with its
         resolved configuration) and user inputs, through the whole create flow again."""
-        original = self.find(source).value
+        original = (await self.lookup(source)).value
         spec = execution_pb2.ExecutionSpec()
         spec.CopyFrom(original.execution.spec)
         spec.metadata.mode = mode
@@ -382,10 +390,29 @@ class Executions:
             raise not_found(f"missing entity of type execution with identifier {_describe(ident)}")
         return record
 
-    def get(self, ident: identifier_pb2.WorkflowExecutionIdentifier) -> execution_pb2.Execution:
-        return self.find(ident).value.execution
+    async def lookup(self, ident: identifier_pb2.WorkflowExecutionIdentifier) -> Record:
+        """The execution, live or archived (an archived one has resource_version 0)."""
+        try:
+            return self.find(ident)
+        except AdminError as error:
+            if error.code != Code.NOT_FOUND:
+                raise
+            archived = await self._archived(ident)
+            if archived is None:
+                raise
+            return archived
 
-    def list(self, request: common_pb2.ResourceListRequest) -> execution_pb2.ExecutionList:
+    async def _archived(self, ident: identifier_pb2.WorkflowExecutionIdentifier) -> Record | None:
+        if self.history is None:
+            return None
+        return await self.history.execution((ident.project, ident.domain, ident.name))
+
+    async def get(
+        self, ident: identifier_pb2.WorkflowExecutionIdentifier
+    ) -> execution_pb2.Execution:
+        return (await self.lookup(ident)).value.execution
+
+    async def list(self, request: common_pb2.ResourceListRequest) -> execution_pb2.ExecutionList:
         ident = request.id
         if not ident.project:
             raise missing("project")
@@ -408,10 +435,27 @@ class Executions:
         if not state_filter_given(query):
             # Archived executions are hidden unless a filter names the state (§5.7).
             query = query.with_filters(listing.eq_filter(self.schema, "state", "0"))
-        page = self._page(query, (ident.project, ident.domain))
+        page = await self._merged_page(query, (ident.project, ident.domain))
         return execution_pb2.ExecutionList(
             executions=[_listed(r.value.execution) for r in page.items], token=page.next_token
         )
+
+    async def _merged_page(self, query: listing.ListQuery, pd: tuple[str, str]) -> listing.Page:
+        """Live and archived executions as one list: the first ``offset + limit`` rows of
+        each, in the query's order, merged; then the page. Executions being archived (marked)
+        are counted on the history side only."""
+        if self.history is None:
+            return self._page(query, pd)
+        head = dataclasses.replace(query, offset=0, limit=query.offset + query.limit)
+        live = [r for r in self._page(head, pd).items if not r.value.archived_in]
+        archived = [
+            r
+            for r in await self.history.first_rows(head, *pd)
+            # Written to history but not marked yet (an archiver interrupted in between): the
+            # live object counts, once.
+            if (live_copy := self.records.get(r.name)) is None or live_copy.value.archived_in
+        ]
+        return listing.evaluate(query, live + archived)
 
     def _page(self, query: listing.ListQuery, pd: tuple[str, str]) -> listing.Page:
         """The cheaper of two plans, when the list is sorted by creation time (the default):
@@ -447,7 +491,7 @@ class Executions:
     ) -> execution_pb2.WorkflowExecutionGetDataResponse:
         """Inputs from the blob store; outputs from the closure (a URI or inline data). Data
         larger than ``max_inline_data_bytes`` is not inlined (§5.7)."""
-        record = self.find(ident).value
+        record = (await self.lookup(ident)).value
         response = execution_pb2.WorkflowExecutionGetDataResponse()
         limit = self.settings.executions.max_inline_data_bytes
         inputs = await self._read_literals(record.inputs_uri, limit)
@@ -474,7 +518,7 @@ class Executions:
     # ----------------------------------------------------------------------------- updates
 
     async def update(self, request: execution_pb2.ExecutionUpdateRequest, principal: str = ""):
-        record = self.find(request.id)
+        record = await self.lookup(request.id)
         if request.state not in State.values():
             raise invalid_argument(f"invalid value for state: {request.state}")
 
@@ -488,12 +532,20 @@ class Executions:
             )
             return replace(value, execution=execution)
 
-        await self.records.mutate(record.name, change)
+        if record.resource_version and not record.value.archived_in:
+            await self.records.mutate(record.name, change)
+            return
+        # Archived (or being archived): a newer version of its history row; a live object
+        # that is about to go changes too, so reads agree until it is gone.
+        assert self.history is not None
+        await self.history.supersede(replace(change(record.value), archived_in=()))
+        if record.resource_version:
+            await self.records.mutate(record.name, change)
 
     async def terminate(
         self, request: execution_pb2.ExecutionTerminateRequest, principal: str = ""
     ) -> None:
-        record = self.find(request.id)
+        record = await self.lookup(request.id)
 
         def change(value: ExecutionRecord) -> ExecutionRecord:
             if value.phase in TERMINAL:
@@ -516,6 +568,8 @@ class Executions:
             execution.closure.updated_at.CopyFrom(now_stamp())
             return replace(value, execution=execution)
 
+        if not record.resource_version:
+            change(record.value)  # archived: it has ended, so this refuses
         await self.records.mutate(record.name, change)
 
 

@@ -16,6 +16,7 @@ import shutil
 import ssl
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -194,12 +195,16 @@ def start_control_plane(
     durable: bool | None = None,
     timeout: float = 120.0,
     log=lambda msg: None,
+    etcd_args: Sequence[str] = (),
+    apiserver_args: Sequence[str] = (),
 ) -> ControlPlane:
     """Start the control plane and return once ``/readyz`` answers 200.
 
     ``data_dir`` keeps etcd's data, the certificates and the kubeconfig across restarts; without
     it everything lives in a temporary folder removed by ``stop()``. ``durable`` (default: when
     ``data_dir`` is given) makes etcd fsync its writes, so they survive a crash of the machine.
+    ``etcd_args`` and ``apiserver_args`` are extra flags (e.g. a small ``--quota-backend-bytes``
+    in a test).
     """
     bin_dir = k8s_build.ensure_binaries(log=log)
     temporary = data_dir is None
@@ -219,7 +224,7 @@ def start_control_plane(
     services = [
         Service(
             "etcd",
-            _etcd_argv(bin_dir, workdir, ports, durable),
+            [*_etcd_argv(bin_dir, workdir, ports, durable), *etcd_args],
             env,
             functools.partial(http_ok, f"http://127.0.0.1:{ports['etcd_client']}/readyz"),
             group,
@@ -227,7 +232,7 @@ def start_control_plane(
         ),
         Service(
             "kube-apiserver",
-            _apiserver_argv(bin_dir, pki, ports),
+            [*_apiserver_argv(bin_dir, pki, ports), *apiserver_args],
             apiserver_env(env),
             functools.partial(http_ok, f"{server}/readyz", ctx),
             group,

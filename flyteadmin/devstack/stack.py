@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 from flyteidl.admin import project_pb2
@@ -55,6 +56,7 @@ class DevOptions:
     auth: bool = False  # `self` auth with a generated client (docs/auth.md)
     propeller: bool = True  # run flytepropeller, built on first use (docs/propeller.md)
     pod_runner: bool = True  # run Pods locally on the embedded control plane (docs/podrunner.md)
+    workers: int = 0  # API-server processes (0: one per core; api_server/workers.py)
 
 
 def say(message: str) -> None:
@@ -85,8 +87,8 @@ class Shutdown:
     event. From then on (or from ``begin``, on a failure) a watchdog kills every child still
     running and exits after ``STOP_SECONDS``; a second signal does that at once."""
 
-    def __init__(self, children: Callable[[], list[Child]]) -> None:
-        self._children = children
+    def __init__(self, pids: Callable[[], list[int]]) -> None:
+        self._pids = pids
         self._begun = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -120,8 +122,14 @@ class Shutdown:
 
     def _kill(self, why: str) -> None:
         say(why)
-        for child in self._children():
-            child.signal(signal.SIGKILL)
+        for pid in self._pids():
+            try:
+                os.killpg(pid, signal.SIGKILL)  # a child and what it started (own group)
+            except OSError:
+                try:
+                    os.kill(pid, signal.SIGKILL)  # an API-server worker (our group)
+                except OSError:
+                    pass
         os._exit(1)
 
 
@@ -179,10 +187,17 @@ class Stack:
     supervisor: Supervisor
     groups: list[ProcessGroup] = field(default_factory=list)
     cleanups: list[Callable[[], None]] = field(default_factory=list)
+    workers: Any = None
+    """The API server's worker processes (``api_server.workers.Workers``), once started."""
 
     def children(self) -> list[Child]:
         """Every child, in reverse order of start (how they are stopped)."""
         return [c for group in reversed(self.groups) for c in reversed(group.children)]
+
+    def pids(self) -> list[int]:
+        """Every process to kill when the stop overruns."""
+        workers = self.workers.pids() if self.workers is not None else []
+        return [*workers, *(c.popen.pid for c in self.children() if c.alive())]
 
     def supervise(self, group: ProcessGroup, *services: Service) -> None:
         if group not in self.groups:
@@ -203,19 +218,26 @@ class Stack:
 # ---------------------------------------------------------------------------- serving
 
 
-async def _seed(server, projects: tuple[str, ...]) -> None:
-    for project_id in projects:
-        request = project_pb2.ProjectRegisterRequest(
-            project=project_pb2.Project(
-                id=project_id, name=project_id, description=f"{project_id} description"
+async def _seed(settings: Settings, projects: tuple[str, ...]) -> None:
+    from flyteadmin.core.backend import Backend
+
+    backend = Backend(settings)
+    await backend.start()
+    try:
+        for project_id in projects:
+            request = project_pb2.ProjectRegisterRequest(
+                project=project_pb2.Project(
+                    id=project_id, name=project_id, description=f"{project_id} description"
+                )
             )
-        )
-        try:
-            await server.backend.projects.register(request)
-            say(f"created project {project_id}")
-        except AdminError as error:
-            if error.code != Code.ALREADY_EXISTS:
-                raise
+            try:
+                await backend.projects.register(request)
+                say(f"created project {project_id}")
+            except AdminError as error:
+                if error.code != Code.ALREADY_EXISTS:
+                    raise
+    finally:
+        await backend.stop()
 
 
 class _SignalsOffTheMainThread(logging.Filter):
@@ -234,17 +256,22 @@ async def _serve(
     shutdown: Shutdown,
     propeller_setup=None,
 ) -> None:
-    from flyteadmin.api_server.app import ApiServer
+    from flyteadmin.api_server.workers import Workers
     from flyteadmin.operator.runner import OperatorThread
 
     stop = asyncio.Event()
     shutdown.serving(asyncio.get_running_loop(), stop)
     logging.getLogger("kopf._core.reactor.running").addFilter(_SignalsOffTheMainThread())
-    server = ApiServer(settings)
-    await server.start()
+    # The API server runs in worker processes of its own: the operator, the pod runner and the
+    # API then never wait for each other's CPU (one Python process is one core). Workers
+    # supervises them itself (``check``).
+    server = Workers(settings, options.workers or None, say=say)
+    stack.workers = server
     operator = OperatorThread(settings)
     try:
-        await _seed(server, options.seed_projects)
+        await asyncio.to_thread(server.start)
+        say(f"API server: {server.count} worker process(es)")
+        await _seed(settings, options.seed_projects)
         await asyncio.to_thread(operator.start)
         if propeller_setup is not None:
             from flyteadmin.devstack.propeller import start_propeller
@@ -259,6 +286,7 @@ async def _serve(
         say(f"flytekit config: {flytekit_config}")
         say(f"ready: gRPC 127.0.0.1:{server.grpc_port}, HTTP http://127.0.0.1:{server.http_port}")
         while not stop.is_set() and operator.running and not stack.supervisor.failed.is_set():
+            await asyncio.to_thread(server.check)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
             except TimeoutError:
@@ -272,7 +300,7 @@ async def _serve(
         shutdown.serving(None, None)
         stack.supervisor.halt()
         await asyncio.to_thread(operator.stop)
-        await server.stop()
+        await asyncio.to_thread(server.stop)
 
 
 def run_dev(options: DevOptions) -> None:
@@ -282,7 +310,7 @@ def run_dev(options: DevOptions) -> None:
     assert workdir is not None
     workdir.mkdir(parents=True, exist_ok=True)
     stack = Stack(workdir, temporary, Supervisor(say))
-    shutdown = Shutdown(stack.children)
+    shutdown = Shutdown(stack.pids)
     shutdown.install()
     failed = False
     try:

@@ -173,6 +173,13 @@ def expected_operator_grants(store_extra: set[tuple[str, str, str]] = frozenset(
         # the scheduler (config.schedules.enabled, the default)
         | {("flyteadmin.io", "executions", "create")}
         | {("flyteadmin.io", "namedentities/status", "update")}
+        # the archiver (config.archive.enabled, the default)
+        | expand("flyteadmin.io", {"historysegments"}, {"create", "update", "delete"})
+        | expand(
+            "flyteadmin.io",
+            {"executions", "nodeexecutions", "taskexecutions", "signals"},
+            {"delete", "deletecollection"},
+        )
         | set(store_extra)
     )
 
@@ -225,6 +232,9 @@ def test_defaults(render, tmp_path: Path):
             ("RoleBinding", "rel-flyteadmin-operator"),
             ("ClusterRole", "rel-flyteadmin-flyte-operator"),
             ("ClusterRoleBinding", "rel-flyteadmin-flyte-operator"),
+            # Reading etcd's database size from kube-apiserver's /metrics (core/budget.py).
+            ("ClusterRole", "rel-flyteadmin-flyte-etcd-size"),
+            ("ClusterRoleBinding", "rel-flyteadmin-flyte-etcd-size"),
         ]
     )
     for obj in objs:
@@ -517,7 +527,10 @@ OPERATOR_ACCESS = [
     ("update", "projects.flyteadmin.io", False),
     ("delete", "tasks.flyteadmin.io", False),
     ("update", "executions.flyteadmin.io/status", True),
-    ("delete", "executions.flyteadmin.io", False),
+    ("delete", "executions.flyteadmin.io", True),  # the archiver
+    ("deletecollection", "nodeexecutions.flyteadmin.io", True),
+    ("create", "historysegments.flyteadmin.io", True),
+    ("delete", "projects.flyteadmin.io", False),
     ("create", "executions.flyteadmin.io", True),  # scheduled executions
     ("update", "namedentities.flyteadmin.io/status", True),
     ("update", "namedentities.flyteadmin.io", False),

@@ -12,6 +12,7 @@ from flyteidl.core import execution_pb2 as core_execution
 from flyteidl.core import identifier_pb2, literals_pb2
 from kubernetes import client
 
+from flyteadmin.core.crmap.executions import ExecutionCodec
 from tests.integration.registration_helpers import (
     DOMAIN,
     PROJECT,
@@ -181,8 +182,10 @@ def test_list_archive_and_terminate(stub, kube_api, namespace):
         )["items"]
         if o["spec"]["id"]["name"] == "r3"
     ]
-    obj["status"]["closure"]["phase"] = "SUCCEEDED"
-    obj["status"]["phase"] = "SUCCEEDED"
+    codec = ExecutionCodec()
+    record = codec.decode(obj)
+    record.execution.closure.phase = Phase.SUCCEEDED
+    obj.update(spec=codec.encode(record)["spec"], status=codec.encode(record)["status"])
     custom.replace_namespaced_custom_object(
         "flyteadmin.io", "v1alpha1", namespace, "executions", obj["metadata"]["name"], obj
     )

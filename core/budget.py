@@ -1,0 +1,179 @@
+"""The etcd byte budget: never let the control plane fill etcd.
+
+When etcd's database reaches its quota, etcd raises a NOSPACE alarm and refuses every write of
+the whole cluster (Pods, leases, namespace deletions, not only ours) until someone compacts,
+defragments and disarms it by hand. So the control plane estimates what it holds in etcd and acts
+well before that:
+
+- above ``etcd.archive_above`` (a share of the quota), finished executions move to history before
+  their retention is over (the archiver asks ``pressure()``);
+- above ``etcd.refuse_new_above``, new work (a new execution, project, registration, ...) is
+  refused with RESOURCE_EXHAUSTED, while running executions still record their progress;
+- above ``etcd.refuse_all_above``, every write but a delete is refused.
+
+The estimate, from what the watch caches see (so every API-server worker and the operator agree):
+
+    live bytes of every object + a per-object overhead
+    + bytes of every revision written within the compaction interval (etcd keeps old revisions
+      until kube-apiserver compacts them, every 5 minutes by default)
+
+When kube-apiserver lets us read its metrics, etcd's real database size
+(``apiserver_storage_size_bytes``) counts too: the larger of the two decides. That file never
+shrinks without a defragmentation, so a large real size is also logged as an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from flyteadmin.core.config import EtcdSettings
+from flyteadmin.core.errors import AdminError, Code
+
+log = logging.getLogger(__name__)
+
+
+class _Window:
+    """Bytes written within the last ``seconds`` (a running sum over a queue)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._items: collections.deque[tuple[float, int]] = collections.deque()
+        self._sum = 0
+        self._lock = threading.Lock()
+
+    def add(self, size: int, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._items.append((now, size))
+            self._sum += size
+            self._prune(now)
+
+    def total(self, now: float | None = None) -> int:
+        with self._lock:
+            self._prune(time.monotonic() if now is None else now)
+            return self._sum
+
+    def _prune(self, now: float) -> None:
+        items = self._items
+        while items and now - items[0][0] > self.seconds:
+            self._sum -= items.popleft()[1]
+
+
+@dataclass(frozen=True)
+class Usage:
+    live_bytes: int
+    objects: int
+    recent_bytes: int  # revisions written within the compaction interval
+    etcd_db_bytes: int  # etcd's real database size, 0 when unknown
+    estimate: int  # what decides
+    quota: int
+
+    @property
+    def share(self) -> float:
+        return self.estimate / self.quota if self.quota else 0.0
+
+
+class StorageBudget:
+    """Shared by the collections of one process: they report sizes, writers ask ``admit``."""
+
+    def __init__(self, settings: EtcdSettings) -> None:
+        self.settings = settings
+        self._window = _Window(settings.compaction_interval_seconds)
+        self._live: dict[str, tuple[int, int]] = {}  # kind -> (bytes, objects)
+        self.etcd_db_bytes = 0
+        self._last_error_log = 0.0
+
+    # ----------------------------------------------------------------------------- reports
+
+    def set_live(self, kind: str, size: int, objects: int) -> None:
+        self._live[kind] = (size, objects)
+
+    def written(self, size: int) -> None:
+        """A revision of ``size`` bytes was written (seen on a watch)."""
+        self._window.add(size + self.settings.object_overhead_bytes)
+
+    # ----------------------------------------------------------------------------- decisions
+
+    def usage(self) -> Usage:
+        live = sum(size for size, _ in self._live.values())
+        objects = sum(count for _, count in self._live.values())
+        recent = self._window.total()
+        estimate = live + objects * self.settings.object_overhead_bytes + recent
+        estimate = max(estimate, self.etcd_db_bytes)
+        return Usage(live, objects, recent, self.etcd_db_bytes, estimate, self.settings.quota_bytes)
+
+    def pressure(self) -> float:
+        """The estimate as a share of the quota."""
+        return self.usage().share
+
+    def admit(self, kind: str, *, new_work: bool) -> None:
+        """Raise RESOURCE_EXHAUSTED when a write of ``kind`` must be refused now."""
+        settings = self.settings
+        usage = self.usage()
+        limit = settings.refuse_new_above if new_work else settings.refuse_all_above
+        if usage.share < limit:
+            return
+        what = "new work" if new_work else "writes"
+        message = (
+            f"the control plane's share of etcd is full: about {usage.estimate >> 20} MiB of the "
+            f"{usage.quota >> 20} MiB quota is used ({usage.live_bytes >> 20} MiB in "
+            f"{usage.objects} objects, {usage.recent_bytes >> 20} MiB of recent revisions"
+            + (f", etcd's database {usage.etcd_db_bytes >> 20} MiB" if usage.etcd_db_bytes else "")
+            + f"); {what} ({kind}) refused above {limit:.0%} until finished executions are "
+            "archived; retry later"
+        )
+        now = time.monotonic()
+        if now - self._last_error_log > 30:
+            self._last_error_log = now
+            log.error("%s", message)
+        raise AdminError(Code.RESOURCE_EXHAUSTED, message)
+
+
+_SIZE_METRICS = ("apiserver_storage_size_bytes", "apiserver_storage_db_total_size_in_bytes")
+
+
+def database_size(metrics_text: str) -> int:
+    """etcd's database size from kube-apiserver's Prometheus text (the largest of its etcd
+    clusters); 0 when the metric is not there."""
+    size = 0.0
+    for line in metrics_text.splitlines():
+        if line.startswith(_SIZE_METRICS):
+            try:
+                size = max(size, float(line.rsplit(" ", 1)[1]))
+            except (IndexError, ValueError):
+                continue
+    return int(size)
+
+
+async def follow_database_size(budget: StorageBudget, http, interval: float = 30.0) -> None:
+    """Poll kube-apiserver's ``/metrics`` for etcd's database size, until cancelled. Without
+    the permission (``get`` on the non-resource URL ``/metrics``) it logs once and stops: the
+    estimate alone then decides."""
+    while True:
+        try:
+            status, _, text = await http.request_text("GET", "/metrics", accept="text/plain")
+        except Exception as exc:  # noqa: BLE001 - the apiserver is unreachable for now
+            log.debug("reading kube-apiserver metrics: %s", exc)
+        else:
+            if status in (401, 403):
+                log.info(
+                    "etcd's database size is not readable (HTTP %s): using the estimate", status
+                )
+                return
+            if status == 200:
+                budget.etcd_db_bytes = database_size(text)
+                if (
+                    budget.etcd_db_bytes
+                    > budget.settings.quota_bytes * budget.settings.refuse_all_above
+                ):
+                    log.error(
+                        "etcd's database is %d MiB of a %d MiB quota: compact and defragment it",
+                        budget.etcd_db_bytes >> 20,
+                        budget.settings.quota_bytes >> 20,
+                    )
+        await asyncio.sleep(interval)

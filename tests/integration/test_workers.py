@@ -1,0 +1,94 @@
+"""API-server workers: several processes on the same ports, read-your-writes across them, and a
+worker that dies is started again."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from flyteadmin.api_server.app import WORKER_HEADER
+from flyteadmin.api_server.workers import Workers
+from tests.waiting import eventually
+
+
+def _http(method: str, url: str, body: bytes | None = None) -> tuple[int, str, bytes]:
+    """One request on a new connection (so the kernel may hand it to any worker)."""
+    request = urllib.request.Request(url, data=body, method=method)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers.get(WORKER_HEADER, ""), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get(WORKER_HEADER, ""), error.read()
+
+
+@pytest.fixture
+def workers(settings):
+    pool = Workers(settings, count=2, say=print)
+    pool.start()
+    try:
+        yield pool
+    finally:
+        pool.stop()
+
+
+def _connection_to_each_worker(port: int) -> dict[str, http.client.HTTPConnection]:
+    """Keep-alive connections until there is one served by each of the two workers."""
+    found: dict[str, http.client.HTTPConnection] = {}
+    for _ in range(200):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/api/v1/projects?limit=1")
+        response = conn.getresponse()
+        response.read()
+        worker = response.headers[WORKER_HEADER]
+        if worker in found:
+            conn.close()
+        else:
+            found[worker] = conn
+        if len(found) == 2:
+            return found
+    raise AssertionError(f"connections reached only workers {sorted(found)}")
+
+
+def _call(conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None):
+    conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def test_every_write_is_visible_to_the_next_call_on_another_worker(workers):
+    conns = _connection_to_each_worker(workers.http_port)
+    try:
+        for i in range(60):
+            writer, reader = ("0", "1") if i % 2 else ("1", "0")
+            project = f"rw{i}"
+            body = f'{{"project": {{"id": "{project}", "name": "{project}"}}}}'.encode()
+            status, text = _call(conns[writer], "POST", "/api/v1/projects", body)
+            assert status == 200, text
+            # At once, on the other worker's connection: the project must be there.
+            status, text = _call(conns[reader], "GET", f"/api/v1/projects/{project}")
+            assert status == 200, f"worker {reader} did not see worker {writer}'s write: {text!r}"
+    finally:
+        for conn in conns.values():
+            conn.close()
+
+
+def test_a_worker_that_dies_is_started_again(workers):
+    victim = workers.pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 180  # a liveness bound on a busy machine, not a timing check
+    while time.monotonic() < deadline:
+        workers.check()
+        if victim not in workers.pids() and len(workers.pids()) == 2:
+            break
+        time.sleep(0.2)
+    assert victim not in workers.pids() and len(workers.pids()) == 2
+    # Both answer again.
+    url = f"http://127.0.0.1:{workers.http_port}/api/v1/projects?limit=10"
+    eventually(lambda: {_http("GET", url)[1] for _ in range(30)} == {"0", "1"}, timeout=120)

@@ -1,0 +1,89 @@
+"""The etcd byte budget: the estimate, the thresholds, etcd's own size, its full-disk error."""
+
+from __future__ import annotations
+
+import pytest
+
+from flyteadmin.core import kube
+from flyteadmin.core.budget import StorageBudget, _Window, database_size
+from flyteadmin.core.config import ConfigError, EtcdSettings
+from flyteadmin.core.errors import AdminError, Code
+
+MIB = 1 << 20
+
+
+def budget(**overrides) -> StorageBudget:
+    settings = {"quota_bytes": 100 * MIB, "object_overhead_bytes": 0, **overrides}
+    return StorageBudget(EtcdSettings(**settings))
+
+
+def test_the_window_forgets_what_was_written_before_the_compaction_interval():
+    window = _Window(seconds=300)
+    window.add(10, now=0)
+    window.add(20, now=100)
+    assert window.total(now=200) == 30
+    assert window.total(now=350) == 20  # the first revision is compacted away
+    assert window.total(now=1000) == 0
+
+
+def test_the_estimate_counts_live_objects_their_overhead_and_recent_revisions():
+    b = budget(object_overhead_bytes=1000)
+    b.set_live("Execution", 5 * MIB, 100)
+    b.set_live("NodeExecution", 3 * MIB, 900)
+    b.written(2 * MIB)
+    usage = b.usage()
+    assert usage.live_bytes == 8 * MIB and usage.objects == 1000
+    assert usage.recent_bytes == 2 * MIB + 1000
+    assert usage.estimate == 8 * MIB + 1000 * 1000 + 2 * MIB + 1000
+
+
+def test_etcds_real_database_size_decides_when_it_is_larger():
+    b = budget()
+    b.set_live("Execution", 1 * MIB, 1)
+    b.etcd_db_bytes = 40 * MIB
+    assert b.usage().estimate == 40 * MIB
+    assert b.pressure() == pytest.approx(0.4)
+
+
+def test_new_work_is_refused_first_then_every_write():
+    b = budget(archive_above=0.2, refuse_new_above=0.4, refuse_all_above=0.6)
+    b.set_live("Execution", 39 * MIB, 1)
+    b.admit("Execution", new_work=True)  # under 40%
+    b.set_live("Execution", 41 * MIB, 1)
+    with pytest.raises(AdminError) as info:
+        b.admit("Execution", new_work=True)
+    assert info.value.code == Code.RESOURCE_EXHAUSTED
+    assert "etcd" in info.value.message and "Execution" in info.value.message
+    b.admit("NodeExecution", new_work=False)  # progress of running work still goes in
+    b.set_live("Execution", 61 * MIB, 1)
+    with pytest.raises(AdminError) as info:
+        b.admit("NodeExecution", new_work=False)
+    assert info.value.code == Code.RESOURCE_EXHAUSTED
+
+
+@pytest.mark.parametrize(
+    "shares", [(0.5, 0.4, 0.6), (0.2, 0.4, 1.0), (0.0, 0.4, 0.6), (0.2, 0.7, 0.6)]
+)
+def test_shares_must_be_ordered_and_below_the_quota(shares):
+    a, n, r = shares
+    with pytest.raises(ConfigError):
+        EtcdSettings(archive_above=a, refuse_new_above=n, refuse_all_above=r)
+
+
+def test_database_size_is_read_from_kube_apiservers_metrics():
+    text = (
+        "# HELP apiserver_storage_size_bytes ...\n"
+        "# TYPE apiserver_storage_size_bytes gauge\n"
+        'apiserver_storage_size_bytes{storage_cluster_id="etcd-0"} 2.4576e+07\n'
+        'apiserver_storage_objects{resource="pods"} 3\n'
+    )
+    assert database_size(text) == 24576000
+    assert database_size("apiserver_request_total 5\n") == 0
+
+
+def test_etcds_full_disk_is_resource_exhausted_not_unavailable():
+    error = kube.translate(kube.KubeError(500, "etcdserver: mvcc: database space exceeded"))
+    assert error.code == Code.RESOURCE_EXHAUSTED
+    assert kube.translate(kube.KubeError(503, "etcdserver: request timed out")).code == (
+        Code.UNAVAILABLE
+    )
