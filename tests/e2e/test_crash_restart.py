@@ -58,18 +58,23 @@ TERMINAL = {WF.SUCCEEDED, WF.FAILED, WF.ABORTED, WF.TIMED_OUT}
 LOAD_SECONDS = 4.0  # of writes after each restart, before the next kill
 
 
+def all_children(pid: int) -> list[int]:
+    """Every child process (the components, and the API server's worker processes)."""
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return [int(child) for task in tasks for child in (task / "children").read_text().split()]
+
+
 def children(pid: int) -> dict[str, int]:
     """The dev process's children by component name."""
     found = {}
-    for tasks in Path(f"/proc/{pid}/task").iterdir():
-        for child in (tasks / "children").read_text().split():
-            try:
-                argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            for name, mark in COMPONENTS.items():
-                if argv[0].decode().endswith(mark) or mark.encode() in argv:
-                    found[name] = int(child)
+    for child in all_children(pid):
+        try:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for name, mark in COMPONENTS.items():
+            if argv[0].decode().endswith(mark) or mark.encode() in argv:
+                found[name] = child
     return found
 
 
@@ -207,11 +212,13 @@ def test_every_acknowledged_write_survives_killed_components_and_a_killed_stack(
         print(f"acknowledged: {len(load.tasks)} tasks, {len(load.executions)} executions; "
               f"refused during outages: {dict(load.refused)}")  # fmt: skip
 
-        # The whole stack killed at once: its children die with it (PR_SET_PDEATHSIG).
-        old = children(proc.pid)
+        # The whole stack killed at once: its children die with it (PR_SET_PDEATHSIG), the API
+        # server's workers included (none may serve the ports on).
+        old = all_children(proc.pid)
+        assert len(old) > len(COMPONENTS)
         proc.kill()
         proc.wait()
-        eventually(lambda: all(gone(pid) for pid in old.values()), "the old children to die")
+        eventually(lambda: all(gone(pid) for pid in old), "the old children to die")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -224,11 +231,11 @@ def test_every_acknowledged_write_survives_killed_components_and_a_killed_stack(
 
         # SIGTERM stops the stack even while a child is wedged (etcd stopped: every write and
         # the stop of everything that talks to it hangs); STOP_SECONDS bounds it.
-        running = children(proc.pid)
-        os.kill(running["etcd"], signal.SIGSTOP)
+        running = all_children(proc.pid)
+        os.kill(children(proc.pid)["etcd"], signal.SIGSTOP)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=120)
-        eventually(lambda: all(gone(pid) for pid in running.values()), "every child to end")
+        eventually(lambda: all(gone(pid) for pid in running), "every child to end")
         assert "flyteadmin dev: stopped" in log.read_text() or "killing what is left" in (
             log.read_text()
         )
