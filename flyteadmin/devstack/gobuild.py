@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flyteadmin.devstack.processes import die_with_parent
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _INSTALLED_TOOLS = Path(__file__).resolve().parents[1] / "gotools"
 
@@ -115,7 +117,10 @@ def go_build(
         err.write(f"$ {' '.join(cmd)}\n")
         err.flush()
         # wait4 gives the peak RSS of the go command and its children (compiler, linker).
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=err, stderr=err)
+        # The go command dies with us (an interrupted first run leaves no build running).
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=err, stderr=err, preexec_fn=die_with_parent
+        )
         _, status, rusage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
@@ -225,7 +230,10 @@ def ensure_all(tools: Sequence[GoTool], log: Log = stderr_log, concurrent: bool 
             with lock:
                 errors.append(exc)
 
-    threads = [threading.Thread(target=build, args=(t,), name=f"build-{t.name}") for t in pending]
+    threads = [
+        threading.Thread(target=build, args=(t,), name=f"build-{t.name}", daemon=True)
+        for t in pending
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -22,7 +22,9 @@ from pathlib import Path
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """``preexec_fn``: SIGKILL when the thread that started the child ends (so when this process
+    dies, even by SIGKILL); the child leads its own process group."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     os.setsid()  # own process group, so stop() reaches the child's children too
@@ -127,7 +129,7 @@ class ProcessGroup:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         child = Child(name, popen, log_path)
         for i, old in enumerate(self.children):
