@@ -22,6 +22,8 @@ COPY core core
 COPY api_server api_server
 COPY operator operator
 COPY flyteadmin flyteadmin
+# The Go wrapper modules are package data (flyteadmin/gotools; only `flyteadmin dev` uses them).
+COPY tools tools
 RUN pip install . && rm -rf /src
 
 WORKDIR /

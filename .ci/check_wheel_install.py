@@ -26,6 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 READY_TIMEOUT = 300
+LOCAL_FILES = (".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".e2e")
 WORKFLOW = textwrap.dedent(
     """
     from flytekit import task, workflow
@@ -85,7 +86,10 @@ def main() -> None:
     dev = None
     try:
         started = time.monotonic()
-        run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", work, REPO, cwd=work)
+        # From a copy: setuptools writes build/ and *.egg-info next to the sources.
+        source = work / "source"
+        shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*LOCAL_FILES))
+        run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", work, source, cwd=work)
         (wheel,) = work.glob("flyteadmin_k8s-*.whl")
         step(f"built {wheel.name}", started)
 
