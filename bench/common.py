@@ -102,6 +102,8 @@ class Stack:
     server_start_seconds: float
     processes: dict[str, int] = field(default_factory=dict)
     """Name -> pid of every process whose CPU time is reported (server, kube-apiserver, etcd)."""
+    plane_dir: Path | None = None
+    """The local control plane's folder (``ports.json``, logs), None with --kubeconfig."""
 
     @property
     def grpc_target(self) -> str:
@@ -213,6 +215,22 @@ def _start_server(
     return child, grpc_port, http_port
 
 
+def _start_operator(workdir: Path, kubeconfig: str, group: ProcessGroup) -> Child:
+    """``flyteadmin operator`` with the server's config file; returns once Kopf runs."""
+    argv = [sys.executable, "-m", "flyteadmin.cli", "--log-level", "INFO", "operator"]
+    argv += ["--config", str(workdir / "flyteadmin.yaml"), "--kubeconfig", kubeconfig]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLYTEADMIN__")}
+    env["PYTHONSAFEPATH"] = "1"
+    child = group.start("flyteadmin-operator", argv, env)
+    wait_until(
+        lambda: "kopf" in child.log_path.read_text(errors="replace").lower(),
+        timeout=120,
+        what="flyteadmin operator to start",
+        child=child,
+    )
+    return child
+
+
 @contextlib.contextmanager
 def stack(
     kubeconfig: str | None = None,
@@ -221,15 +239,20 @@ def stack(
     *,
     blobstore: bool = False,
     server_config: dict | None = None,
+    etcd_args: tuple[str, ...] = (),
+    apiserver_args: tuple[str, ...] = (),
+    operator: bool = False,
 ) -> Iterator[Stack]:
     """Control plane (unless ``kubeconfig``), CRDs, a fresh store namespace, the API server.
 
     ``extra_namespaces`` more fresh namespaces are created, named ``<store namespace>-<i>``
     (e.g. for raw writes the server does not watch). With ``profile`` the server runs under
     ``bench/serve_profiled.py``, which writes its profile there when the server stops. With
-    ``blobstore`` a GCS emulator (fake-gcs-server on tmpfs, 127.0.0.1) is started first and the server's
-    ``storage:`` settings point at it (workflow closures above 64 KiB go there).
-    ``server_config`` is merged into the server's config YAML.
+    ``blobstore`` a GCS emulator (fake-gcs-server on tmpfs, 127.0.0.1) is started first and the
+    server's ``storage:`` settings point at it (workflow closures above 64 KiB go there).
+    ``server_config`` is merged into the server's config YAML. ``etcd_args`` and
+    ``apiserver_args`` are extra flags of the local control plane (e.g. a small quota); with
+    ``operator`` a ``flyteadmin operator`` runs beside the server, with the same config.
     """
     workdir = Path(tempfile.mkdtemp(prefix="flyteadmin-bench-"))
     group = ProcessGroup(workdir / "logs")
@@ -244,11 +267,13 @@ def stack(
 
             say("starting the local control plane (etcd, kube-apiserver, controller-manager)")
             started = time.monotonic()
-            plane = start_control_plane(log=say)
+            plane = start_control_plane(
+                log=say, etcd_args=etcd_args, apiserver_args=apiserver_args
+            )
             plane_seconds = time.monotonic() - started
             kubeconfig = str(plane.kubeconfig)
         api = kube.api_client(kubeconfig)
-        kube.apply_crds(api)
+        kube.apply_crds(api, flyteworkflow=operator)  # the operator launches FlyteWorkflows
         for ns in namespaces:
             kube.ensure_namespace(api, ns)
         if blobstore:
@@ -270,6 +295,8 @@ def stack(
             workdir, kubeconfig, namespace, group, profile, extra_config
         )
         processes = {"server": server.popen.pid}
+        if operator:
+            processes["operator"] = _start_operator(workdir, kubeconfig, group).popen.pid
         if plane is not None:
             processes |= {c.name: c.popen.pid for c in plane.processes.children}
         if gcs is not None:
@@ -284,6 +311,7 @@ def stack(
             plane_start_seconds=plane_seconds,
             server_start_seconds=time.monotonic() - started,
             processes=processes,
+            plane_dir=plane.workdir if plane is not None else None,
         )
     finally:
         group.stop()

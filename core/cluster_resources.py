@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -31,7 +30,9 @@ from kubernetes.client.rest import ApiException
 
 from flyteadmin.core import crds, kube
 from flyteadmin.core.attributes import Attributes
+from flyteadmin.core.cluster_targets import Target, Targets, unavailable_reason
 from flyteadmin.core.config import ClusterResourceSettings, Settings
+from flyteadmin.core.k8s_events import Involved, post_event
 from flyteadmin.core.namespaces import namespace_for, reconcile_project_namespaces
 from flyteadmin.core.store import Collection, Stored
 
@@ -118,12 +119,17 @@ def variables_for(
     attribute: Mapping[str, str],
     domain_data: Mapping[str, str],
     common_data: Mapping[str, str],
+    cluster_data: Mapping[str, str] | None = None,
+    cluster: str = "",
 ) -> dict[str, str]:
-    """The variables of one project-domain. Precedence, as in flyteadmin: the CLUSTER_RESOURCE
-    attribute, then the domain's custom_data, then template_data. The reserved names are always
-    the system's: defining one anywhere is an error (flyteadmin only refuses it in config)."""
+    """The variables of one project-domain in one cluster. Precedence, as in flyteadmin: the
+    CLUSTER_RESOURCE attribute, then the domain's custom_data, then template_data; the
+    cluster's own template_data (ours) sits between custom_data and template_data. The reserved
+    names are always the system's: defining one anywhere is an error (flyteadmin only refuses
+    it in config)."""
     sources = (
         ("template_data", common_data),
+        (f"the template_data of execution cluster {cluster}", cluster_data or {}),
         (f"custom_data.{domain}", domain_data),
         (f"the CLUSTER_RESOURCE attribute of {project}/{domain}", attribute),
     )
@@ -238,7 +244,7 @@ def _call(
         body=body,
         auth_settings=["BearerToken"],
     )
-    response = api.call_api(*request, _request_timeout=60)
+    response = api.call_api(*request, _request_timeout=kube.SYNC_TIMEOUT)
     response.read()
     if not 200 <= response.status <= 299:
         api.response_deserialize(response, {})  # raises ApiException with the Status body
@@ -322,38 +328,6 @@ def apply_objects(
         raise ClusterResourceError("; ".join(errors))
 
 
-def post_event(
-    api: client.ApiClient,
-    project: Stored[project_pb2.Project],
-    namespace: str,
-    *,
-    warning: bool,
-    reason: str,
-    message: str,
-) -> None:
-    """A core/v1 Event on the Project object (``kubectl describe projects <id>``)."""
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    body = {
-        "metadata": {"generateName": f"{project.name}.", "namespace": namespace},
-        "involvedObject": {
-            "apiVersion": crds.PROJECT.api_version,
-            "kind": crds.PROJECT.kind,
-            "name": project.name,
-            "namespace": namespace,
-            "uid": project.uid,
-        },
-        "type": "Warning" if warning else "Normal",
-        "reason": reason,
-        "message": message[:1024],
-        "source": {"component": EVENT_COMPONENT},
-        "reportingComponent": EVENT_COMPONENT,
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-    }
-    client.CoreV1Api(api).create_namespaced_event(namespace, body)
-
-
 # ---- the service: one pass over project-domains ----------------------------------------------
 
 
@@ -363,17 +337,21 @@ class Outcome:
     domain: str
     namespace: str
     status: str
-    """``applied``, ``unchanged`` or ``failed``."""
+    """``applied``, ``unchanged``, ``failed``, or ``skipped`` (its cluster is unavailable)."""
     error: str = ""
+    cluster: str = ""
+    """The execution cluster; "" for the control plane's own."""
 
 
 class ClusterResources:
-    """Renders and applies the objects of project-domains; remembers what it applied.
+    """Renders and applies the objects of project-domains in each cluster that gets them
+    (``Targets.resource_targets``); remembers what it applied there.
 
     ``sync`` calls are serialized (one lock), so the periodic pass and the attribute handler
     never apply the same project-domain concurrently. The state is in memory only: after a
     restart the first pass applies everything once (server-side apply of unchanged objects
-    changes nothing on the server).
+    changes nothing on the server). A cluster found unavailable is skipped (no Project Event:
+    the cause is the cluster's, reported once by ``Targets``) until it is back.
     """
 
     def __init__(
@@ -384,6 +362,7 @@ class ClusterResources:
         attributes: Attributes,
         projects: Collection[project_pb2.Project],
         clock: Callable[[], float] = time.monotonic,
+        targets: Targets | None = None,
     ) -> None:
         self._api = api
         self._cfg = settings.cluster_resources
@@ -393,9 +372,11 @@ class ClusterResources:
         self._attributes = attributes
         self._projects = projects
         self._clock = clock
-        self._mapper = Mapper(api)
-        self._applied: dict[tuple[str, str], tuple[str, float]] = {}
-        self._errors: dict[tuple[str, str], str] = {}
+        self._targets = targets or Targets.local(api)
+        self._mappers: dict[str, Mapper] = {}
+        Key = tuple[str, str, str]  # (cluster, project, domain)
+        self._applied: dict[Key, tuple[str, float]] = {}
+        self._errors: dict[Key, str] = {}
         self._templates_digest = ""
         self._lock = asyncio.Lock()
 
@@ -403,8 +384,8 @@ class ClusterResources:
     def enabled(self) -> bool:
         return bool(self._cfg.templates_dir)
 
-    def errors(self) -> dict[tuple[str, str], str]:
-        """The current error of each failing (project, domain)."""
+    def errors(self) -> dict[tuple[str, str, str], str]:
+        """The current error of each failing (cluster, project, domain)."""
         return dict(self._errors)
 
     def namespace(self, project: str, domain: str) -> str:
@@ -416,25 +397,33 @@ class ClusterResources:
         domains: Iterable[str] | None = None,
         *,
         force: bool = False,
+        clusters: Iterable[str] | None = None,
     ) -> list[Outcome]:
-        """Render and apply the objects of the active ``projects`` x ``domains`` (None: all).
-        Unchanged content is skipped unless ``force`` or its last apply is older than
-        ``reapply_seconds``. Never raises for one project-domain's failure."""
+        """Render and apply the objects of the active ``projects`` x ``domains`` in
+        ``clusters`` (None: all). Unchanged content is skipped unless ``force`` or its last
+        apply is older than ``reapply_seconds``. Never raises for one project-domain's
+        failure."""
         async with self._lock:
             chosen = None if domains is None else set(domains)
             wanted_domains = [d for d in self._domains if chosen is None or d in chosen]
-            targets = self._active_projects(projects) if wanted_domains else []
+            targets = self._targets.resource_targets()
+            if clusters is not None:
+                targets = [t for t in targets if t.name in set(clusters)]
+            projects_ = self._active_projects(projects) if wanted_domains else []
             try:
                 templates, common = await asyncio.to_thread(self._read_inputs)
                 shared_error = ""
             except ClusterResourceError as exc:
                 templates, common, shared_error = (), {}, str(exc)
             outcomes = []
-            for stored in targets:
-                for domain in wanted_domains:
-                    outcomes.append(
-                        await self._sync_one(stored, domain, templates, common, shared_error, force)
-                    )
+            for target in targets:
+                for stored in projects_:
+                    for domain in wanted_domains:
+                        outcomes.append(
+                            await self._sync_one(
+                                target, stored, domain, templates, common, shared_error, force
+                            )
+                        )
             return outcomes
 
     def _active_projects(self, ids: Iterable[str] | None) -> list[Stored[project_pb2.Project]]:
@@ -459,6 +448,7 @@ class ClusterResources:
 
     async def _sync_one(
         self,
+        target: Target,
         stored: Stored[project_pb2.Project],
         domain: str,
         templates: tuple[Template, ...],
@@ -467,8 +457,10 @@ class ClusterResources:
         force: bool,
     ) -> Outcome:
         project = stored.value.id
-        key = (project, domain)
+        key = (target.name, project, domain)
         namespace = self.namespace(project, domain)
+        if target.unavailable:
+            return Outcome(project, domain, namespace, "skipped", target.unavailable, target.name)
         try:
             if shared_error:
                 raise ClusterResourceError(shared_error)
@@ -481,63 +473,102 @@ class ClusterResources:
                 attribute=attribute,
                 domain_data=self._cfg.custom_data.get(domain, {}),
                 common_data=common,
+                cluster_data=target.template_data,
+                cluster=target.name,
             )
             objects = render(templates, values)
             digest = objects_digest(namespace, objects)
             last = self._applied.get(key)
             fresh = last is not None and self._clock() - last[1] < self._cfg.reapply_seconds
             if not force and fresh and last[0] == digest:
-                return Outcome(project, domain, namespace, "unchanged")
-            await asyncio.to_thread(self._apply, stored.value, domain, namespace, objects)
+                return Outcome(project, domain, namespace, "unchanged", cluster=target.name)
+            await asyncio.to_thread(self._apply, target, stored.value, domain, namespace, objects)
         except Exception as exc:  # noqa: BLE001 - one project-domain must not stop the others
+            unreachable = unavailable_reason(exc)
+            if unreachable is not None:
+                self._targets.mark_unavailable(target, unreachable)
+                return Outcome(project, domain, namespace, "skipped", unreachable, target.name)
             message = str(exc) if isinstance(exc, ClusterResourceError) else repr(exc)
-            await self._failed(stored, domain, namespace, message)
-            return Outcome(project, domain, namespace, "failed", message)
+            await self._failed(target, stored, domain, namespace, message)
+            return Outcome(project, domain, namespace, "failed", message, target.name)
         changed = last is None or last[0] != digest
         self._applied[key] = (digest, self._clock())
         if self._errors.pop(key, None) is not None:
-            await self._report(stored, False, "ClusterResourcesApplied", f"{domain}: applied")
+            where = _where(target, domain)
+            await self._report(stored, False, "ClusterResourcesApplied", f"{where}: applied")
         log.log(
             logging.INFO if changed else logging.DEBUG,
-            "cluster resources of %s/%s: applied %d object(s) in %s",
+            "cluster resources of %s/%s: applied %d object(s) in %s%s",
             project,
             domain,
             len(objects),
             namespace,
+            f" of cluster {target.name}" if target.name else "",
         )
-        return Outcome(project, domain, namespace, "applied")
+        return Outcome(project, domain, namespace, "applied", cluster=target.name)
 
     def _apply(
-        self, project: project_pb2.Project, domain: str, namespace: str, objects: list[dict]
+        self,
+        target: Target,
+        project: project_pb2.Project,
+        domain: str,
+        namespace: str,
+        objects: list[dict],
     ) -> None:
         # The namespace handler makes it too; a new project's objects must not wait for it.
-        reconcile_project_namespaces(self._api, project, [domain], self._namespace_template)
-        apply_objects(self._api, self._mapper, namespace, objects)
+        reconcile_project_namespaces(target.api, project, [domain], self._namespace_template)
+        mapper = self._mappers.setdefault(target.name, Mapper(target.api))
+        apply_objects(target.api, mapper, namespace, objects)
 
     async def _failed(
-        self, stored: Stored[project_pb2.Project], domain: str, namespace: str, message: str
+        self,
+        target: Target,
+        stored: Stored[project_pb2.Project],
+        domain: str,
+        namespace: str,
+        message: str,
     ) -> None:
-        key = (stored.value.id, domain)
+        key = (target.name, stored.value.id, domain)
         self._applied.pop(key, None)
         if self._errors.get(key) == message:
-            log.debug("cluster resources of %s/%s still failing: %s", *key, message)
+            log.debug("cluster resources of %s/%s still failing: %s", *key[1:], message)
             return
         self._errors[key] = message
-        log.warning("cluster resources of %s/%s (namespace %s): %s", *key, namespace, message)
-        await self._report(stored, True, "ClusterResourcesFailed", f"{domain}: {message}")
+        log.warning(
+            "cluster resources of %s/%s (namespace %s%s): %s",
+            *key[1:],
+            namespace,
+            f" of cluster {target.name}" if target.name else "",
+            message,
+        )
+        where = _where(target, domain)
+        await self._report(stored, True, "ClusterResourcesFailed", f"{where}: {message}")
 
     async def _report(
         self, stored: Stored[project_pb2.Project], warning: bool, reason: str, message: str
     ) -> None:
+        """A core/v1 Event on the Project object (``kubectl describe projects <id>``)."""
+        involved = Involved(
+            crds.PROJECT.api_version,
+            crds.PROJECT.kind,
+            stored.name,
+            self._store_namespace,
+            stored.uid,
+        )
         try:
             await asyncio.to_thread(
                 post_event,
                 self._api,
-                stored,
-                self._store_namespace,
+                involved,
                 warning=warning,
                 reason=reason,
                 message=message,
+                component=EVENT_COMPONENT,
             )
         except Exception as exc:  # noqa: BLE001 - reporting must not break the pass
             log.warning("cannot post an Event on project %s: %s", stored.name, exc)
+
+
+def _where(target: Target, domain: str) -> str:
+    """How an Event on the Project names the project-domain (and its cluster)."""
+    return f"cluster {target.name}, {domain}" if target.name else domain

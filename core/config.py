@@ -427,6 +427,52 @@ class NotificationSettings:
 
 
 @dataclass(frozen=True)
+class ExecutionCluster:
+    """One data-plane cluster executions can run in (docs/multicluster.md)."""
+
+    name: str = ""
+    """Its id: stored on each execution it runs (`system_metadata.execution_cluster`) and the
+    `cluster-id` its flytepropeller must send events with."""
+    kubeconfig: str = ""
+    """Kubeconfig file of the operator's credentials there (e.g. a mounted Secret)."""
+    context: str = ""
+    """Context of that kubeconfig; empty: its current context."""
+    in_cluster: bool = False
+    """The control plane's own cluster (the `kubernetes.kubeconfig` connection) instead of a
+    kubeconfig."""
+    labels: tuple[str, ...] = ()
+    """Execution cluster labels it serves (EXECUTION_CLUSTER_LABEL, `execution_cluster_label`)."""
+    weight: float = 1.0
+    """Relative share among the clusters a choice is made from; 0: only when every candidate
+    has 0."""
+    enabled: bool = True
+    """False: no new executions are placed here; those already here still run, terminate and
+    are cleaned up."""
+    pools: tuple[str, ...] = ()
+    """Cluster pools (`cluster_assignment`) it belongs to."""
+    template_data: dict[str, str] = field(default_factory=dict)
+    """Cluster-resource template variables for this cluster (over `cluster_resources.template_data`,
+    under custom_data and attributes)."""
+
+
+@dataclass(frozen=True)
+class ExecutionClusterSettings:
+    """Where executions run: the control plane's own cluster (no clusters listed), or data-plane
+    clusters chosen per execution (flyteadmin's `clusters` and `clusterPools` sections)."""
+
+    clusters: tuple[ExecutionCluster, ...] = ()
+    default_label: str = ""
+    """Label used when neither the execution nor an EXECUTION_CLUSTER_LABEL attribute names one
+    that a cluster serves (flyteadmin's `defaultExecutionLabel`); empty: every enabled cluster."""
+    pool_assignments: dict[str, str] = field(default_factory=dict)
+    """Domain id -> cluster pool of its executions when no CLUSTER_ASSIGNMENT attribute names one
+    (flyteadmin's `clusterPools.clusterPoolAssignments`)."""
+    probe_seconds: float = 10.0
+    """The operator checks an unreachable cluster this often; it resumes launching there as soon
+    as one check succeeds."""
+
+
+@dataclass(frozen=True)
 class HistorySettings:
     """Finished executions archived as Parquet files in the blob store and queried with an
     embedded DuckDB (docs/storage.md, "History")."""
@@ -477,6 +523,7 @@ class Settings:
     cluster_resources: ClusterResourceSettings = field(default_factory=ClusterResourceSettings)
     schedules: ScheduleSettings = field(default_factory=ScheduleSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    execution_clusters: ExecutionClusterSettings = field(default_factory=ExecutionClusterSettings)
     history: HistorySettings = field(default_factory=HistorySettings)
     domains: tuple[Domain, ...] = field(default_factory=_default_domains)
     """The system-wide domains every project has."""

@@ -328,7 +328,8 @@ EXECUTION = Kind(
             "requestDigest": _string("Digest of the create request: a retried create is found."),
             "resolved": _proto(
                 "Configuration resolved at creation for the operator (task "
-                "resources, namespace, plugin overrides)."
+                "resources, namespace, plugin overrides; the execution cluster chosen, its label "
+                "and pool); `waiting`: why the operator cannot reach that cluster yet."
             ),
         },
         ["id"],
@@ -368,8 +369,19 @@ EXECUTION = Kind(
         Column("Execution", ".spec.id.name"),
         Column("Launch Plan", ".spec.launchPlanId.name"),
         Column("Phase", ".status.phase"),
+        Column(
+            "Cluster",
+            ".spec.resolved.cluster",
+            description="The execution cluster chosen at creation (empty: the control plane's).",
+        ),
         Column("Started", ".status.startedAt", "date"),
         Column("Duration", ".status.duration"),
+        Column(
+            "Waiting",
+            ".spec.resolved.waiting",
+            priority=1,
+            description="Why the operator cannot reach the execution's cluster yet.",
+        ),
     ),
 )
 

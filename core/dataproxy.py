@@ -137,7 +137,7 @@ class DataProxy:
             raise invalid_argument(
                 "error while validating request. Error: source is required: node_execution_id"
             )
-        node = self._events.find_node(request.node_execution_id).value.node
+        node = (await self._events.find_node(request.node_execution_id))[0].value.node
         uri = node.closure.deck_uri
         if not uri:
             raise not_found(
@@ -196,7 +196,7 @@ class DataProxy:
                 raise invalid_argument(
                     "deck type cannot be specified with a retry attempt, just use the node instead"
                 )
-            task_id = self._task_execution_id(node_id, int(attempt))
+            task_id = await self._task_execution_id(node_id, int(attempt))
             data = await self._events.get_task_data(task_id)
             where = f"task execution [{_describe_node(node_id)} retry_attempt:{attempt}]"
         literals = data.full_inputs if kind == "i" else data.full_outputs
@@ -206,12 +206,11 @@ class DataProxy:
             raise invalid_argument(f"name [{name}] not found in {where}")
         return dataproxy_pb2.GetDataResponse(literal=literals.literals[name])
 
-    def _task_execution_id(
+    async def _task_execution_id(
         self, node: identifier_pb2.NodeExecutionIdentifier, attempt: int
     ) -> identifier_pb2.TaskExecutionIdentifier:
-        self._events.find_node(node)  # NotFound for an unknown node
-        ex = node.execution_id
-        rows = self._events.tasks.by_index("node", (ex.project, ex.domain, ex.name, node.node_id))
+        _, children = await self._events.find_node(node)  # NotFound for an unknown node
+        rows = children.tasks_of(node.node_id)
         ids = sorted(
             (r.value.id for r in rows if r.value.id.retry_attempt == attempt),
             key=lambda i: (i.task_id.name, i.task_id.version),

@@ -22,11 +22,14 @@ from flyteadmin.core import crds
 from flyteadmin.core.errors import AdminError, Code
 
 
-def api_client(kubeconfig: str = "", pool_size: int = 16) -> client.ApiClient:
-    """From ``kubeconfig``; else in-cluster when running in a Pod; else $KUBECONFIG/~/.kube."""
+def api_client(kubeconfig: str = "", pool_size: int = 16, context: str = "") -> client.ApiClient:
+    """From ``kubeconfig`` (its ``context``, default the current one); else in-cluster when
+    running in a Pod; else $KUBECONFIG/~/.kube."""
     configuration = client.Configuration()
     if kubeconfig:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        config.load_kube_config(
+            config_file=kubeconfig, context=context or None, client_configuration=configuration
+        )
     else:
         try:
             config.load_incluster_config(client_configuration=configuration)
@@ -34,6 +37,11 @@ def api_client(kubeconfig: str = "", pool_size: int = 16) -> client.ApiClient:
             config.load_kube_config(client_configuration=configuration)
     configuration.connection_pool_maxsize = pool_size
     return client.ApiClient(configuration)
+
+
+SYNC_TIMEOUT = (5, 60)
+"""(connect, read) seconds of the official client's calls that pass it: without one a cluster
+that stopped answering holds the calling thread for ever."""
 
 
 # HTTP status of a failed Kubernetes call -> code for our client. A 409 is AlreadyExists on a
@@ -112,9 +120,15 @@ class KubeHttp:
     bound to the event loop it is first used on; ``close()`` it on that loop.
     """
 
-    def __init__(self, api: client.ApiClient, max_connections: int = 16) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        max_connections: int = 16,
+        timeout: aiohttp.ClientTimeout | None = None,
+    ) -> None:
         self._cfg = api.configuration
         self._max_connections = max_connections
+        self._timeout = timeout or aiohttp.ClientTimeout(total=60)
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -134,9 +148,7 @@ class KubeHttp:
         loop = asyncio.get_running_loop()
         if self._session is None:
             connector = aiohttp.TCPConnector(ssl=self._ssl(), limit=self._max_connections)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=aiohttp.ClientTimeout(total=60)
-            )
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
             self._loop = loop
         elif loop is not self._loop:
             raise RuntimeError("KubeHttp is bound to another event loop")
@@ -174,14 +186,15 @@ class KubeHttp:
 
 
 def apply_crds(
-    api: client.ApiClient, timeout: float = 60.0, *, flyteworkflow: bool = False
+    api: client.ApiClient, timeout: float = 60.0, *, flyteworkflow: bool = False, store: bool = True
 ) -> None:
-    """Create or update every CRD of ``core.crds`` (and, with ``flyteworkflow``, create
-    propeller's FlyteWorkflow CRD if the cluster has none) and wait until each is Established."""
+    """Create or update every CRD of ``core.crds`` (``store=False``: none, as a data-plane
+    cluster needs) and, with ``flyteworkflow``, create propeller's FlyteWorkflow CRD if the
+    cluster has none; wait until each is Established."""
     from flyteadmin.core.flyteworkflow import crd as fw_crd
 
     ext = client.ApiextensionsV1Api(api)
-    manifests = [kind.manifest() for kind in crds.KINDS]
+    manifests = [kind.manifest() for kind in crds.KINDS] if store else []
     if flyteworkflow:
         manifests.append(fw_crd.manifest())
     for body in manifests:

@@ -15,6 +15,7 @@ from kubernetes.client.rest import ApiException
 
 from flyteadmin.core.crds import LABEL_PREFIX
 from flyteadmin.core.crmap.labels import MANAGED_BY
+from flyteadmin.core.kube import SYNC_TIMEOUT
 
 MANAGED = LABEL_PREFIX + "managed"
 PROJECT = LABEL_PREFIX + "project"
@@ -50,7 +51,7 @@ def reconcile_project_namespaces(
         name = namespace_for(template, project.id, domain)
         labels = desired_labels(project.id, domain, active)
         try:
-            current = core.read_namespace(name)
+            current = core.read_namespace(name, _request_timeout=SYNC_TIMEOUT)
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -58,7 +59,7 @@ def reconcile_project_namespaces(
                 continue
             body = {"metadata": {"name": name, "labels": {k: v for k, v in labels.items() if v}}}
             try:
-                core.create_namespace(body)
+                core.create_namespace(body, _request_timeout=SYNC_TIMEOUT)
                 created.append(name)
             except ApiException as create_exc:
                 if create_exc.status != 409:
@@ -68,5 +69,7 @@ def reconcile_project_namespaces(
         if any(have.get(k) != v for k, v in labels.items()):
             if not active and have.get(MANAGED) is None:
                 continue  # never managed by us (or already released): leave it alone
-            core.patch_namespace(name, {"metadata": {"labels": labels}})
+            core.patch_namespace(
+                name, {"metadata": {"labels": labels}}, _request_timeout=SYNC_TIMEOUT
+            )
     return created

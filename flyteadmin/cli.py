@@ -122,6 +122,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
             auth=args.auth,
             propeller=not args.no_propeller,
             pod_runner=not args.no_pod_runner,
+            clusters=args.clusters,
             workers=args.workers,
         )
     )
@@ -183,6 +184,14 @@ def main(argv: list[str] | None = None) -> None:
         "--no-pod-runner",
         action="store_true",
         help="do not run Pods as local processes on the embedded control plane",
+    )
+    dev.add_argument(
+        "--clusters",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run executions in N local data-plane clusters, each with its own propeller and "
+        "pod runner (docs/multicluster.md)",
     )
     dev.set_defaults(func=cmd_dev)
 

@@ -44,6 +44,7 @@ def controller(ctx: OperatorContext) -> ClusterResources:
             ctx.settings,
             attributes=ctx.backend.attributes,
             projects=ctx.backend.project_records,
+            targets=ctx.targets,
         )
     return found
 

@@ -16,5 +16,7 @@ class OperatorContext:
     api: client.ApiClient
     backend: Any = None
     """The core's Backend (caches, services), started before Kopf."""
+    targets: Any = None
+    """The clusters it writes to (core.cluster_targets.Targets)."""
     shared: dict[str, Any] = field(default_factory=dict, compare=False)
     """Objects the handlers and loops share (e.g. the one execution Launcher)."""

@@ -17,6 +17,7 @@ import kopf
 from flyteidl.admin import project_pb2
 
 from flyteadmin.core import crds
+from flyteadmin.core.cluster_targets import Target, unavailable_reason
 from flyteadmin.core.crmap.executions import ExecutionCodec
 from flyteadmin.core.crmap.projects import ProjectCodec
 from flyteadmin.core.executions.launch import Launcher
@@ -32,25 +33,48 @@ _EXECUTIONS = (crds.GROUP, crds.VERSION, crds.EXECUTION.plural)
 _ACTS_ON = frozenset({"UNDEFINED", "ABORTING"})
 
 
-async def reconcile_project(ctx: OperatorContext, project: project_pb2.Project) -> None:
+async def reconcile_project(
+    ctx: OperatorContext, project: project_pb2.Project, targets: list[Target] | None = None
+) -> None:
+    """The project's namespaces in each cluster that keeps them (``targets``: those only)."""
     # One project at a time: a burst of registrations then costs kube-apiserver a steady trickle
     # of namespace creations (like a controller's rate-limited work queue) instead of competing
     # with the API's own writes; the namespaces follow within moments.
     gate = ctx.shared.setdefault("namespaces", asyncio.Semaphore(1))
     async with gate:
-        await _reconcile_namespaces(ctx, project)
+        await _reconcile_namespaces(ctx, project, targets)
 
 
-async def _reconcile_namespaces(ctx: OperatorContext, project: project_pb2.Project) -> None:
-    created = await asyncio.to_thread(
-        reconcile_project_namespaces,
-        ctx.api,
-        project,
-        list(ctx.settings.domain_ids()),
-        ctx.settings.operator.namespace_template,
-    )
-    for name in created:
-        log.info("created namespace %s for project %s", name, project.id)
+async def _reconcile_namespaces(
+    ctx: OperatorContext, project: project_pb2.Project, targets: list[Target] | None
+) -> None:
+    """An unavailable cluster is skipped (caught up when it is back); other errors are raised
+    together after every cluster had its turn."""
+    errors = []
+    for target in ctx.targets.namespace_targets() if targets is None else targets:
+        if target.unavailable:
+            continue
+        try:
+            created = await asyncio.to_thread(
+                reconcile_project_namespaces,
+                target.api,
+                project,
+                list(ctx.settings.domain_ids()),
+                ctx.settings.operator.namespace_template,
+            )
+        except Exception as exc:  # noqa: BLE001 - one cluster must not stop the others
+            detail = unavailable_reason(exc)
+            if detail is None:
+                errors.append(f"{target.describe()}: {exc}")
+            else:
+                ctx.targets.mark_unavailable(target, detail)
+            continue
+        for name in created:
+            log.info(
+                "created namespace %s for project %s in %s", name, project.id, target.describe()
+            )
+    if errors:
+        raise RuntimeError("; ".join(errors))
 
 
 def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
@@ -71,7 +95,7 @@ def launcher(ctx: OperatorContext) -> Launcher:
     """The operator's one Launcher: the event handler and the resync share what it knows."""
     if "launcher" not in ctx.shared:
         retention = dt.timedelta(seconds=ctx.settings.operator.flyteworkflow_retention_seconds)
-        ctx.shared["launcher"] = Launcher(ctx.backend, retention=retention)
+        ctx.shared["launcher"] = Launcher(ctx.backend, retention=retention, targets=ctx.targets)
     return ctx.shared["launcher"]
 
 

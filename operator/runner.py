@@ -22,8 +22,9 @@ from kubernetes import client
 
 from flyteadmin.core import kube
 from flyteadmin.core.backend import Backend
+from flyteadmin.core.cluster_targets import Targets
 from flyteadmin.core.config import Settings
-from flyteadmin.operator import cluster_resources, notifications
+from flyteadmin.operator import cluster_resources, clusters, notifications
 from flyteadmin.operator.archiver import run_archiver
 from flyteadmin.operator.context import OperatorContext
 from flyteadmin.operator.handlers import (
@@ -81,7 +82,8 @@ async def run_operator(
 ) -> None:
     api = kube.api_client(settings.kubernetes.kubeconfig)
     backend = Backend(settings, api)
-    ctx = OperatorContext(settings, api, backend)
+    targets = Targets(settings, api, backend.http)
+    ctx = OperatorContext(settings, api, backend, targets)
     registry = build_registry(ctx)
 
     @kopf.on.login(registry=registry)
@@ -95,6 +97,7 @@ async def run_operator(
         resync_projects(ctx, backend.project_records),
         resync_executions(ctx),
         cluster_resources.run(ctx),
+        clusters.run(ctx),
         run_scheduler(ctx),
         run_archiver(ctx),
     ]
@@ -113,6 +116,7 @@ async def run_operator(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await targets.close()
         await backend.stop()
         api.close()
 

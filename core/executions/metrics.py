@@ -264,7 +264,7 @@ class ExecutionMetrics:
         start = children.get(START_NODE)
         if start is not None:
             spans.append(_op(last, start.closure.updated_at, NODE_RESET))
-        record = self.events.find_node(node.id).value
+        record = (await self.events.find_node(node.id))[0].value
         if not record.dynamic_workflow_uri:
             return spans
         compiled = await self.events._dynamic_closure(record)

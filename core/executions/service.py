@@ -22,6 +22,7 @@ from flyteidl.core import identifier_pb2, literals_pb2
 from flyteadmin.core import listing
 from flyteadmin.core.attributes import Attributes, merge_workflow_execution_config
 from flyteadmin.core.blobstore import BlobStore, read_referenced
+from flyteadmin.core.clusters import ClusterChooser
 from flyteadmin.core.config import Settings
 from flyteadmin.core.crmap.executions import (
     ExecutionRecord,
@@ -103,6 +104,7 @@ class Executions:
         # Archived executions (core/executions/history.py); set by the Backend.
         self.history: ExecutionHistory | None = None
         self.schema = execution_schema(launch_plans, workflows, tasks)
+        self.clusters = ClusterChooser(settings.execution_clusters, attributes, records)
         records.add_index("pd", lambda r: [(r.id.project, r.id.domain)])
         # ListExecutions narrows by these before filtering (listing.narrow).
         records.add_index("pd-phase", lambda r: [(r.id.project, r.id.domain, phase_name(r.phase))])
@@ -178,6 +180,7 @@ class Executions:
         ):
             raise already_exists(f"execution [{_describe(ident)}] already exists")
         spec, resolved = self._resolve(request, lp, workflow.value.id.name, principal)
+        resolved.update(self.clusters.place(spec, ident, workflow.value.id.name, lp.id.name))
         if source is not None:
             resolved["sourceExecution"] = {
                 "project": source.project,

@@ -51,8 +51,8 @@ def free_ports(count: int) -> list[int]:
 
 
 def port_is_free(port: int) -> bool:
-    """Nothing listens on ``port`` (connections of a stopped server lingering in TIME_WAIT do
-    not count: our servers, Go's and grpc's, bind with SO_REUSEADDR as this check does)."""
+    """Whether a server can listen on ``port``: connections of a stopped one lingering in
+    TIME_WAIT do not count (the Kubernetes binaries listen with SO_REUSEADDR, as here)."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -182,6 +182,10 @@ class Service:
 
     def alive(self) -> bool:
         return self.child is not None and self.child.alive()
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.stop()
 
 
 class Aborted(RuntimeError):

@@ -54,6 +54,9 @@ class PropellerSetup:
     pod_logs_dir: Path | None = None
     """The pod runner's ``pods/`` folder: task log links become ``file://`` URIs of the
     containers' log files there (``PodRunner.pod_dir``); None keeps propeller's default link."""
+    cluster_id: str = ""
+    """Propeller's ``cluster-id``, the ``producer_id`` of its events: the execution cluster's
+    name when it runs a data-plane cluster; empty keeps propeller's default (``propeller``)."""
 
 
 def emulator_host(gcs_endpoint: str) -> str:
@@ -125,6 +128,8 @@ def render_config(setup: PropellerSetup, prof_port: int) -> dict[str, Any]:
         },
         "logger": {"level": 4, "show-source": False},
     }
+    if setup.cluster_id:
+        config["propeller"]["cluster-id"] = setup.cluster_id
     if setup.pod_logs_dir is not None:
         # Propeller's default link is a Kubernetes dashboard on localhost:30082; in the dev
         # stack the log is a file the pod runner writes.

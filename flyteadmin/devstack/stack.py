@@ -57,6 +57,7 @@ class DevOptions:
     propeller: bool = True  # run flytepropeller, built on first use (docs/propeller.md)
     pod_runner: bool = True  # run Pods locally on the embedded control plane (docs/podrunner.md)
     workers: int = 0  # API-server processes (0: one per core; api_server/workers.py)
+    clusters: int = 0  # local data-plane clusters executions run in (docs/multicluster.md)
 
 
 def say(message: str) -> None:
@@ -141,7 +142,7 @@ def build_missing(options: DevOptions) -> None:
     from flyteadmin.devstack import gcs_build, k8s_build, propeller_build
 
     tools = [gcs_build.TOOL] if gcs_build.needs_build() else []
-    if not options.kubeconfig and k8s_build.needs_build():
+    if (not options.kubeconfig or options.clusters) and k8s_build.needs_build():
         tools.append(k8s_build.TOOL)
     if options.propeller and propeller_build.needs_build():
         tools.append(propeller_build.TOOL)
@@ -199,11 +200,11 @@ class Stack:
         workers = self.workers.pids() if self.workers is not None else []
         return [*workers, *(c.popen.pid for c in self.children() if c.alive())]
 
-    def supervise(self, group: ProcessGroup, *services: Service) -> None:
+    def supervise(self, group: ProcessGroup, *services: Service, label: str = "") -> None:
         if group not in self.groups:
             self.groups.append(group)
         for service in services:
-            self.supervisor.watch(service)
+            self.supervisor.watch(service, label=label)
 
     def stop(self) -> None:
         self.supervisor.halt()
@@ -254,7 +255,7 @@ async def _serve(
     flytekit_config: Path,
     stack: Stack,
     shutdown: Shutdown,
-    propeller_setup=None,
+    propeller_setups=(),
 ) -> None:
     from flyteadmin.api_server.workers import Workers
     from flyteadmin.operator.runner import OperatorThread
@@ -273,16 +274,18 @@ async def _serve(
         say(f"API server: {server.count} worker process(es)")
         await _seed(settings, options.seed_projects)
         await asyncio.to_thread(operator.start)
-        if propeller_setup is not None:
+        for setup in propeller_setups:
             from flyteadmin.devstack.propeller import start_propeller
 
-            group = ProcessGroup(propeller_setup.workdir / "logs")
+            group = ProcessGroup(setup.workdir / "logs")
             stack.groups.append(group)
             # Started from this (the main) thread, which outlives it: a child's death signal
             # follows the thread that forked it (processes.py).
-            propeller = start_propeller(propeller_setup, group)
-            stack.supervise(group, propeller.service)
-            say(f"flytepropeller: running, log {propeller.log_path}")
+            propeller = start_propeller(setup, group)
+            where = f" (cluster {setup.cluster_id})" if setup.cluster_id else ""
+            label = f"cluster {setup.cluster_id}: " if setup.cluster_id else ""
+            stack.supervise(group, propeller.service, label=label)
+            say(f"flytepropeller{where}: running, log {propeller.log_path}")
         say(f"flytekit config: {flytekit_config}")
         say(f"ready: gRPC 127.0.0.1:{server.grpc_port}, HTTP http://127.0.0.1:{server.http_port}")
         while not stop.is_set() and operator.running and not stack.supervisor.failed.is_set():
@@ -305,6 +308,11 @@ async def _serve(
 
 def run_dev(options: DevOptions) -> None:
     """Run the stack until SIGINT/SIGTERM; exit 1 (with the reason said) if it fails."""
+    planned = []
+    if options.clusters:  # a wrong count or configuration fails before anything starts
+        from flyteadmin.devstack import dataplanes
+
+        planned = dataplanes.planned_clusters(options.clusters, options.settings)
     temporary = options.data_dir is None
     workdir = Path(tempfile.mkdtemp(prefix="flyteadmin-dev-")) if temporary else options.data_dir
     assert workdir is not None
@@ -314,7 +322,7 @@ def run_dev(options: DevOptions) -> None:
     shutdown.install()
     failed = False
     try:
-        _run(options, stack, shutdown)
+        _run(options, stack, shutdown, planned)
     except KeyboardInterrupt:
         pass
     except (StackFailed, gobuild.GoBuildError, RuntimeError, TimeoutError) as exc:
@@ -329,7 +337,7 @@ def run_dev(options: DevOptions) -> None:
         sys.exit(1)
 
 
-def _run(options: DevOptions, stack: Stack, shutdown: Shutdown) -> None:
+def _run(options: DevOptions, stack: Stack, shutdown: Shutdown, planned: list) -> None:
     workdir = stack.workdir
     build_missing(options)
     kubeconfig = options.kubeconfig
@@ -386,28 +394,61 @@ def _run(options: DevOptions, stack: Stack, shutdown: Shutdown) -> None:
         api.close()
     flytekit_config = workdir / "flytekit.yaml"
     write_flytekit_config(flytekit_config, options.grpc_port, credentials)
+    planes = start_data_planes(planned, stack, blobs, pod_runner=options.pod_runner)
+    if planes:
+        from flyteadmin.devstack.dataplanes import with_data_planes
+
+        settings = with_data_planes(settings, planes)
     pods_dir = None
-    if plane is not None and options.pod_runner:
+    if plane is not None and options.pod_runner and not planes:
         # The embedded control plane has no kubelet: task Pods run as local processes.
-        # With --kubeconfig the cluster's kubelets run them.
+        # With --kubeconfig the cluster's kubelets run them; with data planes, theirs do.
         group = ProcessGroup(workdir / "podrunner" / "logs")
         stack.groups.append(group)
         runner = start_pod_runner(kubeconfig, workdir / "podrunner", blobs, group)
         stack.supervise(group, runner)
         pods_dir = workdir / "podrunner" / "pods"
         say(f"pod runner: Pods run as local processes, logs under {pods_dir}")
-    propeller_setup = None
+    propeller_setups = []
     if options.propeller:
         from flyteadmin.devstack.propeller import dev_setup
 
-        propeller_setup = dev_setup(
-            workdir=workdir,
-            kubeconfig=kubeconfig,
-            grpc_port=options.grpc_port,
-            blobs=blobs,
-            credentials=credentials,
-            pod_logs_dir=pods_dir,
-            log=say,
-        )
+        # One propeller per cluster that runs executions: each data plane, else this one.
+        homes = [(p.workdir, p.cluster.kubeconfig, p.name, p.pod_logs) for p in planes]
+        for home, config, cluster_id, logs in homes or [(workdir, kubeconfig, "", pods_dir)]:
+            setup = dev_setup(
+                workdir=home,
+                kubeconfig=config,
+                grpc_port=options.grpc_port,
+                blobs=blobs,
+                credentials=credentials,
+                pod_logs_dir=logs,
+                log=say,
+            )
+            propeller_setups.append(dataclasses.replace(setup, cluster_id=cluster_id))
     stack.supervisor.start()
-    asyncio.run(_serve(settings, options, flytekit_config, stack, shutdown, propeller_setup))
+    asyncio.run(_serve(settings, options, flytekit_config, stack, shutdown, propeller_setups))
+
+
+def start_data_planes(planned: list, stack: Stack, blobs: GcsEmulator, *, pod_runner: bool):
+    """``--clusters``: the data-plane clusters (dataplanes.py), their control planes and pod
+    runners supervised like the control plane's own."""
+    if not planned:
+        return []
+    from flyteadmin.devstack import dataplanes
+
+    planes = dataplanes.start_data_planes(
+        planned, stack.workdir, pod_runner=False, pod_env={}, durable=not stack.temporary, log=say
+    )
+    stack.cleanups.append(lambda: dataplanes.stop_data_planes(planes))
+    for data_plane in planes:
+        label = f"cluster {data_plane.name}: "
+        stack.supervise(data_plane.plane.processes, *data_plane.plane.services, label=label)
+        if pod_runner:
+            home = data_plane.workdir / "podrunner"
+            group = ProcessGroup(home / "logs")
+            stack.groups.append(group)
+            config = data_plane.cluster.kubeconfig
+            data_plane.runner = start_pod_runner(config, home, blobs, group)
+            stack.supervise(group, data_plane.runner, label=label)
+    return planes

@@ -30,6 +30,8 @@ LOG_LINES = 6  # of a dead child's log, quoted when it exits
 class _Watched:
     service: Service
     restart: bool
+    label: str
+    """Put before the service's name in what is said (e.g. a data-plane cluster's name)."""
     exits: deque[float] = field(default_factory=deque)
     """Monotonic times of its exits within the window."""
 
@@ -58,10 +60,10 @@ class Supervisor:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
 
-    def watch(self, service: Service, *, restart: bool = True) -> None:
+    def watch(self, service: Service, *, restart: bool = True, label: str = "") -> None:
         """Supervise a started service (restart it when it exits, or fail the stack)."""
         with self._lock:
-            self._watched.append(_Watched(service, restart))
+            self._watched.append(_Watched(service, restart, label))
 
     def start(self) -> None:
         self._thread.start()
@@ -91,6 +93,7 @@ class Supervisor:
 
     def _handle_exit(self, entry: _Watched) -> None:
         service = entry.service
+        name = f"{entry.label}{service.name}"
         child = service.child
         how = child.exit_description() if child is not None else "not started"
         ends = ""
@@ -100,7 +103,7 @@ class Supervisor:
             tail = "" if killed else f" ends:\n{child.log_tail(LOG_LINES)}"
             ends = f" Its log: {child.log_path}{tail}"
         if not entry.restart:
-            self._fail(f"{service.name} exited ({how}); the stack cannot run without it.{ends}")
+            self._fail(f"{name} exited ({how}); the stack cannot run without it.{ends}")
             return
         now = time.monotonic()
         entry.exits.append(now)
@@ -109,18 +112,17 @@ class Supervisor:
         count = len(entry.exits)
         if count > self.max_restarts:
             self._fail(
-                f"{service.name} exited {count} times within {self.window:.0f}s ({how}); "
-                f"giving up.{ends}"
+                f"{name} exited {count} times within {self.window:.0f}s ({how}); giving up.{ends}"
             )
             return
         delay = min(self.max_delay, self.first_delay * 2 ** (count - 1))
-        self.log(f"{service.name} exited ({how}); restarting it in {delay:.0f}s.{ends}")
+        self.log(f"{name} exited ({how}); restarting it in {delay:.0f}s.{ends}")
         if self._halted.wait(delay):
             return
         try:
             service.start(abort=self._halted.is_set)
         except Exception as exc:  # noqa: BLE001 - counted as one more exit on the next poll
             if not self._halted.is_set():
-                self.log(f"{service.name} did not come back: {exc}")
+                self.log(f"{name} did not come back: {exc}")
             return
-        self.log(f"{service.name} restarted")
+        self.log(f"{name} restarted")

@@ -149,6 +149,54 @@ def test_cluster_resource_templates_are_mounted_for_the_operator(render, tmp_pat
     assert changed["spec"]["template"]["metadata"]["annotations"] != annotations
 
 
+def test_execution_cluster_kubeconfigs_are_mounted_for_the_operator_only(render, tmp_path: Path):
+    values = {
+        "config": {
+            "execution_clusters": {
+                "clusters": [
+                    {"name": "home", "in_cluster": True, "labels": ["cpu"]},
+                    {"name": "east.gpu", "labels": ["gpu"], "weight": 2},
+                ]
+            }
+        },
+        "executionClusters": {"kubeconfigSecrets": {"east.gpu": {"name": "east-kubeconfig"}}},
+    }
+    objs = render(values)
+    clusters = loaded_config(objs, tmp_path).execution_clusters.clusters
+    assert [(c.name, c.in_cluster, c.kubeconfig, c.weight) for c in clusters] == [
+        ("home", True, "", 1.0),
+        ("east.gpu", False, "/etc/flyteadmin/clusters/east.gpu/kubeconfig", 2.0),
+    ]
+    api, op = deployments(objs)
+    assert volumes(op)["cluster-east-gpu"]["secret"] == {
+        "secretName": "east-kubeconfig",
+        "items": [{"key": "kubeconfig", "path": "kubeconfig"}],
+    }
+    assert mounts(op)["/etc/flyteadmin/clusters/east.gpu"] == "cluster-east-gpu"
+    assert "cluster-east-gpu" not in volumes(api)  # the API server never connects to clusters
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"config": {"execution_clusters": {"clusters": [{"name": "far"}]}}},
+            "execution cluster far has no credentials",
+        ),
+        (
+            {"executionClusters": {"kubeconfigSecrets": {"far": {"name": "s"}}}},
+            "executionClusters.kubeconfigSecrets.far names no cluster",
+        ),
+    ],
+)
+def test_execution_clusters_without_credentials_fail_to_render(helm, tmp_path, values, message):
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    proc = helm("template", "rel", str(chart.CHART), "-f", str(values_file), check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+
+
 def test_cluster_resources_off(render, tmp_path: Path):
     objs = render({"clusterResources": {"enabled": False}})
     assert not [o for o in objs if o["metadata"]["name"] == "rel-flyteadmin-cluster-resources"]
@@ -275,7 +323,11 @@ def test_helm_lint_with_every_feature_on(helm, tmp_path: Path):
 EVERYTHING = {
     "storage": {"credentialsSecret": {"name": "gcs-key"}},
     "auth": {"secretName": "flyteadmin-auth"},
-    "config": {"auth": {"mode": "self", "authorization": "kubernetes"}},
+    "config": {
+        "auth": {"mode": "self", "authorization": "kubernetes"},
+        "execution_clusters": {"clusters": [{"name": "east", "labels": ["gpu"]}]},
+    },
+    "executionClusters": {"kubeconfigSecrets": {"east": {"name": "east-kubeconfig"}}},
     "clusterResources": {"extraRules": [EXTRA_RULE]},
     "flytepropeller": {"deploy": True},
     "operator": {"extraEnv": [{"name": "FLYTEADMIN__SCHEDULES__ENABLED", "value": "true"}]},
@@ -292,7 +344,7 @@ def auth_config_known() -> dict:
 @pytest.mark.cluster
 def test_every_feature_passes_a_server_side_dry_run(render, kubectl, make_namespace, tmp_path):
     release_ns = make_namespace("chart-all")
-    values = {**EVERYTHING, "config": {"auth": auth_config_known()}}
+    values = {**EVERYTHING, "config": {**EVERYTHING["config"], "auth": auth_config_known()}}
     objs = render(values, namespace=release_ns)
     loaded_config(objs, tmp_path)  # loads: every key known
     crd = [o for o in objs if o["kind"] == "CustomResourceDefinition"]

@@ -130,7 +130,7 @@ def test_failures_are_reported_per_project_domain_with_a_clear_error(setup, kube
     [(project, domain, status, message)] = statuses(loop, sync)
     assert (project, domain, status) == ("ml", "development", "failed")
     assert error in message
-    assert sync.errors() == {("ml", "development"): message}
+    assert sync.errors() == {("", "ml", "development"): message}
     # A render error applies nothing; an object the cluster refuses does not stop the others.
     namespace = namespace_for(settings.operator.namespace_template, "ml", "development")
     names = {

@@ -213,7 +213,8 @@ def test_executions_show_phase_launch_plan_start_and_duration(
         )  # fmt: skip
     header, rows = table(kubectl("get", "fexec", "-n", namespace))
     assert header == [
-        "NAME", "PROJECT", "DOMAIN", "EXECUTION", "LAUNCH PLAN", "PHASE", "STARTED", "DURATION",
-        "AGE",
+        "NAME", "PROJECT", "DOMAIN", "EXECUTION", "LAUNCH PLAN", "PHASE", "CLUSTER", "STARTED",
+        "DURATION", "AGE",
     ]  # fmt: skip
-    assert rows[0][3:6] == ["run-1", "my_lp", "UNDEFINED"]
+    # One cluster: executions run in the control plane's own, which has no name.
+    assert rows[0][3:7] == ["run-1", "my_lp", "UNDEFINED", ""]

@@ -9,10 +9,8 @@ the GCS emulator, and sends its workflow, node and task events to our API server
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +18,6 @@ import grpc
 import pytest
 from flyteidl.admin import execution_pb2, node_execution_pb2, project_pb2, task_execution_pb2
 from flyteidl.core import execution_pb2 as core_execution
-from flyteidl.core import literals_pb2
 from flyteidl.service import admin_pb2_grpc
 from kubernetes import client
 
@@ -32,6 +29,7 @@ from flyteadmin.devstack.propeller import PropellerSetup, start_propeller
 from flyteadmin.operator.runner import OperatorThread
 from tests import waiting
 from tests.integration.conftest import running_api_server
+from tests.integration.kubelet import ARGS, complete_pod, task_pods
 from tests.integration.registration_helpers import (
     DOMAIN,
     PROJECT,
@@ -45,8 +43,6 @@ from tests.integration.registration_helpers import (
 Phase = core_execution.WorkflowExecution.Phase
 NodePhase = core_execution.NodeExecution.Phase
 TaskPhase = core_execution.TaskExecution.Phase
-# flytekit's own entrypoint arguments, so the Pod says where inputs and outputs live.
-ARGS = ["pyflyte-execute", "--inputs", "{{.input}}", "--output-prefix", "{{.outputPrefix}}"]
 
 
 eventually = functools.partial(waiting.eventually, timeout=90.0, interval=0.2)
@@ -124,61 +120,6 @@ def launch(stub, name: str) -> core_execution.WorkflowExecutionIdentifier:
 def phase_of(stub, execution) -> int:
     got = stub.GetExecution(execution_pb2.WorkflowExecutionGetRequest(id=execution))
     return got.closure.phase
-
-
-def task_pods(kube_api, namespace: str, execution: str) -> list[client.V1Pod]:
-    pods = client.CoreV1Api(kube_api).list_namespaced_pod(
-        namespace, label_selector=f"execution-id={execution}"
-    )
-    return pods.items
-
-
-def arg_after(pod: client.V1Pod, flag: str) -> str:
-    args = pod.spec.containers[0].args
-    return args[args.index(flag) + 1]
-
-
-def int_literal_map(name: str, value: int) -> literals_pb2.LiteralMap:
-    primitive = literals_pb2.Primitive(integer=value)
-    literal = literals_pb2.Literal(scalar=literals_pb2.Scalar(primitive=primitive))
-    return literals_pb2.LiteralMap(literals={name: literal})
-
-
-def complete_pod(kube_api, blobs: GcsBlobStore, pod: client.V1Pod) -> int:
-    """The kubelet's and the task's part: read x, write o0 = x + 1, report Succeeded."""
-    inputs = literals_pb2.LiteralMap()
-    inputs.ParseFromString(asyncio.run(blobs.get(arg_after(pod, "--inputs"))))
-    x = inputs.literals["x"].scalar.primitive.integer
-    outputs = int_literal_map("o0", x + 1)
-    out_uri = arg_after(pod, "--output-prefix").rstrip("/") + "/outputs.pb"
-    asyncio.run(blobs.put(out_uri, outputs.SerializeToString()))
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    container = pod.spec.containers[0].name
-    status = {
-        "phase": "Succeeded",
-        "startTime": now,
-        "containerStatuses": [
-            {
-                "name": container,
-                "image": pod.spec.containers[0].image,
-                "imageID": "",
-                "ready": False,
-                "restartCount": 0,
-                "state": {
-                    "terminated": {
-                        "exitCode": 0,
-                        "reason": "Completed",
-                        "startedAt": now,
-                        "finishedAt": now,
-                    }
-                },
-            }
-        ],
-    }
-    client.CoreV1Api(kube_api).patch_namespaced_pod_status(
-        pod.metadata.name, pod.metadata.namespace, {"status": status}
-    )
-    return x
 
 
 def test_propeller_runs_our_flyteworkflow_to_succeeded_with_outputs(stack, kube_api):

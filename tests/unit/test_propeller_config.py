@@ -143,3 +143,21 @@ def test_task_log_links_point_at_the_pod_runners_files(tmp_path):
         f"file://{tmp_path}/runner/pods/{{{{ .namespace }}}}/{{{{ .podName }}}}/"
         "{{ .containerName }}.log"
     )
+
+
+def test_dev_passes_the_number_of_data_plane_clusters(monkeypatch):
+    from flyteadmin import cli
+    from flyteadmin.devstack import stack
+
+    seen: list[int] = []
+    monkeypatch.setattr(stack, "run_dev", lambda options: seen.append(options.clusters))
+    cli.main(["dev"])
+    cli.main(["dev", "--clusters", "2"])
+    assert seen == [0, 2]
+
+
+def test_cluster_id_is_set_only_for_a_data_plane(tmp_path):
+    default = propeller.render_config(_setup(tmp_path), prof_port=1)["propeller"]
+    assert "cluster-id" not in default  # propeller's own default, "propeller"
+    named = propeller.render_config(_setup(tmp_path, cluster_id="east"), prof_port=1)
+    assert named["propeller"]["cluster-id"] == "east"

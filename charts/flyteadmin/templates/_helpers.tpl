@@ -51,6 +51,7 @@ config: /etc/flyteadmin/config
 gcs: /etc/flyteadmin/gcs
 auth: /etc/flyteadmin/auth
 clusterResources: /etc/flyteadmin/cluster-resources
+clusters: /etc/flyteadmin/clusters
 {{- end }}
 
 {{/* The rendered config.yaml: .Values.config with what the chart decides filled in: the store
@@ -71,7 +72,33 @@ folder when templates are. */}}
 {{- if and .Values.auth.secretName (hasKey $cfg.auth "secrets_dir") }}
 {{- $_ := set $cfg.auth "secrets_dir" $paths.auth }}
 {{- end }}
+{{- with $cfg.execution_clusters }}
+{{- $secrets := $.Values.executionClusters.kubeconfigSecrets }}
+{{- range .clusters }}
+{{- $secret := get $secrets .name }}
+{{- if $secret }}
+{{- $_ := set . "kubeconfig" (printf "%s/%s/%s" $paths.clusters .name ($secret.key | default "kubeconfig")) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- toYaml $cfg }}
+{{- end }}
+
+{{/* The operator's volumes and mounts of executionClusters.kubeconfigSecrets (one folder per
+cluster), or empty lists; call with the root context. */}}
+{{- define "flyteadmin.clusterVolumes" -}}
+{{- $paths := include "flyteadmin.paths" . | fromYaml }}
+{{- $volumes := list }}
+{{- $mounts := list }}
+{{- range $name, $secret := .Values.executionClusters.kubeconfigSecrets }}
+{{- $key := $secret.key | default "kubeconfig" }}
+{{- $volume := printf "cluster-%s" $name | replace "." "-" | trunc 63 | trimSuffix "-" }}
+{{- $items := list (dict "key" $key "path" $key) }}
+{{- $volumes = append $volumes (dict "name" $volume "secret" (dict "secretName" $secret.name "items" $items)) }}
+{{- $mounts = append $mounts (dict "name" $volume "mountPath" (printf "%s/%s" $paths.clusters $name) "readOnly" true) }}
+{{- end }}
+volumes: {{ toJson $volumes }}
+mounts: {{ toJson $mounts }}
 {{- end }}
 
 {{/* "true" when the chart ships cluster resource templates, else empty. */}}
@@ -101,6 +128,18 @@ Kopf peering is not leader election: operators of the same priority that see eac
 pause (kopf 1.45 _core/engines/peering.py), so several replicas would stop processing.
 */}}
 {{- define "flyteadmin.validate" -}}
+{{- $clusters := dict }}
+{{- range .Values.config.execution_clusters.clusters }}
+{{- $_ := set $clusters .name true }}
+{{- if not (or .in_cluster .kubeconfig (hasKey $.Values.executionClusters.kubeconfigSecrets .name)) }}
+{{- fail (printf "execution cluster %s has no credentials: set in_cluster: true, or give executionClusters.kubeconfigSecrets.%s (a Secret holding its kubeconfig)" .name .name) }}
+{{- end }}
+{{- end }}
+{{- range $name, $_ := .Values.executionClusters.kubeconfigSecrets }}
+{{- if not (hasKey $clusters $name) }}
+{{- fail (printf "executionClusters.kubeconfigSecrets.%s names no cluster of config.execution_clusters.clusters" $name) }}
+{{- end }}
+{{- end }}
 {{- if gt (int .Values.operator.replicas) 1 }}
 {{- fail "operator.replicas must be 1: Kopf peering is not leader election (replicas of the same priority all pause), so a second replica adds no availability. The operator is level-triggered and resyncs on restart; one replica with the Recreate strategy is the supported setup." }}
 {{- end }}

@@ -1,0 +1,43 @@
+"""The operator's side of execution clusters (docs/multicluster.md): probing the unavailable
+ones (``Targets.probe``) and catching up with a cluster that is back: its namespaces, then its
+cluster resources (forced: it may have lost them), then every execution placed there (waiting
+launches go out, terminations and clean-ups are done). The periodic resyncs would get there
+too; this does it at once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flyteadmin.core.cluster_targets import Target
+from flyteadmin.core.executions.launch import cluster_of
+from flyteadmin.operator import cluster_resources
+from flyteadmin.operator.context import OperatorContext
+from flyteadmin.operator.handlers import launcher, reconcile_project
+
+log = logging.getLogger(__name__)
+
+
+async def catch_up(ctx: OperatorContext, target: Target) -> None:
+    if target in ctx.targets.namespace_targets():
+        for stored in ctx.backend.project_records.values():
+            try:
+                await reconcile_project(ctx, stored.value, [target])
+            except Exception as exc:  # noqa: BLE001 - the periodic resync retries
+                log.warning("namespaces of project %s: %s", stored.name, exc)
+    sync = cluster_resources.controller(ctx)
+    if sync.enabled and target in ctx.targets.resource_targets():
+        await sync.sync(clusters=[target.name], force=True)
+    launch = launcher(ctx)
+    for stored in ctx.backend.execution_records.values():
+        if cluster_of(stored.value) != target.name:
+            continue
+        try:
+            await launch.reconcile(stored.value)
+        except Exception as exc:  # noqa: BLE001 - one execution must not stop the others
+            log.warning("execution %s: %s (retried at the next resync)", stored.name, exc)
+
+
+async def run(ctx: OperatorContext) -> None:
+    """One of the runner's loops."""
+    await ctx.targets.probe(lambda target: catch_up(ctx, target))
