@@ -242,11 +242,13 @@ def ensure_all(tools: Sequence[GoTool], log: Log = stderr_log, concurrent: bool 
         raise GoBuildError("\n".join(str(e) for e in errors)) from errors[0]
 
 
-def all_tools() -> list[GoTool]:
-    """Every Go program of the dev stack (imported here: their modules import this one)."""
+def all_tools(*, needed: bool = False) -> list[GoTool]:
+    """Every Go program of the dev stack (imported here: their modules import this one);
+    ``needed``: only those neither cached nor given prebuilt (KUBEBUILDER_ASSETS, ...)."""
     from flyteadmin.devstack import gcs_build, k8s_build, propeller_build
 
-    return [k8s_build.TOOL, propeller_build.TOOL, gcs_build.TOOL]
+    modules = (k8s_build, propeller_build, gcs_build)
+    return [m.TOOL for m in modules if not needed or m.needs_build()]
 
 
 def main(argv: list[str]) -> int:
@@ -265,7 +267,7 @@ def main(argv: list[str]) -> int:
             print(f"{tool.cache_dir()}  missing: {', '.join(tool.missing()) or 'nothing'}")
         return 0
     started = time.monotonic()
-    ensure_all(all_tools(), concurrent=not args.sequential)
+    ensure_all(all_tools(needed=True), concurrent=not args.sequential)
     print(f"Go programs ready in {time.monotonic() - started:.0f}s under {cache_root()}")
     return 0
 
