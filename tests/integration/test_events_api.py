@@ -16,7 +16,7 @@ from flyteidl.admin import (
     task_execution_pb2,
 )
 from flyteidl.core import execution_pb2 as core_execution
-from flyteidl.core import identifier_pb2, literals_pb2
+from flyteidl.core import identifier_pb2
 from flyteidl.event import event_pb2 as ev
 from google.protobuf import timestamp_pb2
 from grpc_status import rpc_status
@@ -132,23 +132,6 @@ class Propeller:
 
 def log(name: str, uri: str, **kw) -> core_execution.TaskLog:
     return core_execution.TaskLog(name=name, uri=uri, **kw)
-
-
-@pytest.fixture
-def stored_inputs(settings):
-    """Writes a node's inputs where propeller would (a test's own prefix); returns the URI."""
-    from flyteadmin.core.blobstore import GcsBlobStore
-    from tests.integration.conftest import run
-
-    store = GcsBlobStore(settings.storage)
-
-    def put(node: str, inputs: literals_pb2.LiteralMap) -> str:
-        uri = store.uri_for(node, "inputs.pb")
-        run(store.put(uri, inputs.SerializeToString()))
-        return uri
-
-    yield put
-    run(store.close())
 
 
 def run_task_node(
