@@ -24,7 +24,9 @@ COPY operator operator
 COPY flyteadmin flyteadmin
 # The Go wrapper modules are package data (flyteadmin/gotools; only `flyteadmin dev` uses them).
 COPY tools tools
-RUN pip install . && rm -rf /src
+# --build-arg EXTRAS=tracing adds OpenTelemetry export (config.tracing, docs/operations.md).
+ARG EXTRAS=""
+RUN pip install ".${EXTRAS:+[$EXTRAS]}" && rm -rf /src
 
 WORKDIR /
 # The chart's pod security context runs as 65532 (non-root) with a read-only root filesystem

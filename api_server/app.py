@@ -18,6 +18,7 @@ from flyteadmin.api_server.context import CallContext, Handler
 from flyteadmin.api_server.gateway import build_http_app
 from flyteadmin.api_server.grpc_server import build_grpc_server, mark_serving
 from flyteadmin.api_server.services import build_registry
+from flyteadmin.api_server.telemetry import TelemetryInterceptor, observe, telemetry_middleware
 from flyteadmin.core.auth.runtime import build_auth
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.config import Settings
@@ -70,17 +71,22 @@ class ApiServer:
         if watermarks is not None:
             self.backend.share_writes(watermarks)
             self.registry = _after_barrier(self.registry, self.backend)
+        # Every handler describes its call (RPC, project, execution) for logs and metrics.
+        self.registry = observe(self.registry)
         self._shared_ports = watermarks is not None
         server = settings.server
         authenticator = Authenticator(self.auth) if self.auth is not None else None
+        # Telemetry first (outermost), so that refused calls are counted and logged too.
         middlewares = [auth_middleware(authenticator)] if authenticator else []
         if worker is not None:
             middlewares.insert(0, _worker_header(worker))
+        middlewares.insert(0, telemetry_middleware)
         self.grpc, self.grpc_port = build_grpc_server(
             self.registry,
             address=f"{server.host}:{server.grpc_port}",
             reflection_on=server.grpc_reflection,
-            interceptors=[AuthInterceptor(authenticator)] if authenticator else [],
+            interceptors=[TelemetryInterceptor()]
+            + ([AuthInterceptor(authenticator)] if authenticator else []),
             reuse_port=self._shared_ports,
         )
         self.http_app = build_http_app(

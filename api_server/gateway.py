@@ -23,6 +23,7 @@ from google.rpc import status_pb2
 from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
 
 from flyteadmin.api_server.context import CallContext, Handler
+from flyteadmin.api_server.protojson import to_json
 from flyteadmin.api_server.routes import (
     TABLE,
     Route,
@@ -72,14 +73,7 @@ class Marshaler:
     def encode(self, message: Message) -> bytes:
         if self.binary:
             return message.SerializeToString()
-        text = json_format.MessageToJson(
-            message,
-            preserving_proto_field_name=self.proto_names,
-            always_print_fields_with_no_presence=True,  # like EmitUnpopulated
-            indent=None,
-            ensure_ascii=False,
-        )
-        return text.encode()
+        return to_json(message, proto_names=self.proto_names)
 
     def decode(self, data: bytes, target: Message) -> None:
         try:

@@ -19,9 +19,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
-from flyteadmin.api_server.context import CallContext, Handler
+from flyteadmin.api_server.context import REQUEST_ID_KEY, CallContext, Handler, metadata_of
 from flyteadmin.api_server.routes import SERVICES
 from flyteadmin.core.errors import AdminError
+from flyteadmin.core.logs import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +45,19 @@ def status_of(error: AdminError) -> grpc.Status:
         packed = any_pb2.Any()
         packed.Pack(message)
         details.append(packed)
-    return rpc_status.to_status(
+    status = rpc_status.to_status(
         status_pb2.Status(code=int(error.code), message=error.message, details=details)
     )
+    # An abort replaces the trailers the call set: the request id goes with the status.
+    if request_id := current_request_id():
+        trailers = (*status.trailing_metadata, (REQUEST_ID_KEY, request_id))
+        status = status._replace(trailing_metadata=trailers)
+    return status
 
 
 def _adapt(full_method: str, handler: Handler):
     async def method(self, request, context: grpc.aio.ServicerContext):
-        ctx = CallContext.from_metadata(
-            {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-        )
+        ctx = CallContext.from_metadata(metadata_of(context.invocation_metadata()))
         try:
             return await handler(request, ctx)
         except AdminError as error:

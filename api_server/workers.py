@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flyteadmin.core import metrics
 from flyteadmin.core.config import Settings
 from flyteadmin.core.watermarks import Watermarks
 
@@ -66,10 +67,10 @@ def _exit_with_parent() -> None:
 def _run_worker(spec: _Spec, ready: Any) -> None:
     """A worker process: one ApiServer until SIGTERM/SIGINT."""
     _exit_with_parent()
-    logging.basicConfig(
-        level=spec.log_level,
-        format=f"%(asctime)s worker{spec.index} %(levelname)s %(name)s: %(message)s",
-    )
+    from flyteadmin.core import logs, tracing
+
+    logs.configure(spec.settings.logging, logging.getLevelName(spec.log_level), worker=spec.index)
+    tracing.configure(spec.settings.tracing, "flyteadmin-api-server")
     asyncio.run(_serve(spec, ready))
 
 
@@ -115,6 +116,7 @@ class Workers:
         self._context = multiprocessing.get_context("spawn")
         self._ready = self._context.Queue()
         self._processes: list[Any] = [None] * count
+        self._serving: set[int] = set()  # workers that said they are ready (caches synced)
         self._deaths: list[float] = []
 
     def _start_one(self, index: int) -> None:
@@ -126,6 +128,7 @@ class Workers:
         )
         process.start()
         self._processes[index] = process
+        self._serving.discard(index)
 
     def start(self, timeout: float = _START_TIMEOUT) -> None:
         # A child started from the repository root must not import the folder operator/ as the
@@ -143,7 +146,9 @@ class Workers:
                 if not process.is_alive():
                     raise RuntimeError(f"API-server worker {index} exited with {process.exitcode}")
             try:
-                pending.discard(self._ready.get(timeout=0.2))
+                index = self._ready.get(timeout=0.2)
+                pending.discard(index)
+                self._serving.add(index)
             except queue.Empty:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"API-server workers {sorted(pending)} not ready") from None
@@ -153,6 +158,7 @@ class Workers:
         for index, process in enumerate(self._processes):
             if process is None or process.is_alive():
                 continue
+            metrics.process_ended(process.pid)
             now = time.monotonic()
             self._deaths = [t for t in self._deaths if now - t < _RESTART_WINDOW] + [now]
             if len(self._deaths) > _MAX_RESTARTS:
@@ -164,6 +170,15 @@ class Workers:
             time.sleep(min(0.2 * 2 ** len(self._deaths), 5.0))
             self._start_one(index)
             self._wait_ready({index}, _START_TIMEOUT)
+
+    def problems(self) -> list[str]:
+        """Why the API is not ready, for the metrics port's /readyz: a worker not running, or
+        not yet ready (a worker is ready once its caches have synced)."""
+        return [
+            f"API-server worker {index} is not serving"
+            for index, process in enumerate(self._processes)
+            if process is None or not process.is_alive() or index not in self._serving
+        ]
 
     def pids(self) -> list[int]:
         return [p.pid for p in self._processes if p is not None]

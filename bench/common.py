@@ -186,6 +186,7 @@ def _start_server(
     config = {
         "server": {"host": "127.0.0.1", "grpc_port": grpc_port, "http_port": http_port},
         "kubernetes": {"kubeconfig": kubeconfig, "namespace": namespace},
+        "metrics": {"port": 0},  # any free port (its URL is in the ready line)
     }
     config = _merged(config, extra_config or {})
     config_path = workdir / "flyteadmin.yaml"

@@ -14,7 +14,7 @@ from flyteidl.admin import matchable_resource_pb2
 from flyteidl.core import identifier_pb2
 from kubernetes import client
 
-from flyteadmin.core import kube
+from flyteadmin.core import kube, metrics
 from flyteadmin.core.attributes import Attributes
 from flyteadmin.core.blobstore import GcsBlobStore
 from flyteadmin.core.budget import StorageBudget, follow_database_size
@@ -62,6 +62,7 @@ class Backend:
         self.http = kube.KubeHttp(self.api, max_connections=k8s.api_connections)
         self.budget = StorageBudget(settings.etcd)
         self._db_size_task: asyncio.Task | None = None
+        self._metrics_task: asyncio.Task | None = None
         # Lazy: the first blob call connects, or reports the store as not configured.
         self.blobs = GcsBlobStore(settings.storage)
         self.project_records = Collection(self.api, k8s.namespace, ProjectCodec(), self.http)
@@ -217,6 +218,8 @@ class Backend:
     async def start(self) -> None:
         for collection in self.collections:
             collection.start()
+        gauges = metrics.follow_store(self.collections, self.budget)
+        self._metrics_task = asyncio.create_task(gauges)
         if self.settings.etcd.read_database_size:
             self._db_size_task = asyncio.create_task(follow_database_size(self.budget, self.http))
         timeout = self.settings.kubernetes.cache_sync_timeout_seconds
@@ -230,9 +233,10 @@ class Backend:
                 )
 
     async def stop(self) -> None:
-        if self._db_size_task is not None:
-            self._db_size_task.cancel()
-            await asyncio.gather(self._db_size_task, return_exceptions=True)
+        for task in (self._db_size_task, self._metrics_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         for collection in self.collections:
             collection.stop()
         await self.http.close()

@@ -18,6 +18,7 @@ import asyncio
 import base64
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY, _should_retry
 from google.oauth2 import service_account
 
+from flyteadmin.core import metrics
 from flyteadmin.core.config import StorageSettings
 from flyteadmin.core.errors import AdminError, Code, invalid_argument
 
@@ -329,6 +331,18 @@ class GcsBlobStore:
             return self._signer
 
     async def _run(self, call: Callable[[], T], action: str, uri: str) -> T:
+        started = time.monotonic()
+        try:
+            result = await self._call(call, action, uri)
+        except Exception as error:
+            missing = isinstance(error, AdminError) and error.code == Code.NOT_FOUND
+            outcome = "not_found" if missing else "error"
+            metrics.blob_call(action, outcome, time.monotonic() - started)
+            raise
+        metrics.blob_call(action, "ok", time.monotonic() - started)
+        return result
+
+    async def _call(self, call: Callable[[], T], action: str, uri: str) -> T:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, call)

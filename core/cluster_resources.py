@@ -28,7 +28,7 @@ from flyteidl.admin import matchable_resource_pb2, project_pb2
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from flyteadmin.core import crds, kube
+from flyteadmin.core import crds, kube, metrics
 from flyteadmin.core.attributes import Attributes
 from flyteadmin.core.cluster_targets import Target, Targets, unavailable_reason
 from flyteadmin.core.config import ClusterResourceSettings, Settings
@@ -341,6 +341,15 @@ class Outcome:
     error: str = ""
     cluster: str = ""
     """The execution cluster; "" for the control plane's own."""
+    changed: bool = False
+    """``applied``: new content (else the same content again, after ``reapply_seconds``)."""
+
+    @property
+    def metric(self) -> str:
+        """The outcome in ``flyteadmin_cluster_resource_syncs_total``."""
+        if self.status == "applied":
+            return "changed" if self.changed else "reapplied"
+        return self.status
 
 
 class ClusterResources:
@@ -424,6 +433,7 @@ class ClusterResources:
                                 target, stored, domain, templates, common, shared_error, force
                             )
                         )
+                        metrics.cluster_resource_synced(outcomes[-1].metric)
             return outcomes
 
     def _active_projects(self, ids: Iterable[str] | None) -> list[Stored[project_pb2.Project]]:
@@ -505,7 +515,7 @@ class ClusterResources:
             namespace,
             f" of cluster {target.name}" if target.name else "",
         )
-        return Outcome(project, domain, namespace, "applied", cluster=target.name)
+        return Outcome(project, domain, namespace, "applied", cluster=target.name, changed=changed)
 
     def _apply(
         self,

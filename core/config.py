@@ -427,6 +427,44 @@ class NotificationSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """The metrics port (docs/operations.md): `/metrics`, `/livez` and `/readyz`, never
+    authenticated, on an address of its own so the API can require tokens."""
+
+    host: str = ""
+    """Bind address; empty: `server.host`."""
+    port: int = 10254
+    """Port of `flyteadmin serve` and `flyteadmin operator` (0: any free port)."""
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "INFO"
+    """Root log level (`--log-level` overrides it)."""
+    format: str = "text"
+    """`text` (one line per record) or `json` (one JSON object per line)."""
+    access_log: bool = True
+    """One INFO line per RPC served (logger `flyteadmin.access`): request id, RPC, code,
+    duration, project, domain, execution."""
+    levels: dict[str, str] = field(default_factory=dict)
+    """Logger name -> level, e.g. `{kopf: WARNING, flyteadmin.access: WARNING}`."""
+
+
+@dataclass(frozen=True)
+class TracingSettings:
+    """Optional OpenTelemetry tracing of RPCs and Kubernetes calls (the `tracing` extra)."""
+
+    enabled: bool = False
+    endpoint: str = ""
+    """OTLP/HTTP traces endpoint, e.g. `http://otel-collector:4318/v1/traces`; empty: the
+    `OTEL_EXPORTER_OTLP_*` environment, else `http://localhost:4318/v1/traces`."""
+    service_name: str = ""
+    """`service.name` of the spans; empty: `flyteadmin-<command>`."""
+    sample_ratio: float = 1.0
+    """Share of traces started here that are kept (a caller's sampling decision wins)."""
+
+
+@dataclass(frozen=True)
 class ExecutionCluster:
     """One data-plane cluster executions can run in (docs/multicluster.md)."""
 
@@ -523,6 +561,9 @@ class Settings:
     cluster_resources: ClusterResourceSettings = field(default_factory=ClusterResourceSettings)
     schedules: ScheduleSettings = field(default_factory=ScheduleSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    tracing: TracingSettings = field(default_factory=TracingSettings)
     execution_clusters: ExecutionClusterSettings = field(default_factory=ExecutionClusterSettings)
     history: HistorySettings = field(default_factory=HistorySettings)
     domains: tuple[Domain, ...] = field(default_factory=_default_domains)

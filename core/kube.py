@@ -18,7 +18,7 @@ import aiohttp
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from flyteadmin.core import crds
+from flyteadmin.core import crds, metrics, tracing
 from flyteadmin.core.errors import AdminError, Code
 
 
@@ -169,14 +169,19 @@ class KubeHttp:
             if auth.get("in") == "header" and auth.get("value"):
                 headers[auth["key"]] = auth["value"]
         session = self._session_for_loop()
-        try:
-            async with session.request(
-                method, self._cfg.host + path, json=body, headers=headers
-            ) as response:
-                text = await response.text()
-                status, reason = response.status, response.reason or ""
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise KubeError(0, f"cannot reach the Kubernetes API: {exc!r}") from exc
+        started, status = time.monotonic(), 0
+        with tracing.kube_span(method, path, headers) as span:
+            try:
+                async with session.request(
+                    method, self._cfg.host + path, json=body, headers=headers
+                ) as response:
+                    text = await response.text()
+                    status, reason = response.status, response.reason or ""
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise KubeError(0, f"cannot reach the Kubernetes API: {exc!r}") from exc
+            finally:
+                metrics.kube_call(method, path, status, time.monotonic() - started)
+                tracing.set_status(span, status)
         return status, reason, text
 
     async def close(self) -> None:

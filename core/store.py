@@ -24,6 +24,7 @@ import logging
 import os
 import random
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -32,7 +33,7 @@ from urllib.parse import quote
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
-from flyteadmin.core import kube
+from flyteadmin.core import kube, metrics
 from flyteadmin.core.budget import StorageBudget
 from flyteadmin.core.crds import Kind
 from flyteadmin.core.errors import AdminError, Code
@@ -373,6 +374,7 @@ class Collection(Generic[T]):
                     return current  # nothing to write
                 return await self.update(current, changed)
             except Conflict:
+                metrics.conflict_retry(self.kind.plural)
                 await asyncio.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
                 current = await self.read_through(name)
         raise Conflict(f"{self.kind.kind} {name} kept changing; gave up after {attempts} tries")
@@ -581,6 +583,7 @@ class Collection(Generic[T]):
         return self._synced.wait(timeout)
 
     def _list(self) -> int:
+        started = time.monotonic()  # metrics
         items: list[Stored[T]] = []
         token: str | None = None
         while True:
@@ -596,6 +599,7 @@ class Collection(Generic[T]):
                 break
         self._replace_all(items, list_rv)
         self.seen_version = max(self.seen_version, list_rv)
+        metrics.listed(self.kind.plural, started)
         self._synced.set()
         return list_rv
 
@@ -608,6 +612,7 @@ class Collection(Generic[T]):
                 while not self._stopping.is_set():
                     rv = self._watch_once(rv)
             except ApiException as exc:
+                metrics.watch_ended(self.kind.plural, exc.status)
                 if exc.status != 410:
                     log.warning("watch of %s failed: %s", self.kind.plural, exc)
                     self._stopping.wait(backoff)
@@ -615,6 +620,7 @@ class Collection(Generic[T]):
             except Exception:  # noqa: BLE001 - keep the cache alive through network hiccups
                 if self._stopping.is_set():
                     return
+                metrics.watch_ended(self.kind.plural, None)
                 log.exception("watch of %s failed", self.kind.plural)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
@@ -630,6 +636,7 @@ class Collection(Generic[T]):
             timeout_seconds=_WATCH_SECONDS,
         )
         for event in stream:
+            metrics.watch_event(self.kind.plural, event["type"])
             body = event["raw_object"]
             rv = int(body["metadata"]["resourceVersion"])
             if self._budget is not None and event["type"] in ("ADDED", "MODIFIED", "DELETED"):

@@ -12,26 +12,59 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
-import logging
 import os
+import shutil
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from flyteadmin.core import config as config_module
-from flyteadmin.core.config import Settings, load_settings
+from flyteadmin.core import logs
+from flyteadmin.core.config import LoggingSettings, Settings, load_settings
+
+# prometheus-client's multiprocess folder (read by it, and by core/metrics.py).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(args.config)
-    if getattr(args, "kubeconfig", None):
+    if getattr(args, "kubeconfig", None) and args.command != "dev":
         settings = dataclasses.replace(
             settings,
             kubernetes=dataclasses.replace(settings.kubernetes, kubeconfig=args.kubeconfig),
         )
     return settings
+
+
+def _observe(settings: Settings, args: argparse.Namespace, service: str) -> None:
+    """Logging and tracing of this process (as ``service``) from the configuration."""
+    from flyteadmin.core import tracing
+
+    logs.configure(settings.logging, args.log_level)
+    tracing.configure(settings.tracing, service)
+
+
+@contextlib.contextmanager
+def shared_metrics() -> Iterator[None]:
+    """Metrics of several processes on one page (docs/operations.md): prometheus-client's
+    multiprocess mode, in a fresh folder named by ``PROMETHEUS_MULTIPROC_DIR`` (kept if the
+    environment names one). It applies to the processes that import prometheus-client after
+    this: the workers, and this one when it enters before importing anything that does."""
+    if os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    folder = tempfile.mkdtemp(prefix="flyteadmin-metrics-", dir=shm)
+    os.environ[MULTIPROC_ENV] = folder
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROC_ENV]
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def install_signal_stop() -> asyncio.Event:
@@ -53,39 +86,52 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> Non
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from flyteadmin.api_server.app import ApiServer
-    from flyteadmin.api_server.workers import Workers, worker_count
+    from flyteadmin.api_server.workers import worker_count
 
     settings = _settings(args)
     if worker_count(settings) > 1:
-        _serve_workers(Workers(settings, say=print))
+        with shared_metrics():
+            from flyteadmin.api_server.workers import Workers
+
+            _observe(settings, args, "flyteadmin-api-server")
+            _serve_workers(settings, Workers(settings, say=print))
         return
+    from flyteadmin.api_server.app import ApiServer
+    from flyteadmin.metrics_server import serve_metrics
+
+    _observe(settings, args, "flyteadmin-api-server")
 
     async def main(stop: asyncio.Event) -> None:
         server = ApiServer(settings)
+        metrics = await serve_metrics(settings, server.backend)
         await server.start()
         print(
             f"ready: gRPC {settings.server.host}:{server.grpc_port}, "
-            f"HTTP {settings.server.host}:{server.http_port}",
+            f"HTTP {settings.server.host}:{server.http_port}, metrics {metrics.url}",
             flush=True,
         )
         await stop.wait()
         await server.stop()
+        await metrics.stop()
 
     run_until_signalled(main)
 
 
-def _serve_workers(workers) -> None:
-    """Several API-server processes (``server.workers``), supervised until SIGINT/SIGTERM."""
+def _serve_workers(settings: Settings, workers) -> None:
+    """Several API-server processes (``server.workers``), supervised until SIGINT/SIGTERM;
+    this process serves their metrics (aggregated) and readiness."""
+    from flyteadmin.metrics_server import serve_metrics
 
     async def main(stop: asyncio.Event) -> None:
-        await asyncio.to_thread(workers.start)
-        print(
-            f"ready: gRPC {workers.settings.server.host}:{workers.grpc_port}, "
-            f"HTTP {workers.settings.server.host}:{workers.http_port} ({workers.count} workers)",
-            flush=True,
-        )
+        metrics = await serve_metrics(settings, also=workers.problems)
         try:
+            await asyncio.to_thread(workers.start)
+            print(
+                f"ready: gRPC {workers.settings.server.host}:{workers.grpc_port}, "
+                f"HTTP {workers.settings.server.host}:{workers.http_port} "
+                f"({workers.count} workers), metrics {metrics.url}",
+                flush=True,
+            )
             while not stop.is_set():
                 await asyncio.to_thread(workers.check)
                 try:
@@ -94,30 +140,51 @@ def _serve_workers(workers) -> None:
                     pass
         finally:
             await asyncio.to_thread(workers.stop)
+            await metrics.stop()
 
     run_until_signalled(main)
 
 
 def cmd_operator(args: argparse.Namespace) -> None:
+    from flyteadmin.core.backend import Backend
+    from flyteadmin.metrics_server import serve_metrics
     from flyteadmin.operator.runner import run_operator
 
     settings = _settings(args)
-    run_until_signalled(lambda stop: run_operator(settings, stop_flag=stop))
+    _observe(settings, args, "flyteadmin-operator")
+
+    async def main(stop: asyncio.Event) -> None:
+        backend = Backend(settings)
+        metrics = await serve_metrics(settings, backend)  # alive at once, ready once synced
+        try:
+            await run_operator(settings, stop_flag=stop, backend=backend)
+        finally:
+            await metrics.stop()
+
+    run_until_signalled(main)
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
     # gRPC's C core logs at INFO when a child process is forked while its threads run (every
     # start of a child); nothing a user acts on. Set before grpc is imported.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    from flyteadmin.devstack.stack import DevOptions, run_dev
+    settings = _settings(args)
+    if args.log_level is None and settings.logging.level == LoggingSettings.level:
+        # `flyteadmin dev:` lines say what a user needs; the rest (an access line per RPC, Kopf's
+        # handler lines) only when it warns, unless --log-level or logging.level ask for more.
+        args.log_level = "WARNING"
+    # The operator runs in this process, the API server in worker processes: one page for all.
+    with shared_metrics():
+        from flyteadmin.devstack.stack import DevOptions, run_dev
 
-    run_dev(
-        DevOptions(
-            settings=load_settings(args.config),
+        _observe(settings, args, "flyteadmin-dev")
+        options = DevOptions(
+            settings=settings,
             kubeconfig=args.kubeconfig,
             data_dir=Path(args.data_dir) if args.data_dir else None,
             grpc_port=args.grpc_port,
             http_port=args.http_port,
+            metrics_port=_dev_metrics_port(args.metrics_port, settings.metrics.port),
             seed_projects=tuple(args.project or ("flytesnacks",)),
             auth=args.auth,
             propeller=not args.no_propeller,
@@ -125,7 +192,17 @@ def cmd_dev(args: argparse.Namespace) -> None:
             clusters=args.clusters,
             workers=args.workers,
         )
-    )
+        run_dev(options)
+
+
+def _dev_metrics_port(asked: int | None, configured: int) -> int:
+    """``--metrics-port``, else the configured port, else (taken, e.g. by another developer's
+    dev stack) any free one: the URL is printed either way."""
+    from flyteadmin.devstack.processes import port_is_free
+
+    if asked is not None:
+        return asked
+    return configured if configured == 0 or port_is_free(configured) else 0
 
 
 def cmd_auth(args: argparse.Namespace) -> None:
@@ -149,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--log-level",
-        help="default: INFO; WARNING for `dev`, whose own lines say what a user needs",
+        help="overrides logging.level of the configuration (`dev`: WARNING unless configured)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -159,6 +236,11 @@ def main(argv: list[str] | None = None) -> None:
     dev.add_argument("--data-dir", help="keep the local cluster's state here across restarts")
     dev.add_argument("--grpc-port", type=int, default=8089)
     dev.add_argument("--http-port", type=int, default=8088)
+    dev.add_argument(
+        "--metrics-port",
+        type=int,
+        help="metrics and probes port (default: metrics.port, 10254, or any free one if taken)",
+    )
     dev.add_argument(
         "--project",
         action="append",
@@ -220,10 +302,8 @@ def main(argv: list[str] | None = None) -> None:
     auth.set_defaults(func=cmd_auth)
 
     args = parser.parse_args(argv)
-    level = args.log_level or ("WARNING" if args.command == "dev" else "INFO")
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # Until a command reads its configuration (which may say otherwise): text at INFO.
+    logs.configure(LoggingSettings(), args.log_level)
     args.func(args)
 
 

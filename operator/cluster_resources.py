@@ -21,7 +21,7 @@ from typing import Any
 
 import kopf
 
-from flyteadmin.core import crds
+from flyteadmin.core import crds, metrics
 from flyteadmin.core.cluster_resources import ClusterResources
 from flyteadmin.core.store import Collection
 from flyteadmin.operator.context import OperatorContext
@@ -89,8 +89,9 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
         scope = affected(dict(body.get("spec") or {}))
         if scope is None:
             return
-        await caught_up(ctx.backend.attribute_records, body, event.get("type") == "DELETED")
-        await sync.sync(*scope)
+        with metrics.reconciling("cluster_resources_attribute"):
+            await caught_up(ctx.backend.attribute_records, body, event.get("type") == "DELETED")
+            await sync.sync(*scope)
 
     @kopf.on.event(*_PROJECTS, registry=registry)
     async def cluster_resource_project_event(
@@ -98,8 +99,9 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     ) -> None:
         if event.get("type") == "DELETED":
             return
-        await caught_up(ctx.backend.project_records, body, False)
-        await sync.sync([body["metadata"]["name"]])
+        with metrics.reconciling("cluster_resources_project"):
+            await caught_up(ctx.backend.project_records, body, False)
+            await sync.sync([body["metadata"]["name"]])
 
 
 async def run(ctx: OperatorContext) -> None:
@@ -109,7 +111,8 @@ async def run(ctx: OperatorContext) -> None:
         return
     while True:
         try:
-            outcomes = await sync.sync()
+            with metrics.resync("cluster_resources"):
+                outcomes = await sync.sync()
             failed = sum(o.status == "failed" for o in outcomes)
             if failed:
                 log.info("cluster resources pass: %d of %d failed", failed, len(outcomes))

@@ -16,7 +16,7 @@ import logging
 import kopf
 from flyteidl.admin import project_pb2
 
-from flyteadmin.core import crds
+from flyteadmin.core import crds, metrics
 from flyteadmin.core.cluster_targets import Target, unavailable_reason
 from flyteadmin.core.crmap.executions import ExecutionCodec
 from flyteadmin.core.crmap.projects import ProjectCodec
@@ -86,7 +86,8 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
             return
         project = codec.decode(dict(body))
         try:
-            await reconcile_project(ctx, project)
+            with metrics.reconciling("project_namespaces"):
+                await reconcile_project(ctx, project)
         except Exception as exc:  # noqa: BLE001 - the periodic resync retries; report it
             log.warning("namespaces of project %s: %s", project.id, exc)
 
@@ -113,7 +114,8 @@ def register_executions(registry: kopf.OperatorRegistry, ctx: OperatorContext) -
             return  # most events are propeller's progress: nothing to do, nothing to decode
         record = codec.decode(dict(body))
         try:
-            await launch.reconcile(record)
+            with metrics.reconciling("execution"):
+                await launch.reconcile(record)
         except Exception as exc:  # noqa: BLE001 - Kubernetes or the blob store: resynced
             log.warning("execution %s: %s (retried at the next resync)", record.id.name, exc)
 
@@ -126,19 +128,21 @@ async def resync_executions(ctx: OperatorContext) -> None:
         await asyncio.sleep(ctx.settings.operator.resync_seconds)
         live = ctx.backend.execution_records.values()
         launch.forget({stored.name for stored in live})
-        for stored in live:
-            try:
-                await launch.reconcile(stored.value, resync=True)
-            except Exception as exc:  # noqa: BLE001 - one execution must not stop the others
-                log.warning("resync of execution %s: %s", stored.name, exc)
+        with metrics.resync("executions"):
+            for stored in live:
+                try:
+                    await launch.reconcile(stored.value, resync=True)
+                except Exception as exc:  # noqa: BLE001 - one execution must not stop others
+                    log.warning("resync of execution %s: %s", stored.name, exc)
 
 
 async def resync_projects(ctx: OperatorContext, projects: Collection[project_pb2.Project]) -> None:
     """Reconcile every project each ``operator.resync_seconds``; errors are per project."""
     while True:
         await asyncio.sleep(ctx.settings.operator.resync_seconds)
-        for stored in projects.values():
-            try:
-                await reconcile_project(ctx, stored.value)
-            except Exception as exc:  # noqa: BLE001 - one project's failure must not stop others
-                log.warning("resync of project %s: %s", stored.name, exc)
+        with metrics.resync("projects"):
+            for stored in projects.values():
+                try:
+                    await reconcile_project(ctx, stored.value)
+                except Exception as exc:  # noqa: BLE001 - one project must not stop others
+                    log.warning("resync of project %s: %s", stored.name, exc)

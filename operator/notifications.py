@@ -13,7 +13,7 @@ import logging
 
 import kopf
 
-from flyteadmin.core import crds
+from flyteadmin.core import crds, metrics
 from flyteadmin.core.crmap.executions import ExecutionCodec
 from flyteadmin.core.notifications import Notifier, build_routes
 from flyteadmin.operator.context import OperatorContext
@@ -36,7 +36,8 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     ) -> None:
         if event.get("type") == "DELETED":
             return
-        started = notifier.offer(name, codec.decode(dict(body)))
+        with metrics.reconciling("notifications"):
+            started = notifier.offer(name, codec.decode(dict(body)))
         if started:
             log.info("execution %s: sending %d notification(s)", name, len(started))
 

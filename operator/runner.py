@@ -79,9 +79,12 @@ async def run_operator(
     *,
     ready_flag: asyncio.Event | threading.Event | None = None,
     stop_flag: asyncio.Event | threading.Event | None = None,
+    backend: Backend | None = None,
 ) -> None:
-    api = kube.api_client(settings.kubernetes.kubeconfig)
-    backend = Backend(settings, api)
+    """Run until ``stop_flag``. ``backend``: one the caller made (not started yet), e.g. to
+    serve its readiness on the metrics port (``flyteadmin operator``); it is stopped here."""
+    api = backend.api if backend is not None else kube.api_client(settings.kubernetes.kubeconfig)
+    backend = backend or Backend(settings, api)
     targets = Targets(settings, api, backend.http)
     ctx = OperatorContext(settings, api, backend, targets)
     registry = build_registry(ctx)

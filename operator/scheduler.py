@@ -29,7 +29,7 @@ from typing import Protocol
 from flyteidl.admin import project_pb2, schedule_pb2
 from flyteidl.core import identifier_pb2
 
-from flyteadmin.core import schedules
+from flyteadmin.core import metrics, schedules
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.config import ScheduleSettings
 from flyteadmin.core.crmap.schedule_state import ScheduleState, ScheduleStateCodec
@@ -207,19 +207,25 @@ class Scheduler:
         except AdminError as err:
             if err.code == Code.ALREADY_EXISTS:
                 log.debug("scheduled execution of %s already exists: %s", what, err.message)
+                metrics.schedule_fired("exists")
                 return True
             if any(isinstance(d, project_pb2.InactiveProject) for d in err.details):
                 log.info("skipped scheduled execution of %s: the project is archived", what)
+                metrics.schedule_fired("skipped")
                 return True
             if err.code in _PERMANENT:
                 log.error("skipped scheduled execution of %s: %s", what, err.message)
+                metrics.schedule_fired("skipped")
                 return True
             log.warning("scheduled execution of %s failed, will retry: %s", what, err.message)
+            metrics.schedule_fired("retry")
             return False
         except Exception:  # noqa: BLE001 - retried at the next tick
             log.exception("scheduled execution of %s failed, will retry", what)
+            metrics.schedule_fired("retry")
             return False
         log.info("fired scheduled execution of %s", what)
+        metrics.schedule_fired("created", (self.clock.now() - moment).total_seconds())
         return True
 
     async def _update(

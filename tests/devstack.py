@@ -19,7 +19,7 @@ VALUE = r"(\S+?)(?=\d{4}-\d\d-\d\d \d|\s|$)"
 
 def start_dev(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, dict[str, str], Path]:
     """Start `flyteadmin dev` as a user would; return once it prints its ready line."""
-    grpc_port, http_port = free_ports(2)
+    grpc_port, http_port, metrics_port = free_ports(3)
     log = tmp_path / f"dev-{grpc_port}.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
@@ -32,6 +32,8 @@ def start_dev(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, dict[str, 
                 str(grpc_port),
                 "--http-port",
                 str(http_port),
+                "--metrics-port",
+                str(metrics_port),
                 *extra,
             ],
             stdout=out,
@@ -46,6 +48,8 @@ def start_dev(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, dict[str, 
         text = log.read_text()
         if m := re.search(r"flytekit config: " + VALUE, text):
             found["flytekit"] = m.group(1)
+        if m := re.search(r"metrics: " + VALUE, text):
+            found["metrics"] = m.group(1)
         if m := re.search(r"kubeconfig: " + VALUE, text):
             found["kubeconfig"] = m.group(1)
         if m := re.search(r"blob store: (\S+) bucket " + VALUE, text):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
+from flyteadmin.api_server.auth.authentication import count_failure
 from flyteadmin.api_server.context import CallContext, Handler
 from flyteadmin.core import crds
 from flyteadmin.core.auth.access import AccessReviewer, subject_of
@@ -221,7 +222,11 @@ def authorize(registry: Mapping[str, Handler], authorizer: Authorizer) -> dict[s
 
 def _guard(method: str, rule: Rule, handler: Handler, authorizer: Authorizer) -> Handler:
     async def guarded(request: Message, ctx: CallContext) -> Message:
-        await authorizer.check(method, rule, request, ctx)
+        try:
+            await authorizer.check(method, rule, request, ctx)
+        except AdminError as error:
+            count_failure(error)
+            raise
         return await handler(request, ctx)
 
     return guarded

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import grpc
 
 from flyteadmin.api_server.auth.authentication import OPEN_METHODS, Authenticator
-from flyteadmin.api_server.context import CALLER
+from flyteadmin.api_server.context import CALLER, metadata_of
 from flyteadmin.api_server.grpc_server import status_of
 from flyteadmin.api_server.routes import SERVICES
 from flyteadmin.core.errors import AdminError, Code
@@ -38,9 +38,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None or handler.unary_unary is None or not guarded(details.method):
             return handler  # every flyteidl RPC is unary-unary
-        metadata = {
-            k.lower(): v for k, v in details.invocation_metadata or () if isinstance(v, str)
-        }
+        metadata = metadata_of(details.invocation_metadata)
         inner = handler.unary_unary
         try:
             identity = await self.authenticator.authenticate(metadata)
@@ -48,10 +46,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             if not isinstance(exc, AdminError):  # a bug: INTERNAL, never UNKNOWN
                 log.exception("authenticating %s failed", details.method)
                 exc = AdminError(Code.INTERNAL, "internal error")
-            status = status_of(exc)
+            refusal = exc
 
             async def reject(request, context: grpc.aio.ServicerContext):
-                await context.abort_with_status(status)
+                await context.abort_with_status(status_of(refusal))  # (with the request id)
 
             return handler._replace(unary_unary=reject)
 

@@ -2,27 +2,62 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Awaitable
+
 from flyteidl.admin import event_pb2, node_execution_pb2, task_execution_pb2
+from google.protobuf import timestamp_pb2
 
 from flyteadmin.api_server.context import CallContext, Handler
+from flyteadmin.core import metrics
 from flyteadmin.core.backend import Backend
+from flyteadmin.core.errors import AdminError, Code
 
 ADMIN = "/flyteidl.service.AdminService/"
+# Failures of ours (or the apiserver's), not of the event: counted as `error`, not `rejected`.
+_SERVER_CODES = frozenset(
+    (
+        Code.INTERNAL,
+        Code.UNAVAILABLE,
+        Code.UNKNOWN,
+        Code.DATA_LOSS,
+        Code.ABORTED,
+        Code.DEADLINE_EXCEEDED,
+    )
+)
+
+
+async def ingest(kind: str, applying: Awaitable[None], occurred_at: timestamp_pb2.Timestamp):
+    """Apply an event, counted by kind and outcome; accepted ones with their latency."""
+    try:
+        await applying
+    except AdminError as error:
+        if error.code == Code.ALREADY_EXISTS:
+            outcome = "duplicate"
+        else:
+            outcome = "error" if error.code in _SERVER_CODES else "rejected"
+        metrics.event_ingested(kind, outcome)
+        raise
+    except Exception:
+        metrics.event_ingested(kind, "error")
+        raise
+    occurred = occurred_at.ToDatetime(tzinfo=dt.UTC) if occurred_at.seconds else None
+    metrics.event_ingested(kind, "accepted", occurred)
 
 
 def handlers(backend: Backend) -> dict[str, Handler]:
     events = backend.events
 
     async def workflow_event(request: event_pb2.WorkflowExecutionEventRequest, ctx: CallContext):
-        await events.workflow_event(request)
+        await ingest("workflow", events.workflow_event(request), request.event.occurred_at)
         return event_pb2.WorkflowExecutionEventResponse()
 
     async def node_event(request: event_pb2.NodeExecutionEventRequest, ctx: CallContext):
-        await events.node_event(request)
+        await ingest("node", events.node_event(request), request.event.occurred_at)
         return event_pb2.NodeExecutionEventResponse()
 
     async def task_event(request: event_pb2.TaskExecutionEventRequest, ctx: CallContext):
-        await events.task_event(request)
+        await ingest("task", events.task_event(request), request.event.occurred_at)
         return event_pb2.TaskExecutionEventResponse()
 
     async def get_node(request: node_execution_pb2.NodeExecutionGetRequest, ctx: CallContext):

@@ -1,7 +1,9 @@
 """AuthMetadataService (GetOAuth2Metadata, GetPublicClientConfig: anonymous) and
 IdentityService.UserInfo (`/me`: the caller's claims as OpenID UserInfo fields), §2.3, §11.
 
-With authentication off they answer UNIMPLEMENTED, as flyteadmin (which does not register them).
+With authentication off the AuthMetadataService answers UNIMPLEMENTED, as flyteadmin (which does
+not register it), and UserInfo describes the anonymous local user (flyteadmin: UNIMPLEMENTED,
+after which flyteconsole leaves its execution tables empty; docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -11,17 +13,15 @@ import asyncio
 from flyteidl.service import auth_pb2, identity_pb2
 from google.protobuf import json_format, struct_pb2
 
-from flyteadmin.api_server.context import CallContext, Handler
+from flyteadmin.api_server.context import ANONYMOUS, CallContext, Handler
 from flyteadmin.core.auth.runtime import Auth
-from flyteadmin.core.auth.tokens import unauthenticated
+from flyteadmin.core.auth.tokens import Identity, unauthenticated
 from flyteadmin.core.errors import AdminError, Code, unimplemented
 
 AUTH_METADATA = "/flyteidl.service.AuthMetadataService/"
 IDENTITY = "/flyteidl.service.IdentityService/"
-METHODS = (
-    AUTH_METADATA + "GetOAuth2Metadata",
-    AUTH_METADATA + "GetPublicClientConfig",
-    IDENTITY + "UserInfo",
+AUTH_METADATA_METHODS = tuple(
+    AUTH_METADATA + name for name in ("GetOAuth2Metadata", "GetPublicClientConfig")
 )
 # UserInfoResponse's named fields (OpenID Connect standard claims).
 PROFILE = ("name", "preferred_username", "given_name", "family_name", "email", "picture")
@@ -36,13 +36,11 @@ def _off(method: str) -> Handler:
     return handler
 
 
-def user_info(ctx: CallContext) -> identity_pb2.UserInfoResponse:
-    if ctx.identity is None:
-        raise unauthenticated("authentication is required")
-    claims = dict(ctx.identity.claims)
+def user_info(identity: Identity) -> identity_pb2.UserInfoResponse:
+    claims = dict(identity.claims)
     # A user token of the built-in server carries the user's profile under `user_info`.
     nested = claims.get("user_info") if isinstance(claims.get("user_info"), dict) else {}
-    response = identity_pb2.UserInfoResponse(subject=ctx.identity.subject)
+    response = identity_pb2.UserInfoResponse(subject=identity.subject)
     for name in PROFILE:
         value = claims.get(name, nested.get(name))
         if isinstance(value, str):
@@ -53,9 +51,15 @@ def user_info(ctx: CallContext) -> identity_pb2.UserInfoResponse:
     return response
 
 
+async def anonymous_user_info(request: identity_pb2.UserInfoRequest, ctx: CallContext):
+    return user_info(ANONYMOUS)
+
+
 def handlers(auth: Auth | None) -> dict[str, Handler]:
     if auth is None:
-        return {method: _off(method) for method in METHODS}
+        return {method: _off(method) for method in AUTH_METADATA_METHODS} | {
+            IDENTITY + "UserInfo": anonymous_user_info
+        }
     client_config = json_format.ParseDict(
         auth.public_client_config(), auth_pb2.PublicClientAuthConfigResponse()
     )
@@ -74,7 +78,9 @@ def handlers(auth: Auth | None) -> dict[str, Handler]:
         return client_config
 
     async def me(request: identity_pb2.UserInfoRequest, ctx: CallContext):
-        return user_info(ctx)
+        if ctx.identity is None:  # UserInfo is not an open method: the door let no one in
+            raise unauthenticated("authentication is required")
+        return user_info(ctx.identity)
 
     return {
         AUTH_METADATA + "GetOAuth2Metadata": metadata,

@@ -22,8 +22,17 @@ ALGORITHM = "RS256"
 LEEWAY_SECONDS = 30.0
 
 
-def unauthenticated(message: str) -> AdminError:
-    return AdminError(Code.UNAUTHENTICATED, message)
+class Unauthenticated(AdminError):
+    """UNAUTHENTICATED, with ``reason``: a fixed word for the auth failure metric (the message
+    varies, e.g. it names the algorithm or the scope)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(Code.UNAUTHENTICATED, message)
+        self.reason = reason
+
+
+def unauthenticated(message: str, reason: str = "unauthenticated") -> AdminError:
+    return Unauthenticated(message, reason)
 
 
 def scopes_of(claims: Mapping[str, Any]) -> frozenset[str]:
@@ -73,13 +82,18 @@ class LocalKeys:
         return self._by_kid.get(kid or "", self._ring.current.public_key)
 
 
-_REASONS: tuple[tuple[type[Exception], str], ...] = (
-    (jwt.ExpiredSignatureError, "the token has expired"),
-    (jwt.ImmatureSignatureError, "the token is not valid yet"),
-    (jwt.InvalidAudienceError, "the token is not meant for this service (audience)"),
-    (jwt.InvalidIssuerError, "the token comes from an unknown issuer"),
-    (jwt.InvalidSignatureError, "the token signature does not verify"),
-    (jwt.MissingRequiredClaimError, "the token lacks a required claim"),
+# PyJWT's failure -> (reason, message).
+_REASONS: tuple[tuple[type[Exception], str, str], ...] = (
+    (jwt.ExpiredSignatureError, "expired", "the token has expired"),
+    (jwt.ImmatureSignatureError, "not_yet_valid", "the token is not valid yet"),
+    (
+        jwt.InvalidAudienceError,
+        "wrong_audience",
+        "the token is not meant for this service (audience)",
+    ),
+    (jwt.InvalidIssuerError, "unknown_issuer", "the token comes from an unknown issuer"),
+    (jwt.InvalidSignatureError, "bad_signature", "the token signature does not verify"),
+    (jwt.MissingRequiredClaimError, "missing_claim", "the token lacks a required claim"),
 )
 
 
@@ -102,18 +116,20 @@ class Verifier:
     def verify(self, token: str) -> Identity:
         """The caller behind ``token``; AdminError(UNAUTHENTICATED) for any bad token."""
         if not token:
-            raise unauthenticated("missing bearer token")
+            raise unauthenticated("missing bearer token", "missing_token")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise unauthenticated("malformed token") from None
+            raise unauthenticated("malformed token", "malformed_token") from None
         if header.get("alg") != ALGORITHM:  # `none` and HMAC tricks stop here
-            raise unauthenticated(f"unsupported token algorithm {header.get('alg')!r}")
+            raise unauthenticated(
+                f"unsupported token algorithm {header.get('alg')!r}", "unsupported_algorithm"
+            )
         kid = header.get("kid") or header.get("key_id")
         try:
             key = self.keys.key_for(kid if isinstance(kid, str) else None)
         except KeyError:
-            raise unauthenticated("the token is signed by an unknown key") from None
+            raise unauthenticated("the token is signed by an unknown key", "unknown_key") from None
         try:
             claims = jwt.decode(
                 token,
@@ -125,13 +141,17 @@ class Verifier:
                 options={"require": ["exp", "iss", "sub", "aud"]},
             )
         except jwt.PyJWTError as exc:
-            reason = next((text for kind, text in _REASONS if isinstance(exc, kind)), None)
-            raise unauthenticated(reason or f"invalid token: {exc}") from None
+            found = next((r for r in _REASONS if isinstance(exc, r[0])), None)
+            if found is None:
+                raise unauthenticated(f"invalid token: {exc}", "invalid_token") from None
+            raise unauthenticated(found[2], found[1]) from None
         identity = Identity.from_claims(claims)
         # flyteadmin's rule: a token with neither scopes nor client_id counts as `all`.
         unscoped = not identity.scopes and not identity.client_id
         if self.required_scope and not unscoped and self.required_scope not in identity.scopes:
-            raise unauthenticated(f"the token lacks the required scope {self.required_scope!r}")
+            raise unauthenticated(
+                f"the token lacks the required scope {self.required_scope!r}", "missing_scope"
+            )
         return identity
 
 

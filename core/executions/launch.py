@@ -30,7 +30,7 @@ from flyteidl.admin import execution_pb2
 from flyteidl.core import execution_pb2 as core_execution
 from flyteidl.core import literals_pb2
 
-from flyteadmin.core import crds, kube
+from flyteadmin.core import crds, kube, metrics
 from flyteadmin.core.cluster_targets import (
     ClusterUnavailable,
     Target,
@@ -145,9 +145,11 @@ class Launcher:
     ) -> None:
         namespace, name = record.resolved.get("namespace", ""), record.id.name
         key = execution_object_name(record.id)
+        outcome = "created"  # metrics
         try:
             if check_first and await self._object_exists(target, namespace, name):
                 self._launched.add(key)
+                metrics.launched("exists")
                 return
             body = await self._build(record)
             await self._create(record, target, namespace, body)
@@ -157,10 +159,12 @@ class Launcher:
             if exc.status != 409:
                 await self._fail(record, f"cannot create the FlyteWorkflow object: {exc.message}")
                 return
+            outcome = "exists"
         except FlyteWorkflowBuildError as exc:
             await self._fail(record, f"cannot build the FlyteWorkflow object: {exc}")
             return
         self._launched.add(key)
+        metrics.launched(outcome, record.execution.closure.created_at.ToDatetime(tzinfo=dt.UTC))
         log.info("created FlyteWorkflow %s/%s in %s", namespace, name, target.describe())
         if record.resolved.get(WAITING):
             stored = await self._mark(record, _settled)
@@ -268,7 +272,10 @@ class Launcher:
             execution.closure.updated_at.CopyFrom(now_stamp())
             return replace(_settled(value), execution=execution)
 
-        await self._mark(record, failed)
+        stored = await self._mark(record, failed)
+        metrics.launched("failed")
+        # `kubectl describe executions <name>` says why (the execution's error says it too).
+        await self._event(stored, True, "LaunchFailed", message)
 
     async def _wait(self, record: ExecutionRecord, reason: str, message: str, quiet: bool) -> None:
         """The execution cannot be served now: say why on it, once per message. ``quiet``

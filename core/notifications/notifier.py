@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from flyteadmin.core import metrics
 from flyteadmin.core.config import NotificationRetrySettings, NotificationSettings
 from flyteadmin.core.crmap.executions import ExecutionRecord
 from flyteadmin.core.notifications.due import Delivery, due, recorded
@@ -128,6 +129,7 @@ class Notifier:
                     "%.1fs: %s", delivery.index, name, sender.name, attempts, wait, error
                 )  # fmt: skip
                 await asyncio.sleep(wait)
+            metrics.notification(sender.name, outcome.lower())
             if outcome == FAILED:
                 log.warning(
                     "notification %s of execution %s via %s failed after %d attempt(s): %s",

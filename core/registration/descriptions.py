@@ -13,17 +13,18 @@ from flyteadmin.core.store import AlreadyExists, Collection
 
 RT = identifier_pb2.ResourceType
 
-SCHEMA = entity_schema(
-    "description_entity",
-    id_columns(
-        {
-            "resource_type": Column(ColumnType.INT, lambda r: r.value.id.resource_type),
-            "short_description": Column(
-                ColumnType.STRING, lambda r: r.value.message.short_description
-            ),
-        }
-    ),
+COLUMNS = id_columns(
+    {
+        "resource_type": Column(ColumnType.INT, lambda r: r.value.id.resource_type),
+        "short_description": Column(ColumnType.STRING, lambda r: r.value.message.short_description),
+    }
 )
+SCHEMA = entity_schema("description_entity", COLUMNS)
+# flyteadmin parses a ListDescriptionEntities filter with the resource type's own entity as the
+# primary one, so its prefix is allowed: flyteconsole sends `eq(workflow.name,...)` on a
+# workflow, `eq(task.name,...)` on a task. Other resource types: unprefixed columns only.
+PREFIXES = {RT.TASK: "task", RT.WORKFLOW: "workflow", RT.LAUNCH_PLAN: "launch_plan"}
+SCHEMA_BY_TYPE = {rt: entity_schema(prefix, COLUMNS) for rt, prefix in PREFIXES.items()}
 
 
 class Descriptions(VersionedEntities[de_pb2.DescriptionEntity]):
@@ -60,5 +61,6 @@ class Descriptions(VersionedEntities[de_pb2.DescriptionEntity]):
         # flyteadmin requires the name, and (quirk kept) ignores resource_type.
         if not request.id.name:
             raise missing("name")
-        items, token = self.list_page(request, rpc="ListDescriptionEntities")
+        schema = SCHEMA_BY_TYPE.get(request.resource_type, SCHEMA)
+        items, token = self.list_page(request, rpc="ListDescriptionEntities", schema=schema)
         return de_pb2.DescriptionEntityList(descriptionEntities=items, token=token)

@@ -106,8 +106,15 @@ class VersionedEntities(Generic[M]):
         return self.records.by_index("pd", (project, domain))
 
     def list_page(
-        self, request: Any, *, extra: Iterable[listing.Filter] = (), rpc: str
+        self,
+        request: Any,
+        *,
+        extra: Iterable[listing.Filter] = (),
+        rpc: str,
+        schema: EntitySchema | None = None,
     ) -> tuple[list[M], str]:
+        """One page of ``request`` (id, filters, sort_by, token, limit); ``schema`` replaces the
+        kind's own one (e.g. description entities, parsed as the listed resource type)."""
         ident = request.id
         if not ident.project:
             raise missing("project")
@@ -115,7 +122,7 @@ class VersionedEntities(Generic[M]):
             raise missing("domain")
         sort_key, ascending = sort_args(request)
         query = listing.parse_list_request(
-            self.schema,
+            schema or self.schema,
             filters=request.filters,
             sort_key=sort_key,
             ascending=ascending,

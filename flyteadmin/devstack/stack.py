@@ -52,6 +52,7 @@ class DevOptions:
     data_dir: Path | None = None
     grpc_port: int = 8089
     http_port: int = 8088
+    metrics_port: int = 10254  # /metrics, /livez, /readyz (docs/operations.md)
     seed_projects: tuple[str, ...] = ("flytesnacks",)
     auth: bool = False  # `self` auth with a generated client (docs/auth.md)
     propeller: bool = True  # run flytepropeller, built on first use (docs/propeller.md)
@@ -258,6 +259,7 @@ async def _serve(
     propeller_setups=(),
 ) -> None:
     from flyteadmin.api_server.workers import Workers
+    from flyteadmin.metrics_server import serve_metrics
     from flyteadmin.operator.runner import OperatorThread
 
     stop = asyncio.Event()
@@ -268,6 +270,7 @@ async def _serve(
     # supervises them itself (``check``).
     server = Workers(settings, options.workers or None, say=say)
     stack.workers = server
+    metrics = await serve_metrics(settings, also=server.problems)  # every process's metrics
     operator = OperatorThread(settings)
     try:
         await asyncio.to_thread(server.start)
@@ -287,6 +290,7 @@ async def _serve(
             stack.supervise(group, propeller.service, label=label)
             say(f"flytepropeller{where}: running, log {propeller.log_path}")
         say(f"flytekit config: {flytekit_config}")
+        say(f"metrics: {metrics.url}")
         say(f"ready: gRPC 127.0.0.1:{server.grpc_port}, HTTP http://127.0.0.1:{server.http_port}")
         while not stop.is_set() and operator.running and not stack.supervisor.failed.is_set():
             await asyncio.to_thread(server.check)
@@ -304,6 +308,7 @@ async def _serve(
         stack.supervisor.halt()
         await asyncio.to_thread(operator.stop)
         await asyncio.to_thread(server.stop)
+        await metrics.stop()
 
 
 def run_dev(options: DevOptions) -> None:
@@ -368,6 +373,7 @@ def _run(options: DevOptions, stack: Stack, shutdown: Shutdown, planned: list) -
             grpc_port=options.grpc_port,
             http_port=options.http_port,
         ),
+        metrics=dataclasses.replace(options.settings.metrics, port=options.metrics_port),
         kubernetes=dataclasses.replace(options.settings.kubernetes, kubeconfig=kubeconfig),
         storage=blobs.storage_settings(options.settings.storage),
     )

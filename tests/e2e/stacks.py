@@ -32,7 +32,7 @@ import yaml
 
 from flyteadmin.core.namespaces import namespace_for
 from flyteadmin.devstack.kubetools import kubectl_path
-from flyteadmin.devstack.processes import free_port
+from flyteadmin.devstack.processes import free_ports
 from tests.devstack import start_dev, stop
 
 MODE_ENV = "FLYTEADMIN_E2E_MODE"
@@ -71,6 +71,8 @@ class Stack:
     domains: tuple[str, ...]
     templates: dict[str, str] = field(default_factory=dict)
     """The cluster resource templates (file name -> text); empty when none are configured."""
+    metrics_urls: tuple[str, ...] = ()
+    """/metrics pages of the control plane's processes (dev: one; helm: API server, operator)."""
 
     def namespace(self, project: str = PROJECT, domain: str = DOMAIN) -> str:
         return namespace_for(self.namespace_template, project, domain)
@@ -140,6 +142,7 @@ def dev_stack(tmp_path: Path, kubeconfig: Path | None) -> Iterator[Stack]:
             namespace_template=settings.operator.namespace_template,
             domains=settings.domain_ids(),
             templates={"quota.yaml": DEV_QUOTA},
+            metrics_urls=(found["metrics"],),
         )
     finally:
         out = stop(proc, log)
@@ -212,7 +215,7 @@ def emulator_forward(storage: dict[str, Any]) -> tuple[str, str, int, int] | Non
 
 @contextlib.contextmanager
 def port_forward(
-    kubeconfig: Path, namespace: str, target: str, local: int, remote: int, log: Path
+    kubeconfig: Path, namespace: str, target: str, local: int, remote: int | str, log: Path
 ) -> Iterator[None]:
     """`kubectl port-forward` on 127.0.0.1 until the ``with`` ends."""
     with open(log, "w") as out:
@@ -243,7 +246,7 @@ def helm_stack(kubeconfig: Path, tmp_path: Path) -> Iterator[Stack]:
         os.environ.get(RELEASE_ENV, "flyteadmin"),
         os.environ.get(NAMESPACE_ENV, "flyte"),
     )
-    local = free_port()
+    local, api_metrics, operator_metrics = free_ports(3)
     with contextlib.ExitStack() as forwards:
         forwards.enter_context(
             port_forward(
@@ -255,6 +258,17 @@ def helm_stack(kubeconfig: Path, tmp_path: Path) -> Iterator[Stack]:
                 tmp_path / "port-forward-api.log",
             )
         )
+        # The metrics ports of the API server and of the operator (each on its own Service).
+        for local_port, service in (
+            (api_metrics, release.fullname),
+            (operator_metrics, f"{release.fullname}-operator-metrics"),
+        ):
+            forwards.enter_context(
+                port_forward(
+                    kubeconfig, release.namespace, f"svc/{service}", local_port, "metrics",
+                    tmp_path / f"port-forward-{service}.log",
+                )
+            )  # fmt: skip
         if emulator := emulator_forward(release.config.get("storage", {})):
             service, namespace, public_port, port = emulator
             forwards.enter_context(
@@ -281,6 +295,9 @@ def helm_stack(kubeconfig: Path, tmp_path: Path) -> Iterator[Stack]:
             namespace_template=config["operator"]["namespace_template"],
             domains=tuple(d["id"] for d in config["domains"]),
             templates=release.templates,
+            metrics_urls=tuple(
+                f"http://127.0.0.1:{p}/metrics" for p in (api_metrics, operator_metrics)
+            ),
         )
 
 

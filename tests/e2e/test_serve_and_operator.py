@@ -3,6 +3,7 @@ config file, against a real cluster; both stop cleanly on SIGTERM."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def test_serve_and_operator_commands(kubeconfig, kube_api, unique, tmp_path):
     store = f"e2e-{unique}"
     kube.apply_crds(kube_api)
     kube.ensure_namespace(kube_api, store)
-    grpc_port, http_port = free_ports(2)
+    grpc_port, http_port, *metrics_ports = free_ports(4)
     config = tmp_path / "config.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -54,8 +55,10 @@ def test_serve_and_operator_commands(kubeconfig, kube_api, unique, tmp_path):
             stdout=open(logs[name], "w"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # Each its own metrics port (in a cluster each pod has its own address).
+            env={**os.environ, "FLYTEADMIN__METRICS__PORT": str(port)},
         )
-        for name in ("serve", "operator")
+        for name, port in zip(("serve", "operator"), metrics_ports, strict=True)
     }
     try:
         eventually(lambda: "ready" in logs["serve"].read_text(), "the API server", 60, 0.2)

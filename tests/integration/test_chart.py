@@ -224,6 +224,7 @@ def test_defaults(render, tmp_path: Path):
             ("Deployment", "rel-flyteadmin-api-server"),
             ("Deployment", "rel-flyteadmin-operator"),
             ("Service", "rel-flyteadmin"),
+            ("Service", "rel-flyteadmin-operator-metrics"),
             ("ServiceAccount", "rel-flyteadmin-api-server"),
             ("ServiceAccount", "rel-flyteadmin-operator"),
             ("Role", "rel-flyteadmin-api-server"),
@@ -276,10 +277,13 @@ def test_defaults(render, tmp_path: Path):
     assert [(p["name"], p["containerPort"]) for p in api_c["ports"]] == [
         ("grpc", 8089),
         ("http", 8088),
+        ("metrics", 10254),
     ]
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert api_c[probe]["httpGet"] == {"path": "/healthcheck", "port": "http"}
-        assert probe not in op_c  # the runner has no health endpoint yet
+    assert [(p["name"], p["containerPort"]) for p in op_c["ports"]] == [("metrics", 10254)]
+    # Both serve /readyz (caches synced, apiserver reachable) and /livez on the metrics port.
+    for c in (api_c, op_c):
+        assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+        assert c["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "metrics"}
     assert {"name": "POD_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in op_c[
         "env"
     ]
@@ -302,15 +306,31 @@ def test_defaults(render, tmp_path: Path):
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
         assert labels["app.kubernetes.io/component"] == sa
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert {k: v for k, v in annotations.items() if k.startswith("prometheus.io/")} == {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": "10254",
+            "prometheus.io/path": "/metrics",
+        }
 
     svc = find(objs, "Service", "rel-flyteadmin")
     assert [
         (p["name"], p["port"], p["targetPort"], p["appProtocol"]) for p in svc["spec"]["ports"]
-    ] == [("grpc", 8089, "grpc", "grpc"), ("http", 8088, "http", "http")]
+    ] == [
+        ("grpc", 8089, "grpc", "grpc"),
+        ("http", 8088, "http", "http"),
+        ("metrics", 10254, "metrics", "http"),
+    ]
     api_labels = api["spec"]["template"]["metadata"]["labels"]
     op_labels = op["spec"]["template"]["metadata"]["labels"]
     assert svc["spec"]["selector"].items() <= api_labels.items()
     assert not svc["spec"]["selector"].items() <= op_labels.items()
+    op_svc = find(objs, "Service", "rel-flyteadmin-operator-metrics")
+    assert [(p["name"], p["targetPort"]) for p in op_svc["spec"]["ports"]] == [
+        ("metrics", "metrics")
+    ]
+    assert op_svc["spec"]["selector"].items() <= op_labels.items()
+    assert not op_svc["spec"]["selector"].items() <= api_labels.items()
 
     # RBAC: exactly what each component needs, each bound to its own ServiceAccount.
     assert grants(find(objs, "Role", "rel-flyteadmin-api-server")) == expand(
@@ -387,6 +407,7 @@ def test_propeller_admin_endpoint_points_at_the_service(render):
     [
         ({"operator": {"replicas": 2}}, [], "operator.replicas must be 1"),
         ({"config": {"operator": {"peering": "flyte"}}}, [], "kopf.dev/v1 KopfPeering"),
+        ({"metrics": {"serviceMonitor": {"enabled": True}}}, [], "ServiceMonitor CRD"),
     ],
 )
 def test_unsupported_operator_setups_fail_to_render(

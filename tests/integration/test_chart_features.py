@@ -7,6 +7,7 @@ The fixtures and helpers are test_chart.py's (assigned here, so pytest sees them
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,8 @@ def test_cluster_resource_templates_are_mounted_for_the_operator(render, tmp_pat
     assert mounts(op)[TEMPLATES_DIR] == "cluster-resources"
     assert TEMPLATES_DIR not in mounts(api)
     annotations = op["spec"]["template"]["metadata"]["annotations"]
-    assert set(annotations) == {"checksum/config", "checksum/cluster-resources"}
+    checksums = {k for k in annotations if k.startswith("checksum/")}
+    assert checksums == {"checksum/config", "checksum/cluster-resources"}
     role = find(objs, "ClusterRole", "rel-flyteadmin-flyte-operator")
     assert grants(role) == OPERATOR_CLUSTER_GRANTS | CLUSTER_RESOURCE_GRANTS | expand(
         "networking.k8s.io", {"networkpolicies"}, set(EXTRA_RULE["verbs"])
@@ -312,6 +314,43 @@ def test_propeller_deployment_points_at_the_service(render):
     assert minio == values["flytepropeller"]["config"]["storage"]
 
 
+def test_console_is_optional_and_points_the_browser_at_the_api_server(render, tmp_path: Path):
+    assert not [o for o in render() if "console" in o["metadata"]["name"]]
+    url = "https://flyte.example.com"
+    objs = render({"flyteconsole": {"deploy": True, "adminApiUrl": url}}, release="prod")
+    deployment = find(objs, "Deployment", "prod-flyteadmin-console")
+    service = find(objs, "Service", "prod-flyteadmin-console")
+    c = container(deployment)
+    assert c["image"] == "cr.flyte.org/flyteorg/flyteconsole:v1.20.1"
+    assert {e["name"]: e["value"] for e in c["env"]} == {
+        "BASE_URL": "/console",  # the UI's path, as the image is built
+        "PORT": "8080",
+        "ADMIN_API_URL": url,  # where the browser sends the API calls
+    }
+    # The Service reaches the console's pods, and only them, on the port the server listens on.
+    selector = service["spec"]["selector"].items()
+    assert selector <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    for other in ("api-server", "operator"):
+        labels = find(objs, "Deployment", f"prod-flyteadmin-{other}")["spec"]["template"]
+        assert not selector <= labels["metadata"]["labels"].items()
+    (port,) = service["spec"]["ports"]
+    assert (port["port"], port["targetPort"]) == (80, "http")
+    assert [(p["name"], p["containerPort"]) for p in c["ports"]] == [("http", 8080)]
+    assert c["readinessProbe"]["httpGet"] == {"path": "/console", "port": "http"}
+    assert pod(deployment)["automountServiceAccountToken"] is False  # no API access needed
+    assert mounts(deployment) == {"/tmp": "tmp"}  # read-only root filesystem otherwise
+    # The API server lets any origin call it (CORS) unless told otherwise.
+    settings = loaded_config(objs, tmp_path, fullname="prod-flyteadmin")
+    assert tuple(settings.server.cors_allowed_origins) == ("*",)
+    # The default URL is the API server's HTTP port as `kubectl port-forward` exposes it.
+    defaults = find(
+        render({"flyteconsole": {"deploy": True}}), "Deployment", "rel-flyteadmin-console"
+    )
+    service_port = find(objs, "Service", "prod-flyteadmin")["spec"]["ports"]
+    http = next(p["port"] for p in service_port if p["name"] == "http")
+    assert env(defaults)["ADMIN_API_URL"]["value"] == f"http://localhost:{http}"
+
+
 def test_helm_lint_with_every_feature_on(helm, tmp_path: Path):
     values = tmp_path / "all.yaml"
     values.write_text(yaml.safe_dump(EVERYTHING))
@@ -330,7 +369,10 @@ EVERYTHING = {
     "executionClusters": {"kubeconfigSecrets": {"east": {"name": "east-kubeconfig"}}},
     "clusterResources": {"extraRules": [EXTRA_RULE]},
     "flytepropeller": {"deploy": True},
+    "flyteconsole": {"deploy": True},
     "operator": {"extraEnv": [{"name": "FLYTEADMIN__SCHEDULES__ENABLED", "value": "true"}]},
+    # (a ServiceMonitor would need the Prometheus Operator's CRDs in the cluster)
+    "metrics": {"dashboard": {"enabled": True}},
 }
 
 
@@ -413,3 +455,50 @@ def test_the_kind_values_of_make_e2e_kind(render, kubectl, make_namespace, tmp_p
     proc = kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", stdin=to_yaml(objs))
     assert proc.returncode == 0, proc.stderr
     assert "Warning" not in proc.stderr, proc.stderr
+
+
+def test_metrics_port_scraping_and_logging_settings(render, tmp_path: Path):
+    objs = render(
+        {
+            "config": {"metrics": {"port": 9100}, "logging": {"format": "json"}},
+            "metrics": {"scrapeAnnotations": False},
+        }
+    )
+    settings = loaded_config(objs, tmp_path)
+    assert (settings.metrics.port, settings.logging.format) == (9100, "json")
+    for deployment in deployments(objs):
+        ports = {p["name"]: p["containerPort"] for p in container(deployment)["ports"]}
+        assert ports["metrics"] == 9100
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert not [k for k in annotations if k.startswith("prometheus.io/")]
+    op_svc = find(objs, "Service", "rel-flyteadmin-operator-metrics")
+    assert op_svc["spec"]["ports"][0]["port"] == 9100
+
+
+def test_service_monitor_scrapes_both_metrics_services(render):
+    objs = render(
+        {"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}}},
+        "--api-versions", "monitoring.coreos.com/v1/ServiceMonitor",
+    )  # fmt: skip
+    monitor = find(objs, "ServiceMonitor", "rel-flyteadmin")
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    assert monitor["spec"]["endpoints"] == [
+        {"port": "metrics", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"}
+    ]
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    services = [o for o in objs if o["kind"] == "Service"]
+    selected = [s for s in services if selector.items() <= s["metadata"]["labels"].items()]
+    assert sorted(s["metadata"]["name"] for s in selected) == [
+        "rel-flyteadmin",
+        "rel-flyteadmin-operator-metrics",
+    ]
+    assert all("metrics" in {p["name"] for p in s["spec"]["ports"]} for s in selected)
+
+
+def test_the_dashboard_configmap_carries_the_dashboard(render):
+    objs = render({"metrics": {"dashboard": {"enabled": True}}})
+    cm = find(objs, "ConfigMap", "rel-flyteadmin-dashboard")
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    shipped = (chart.CHART / "dashboards" / "flyteadmin.json").read_text()
+    assert json.loads(cm["data"]["flyteadmin.json"]) == json.loads(shipped)
+    assert not [o for o in render() if o["metadata"]["name"] == "rel-flyteadmin-dashboard"]

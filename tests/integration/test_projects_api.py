@@ -9,7 +9,7 @@ import urllib.request
 import grpc
 import pytest
 from flyteidl.admin import common_pb2, project_pb2
-from flyteidl.service import admin_pb2_grpc, identity_pb2, identity_pb2_grpc
+from flyteidl.service import admin_pb2_grpc, auth_pb2, auth_pb2_grpc
 from flytekit.clients.friendly import SynchronousFlyteClient
 from flytekit.configuration import PlatformConfig
 from flytekit.exceptions.user import FlyteEntityAlreadyExistsException
@@ -267,11 +267,11 @@ def test_bad_calls_get_clear_codes_and_change_nothing(
 
 def test_unserved_rpcs_are_unimplemented_with_a_message(api_server):
     with grpc.insecure_channel(f"127.0.0.1:{api_server.grpc_port}") as channel:
-        identity = identity_pb2_grpc.IdentityServiceStub(channel)
+        metadata = auth_pb2_grpc.AuthMetadataServiceStub(channel)
         with pytest.raises(grpc.RpcError) as info:
-            identity.UserInfo(identity_pb2.UserInfoRequest())
+            metadata.GetOAuth2Metadata(auth_pb2.OAuth2MetadataRequest())
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "UserInfo is not implemented" in info.value.details()
+    assert "GetOAuth2Metadata is not implemented" in info.value.details()
 
 
 def test_health_and_reflection(api_server):
@@ -344,8 +344,8 @@ def test_http_gateway_serves_the_same_handlers(api_server, stub):
     assert status == 200 and body["domains"][0] == {"id": "development", "name": "development"}
     status, body = http(api_server, "GET", "/api/v1/version")
     assert status == 200 and body["control_plane_version"]["Version"]
-    status, body = http(api_server, "GET", "/me")
-    assert status == 501 and body["code"] == 12
+    status, body = http(api_server, "GET", "/me")  # authentication off: the anonymous user
+    assert status == 200 and body["subject"] == "anonymous"
 
 
 def test_http_binary_protobuf_like_flyteconsole(api_server, stub):

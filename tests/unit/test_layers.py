@@ -33,6 +33,8 @@ def imports_of(path: Path) -> set[str]:
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
+            # `from aiohttp import web` imports aiohttp.web too.
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
 
 

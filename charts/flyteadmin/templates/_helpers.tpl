@@ -40,6 +40,15 @@ app.kubernetes.io/component: {{ . }}
 {{- end }}
 {{- end }}
 
+{{/* Prometheus' scrape annotations for a pod template, or nothing (metrics.scrapeAnnotations). */}}
+{{- define "flyteadmin.scrapeAnnotations" -}}
+{{- if .Values.metrics.scrapeAnnotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .Values.config.metrics.port | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- end }}
+
 {{- define "flyteadmin.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end }}
@@ -142,6 +151,9 @@ pause (kopf 1.45 _core/engines/peering.py), so several replicas would stop proce
 {{- end }}
 {{- if gt (int .Values.operator.replicas) 1 }}
 {{- fail "operator.replicas must be 1: Kopf peering is not leader election (replicas of the same priority all pause), so a second replica adds no availability. The operator is level-triggered and resyncs on restart; one replica with the Recreate strategy is the supported setup." }}
+{{- end }}
+{{- if and .Values.metrics.serviceMonitor.enabled (not (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor")) }}
+{{- fail "metrics.serviceMonitor.enabled needs the Prometheus Operator's monitoring.coreos.com/v1 ServiceMonitor CRD in the cluster (with helm template, pass --api-versions monitoring.coreos.com/v1/ServiceMonitor), or use metrics.scrapeAnnotations." }}
 {{- end }}
 {{- if and .Values.config.operator.peering (not (.Capabilities.APIVersions.Has "kopf.dev/v1/KopfPeering")) }}
 {{- fail "config.operator.peering is set but the cluster does not serve kopf.dev/v1 KopfPeering: apply Kopf's peering CRDs first (https://kopf.readthedocs.io/en/stable/peering/), or pass --api-versions kopf.dev/v1/KopfPeering to helm template, or leave config.operator.peering empty." }}

@@ -1,0 +1,435 @@
+"""Every Prometheus metric of the control plane: names, help, labels and buckets, in one place.
+
+Code elsewhere calls the small helpers below (``rpc_finished``, ``kube_call``, ``watch_event``,
+...), never ``prometheus_client`` directly, so a name or a label set changes here only.
+
+Label values are always bounded: gRPC method names, HTTP route templates, Kubernetes verbs and
+plural resource names, status codes, and fixed outcome words. Never an execution id, a project
+name, a user's text or a raw path.
+
+Several processes (API-server workers, the operator beside them in ``flyteadmin dev``): when
+``PROMETHEUS_MULTIPROC_DIR`` is set *before this module is imported*, prometheus-client keeps
+every value in memory-mapped files in that folder and ``registry()`` aggregates them (each gauge
+declares how: ``livesum``, ``livemin``, ...), so one process serves the page for all
+(docs/operations.md). That is why the cache state is kept in plain gauges refreshed every few
+seconds (``follow_store``) rather than computed at scrape time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Buckets. Latencies of RPCs and Kubernetes calls span a millisecond (a cache read) to tens of
+# seconds (a large registration); launches and event delivery span seconds to minutes.
+_FAST = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_SLOW = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
+_BYTES = (64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+
+# ---------------------------------------------------------------------------- API server
+
+RPC_REQUESTS = Counter(
+    "flyteadmin_rpc_requests_total",
+    "RPCs served, by service, method, transport (grpc, http) and gRPC status code name.",
+    ["service", "method", "transport", "code"],
+)
+RPC_DURATION = Histogram(
+    "flyteadmin_rpc_duration_seconds",
+    "Time to serve an RPC, from the request received to the response ready.",
+    ["service", "method", "transport"],
+    buckets=_FAST,
+)
+RPC_IN_FLIGHT = Gauge(
+    "flyteadmin_rpc_in_flight",
+    "RPCs being served right now.",
+    ["transport"],
+    multiprocess_mode="livesum",
+)
+RPC_REQUEST_BYTES = Histogram(
+    "flyteadmin_rpc_request_bytes",
+    "Size of RPC requests (the serialized message; the HTTP body).",
+    ["service", "method", "transport"],
+    buckets=_BYTES,
+)
+RPC_RESPONSE_BYTES = Histogram(
+    "flyteadmin_rpc_response_bytes",
+    "Size of RPC responses (the serialized message; the HTTP body).",
+    ["service", "method", "transport"],
+    buckets=_BYTES,
+)
+AUTH_FAILURES = Counter(
+    "flyteadmin_auth_failures_total",
+    "Calls refused by authentication (UNAUTHENTICATED) or authorization (permission_denied), "
+    "by reason.",
+    ["reason"],
+)
+
+# ---------------------------------------------------------------------------- store
+
+KUBE_REQUESTS = Counter(
+    "flyteadmin_kube_requests_total",
+    "Calls to the Kubernetes API by verb, resource (plural, with /subresource) and HTTP status "
+    "(0: the API server could not be reached). 409 on update is a lost optimistic-concurrency "
+    "race.",
+    ["verb", "resource", "code"],
+)
+KUBE_DURATION = Histogram(
+    "flyteadmin_kube_request_duration_seconds",
+    "Latency of calls to the Kubernetes API.",
+    ["verb", "resource"],
+    buckets=_FAST,
+)
+STORE_CONFLICT_RETRIES = Counter(
+    "flyteadmin_store_conflict_retries_total",
+    "Read-modify-write attempts repeated after an optimistic-concurrency conflict.",
+    ["resource"],
+)
+STORE_LISTS = Counter(
+    "flyteadmin_store_lists_total",
+    "Full lists of a kind by its watch cache: the first one, then one per relist.",
+    ["resource"],
+)
+STORE_LIST_DURATION = Histogram(
+    "flyteadmin_store_list_duration_seconds",
+    "Time to list (all pages) and load a kind into its watch cache.",
+    ["resource"],
+    buckets=_SLOW,
+)
+STORE_RELISTS = Counter(
+    "flyteadmin_store_relists_total",
+    "Watches that ended with 410 Gone (their resourceVersion expired), so the kind was relisted.",
+    ["resource"],
+)
+STORE_WATCH_ERRORS = Counter(
+    "flyteadmin_store_watch_errors_total",
+    "Watch or list failures of a watch cache (retried with backoff).",
+    ["resource"],
+)
+STORE_WATCH_EVENTS = Counter(
+    "flyteadmin_store_watch_events_total",
+    "Watch events received, by type (ADDED, MODIFIED, DELETED, BOOKMARK).",
+    ["resource", "type"],
+)
+STORE_WATCH_LAST_EVENT = Gauge(
+    "flyteadmin_store_watch_last_event_timestamp_seconds",
+    "Unix time of the last watch event (bookmarks included) or list of a kind; with several "
+    "processes, the stalest one.",
+    ["resource"],
+    multiprocess_mode="livemin",
+)
+
+# ---------------------------------------------------------------------------- operator
+
+RECONCILES = Counter(
+    "flyteadmin_operator_reconciles_total",
+    "Operator handler runs by handler and outcome (ok, error).",
+    ["handler", "outcome"],
+)
+RECONCILE_DURATION = Histogram(
+    "flyteadmin_operator_reconcile_duration_seconds",
+    "Time of one operator handler run.",
+    ["handler"],
+    buckets=_FAST,
+)
+RESYNC_DURATION = Histogram(
+    "flyteadmin_operator_resync_duration_seconds",
+    "Time of one periodic pass of an operator loop over every object it keeps in step.",
+    ["loop"],
+    buckets=_SLOW,
+)
+LAUNCHES = Counter(
+    "flyteadmin_execution_launches_total",
+    "FlyteWorkflow creations by outcome: created, exists (created before), failed (the "
+    "execution became FAILED).",
+    ["outcome"],
+)
+LAUNCH_LATENCY = Histogram(
+    "flyteadmin_execution_launch_latency_seconds",
+    "Time from CreateExecution (the execution's created_at) to its FlyteWorkflow object.",
+    buckets=_SLOW,
+)
+SCHEDULE_FIRES = Counter(
+    "flyteadmin_schedule_fires_total",
+    "Scheduled times handled, by outcome: created, exists, skipped (would never succeed), "
+    "retry (failed, retried at the next tick).",
+    ["outcome"],
+)
+SCHEDULE_LAG = Histogram(
+    "flyteadmin_schedule_lag_seconds",
+    "Time from a scheduled time to its execution created.",
+    buckets=_SLOW,
+)
+NOTIFICATIONS = Counter(
+    "flyteadmin_notifications_total",
+    "Notification deliveries by sender (smtp, webhook) and outcome (delivered, failed: after "
+    "every retry).",
+    ["sender", "outcome"],
+)
+CLUSTER_RESOURCE_SYNCS = Counter(
+    "flyteadmin_cluster_resource_syncs_total",
+    "Cluster resources of one project-domain rendered and applied, by outcome: changed (new "
+    "content applied), reapplied (unchanged content applied again after reapply_seconds, "
+    "which repairs drift), unchanged (not sent again), failed, skipped (its cluster is "
+    "unavailable).",
+    ["outcome"],
+)
+
+# ---------------------------------------------------------------------------- events, blobs
+
+EVENTS = Counter(
+    "flyteadmin_events_total",
+    "Events from flytepropeller by kind (workflow, node, task) and outcome: accepted, "
+    "duplicate (ALREADY_EXISTS), rejected (any other client error), error (a failure of ours).",
+    ["kind", "outcome"],
+)
+EVENT_LATENCY = Histogram(
+    "flyteadmin_event_latency_seconds",
+    "Time from an accepted event's occurred_at to the event stored.",
+    ["kind"],
+    buckets=_SLOW,
+)
+BLOB_REQUESTS = Counter(
+    "flyteadmin_blob_requests_total",
+    "Blob store operations (read, write, check, delete) by outcome (ok, not_found, error).",
+    ["operation", "outcome"],
+)
+BLOB_DURATION = Histogram(
+    "flyteadmin_blob_request_duration_seconds",
+    "Latency of blob store operations (retries included).",
+    ["operation"],
+    buckets=_FAST,
+)
+
+# ---------------------------------------------------------------------------- helpers
+
+_CHILDREN: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def _of(metric: Any, *values: str) -> Any:
+    """``metric.labels(*values)``, remembered: ``labels`` takes a lock and validates on every
+    call (a few microseconds, several times per RPC), and every label set here is bounded."""
+    key = (metric, values)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*values)
+    return child
+
+
+def rpc_started(transport: str) -> None:
+    _of(RPC_IN_FLIGHT, transport).inc()
+
+
+def rpc_finished(service: str, method: str, transport: str, code: str, seconds: float) -> None:
+    _of(RPC_IN_FLIGHT, transport).dec()
+    _of(RPC_REQUESTS, service, method, transport, code).inc()
+    _of(RPC_DURATION, service, method, transport).observe(seconds)
+
+
+def rpc_request_bytes(service: str, method: str, transport: str, size: int) -> None:
+    _of(RPC_REQUEST_BYTES, service, method, transport).observe(size)
+
+
+def rpc_response_bytes(service: str, method: str, transport: str, size: int) -> None:
+    _of(RPC_RESPONSE_BYTES, service, method, transport).observe(size)
+
+
+def auth_failure(reason: str) -> None:
+    _of(AUTH_FAILURES, reason).inc()
+
+
+_K8S_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+def kube_labels(method: str, path: str) -> tuple[str, str]:
+    """(verb, resource) of a Kubernetes API call, from its method and path: ``GET
+    /apis/g/v/namespaces/ns/executions/x/status`` -> ``("get", "executions/status")``. Paths
+    outside /api and /apis (``/readyz``, ``/version``) are ``nonresource``."""
+    segments = [s for s in path.split("?", 1)[0].split("/") if s]
+    if segments[:1] == ["api"]:
+        rest = segments[2:]
+    elif segments[:1] == ["apis"]:
+        rest = segments[3:]
+    else:
+        return method.lower(), "nonresource"
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        rest = rest[2:]  # a namespaced resource
+    resource = rest[0] if rest else ""
+    if len(rest) >= 3:
+        resource += "/" + rest[2]
+    named = len(rest) >= 2
+    verb = _K8S_VERBS.get(method.upper()) or ("get" if named else "list")
+    return verb, resource
+
+
+def kube_call(method: str, path: str, status: int, seconds: float) -> None:
+    verb, resource = kube_labels(method, path)
+    _of(KUBE_REQUESTS, verb, resource, str(status)).inc()
+    _of(KUBE_DURATION, verb, resource).observe(seconds)
+
+
+def conflict_retry(resource: str) -> None:
+    _of(STORE_CONFLICT_RETRIES, resource).inc()
+
+
+def listed(resource: str, started: float) -> None:
+    """A watch cache loaded a full list; ``started`` is its ``time.monotonic()`` at the start."""
+    _of(STORE_LISTS, resource).inc()
+    _of(STORE_LIST_DURATION, resource).observe(time.monotonic() - started)
+    _of(STORE_WATCH_LAST_EVENT, resource).set(time.time())
+
+
+def watch_ended(resource: str, status: int | None) -> None:
+    """A watch or list failed: 410 Gone (a relist follows) or anything else (``None``)."""
+    _of(STORE_RELISTS if status == 410 else STORE_WATCH_ERRORS, resource).inc()
+
+
+def watch_event(resource: str, event_type: str) -> None:
+    _of(STORE_WATCH_EVENTS, resource, event_type).inc()
+    _of(STORE_WATCH_LAST_EVENT, resource).set(time.time())
+
+
+@contextmanager
+def reconciling(handler: str) -> Iterator[None]:
+    """Time one operator handler run and count it as ``ok`` or ``error`` (it re-raises)."""
+    started = time.monotonic()
+    outcome = "error"
+    try:
+        yield
+        outcome = "ok"
+    finally:
+        _of(RECONCILES, handler, outcome).inc()
+        _of(RECONCILE_DURATION, handler).observe(time.monotonic() - started)
+
+
+@contextmanager
+def resync(loop: str) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        _of(RESYNC_DURATION, loop).observe(time.monotonic() - started)
+
+
+def _since(moment: dt.datetime) -> float:
+    return max(0.0, (dt.datetime.now(dt.UTC) - moment).total_seconds())
+
+
+def launched(outcome: str, created_at: dt.datetime | None = None) -> None:
+    _of(LAUNCHES, outcome).inc()
+    if outcome == "created" and created_at is not None:
+        LAUNCH_LATENCY.observe(_since(created_at))
+
+
+def schedule_fired(outcome: str, lag_seconds: float | None = None) -> None:
+    """A scheduled time handled; ``lag_seconds``: from the time to its execution created."""
+    _of(SCHEDULE_FIRES, outcome).inc()
+    if lag_seconds is not None:
+        SCHEDULE_LAG.observe(max(0.0, lag_seconds))
+
+
+def notification(sender: str, outcome: str) -> None:
+    _of(NOTIFICATIONS, sender, outcome).inc()
+
+
+def cluster_resource_synced(outcome: str) -> None:
+    _of(CLUSTER_RESOURCE_SYNCS, outcome).inc()
+
+
+def event_ingested(kind: str, outcome: str, occurred_at: dt.datetime | None = None) -> None:
+    _of(EVENTS, kind, outcome).inc()
+    if outcome == "accepted" and occurred_at is not None:
+        _of(EVENT_LATENCY, kind).observe(_since(occurred_at))
+
+
+def blob_call(operation: str, outcome: str, seconds: float) -> None:
+    _of(BLOB_REQUESTS, operation, outcome).inc()
+    _of(BLOB_DURATION, operation).observe(seconds)
+
+
+# ---------------------------------------------------------------------------- the caches
+
+STORE_OBJECTS = Gauge(
+    "flyteadmin_store_objects",
+    "Objects in a watch cache, by resource.",
+    ["resource"],
+    multiprocess_mode="livemax",
+)
+STORE_SYNCED = Gauge(
+    "flyteadmin_store_synced",
+    "1 when a watch cache has loaded its first list, else 0 (with several processes, the least).",
+    ["resource"],
+    multiprocess_mode="livemin",
+)
+STORE_BYTES = Gauge(
+    "flyteadmin_store_bytes",
+    "Bytes of a kind's objects as the apiserver returned them (JSON): what they take in etcd, "
+    "without etcd's own per-key overhead.",
+    ["resource"],
+    multiprocess_mode="livemax",
+)
+ETCD_ESTIMATE = Gauge(
+    "flyteadmin_etcd_estimated_bytes",
+    "The etcd byte budget's estimate of what the control plane holds in etcd (core/budget.py): "
+    "live objects, their overhead, recent revisions, or etcd's real size if larger.",
+    multiprocess_mode="livemax",
+)
+ETCD_QUOTA = Gauge(
+    "flyteadmin_etcd_quota_bytes",
+    "The etcd quota the budget works against (etcd.quota_bytes).",
+    multiprocess_mode="livemax",
+)
+ETCD_DATABASE = Gauge(
+    "flyteadmin_etcd_database_bytes",
+    "etcd's real database size, from kube-apiserver's metrics (0: not readable).",
+    multiprocess_mode="livemax",
+)
+STORE_REFRESH_SECONDS = 5.0
+
+
+def record_store(collections: Iterable[Any], budget: Any = None) -> None:
+    """Set the cache and budget gauges from ``collections`` (store Collections) and ``budget``
+    (a core.budget.StorageBudget)."""
+    for collection in collections:
+        plural = collection.kind.plural
+        _of(STORE_OBJECTS, plural).set(len(collection))
+        _of(STORE_SYNCED, plural).set(1 if collection.wait_synced(0) else 0)
+        _of(STORE_BYTES, plural).set(collection.stored_bytes())
+    if budget is not None:
+        usage = budget.usage()
+        ETCD_ESTIMATE.set(usage.estimate)
+        ETCD_QUOTA.set(usage.quota)
+        ETCD_DATABASE.set(usage.etcd_db_bytes)
+
+
+async def follow_store(collections: Iterable[Any], budget: Any = None) -> None:
+    """``record_store`` every few seconds, until cancelled (a Backend runs it): plain gauges,
+    so that several processes' values combine in multiprocess mode."""
+    collections = list(collections)
+    while True:
+        record_store(collections, budget)
+        await asyncio.sleep(STORE_REFRESH_SECONDS)
+
+
+def process_ended(pid: int) -> None:
+    """A process that wrote metrics is gone: its live gauges leave the page (multiprocess)."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)
+
+
+def registry() -> CollectorRegistry:
+    """What ``/metrics`` serves: this process's registry (with the library's process and GC
+    collectors), or, in multiprocess mode, every process's values aggregated."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return REGISTRY
+    aggregated = CollectorRegistry()
+    multiprocess.MultiProcessCollector(aggregated)
+    return aggregated
