@@ -174,7 +174,9 @@ def start_pod_runner(kubeconfig: str, workdir: Path, blobs: GcsEmulator, group: 
         argv += ["--env", f"{name}={value}"]
     # PYTHONSAFEPATH: the working directory may be the repository, whose operator/ folder
     # would shadow the standard library's operator module.
-    env = {**os.environ, "PYTHONSAFEPATH": "1"}
+    # PROMETHEUS_MULTIPROC_DIR: the metrics page is the API server's and the operator's.
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env["PYTHONSAFEPATH"] = "1"
     service = Service("pod-runner", argv, env, (workdir / READY_FILE).exists, group)
     service.start()
     return service
