@@ -2,8 +2,11 @@
 # (charts/flyteadmin). Build: docker build --build-arg GIT_COMMIT=$(git rev-parse HEAD) \
 #   -t flyteadmin-k8s:<tag> .
 #
-# A second target, gcs-emulator, adds the GCS emulator the dev stack uses, for clusters without
-# a real bucket (`make e2e-kind`, docs/e2e.md): docker build --target gcs-emulator ...
+# A second target, gcs-emulator, adds a GCS emulator for clusters without a real bucket
+# (`make e2e-kind`, docs/e2e.md): docker build --target gcs-emulator ... It is the Python
+# gcp-storage-emulator, not the dev stack's fake-gcs-server: signed URLs reach it both by the
+# in-cluster Service name and through a port-forward, and fake-gcs-server serves signed-URL
+# paths for one host name only.
 FROM python:3.11-slim AS flyteadmin
 
 # PYTHONSAFEPATH: never let the working directory shadow the standard library (the source tree
@@ -20,6 +23,8 @@ COPY core core
 COPY api_server api_server
 COPY operator operator
 COPY flyteadmin flyteadmin
+# The Go wrapper modules are package data (flyteadmin/gotools; only `flyteadmin dev` uses them).
+COPY tools tools
 # GetVersion (`flytectl version`) reports this commit and the build time (flyteadmin/buildinfo.py).
 ARG GIT_COMMIT=unknown
 # --build-arg EXTRAS=tracing adds OpenTelemetry export (config.tracing, docs/operations.md).
@@ -36,7 +41,6 @@ CMD ["flyteadmin", "--help"]
 
 FROM flyteadmin AS gcs-emulator
 USER root
-# The version the tests pin (pyproject.toml, test extra).
 RUN pip install gcp-storage-emulator==2026.7.19
 USER 65532:65532
 EXPOSE 9023

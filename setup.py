@@ -24,4 +24,22 @@ packages: list[str] = []
 for package, folder in ROOTS.items():
     packages += [package] + [f"{package}.{sub}" for sub in find_packages(folder)]
 
-setup(packages=packages, package_dir=ROOTS, package_data={"flyteadmin": ["py.typed"]})
+# The Go wrapper modules (tools/: go.mod, go.sum, version files and propeller's spark-operator
+# stand-in) are data of the package, so an installed `flyteadmin dev` builds what a checkout
+# builds (flyteadmin/devstack/gobuild.py finds them as flyteadmin/gotools/).
+GO_TOOLS = {
+    "flyteadmin.gotools": [
+        "*/go.mod",
+        "*/go.sum",
+        "*/*_VERSION",
+        "propeller/sparkoperator/go.mod",
+        "propeller/sparkoperator/**/*.go",
+    ]
+}
+packages.append("flyteadmin.gotools")
+
+setup(
+    packages=packages,
+    package_dir={**ROOTS, "flyteadmin.gotools": "tools"},
+    package_data={"flyteadmin": ["py.typed"], **GO_TOOLS},
+)

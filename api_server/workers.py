@@ -12,6 +12,7 @@ started again (with backoff), and too many deaths in a row stop everything with 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import dataclasses
 import logging
 import multiprocessing
@@ -35,6 +36,7 @@ KIND_SLOTS = 32  # watermark slots per worker: at least the number of store coll
 _START_TIMEOUT = 120.0
 _MAX_RESTARTS = 5  # within _RESTART_WINDOW seconds, then give up
 _RESTART_WINDOW = 60.0
+_PR_SET_PDEATHSIG = 1
 
 
 def worker_count(settings: Settings) -> int:
@@ -51,8 +53,20 @@ class _Spec:
     log_level: int
 
 
+def _exit_with_parent() -> None:
+    """SIGTERM when the process that started this worker dies, even by SIGKILL: a worker left
+    behind would go on serving the shared ports with nothing behind it (and a new
+    ``flyteadmin dev`` binds the same ports beside it)."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # it died before the prctl
+        os._exit(1)
+
+
 def _run_worker(spec: _Spec, ready: Any) -> None:
     """A worker process: one ApiServer until SIGTERM/SIGINT."""
+    _exit_with_parent()
     from flyteadmin.core import logs, tracing
 
     logs.configure(spec.settings.logging, logging.getLevelName(spec.log_level), worker=spec.index)

@@ -249,8 +249,8 @@ def stack(
     ``extra_namespaces`` more fresh namespaces are created, named ``<store namespace>-<i>``
     (e.g. for raw writes the server does not watch). With ``profile`` the server runs under
     ``bench/serve_profiled.py``, which writes its profile there when the server stops. With
-    ``blobstore`` a GCS emulator (in memory, 127.0.0.1) is started first and the server's
-    ``storage:`` settings point at it (workflow closures above 64 KiB go there).
+    ``blobstore`` a GCS emulator (fake-gcs-server on tmpfs, 127.0.0.1) is started first and the
+    server's ``storage:`` settings point at it (workflow closures above 64 KiB go there).
     ``server_config`` is merged into the server's config YAML. ``etcd_args`` and
     ``apiserver_args`` are extra flags of the local control plane (e.g. a small quota); with
     ``operator`` a ``flyteadmin operator`` runs beside the server, with the same config.

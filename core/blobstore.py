@@ -105,6 +105,18 @@ class BlobNotFound(AdminError):
         self.uri = uri
 
 
+async def read_referenced(store: BlobStore, uri: str) -> bytes:
+    """The bytes of a blob that a stored record points at, so it must exist: a missing one is
+    DATA_LOSS (never empty data: docs/decisions.md), a blob store that cannot be reached is
+    UNAVAILABLE (``GcsBlobStore``), so clients retry only what a retry can fix."""
+    try:
+        return await store.get(uri)
+    except BlobNotFound as exc:
+        raise AdminError(
+            Code.DATA_LOSS, f"data lost: {uri} is referenced but missing from the blob store"
+        ) from exc
+
+
 def not_configured(detail: str) -> AdminError:
     return AdminError(Code.UNAVAILABLE, f"blob store not configured: {detail}")
 

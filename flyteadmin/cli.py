@@ -165,7 +165,14 @@ def cmd_operator(args: argparse.Namespace) -> None:
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
+    # gRPC's C core logs at INFO when a child process is forked while its threads run (every
+    # start of a child); nothing a user acts on. Set before grpc is imported.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     settings = _settings(args)
+    if args.log_level is None and settings.logging.level == LoggingSettings.level:
+        # `flyteadmin dev:` lines say what a user needs; the rest (an access line per RPC, Kopf's
+        # handler lines) only when it warns, unless --log-level or logging.level ask for more.
+        args.log_level = "WARNING"
     # The operator runs in this process, the API server in worker processes: one page for all.
     with shared_metrics():
         from flyteadmin.devstack.stack import DevOptions, run_dev
@@ -217,7 +224,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="flyteadmin", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--log-level", help="overrides logging.level of the configuration")
+    parser.add_argument(
+        "--log-level",
+        help="overrides logging.level of the configuration (`dev`: WARNING unless configured)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     dev = commands.add_parser("dev", help="run the whole control plane locally")
@@ -244,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     dev.add_argument(
         "--no-propeller",
         action="store_true",
-        help="do not start flytepropeller (executions are accepted but not run)",
+        help="do not run flytepropeller (executions are accepted but not run)",
     )
     dev.add_argument(
         "--workers",

@@ -6,7 +6,8 @@ FLYTEADMIN_TEST_KUBECONFIG to run against an existing cluster instead (kind, or 
 plain KUBECONFIG is deliberately not used, so a developer's everyday cluster is never touched
 by accident.
 
-A GCS emulator (gcp-storage-emulator, in memory) is started for the session on first use.
+A GCS emulator (fake-gcs-server, built from Go modules like the Kubernetes binaries, objects on
+tmpfs) is started for the session on first use (flyteadmin.devstack.gcs).
 """
 
 from __future__ import annotations

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flyteidl.admin import node_execution_pb2, task_execution_pb2
 from flyteidl.core import compiler_pb2, identifier_pb2, literals_pb2
 
 from flyteadmin.core import listing
+from flyteadmin.core.blobstore import read_referenced
 from flyteadmin.core.crmap.executions import execution_object_name
 from flyteadmin.core.crmap.node_executions import NodeExecutionRecord
 from flyteadmin.core.crmap.task_executions import TaskExecutionRecord, task_execution_key
@@ -17,8 +17,6 @@ from flyteadmin.core.events.listing import node_schema, task_schema
 from flyteadmin.core.events.node_events import describe
 from flyteadmin.core.executions.history import Children, ChildrenOf, LiveChildren
 from flyteadmin.core.registration.entities import sort_args
-
-log = logging.getLogger(__name__)
 
 
 def _check_execution_id(ex: identifier_pb2.WorkflowExecutionIdentifier) -> None:
@@ -229,8 +227,9 @@ class DetailReads:
     # ----------------------------------------------------------------------------- data
 
     async def _fill_data(self, response, input_uri: str, closure) -> None:
-        """Inputs from the URI, outputs from the closure (URI or inline); as §5.7, read
-        failures and data above the size limit give empty maps, not errors."""
+        """Inputs from the URI, outputs from the closure (URI or inline); as §5.7, data above
+        the size limit gives empty maps; unlike it, a missing blob is an error
+        (``read_referenced``, docs/decisions.md)."""
         inputs = await self._read_literals(input_uri)
         if inputs is not None:
             response.full_inputs.CopyFrom(inputs)
@@ -245,11 +244,7 @@ class DetailReads:
     async def _read_literals(self, uri: str) -> literals_pb2.LiteralMap | None:
         if not uri:
             return None
-        try:
-            data = await self.blobs.get(uri)
-        except Exception:  # noqa: BLE001 - flyteadmin logs and answers empty data here
-            log.warning("cannot read %s", uri, exc_info=True)
-            return None
+        data = await read_referenced(self.blobs, uri)
         if len(data) > self.max_data_bytes:
             return None
         return literals_pb2.LiteralMap.FromString(data)

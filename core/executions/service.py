@@ -8,7 +8,6 @@ import asyncio
 import dataclasses
 import datetime as dt
 import hashlib
-import logging
 import re
 import secrets
 import uuid
@@ -22,7 +21,7 @@ from flyteidl.core import identifier_pb2, literals_pb2
 
 from flyteadmin.core import listing
 from flyteadmin.core.attributes import Attributes, merge_workflow_execution_config
-from flyteadmin.core.blobstore import BlobStore
+from flyteadmin.core.blobstore import BlobStore, read_referenced
 from flyteadmin.core.clusters import ClusterChooser
 from flyteadmin.core.config import Settings
 from flyteadmin.core.crmap.executions import (
@@ -61,7 +60,6 @@ from flyteadmin.core.timestamps import now_stamp
 from flyteadmin.core.validation.labels import validate_labels
 from flyteadmin.core.validation.launch_plans import validate_fixed_inputs
 
-log = logging.getLogger(__name__)
 Phase = core_execution.WorkflowExecution.Phase
 State = execution_pb2.ExecutionState
 RT = identifier_pb2.ResourceType
@@ -516,11 +514,7 @@ class Executions:
     async def _read_literals(self, uri: str, limit: int) -> literals_pb2.LiteralMap | None:
         if not uri:
             return None
-        try:
-            data = await self._blobs().get(uri)
-        except Exception:  # noqa: BLE001 - flyteadmin logs and answers empty data here
-            log.warning("cannot read %s", uri, exc_info=True)
-            return None
+        data = await read_referenced(self._blobs(), uri)
         if len(data) > limit:
             return None
         return literals_pb2.LiteralMap.FromString(data)

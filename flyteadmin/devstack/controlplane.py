@@ -9,6 +9,7 @@ dies with its parent if that never runs.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import shutil
@@ -16,7 +17,7 @@ import ssl
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -25,10 +26,10 @@ from flyteadmin.devstack import k8s_build
 from flyteadmin.devstack.pki import Pki, ensure_pki
 from flyteadmin.devstack.processes import (
     ProcessGroup,
+    Service,
     free_ports,
     http_ok,
     port_is_free,
-    wait_until,
 )
 
 # kube-controller-manager runs only what a control plane without nodes needs: namespace
@@ -54,6 +55,9 @@ class ControlPlane:
     workdir: Path
     processes: ProcessGroup
     _temporary: bool
+    services: list[Service] = field(default_factory=list)
+    """etcd, kube-apiserver, kube-controller-manager: each can be restarted as it was started
+    (same ports and data), which is what ``flyteadmin dev``'s supervisor does."""
 
     def stop(self) -> None:
         self.processes.stop()
@@ -120,7 +124,7 @@ def write_kubeconfig(path: Path, server: str, pki: Pki) -> None:
     path.chmod(0o600)
 
 
-def _etcd_argv(bin_dir: Path, workdir: Path, ports: dict[str, int]) -> list[str]:
+def _etcd_argv(bin_dir: Path, workdir: Path, ports: dict[str, int], durable: bool) -> list[str]:
     client = f"http://127.0.0.1:{ports['etcd_client']}"
     peer = f"http://127.0.0.1:{ports['etcd_peer']}"
     return [
@@ -132,8 +136,10 @@ def _etcd_argv(bin_dir: Path, workdir: Path, ports: dict[str, int]) -> list[str]
         f"--listen-peer-urls={peer}",
         f"--initial-advertise-peer-urls={peer}",
         f"--initial-cluster=local={peer}",
-        # Durability of a throwaway dev/test cluster is not worth an fsync per write.
-        "--unsafe-no-fsync=true",
+        # Without fsync an acknowledged write is in the page cache only: it survives a kill of
+        # any process, not a crash of the machine. Fine for a throwaway cluster; a kept data
+        # directory promises more (docs/testbed.md).
+        f"--unsafe-no-fsync={str(not durable).lower()}",
         "--log-level=warn",
     ]
 
@@ -186,6 +192,7 @@ def start_control_plane(
     data_dir: Path | None = None,
     *,
     controller_manager: bool = True,
+    durable: bool | None = None,
     timeout: float = 120.0,
     log=lambda msg: None,
     etcd_args: Sequence[str] = (),
@@ -194,11 +201,14 @@ def start_control_plane(
     """Start the control plane and return once ``/readyz`` answers 200.
 
     ``data_dir`` keeps etcd's data, the certificates and the kubeconfig across restarts; without
-    it everything lives in a temporary folder removed by ``stop()``. ``etcd_args`` and
-    ``apiserver_args`` are extra flags (e.g. a small ``--quota-backend-bytes`` in a test).
+    it everything lives in a temporary folder removed by ``stop()``. ``durable`` (default: when
+    ``data_dir`` is given) makes etcd fsync its writes, so they survive a crash of the machine.
+    ``etcd_args`` and ``apiserver_args`` are extra flags (e.g. a small ``--quota-backend-bytes``
+    in a test).
     """
     bin_dir = k8s_build.ensure_binaries(log=log)
     temporary = data_dir is None
+    durable = not temporary if durable is None else durable
     workdir = Path(tempfile.mkdtemp(prefix="flyteadmin-k8s-")) if temporary else Path(data_dir)
     workdir.mkdir(parents=True, exist_ok=True)
     pki = ensure_pki(workdir / "pki")
@@ -207,39 +217,44 @@ def start_control_plane(
     kubeconfig = workdir / "kubeconfig"
     write_kubeconfig(kubeconfig, server, pki)
     group = ProcessGroup(workdir / "logs")
-    plane = ControlPlane(kubeconfig, server, workdir, group, temporary)
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG",)}
-    try:
-        started = time.monotonic()
-        etcd = group.start("etcd", [*_etcd_argv(bin_dir, workdir, ports), *etcd_args], env)
-        etcd_url = f"http://127.0.0.1:{ports['etcd_client']}/readyz"
-        wait_until(lambda: http_ok(etcd_url), timeout=timeout, what="etcd", child=etcd)
-        apiserver = group.start(
+    ctx = _ssl_context(pki)
+    kcm_url = f"https://127.0.0.1:{ports['controller_manager']}/healthz"
+    insecure = ssl._create_unverified_context()  # the controller manager's cert is self-signed
+    services = [
+        Service(
+            "etcd",
+            [*_etcd_argv(bin_dir, workdir, ports, durable), *etcd_args],
+            env,
+            functools.partial(http_ok, f"http://127.0.0.1:{ports['etcd_client']}/readyz"),
+            group,
+            timeout=timeout,
+        ),
+        Service(
             "kube-apiserver",
             [*_apiserver_argv(bin_dir, pki, ports), *apiserver_args],
             apiserver_env(env),
-        )
-        ctx = _ssl_context(pki)
-        wait_until(
-            lambda: http_ok(f"{server}/readyz", ctx),
+            functools.partial(http_ok, f"{server}/readyz", ctx),
+            group,
             timeout=timeout,
-            what="kube-apiserver /readyz",
-            child=apiserver,
-        )
-        if controller_manager and (bin_dir / "kube-controller-manager").exists():
-            kcm = group.start(
+        ),
+    ]
+    if controller_manager and (bin_dir / "kube-controller-manager").exists():
+        services.append(
+            Service(
                 "kube-controller-manager",
                 _controller_manager_argv(bin_dir, pki, kubeconfig, ports),
                 env,
-            )
-            kcm_url = f"https://127.0.0.1:{ports['controller_manager']}/healthz"
-            insecure = ssl._create_unverified_context()  # its serving cert is self-signed
-            wait_until(
-                lambda: http_ok(kcm_url, insecure),
+                functools.partial(http_ok, kcm_url, insecure),
+                group,
                 timeout=timeout,
-                what="kube-controller-manager /healthz",
-                child=kcm,
             )
+        )
+    plane = ControlPlane(kubeconfig, server, workdir, group, temporary, services)
+    try:
+        started = time.monotonic()
+        for service in services:
+            service.start()
         log(f"control plane ready in {time.monotonic() - started:.1f}s at {server}")
     except BaseException:
         plane.stop()

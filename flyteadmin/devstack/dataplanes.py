@@ -69,14 +69,16 @@ def start_data_planes(
     pod_runner: bool,
     pod_env: Mapping[str, str],
     log: Callable[[str], None],
+    durable: bool | None = None,
 ) -> list[DataPlane]:
-    """Start every cluster (stopping those already started if one fails)."""
+    """Start every cluster (stopping those already started if one fails). ``durable``: etcd
+    fsyncs (``start_control_plane``; default: yes, each has a data directory)."""
     planes: list[DataPlane] = []
     try:
         for cluster in clusters:
             log(f"starting data-plane cluster {cluster.name}")
             home = workdir / "clusters" / cluster.name
-            plane = start_control_plane(home / "k8s", log=log)
+            plane = start_control_plane(home / "k8s", durable=durable, log=log)
             local = dataclasses.replace(
                 cluster, kubeconfig=str(plane.kubeconfig), context="", in_cluster=False
             )

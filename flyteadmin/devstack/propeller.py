@@ -23,7 +23,7 @@ import yaml
 
 from flyteadmin.devstack.gcs import GcsEmulator
 from flyteadmin.devstack.podrunner.gcs_env import gcs_emulator_env
-from flyteadmin.devstack.processes import Child, ProcessGroup, free_ports, http_ok, wait_until
+from flyteadmin.devstack.processes import Child, ProcessGroup, Service, free_ports, http_ok
 
 # The GCS project id stow requires; the emulator ignores it.
 PROJECT = "flyteadmin-dev"
@@ -154,16 +154,22 @@ def propeller_env(setup: PropellerSetup) -> dict[str, str]:
 
 @dataclass
 class Propeller:
-    child: Child
+    service: Service
+    """The process, restartable as it was started (same config file and port)."""
     config_path: Path
     prof_port: int
+
+    @property
+    def child(self) -> Child:
+        assert self.service.child is not None
+        return self.service.child
 
     @property
     def log_path(self) -> Path:
         return self.child.log_path
 
     def alive(self) -> bool:
-        return self.child.alive()
+        return self.service.alive()
 
     def stop(self) -> None:
         self.child.stop()
@@ -179,26 +185,16 @@ def start_propeller(
     config_path.parent.mkdir(parents=True, exist_ok=True)
     config_path.touch(mode=0o600)  # it carries the (throwaway) service-account key
     config_path.write_text(yaml.safe_dump(render_config(setup, prof_port), sort_keys=False))
-    argv = [str(setup.binary), "--config", str(config_path)]
-    child = group.start("flytepropeller", argv, propeller_env(setup))
-    try:
-        wait_until(
-            functools.partial(http_ok, f"http://127.0.0.1:{prof_port}/healthcheck"),
-            timeout=timeout,
-            what="flytepropeller's health check",
-            child=child,
-        )
-    except BaseException:
-        child.stop()
-        raise
-    return Propeller(child, config_path, prof_port)
-
-
-NOT_BUILT = (
-    "flytepropeller is not built, so executions are accepted but never run. Build it once with "
-    "`python -m flyteadmin.devstack.propeller_build build` (or set FLYTEPROPELLER_BINARY), then "
-    "restart; --no-propeller silences this"
-)
+    service = Service(
+        "flytepropeller",
+        [str(setup.binary), "--config", str(config_path)],
+        propeller_env(setup),
+        functools.partial(http_ok, f"http://127.0.0.1:{prof_port}/healthcheck"),
+        group,
+        timeout=timeout,
+    )
+    service.start()
+    return Propeller(service, config_path, prof_port)
 
 
 def dev_setup(
@@ -210,19 +206,13 @@ def dev_setup(
     credentials: Any = None,
     pod_logs_dir: Path | None = None,
     log: Callable[[str], None],
-) -> PropellerSetup | None:
-    """The dev stack's propeller, or None (said why) when no binary is given or cached.
-    ``pod_logs_dir``: the dev stack's pod runner's ``pods/`` folder, if it runs one."""
-    from flyteadmin.devstack.propeller_build import PropellerBuildError, find_binary
+) -> PropellerSetup:
+    """The dev stack's propeller: ``$FLYTEPROPELLER_BINARY``, the cached build, or a build now
+    (``PropellerBuildError`` says what to do when none is possible). ``pod_logs_dir``: the dev
+    stack's pod runner's ``pods/`` folder, if it runs one."""
+    from flyteadmin.devstack.propeller_build import ensure_binary
 
-    try:
-        binary = find_binary()
-    except PropellerBuildError as exc:
-        log(f"{exc}; not starting flytepropeller")
-        return None
-    if binary is None:
-        log(NOT_BUILT)
-        return None
+    binary = ensure_binary(log=log)
     auth = {}
     if credentials is not None:  # same client-credentials flow as the flytekit config
         auth = {

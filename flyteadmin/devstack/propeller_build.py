@@ -24,17 +24,15 @@ import shutil
 import sys
 from pathlib import Path
 
-from flyteadmin.devstack.k8s_build import (
-    REPO_ROOT,
-    _go,
-    cache_root,
-    go_build,
-    module_digest,
+from flyteadmin.devstack.gobuild import (
+    GoBuildError,
+    GoTool,
+    given_binary,
+    go,
+    stderr_log,
     write_generated_block,
 )
 
-GO_MODULE_DIR = REPO_ROOT / "tools" / "propeller"
-VERSION_FILE = GO_MODULE_DIR / "FLYTEPROPELLER_VERSION"
 MODULE = "github.com/flyteorg/flyte/flytepropeller"
 PACKAGE = f"{MODULE}/cmd/controller"
 MONOREPO = "github.com/flyteorg/flyte/"
@@ -47,12 +45,28 @@ _END = "// END generated replaces"
 _REPLACE_RE = re.compile(r"^\s*(?:replace\s+)?(\S+)(?:\s+(v\S+))?\s+=>\s+(\S+)(?:\s+(v\S+))?\s*$")
 
 
-class PropellerBuildError(RuntimeError):
+class PropellerBuildError(GoBuildError):
     """flytepropeller is neither given, cached nor buildable here; the message says why."""
 
 
+def _ldflags(version: str) -> str:
+    pkg = "github.com/flyteorg/flyte/flytestdlib/version"
+    stamps = {"Version": version, "Build": "go-module-build", "BuildTime": "1970-01-01"}
+    return "-s -w " + " ".join(f"-X {pkg}.{k}={v}" for k, v in stamps.items())
+
+
+TOOL = GoTool(
+    name="propeller",
+    module="propeller",
+    version_file="FLYTEPROPELLER_VERSION",
+    binaries={BINARY_NAME: PACKAGE},
+    flags=lambda version: ["-ldflags", _ldflags(version)],
+)
+GO_MODULE_DIR = TOOL.module_dir
+
+
 def propeller_version() -> str:
-    return VERSION_FILE.read_text().strip()
+    return TOOL.version()
 
 
 def replace_directives(gomod_text: str) -> list[tuple[str, str]]:
@@ -96,7 +110,7 @@ def release_replaces(gomod_text: str, version: str) -> str:
 
 def release_gomod(version: str) -> str:
     """flytepropeller's go.mod at ``version``, through the Go module proxy or cache."""
-    info = json.loads(_go("mod", "download", "-json", f"{MODULE}@{version}"))
+    info = json.loads(go("mod", "download", "-json", f"{MODULE}@{version}"))
     return Path(info["GoMod"]).read_text()
 
 
@@ -129,12 +143,12 @@ def sync_gomod(version: str | None = None) -> None:
         write_generated_block(gomod, release_replaces(text, version), _BEGIN, _END)
     else:
         gomod.write_text(render_gomod(version, text))
-    _go("mod", "tidy", cwd=GO_MODULE_DIR)
+    go("mod", "tidy", cwd=GO_MODULE_DIR)
 
 
 def binary_dir() -> Path:
-    """Cache folder keyed by the release and the wrapper module (go.mod, go.sum if any)."""
-    return cache_root() / f"propeller-{propeller_version()}-{module_digest(GO_MODULE_DIR)}"
+    """Cache folder keyed by the release and the wrapper module (go.mod, go.sum)."""
+    return TOOL.cache_dir()
 
 
 def cached_binary() -> Path:
@@ -143,46 +157,23 @@ def cached_binary() -> Path:
 
 def find_binary() -> Path | None:
     """``$FLYTEPROPELLER_BINARY``, else the cached build, else None (nothing is built)."""
-    given = os.environ.get(BINARY_ENV)
-    if given:
-        path = Path(given).expanduser()
-        if not (path.is_file() and os.access(path, os.X_OK)):
-            raise PropellerBuildError(f"{BINARY_ENV}={given} is not an executable file")
-        return path
+    try:
+        given = given_binary(BINARY_ENV)
+    except GoBuildError as exc:
+        raise PropellerBuildError(str(exc)) from None
+    if given is not None:
+        return given
     binary = cached_binary()
     return binary if binary.exists() else None
 
 
-def _ldflags(version: str) -> str:
-    pkg = "github.com/flyteorg/flyte/flytestdlib/version"
-    stamps = {"Version": version, "Build": "go-module-build", "BuildTime": "1970-01-01"}
-    return "-s -w " + " ".join(f"-X {pkg}.{k}={v}" for k, v in stamps.items())
+def needs_build() -> bool:
+    """True when neither ``$FLYTEPROPELLER_BINARY`` nor the cache has a binary (a wrong
+    ``$FLYTEPROPELLER_BINARY`` is reported by ``ensure_binary``, never built around)."""
+    return not os.environ.get(BINARY_ENV) and not cached_binary().exists()
 
 
-def _tail(path: Path, lines: int = 6) -> str:
-    text = path.read_text(errors="replace") if path.exists() else ""
-    kept = [line for line in text.splitlines() if not line.startswith("go: downloading")]
-    return "\n".join(kept[-lines:])
-
-
-def _build(target: Path, log) -> None:
-    flags = ["-ldflags", _ldflags(propeller_version())]
-    _build_logged(GO_MODULE_DIR, PACKAGE, flags, target, log)
-
-
-def _build_logged(cwd: Path, package: str, flags: list[str], target: Path, log) -> None:
-    build_log = target / "build.log"
-    with open(build_log, "w") as err:
-        try:
-            go_build(
-                BINARY_NAME, package, target / BINARY_NAME, cwd=cwd, flags=flags, log=log,
-                stderr=err,
-            )  # fmt: skip
-        except RuntimeError as exc:
-            raise PropellerBuildError(f"{exc}\n{_tail(build_log)}") from None
-
-
-def ensure_binary(log=lambda msg: print(msg, file=sys.stderr, flush=True)) -> Path:
+def ensure_binary(log=stderr_log) -> Path:
     """A flytepropeller binary: ``$FLYTEPROPELLER_BINARY``, the cached one, or a new build."""
     found = find_binary()
     if found is not None:
@@ -191,14 +182,10 @@ def ensure_binary(log=lambda msg: print(msg, file=sys.stderr, flush=True)) -> Pa
         raise PropellerBuildError(
             f"Go (>= 1.26) is needed to build flytepropeller; or set {BINARY_ENV} to a binary"
         )
-    target = binary_dir()
-    target.mkdir(parents=True, exist_ok=True)
-    log(
-        f"building flytepropeller {propeller_version()} into {target} (first run only; takes "
-        "several minutes)"
-    )
-    _build(target, log)
-    return target / BINARY_NAME
+    try:
+        return TOOL.build(log) / BINARY_NAME
+    except GoBuildError as exc:
+        raise PropellerBuildError(str(exc)) from None
 
 
 def main(argv: list[str]) -> int:

@@ -44,6 +44,8 @@ def test_dev_serves_flytekit_and_stops_everything(tmp_path):
         out = stop(proc, log)
     assert proc.returncode == 0, out
     assert "stopped" in out
+    # Only lines a user acts on: no Kopf signal warning, no gRPC fork notice.
+    assert "OS signals are ignored" not in out and "fork_posix" not in out, out
     port = int(server.rsplit(":", 1)[1])
     # kube-apiserver (and with it etcd and the controller manager) is gone.
     import socket

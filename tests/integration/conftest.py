@@ -90,3 +90,22 @@ def registered_stub(api_server):
         admin = admin_pb2_grpc.AdminServiceStub(channel)
         register_basics(admin)
         yield admin
+
+
+@pytest.fixture
+def stored_inputs(settings: Settings):
+    """Writes inputs where a test's propeller would (under the test's own prefix of the session's
+    blob store) and returns their URI: data reads of a missing blob are DATA_LOSS."""
+    from flyteidl.core import literals_pb2
+
+    from flyteadmin.core.blobstore import GcsBlobStore
+
+    store = GcsBlobStore(settings.storage)
+
+    def put(path: str, inputs: literals_pb2.LiteralMap) -> str:
+        uri = store.uri_for(path, "inputs.pb")
+        run(store.put(uri, inputs.SerializeToString()))
+        return uri
+
+    yield put
+    run(store.close())

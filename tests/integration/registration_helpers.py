@@ -117,3 +117,15 @@ def register_basics(admin) -> None:
     admin.CreateTask(task_request("t"))
     admin.CreateWorkflow(chain_workflow("wf", "t"))
     admin.CreateLaunchPlan(launch_plan_request("lp", "wf", x=5))
+
+
+def ints(**values: int) -> literals_pb2.LiteralMap:
+    """A LiteralMap of integers, e.g. ``ints(x=1)``."""
+    return literals_pb2.LiteralMap(
+        literals={
+            k: literals_pb2.Literal(
+                scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(integer=v))
+            )
+            for k, v in values.items()
+        }
+    )

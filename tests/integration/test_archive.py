@@ -38,15 +38,16 @@ PD = common_pb2.NamedEntityIdentifier(project=PROJECT, domain=DOMAIN)
 # ------------------------------------------------------------------------------ the runs
 
 
-def _run(stub, name: str, *, fail: bool = False) -> Propeller:
+def _run(stub, name: str, inputs, *, fail: bool = False) -> Propeller:
+    """``inputs``: the ``stored_inputs`` fixture (the nodes' input blobs exist, as propeller's)."""
     p = Propeller(stub, name)
     p.create()
     p.workflow(WF.QUEUED, 0)
     p.workflow(WF.RUNNING, 1)
     p.node("start-node", NODE.RUNNING, 2)
     p.node("start-node", NODE.SUCCEEDED, 3)
-    run_task_node(p, "n0", 10)
-    run_task_node(p, "n1", 20, fail_first=True)
+    run_task_node(p, "n0", 10, input_uri=inputs(f"{name}/n0", ints(x=1)))
+    run_task_node(p, "n1", 20, fail_first=True, input_uri=inputs(f"{name}/n1", ints(x=2)))
     p.node("end-node", NODE.SUCCEEDED, 30)
     if fail:
         error = core_execution.ExecutionError(code="E", message="boom", kind=1)
@@ -171,11 +172,11 @@ def _eventually_equal(read: Callable[[], dict], expected: dict) -> None:
 
 
 def test_every_read_answers_the_same_after_archiving(
-    api_server, registered_stub, operator_backend, kube_api, namespace
+    api_server, registered_stub, operator_backend, kube_api, namespace, stored_inputs
 ):
     stub = registered_stub
     channel = grpc.insecure_channel(f"127.0.0.1:{api_server.grpc_port}")
-    runs = [_run(stub, "a1"), _run(stub, "a2", fail=True), _run(stub, "a3")]
+    runs = [_run(stub, n, stored_inputs, fail=n == "a2") for n in ("a1", "a2", "a3")]
     _gate(channel, runs[0])
     stub.UpdateExecution(
         execution_pb2.ExecutionUpdateRequest(id=runs[2].ex, state=execution_pb2.EXECUTION_ARCHIVED)
@@ -213,10 +214,10 @@ def test_every_read_answers_the_same_after_archiving(
 
 
 def test_writes_to_an_archived_execution_behave_as_for_a_finished_one(
-    api_server, registered_stub, operator_backend
+    api_server, registered_stub, operator_backend, stored_inputs
 ):
     stub = registered_stub
-    p = _run(stub, "w1")
+    p = _run(stub, "w1", stored_inputs)
     loop, backend = operator_backend
     eventually(lambda: len(backend.execution_records) == 1, "the operator's cache")
     loop.call(_archiver(backend).run_once())
@@ -281,11 +282,12 @@ STEPS = {
 
 @pytest.mark.parametrize("step", sorted(STEPS))
 def test_an_archive_interrupted_at_any_step_loses_nothing(
-    step, monkeypatch, api_server, registered_stub, operator_backend, kube_api, namespace
+    step, monkeypatch, api_server, registered_stub, operator_backend, kube_api, namespace,
+    stored_inputs,
 ):
     stub = registered_stub
     channel = grpc.insecure_channel(f"127.0.0.1:{api_server.grpc_port}")
-    runs = [_run(stub, "c1"), _run(stub, "c2")]
+    runs = [_run(stub, "c1", stored_inputs), _run(stub, "c2", stored_inputs)]
     _gate(channel, runs[0])
     before = _answers(stub, channel, runs)
     loop, backend = operator_backend

@@ -16,7 +16,7 @@ from flyteidl.admin import (
     task_execution_pb2,
 )
 from flyteidl.core import execution_pb2 as core_execution
-from flyteidl.core import identifier_pb2, literals_pb2
+from flyteidl.core import identifier_pb2
 from flyteidl.event import event_pb2 as ev
 from google.protobuf import timestamp_pb2
 from grpc_status import rpc_status
@@ -27,6 +27,7 @@ from tests.integration.registration_helpers import (
     PROJECT,
     RT,
     ident,
+    ints,
 )
 
 WF = core_execution.WorkflowExecution.Phase
@@ -45,17 +46,6 @@ def at(seconds: float) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(T0 + dt.timedelta(seconds=seconds))
     return stamp
-
-
-def ints(**values: int) -> literals_pb2.LiteralMap:
-    return literals_pb2.LiteralMap(
-        literals={
-            k: literals_pb2.Literal(
-                scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(integer=v))
-            )
-            for k, v in values.items()
-        }
-    )
 
 
 class Propeller:
@@ -144,8 +134,10 @@ def log(name: str, uri: str, **kw) -> core_execution.TaskLog:
     return core_execution.TaskLog(name=name, uri=uri, **kw)
 
 
-def run_task_node(p: Propeller, node: str, start: float, *, fail_first: bool = False) -> None:
-    p.node(node, NODE.QUEUED, start, input_uri=f"gs://b/{node}/inputs.pb")
+def run_task_node(
+    p: Propeller, node: str, start: float, *, fail_first: bool = False, input_uri: str = ""
+) -> None:
+    p.node(node, NODE.QUEUED, start, input_uri=input_uri or f"gs://b/{node}/inputs.pb")
     p.node(node, NODE.RUNNING, start + 1)
     attempt = 0
     if fail_first:
@@ -204,13 +196,14 @@ def failure_reason(error: grpc.RpcError) -> event_pb2.EventFailureReason:
     return reason
 
 
-def test_a_successful_run_with_a_retried_task(stub, kube_api, namespace):
+def test_a_successful_run_with_a_retried_task(stub, kube_api, namespace, stored_inputs):
     p = Propeller(stub, "ok")
     p.create()
     p.workflow(WF.QUEUED, 0)
     p.workflow(WF.RUNNING, 1)
     run_task_node(p, "n0", 10)
-    run_task_node(p, "n1", 20, fail_first=True)
+    n1_inputs = stored_inputs("n1", ints(x=10))
+    run_task_node(p, "n1", 20, fail_first=True, input_uri=n1_inputs)
     p.workflow(WF.SUCCEEDED, 40, output_data=ints(o0=20))
 
     got = p.get()
@@ -224,7 +217,7 @@ def test_a_successful_run_with_a_retried_task(stub, kube_api, namespace):
     nodes = p.nodes().node_executions
     assert [n.id.node_id for n in nodes] == ["n0", "n1"]
     n1 = nodes[1]
-    assert n1.closure.phase == NODE.SUCCEEDED and n1.input_uri == "gs://b/n1/inputs.pb"
+    assert n1.closure.phase == NODE.SUCCEEDED and n1.input_uri == n1_inputs
     assert n1.closure.created_at == at(20) and n1.closure.started_at == at(21)
     assert n1.closure.duration.ToTimedelta() == dt.timedelta(seconds=8)
     assert n1.metadata.spec_node_id == "n1"
@@ -233,6 +226,7 @@ def test_a_successful_run_with_a_retried_task(stub, kube_api, namespace):
         node_execution_pb2.NodeExecutionGetDataRequest(id=p.node_id("n1"))
     )
     assert node_data.full_outputs == ints(o0=20)
+    assert node_data.full_inputs == ints(x=10)
     assert node_data.flyte_urls.outputs == f"flyte://v1/{PROJECT}/{DOMAIN}/ok/n1/o"
 
     attempts = p.tasks("n1").task_executions
@@ -423,7 +417,42 @@ def test_child_nodes_and_dynamic_workflows(stub):
     assert data.dynamic_workflow.dynamic_job_spec_uri == "gs://b/f"
 
 
-def test_flyteremote_syncs_nodes_and_tasks(stub, api_server):
+def test_a_missing_input_or_output_blob_is_data_loss_not_empty_data(stub, stored_inputs):
+    # flyteadmin logs a failed read and answers empty maps (§5.7); here a blob that a stored
+    # record points at and that is gone is DATA_LOSS, so a loss never looks like "no inputs".
+    p = Propeller(stub, "lost")
+    p.create()
+    p.workflow(WF.RUNNING, 1)
+    kept = stored_inputs("kept", ints(x=1))
+    lost = kept.replace("/kept/", "/lost/")
+    p.node("n0", NODE.RUNNING, 2, input_uri=lost)
+    p.task_event("n0", 0, TASK.RUNNING, 3)
+    p.task_event("n0", 0, TASK.SUCCEEDED, 4, output_uri=lost)
+    p.node("n1", NODE.RUNNING, 5, input_uri=kept)
+    p.node("n1", NODE.SUCCEEDED, 6, output_uri=lost)
+    p.workflow(WF.SUCCEEDED, 7, output_uri=lost)
+    for call in (
+        lambda: stub.GetNodeExecutionData(
+            node_execution_pb2.NodeExecutionGetDataRequest(id=p.node_id("n0"))
+        ),
+        lambda: stub.GetNodeExecutionData(
+            node_execution_pb2.NodeExecutionGetDataRequest(id=p.node_id("n1"))
+        ),
+        lambda: stub.GetTaskExecutionData(
+            task_execution_pb2.TaskExecutionGetDataRequest(id=p.task_id("n0", 0))
+        ),
+        lambda: stub.GetExecutionData(execution_pb2.WorkflowExecutionGetDataRequest(id=p.ex)),
+    ):
+        error = refused(call, Code.DATA_LOSS)
+        assert lost in error.details()
+    # The execution's own inputs were written by CreateExecution: they are served.
+    p2 = Propeller(stub, "kept")
+    p2.create()
+    data = stub.GetExecutionData(execution_pb2.WorkflowExecutionGetDataRequest(id=p2.ex))
+    assert data.full_inputs.literals["x"].scalar.primitive.integer == 5
+
+
+def test_flyteremote_syncs_nodes_and_tasks(stub, api_server, stored_inputs):
     from flytekit.configuration import Config
     from flytekit.remote import FlyteRemote
 
@@ -431,8 +460,8 @@ def test_flyteremote_syncs_nodes_and_tasks(stub, api_server):
     p.create()
     p.workflow(WF.QUEUED, 0)
     p.workflow(WF.RUNNING, 1)
-    run_task_node(p, "n0", 10)
-    run_task_node(p, "n1", 20, fail_first=True)
+    run_task_node(p, "n0", 10, input_uri=stored_inputs("n0", ints(x=1)))
+    run_task_node(p, "n1", 20, fail_first=True, input_uri=stored_inputs("n1", ints(x=2)))
     p.workflow(WF.SUCCEEDED, 40, output_data=ints(o0=20))
 
     remote = FlyteRemote(

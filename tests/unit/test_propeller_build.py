@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flyteadmin.devstack import propeller_build
+from flyteadmin.devstack import gobuild, propeller_build
 
 RELEASE_GOMOD = """module github.com/flyteorg/flyte/flytepropeller
 
@@ -57,7 +57,7 @@ def test_a_relative_target_outside_the_monorepo_is_refused():
 
 
 def test_the_pinned_release_matches_our_flyteidl_pin():
-    pyproject = (propeller_build.REPO_ROOT / "pyproject.toml").read_text()
+    pyproject = (gobuild.REPO_ROOT / "pyproject.toml").read_text()
     flyteidl = re.search(r'"flyteidl==([\d.]+)"', pyproject).group(1)
     assert propeller_build.propeller_version() == f"v{flyteidl}"
 
@@ -80,10 +80,10 @@ def test_committed_gomod_requires_the_release_and_replaces_every_monorepo_module
 
 def test_cache_folder_is_keyed_by_release_and_module_graph(tmp_path, monkeypatch):
     monkeypatch.setenv("FLYTEADMIN_CACHE", str(tmp_path / "cache"))
-    module = tmp_path / "module"
+    tools = tmp_path / "gotools"  # where an installed package keeps the wrapper modules
+    module = tools / "propeller"
     shutil.copytree(propeller_build.GO_MODULE_DIR, module, ignore=shutil.ignore_patterns("spark*"))
-    monkeypatch.setattr(propeller_build, "GO_MODULE_DIR", module)
-    monkeypatch.setattr(propeller_build, "VERSION_FILE", module / "FLYTEPROPELLER_VERSION")
+    monkeypatch.setattr(gobuild, "_INSTALLED_TOOLS", tools)
     first = propeller_build.binary_dir()
     assert first.parent == tmp_path / "cache"
     assert first.name.startswith(f"propeller-{propeller_build.propeller_version()}-")

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from flyteadmin.devstack import propeller
 
 
@@ -83,16 +85,16 @@ def _blobs(tmp_path: Path):
     return SimpleNamespace(endpoint="http://127.0.0.1:1", bucket="b", credentials_file=key)
 
 
-def test_dev_says_plainly_when_propeller_is_not_built(tmp_path, monkeypatch):
+def test_dev_without_go_or_a_binary_says_what_to_do(tmp_path, monkeypatch):
+    from flyteadmin.devstack.propeller_build import PropellerBuildError
+
     monkeypatch.delenv("FLYTEPROPELLER_BINARY", raising=False)
     monkeypatch.setenv("FLYTEADMIN_CACHE", str(tmp_path / "empty-cache"))
-    said: list[str] = []
-    setup = propeller.dev_setup(
-        workdir=tmp_path, kubeconfig="k", grpc_port=1, blobs=_blobs(tmp_path), log=said.append
-    )
-    assert setup is None
-    assert said == [propeller.NOT_BUILT]
-    assert "propeller_build build" in said[0] and "never run" in said[0]
+    monkeypatch.setenv("PATH", "")  # no Go: nothing can be built
+    with pytest.raises(PropellerBuildError, match="Go .* FLYTEPROPELLER_BINARY"):
+        propeller.dev_setup(
+            workdir=tmp_path, kubeconfig="k", grpc_port=1, blobs=_blobs(tmp_path), log=print
+        )
 
 
 def test_dev_uses_the_given_binary_and_the_dev_client_credentials(tmp_path, monkeypatch):
