@@ -7,7 +7,9 @@ marker, so a type checker may not read them from site-packages (PEP 561); and fl
 mypy-protobuf's ``protoc-gen-mypy_grpc`` either). So this script, run before mypy
 (``.ci/run``, ``make typecheck``):
 
-- copies every ``*_pb2.pyi`` of the installed packages as it is;
+- copies every ``*_pb2.pyi`` of the installed packages, adding to each enum class a ``Value``
+  that returns the enum (types-protobuf's ``EnumTypeWrapper.Value`` returns ``int``, which
+  protoc's stubs then refuse for a field typed as the enum; mypy-protobuf's stubs have it);
 - writes each ``*_pb2_grpc.pyi`` from the services in the ``_pb2`` module's file descriptor
   (the same source protoc's grpc plugin used): a ``<Service>Stub`` whose attributes are typed
   multi-callables, a ``<Service>Servicer`` with one method per RPC and
@@ -24,12 +26,14 @@ each run and never committed (``typings/`` is git-ignored).
 from __future__ import annotations
 
 import importlib
+import re
 import shutil
 from pathlib import Path
 
 from google.protobuf.descriptor import Descriptor, FileDescriptor, MethodDescriptor
 
 OUT = Path(__file__).resolve().parents[1] / "typings"
+ENUM_CLASS = re.compile(r"^( *)class (\w+)\(int, metaclass=_enum_type_wrapper.EnumTypeWrapper\):$")
 PACKAGES = ("flyteidl", "google.api", "google.rpc")
 
 # (client streaming, server streaming) -> grpc's multi-callable class.
@@ -90,6 +94,18 @@ def grpc_stub(module_name: str) -> str:
                       "", *body])  # fmt: skip
 
 
+def message_stub(text: str) -> str:
+    """protoc's ``.pyi`` with a typed ``Value`` on each enum class."""
+    out: list[str] = []
+    for line in text.splitlines():
+        out.append(line)
+        if match := ENUM_CLASS.match(line):
+            indent, name = match.group(1) + "    ", match.group(2)
+            out.append(f"{indent}@classmethod")
+            out.append(f"{indent}def Value(cls, name: str) -> {name}: ...")
+    return "\n".join(out) + "\n"
+
+
 def write_package(name: str) -> int:
     """Stubs of one installed package (and its subpackages); returns the number of files."""
     package = importlib.import_module(name)
@@ -105,7 +121,7 @@ def write_package(name: str) -> int:
         if path.name == "__init__.py":
             out.write_text("")
         elif path.name.endswith("_pb2.py") and path.with_suffix(".pyi").exists():
-            shutil.copyfile(path.with_suffix(".pyi"), out)
+            out.write_text(message_stub(path.with_suffix(".pyi").read_text()))
         elif path.name.endswith("_pb2_grpc.py"):
             module = ".".join(relative.with_suffix("").parts).removesuffix("_grpc")
             out.write_text(grpc_stub(module))

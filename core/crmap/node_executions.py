@@ -49,7 +49,7 @@ def node_execution_object_name(ident: identifier_pb2.NodeExecutionIdentifier) ->
     )
 
 
-def phase_status(phase_name: str, closure) -> dict[str, Any]:
+def phase_status(phase_name: str, closure: Message) -> dict[str, Any]:
     """The typed status fields shared by node and task executions (printer columns)."""
     status: dict[str, Any] = {"phase": phase_name, "closureProto": to_b64(closure)}
     started, updated = stamp_text(closure.started_at), stamp_text(closure.updated_at)

@@ -32,7 +32,7 @@ class ProjectCodec:
         return value.id
 
     def encode(self, value: project_pb2.Project) -> Body:
-        spec = {
+        spec: dict[str, Any] = {
             "id": value.id,
             "name": value.name,
             "description": value.description,

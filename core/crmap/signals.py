@@ -43,7 +43,7 @@ class SignalCodec:
     def encode(self, value: SignalRecord) -> Body:
         ident = value.signal.id
         ex = ident.execution_id
-        status: dict = {}
+        status: dict[str, Any] = {}
         if value.is_set:
             status["value"] = to_json(value.signal.value)
             if value.set_at:

@@ -35,7 +35,7 @@ class TaskExecutionRecord:
         return self.task.closure.phase
 
 
-def task_execution_key(ident: identifier_pb2.TaskExecutionIdentifier) -> tuple:
+def task_execution_key(ident: identifier_pb2.TaskExecutionIdentifier) -> tuple[object, ...]:
     ex, t = ident.node_execution_id.execution_id, ident.task_id
     return (
         ex.project,
