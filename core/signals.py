@@ -60,11 +60,11 @@ class Signals:
         self,
         records: Collection[SignalRecord],
         executions: Executions,
-        children_of: ChildrenOf | None = None,
+        children_of: ChildrenOf,
     ) -> None:
         self.records = records
         self.executions = executions
-        self.children_of = children_of or ChildrenOf(executions.records, None, None, records)
+        self.children_of = children_of
         records.add_index("execution", lambda v: [_execution_key(v.signal.id.execution_id)])
 
     async def get_or_create(

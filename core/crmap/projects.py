@@ -4,6 +4,7 @@ label, checked at registration). ``domains`` is not stored: it always comes from
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from flyteidl.admin import common_pb2, project_pb2
 

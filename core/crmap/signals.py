@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from flyteidl.admin import signal_pb2
 from flyteidl.core import identifier_pb2, literals_pb2, types_pb2

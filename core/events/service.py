@@ -76,10 +76,10 @@ class Events(DetailReads):
         max_data_bytes: int,
         store_inline: bool = False,
         registered_tasks: Any = None,
-        children_of: ChildrenOf | None = None,
+        children_of: ChildrenOf,
     ) -> None:
         self.registered_tasks = registered_tasks
-        self.children_of = children_of or ChildrenOf(executions.records, nodes, tasks, None)
+        self.children_of = children_of
         self.executions = executions
         self.nodes = nodes
         self.tasks = tasks

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flyteidl.admin import matchable_resource_pb2
-from flyteidl.core import compiler_pb2, literals_pb2
+from flyteidl.core import compiler_pb2, interface_pb2, literals_pb2
 
 from flyteadmin.core.compiler.types import castable, literal_type_of
 from flyteadmin.core.crmap.executions import ExecutionRecord
