@@ -273,7 +273,8 @@ class Events(DetailReads):
         return Offload(inputs_uri=inputs, outputs_uri=outputs)
 
     async def _write(self, event: Event, offload: Offload) -> None:
-        if offload.inputs_uri:
+        # A workflow event carries no inputs (its offload never has an inputs URI).
+        if offload.inputs_uri and not isinstance(event, event_pb2.WorkflowExecutionEvent):
             await self._put(offload.inputs_uri, event.input_data)
         if offload.outputs_uri:
             await self._put(offload.outputs_uri, event.output_data)
