@@ -29,6 +29,7 @@ import logging
 from typing import Any
 
 from flyteidl.admin import execution_pb2, node_execution_pb2, task_execution_pb2
+from flyteidl.admin import workflow_pb2 as admin_workflow
 from flyteidl.core import compiler_pb2, identifier_pb2, metrics_pb2, workflow_pb2
 from google.protobuf import timestamp_pb2
 
@@ -147,7 +148,7 @@ class ExecutionMetrics:
         self, ident: identifier_pb2.Identifier
     ) -> compiler_pb2.CompiledWorkflowClosure | None:
         try:
-            workflow: workflow_pb2.Workflow = await self.workflows.get_full(ident)
+            workflow: admin_workflow.Workflow = await self.workflows.get_full(ident)
             return workflow.closure.compiled_workflow
         except AdminError:
             log.warning("metrics: workflow %s is not registered", ident)

@@ -29,6 +29,7 @@ from flyteadmin.core.crmap.executions import (
     execution_object_name,
 )
 from flyteadmin.core.crmap.protojson import to_json
+from flyteadmin.core.crmap.registered import Registered
 from flyteadmin.core.errors import (
     AdminError,
     Code,
@@ -152,6 +153,7 @@ class Executions:
         user_inputs = request.inputs if request.inputs.literals else request.spec.inputs
         self._validate(request, user_inputs)
         ref = request.spec.launch_plan
+        lp_record: Stored[Registered[Any]] | None
         if ref.resource_type == RT.TASK:
             lp_record = await ensure_task_launch_plan(self, ref, request)
         else:
