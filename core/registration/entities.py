@@ -6,6 +6,7 @@ narrow a list to its candidates before the list engine filters, sorts and pages 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
@@ -24,7 +25,7 @@ Record = Stored[Registered[Any]]
 RT = identifier_pb2.ResourceType
 
 
-def created_at(record: Record):
+def created_at(record: Record) -> dt.datetime:
     """When the version was registered, to the microsecond (the object's creationTimestamp,
     whole seconds, for objects written before that was kept)."""
     return record.value.created_at or record.created_at
