@@ -26,7 +26,7 @@ from urllib.parse import quote
 import yaml
 from flyteidl.admin import matchable_resource_pb2, project_pb2
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from flyteadmin.core import crds, kube, metrics
 from flyteadmin.core.attributes import Attributes

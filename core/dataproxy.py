@@ -263,7 +263,11 @@ class DataProxy:
             raise invalid_argument(f"expiresIn [{go_duration(duration)}] must be at least 1s")
         return duration
 
-    def _download_lifetime(self, request: dataproxy_pb2.CreateDownloadLocationRequest) -> timedelta:
+    def _download_lifetime(
+        self,
+        request: dataproxy_pb2.CreateDownloadLocationRequest
+        | dataproxy_pb2.CreateDownloadLinkRequest,
+    ) -> timedelta:
         maximum = timedelta(seconds=self._settings.download.max_expires_in_seconds)
         if not request.HasField("expires_in"):
             return maximum

@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from flyteadmin.core import crds, metrics, tracing
 from flyteadmin.core.errors import AdminError, Code

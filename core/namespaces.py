@@ -11,7 +11,7 @@ import re
 
 from flyteidl.admin import project_pb2
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from flyteadmin.core.crds import LABEL_PREFIX
 from flyteadmin.core.crmap.labels import MANAGED_BY

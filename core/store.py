@@ -31,7 +31,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import quote
 
 from kubernetes import client, watch
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from flyteadmin.core import kube, metrics
 from flyteadmin.core.budget import StorageBudget
