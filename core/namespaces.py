@@ -8,6 +8,7 @@ the control plane never deletes a namespace, since it holds user workloads.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flyteidl.admin import project_pb2
 from kubernetes import client
@@ -57,7 +58,10 @@ def reconcile_project_namespaces(
                 raise
             if not active:
                 continue
-            body = {"metadata": {"name": name, "labels": {k: v for k, v in labels.items() if v}}}
+            # Any: the client takes a plain dict where its annotations name V1Namespace.
+            body: Any = {
+                "metadata": {"name": name, "labels": {k: v for k, v in labels.items() if v}}
+            }
             try:
                 core.create_namespace(body, _request_timeout=SYNC_TIMEOUT)
                 created.append(name)
@@ -65,6 +69,7 @@ def reconcile_project_namespaces(
                 if create_exc.status != 409:
                     raise
             continue
+        assert current.metadata is not None  # a stored object has metadata
         have = current.metadata.labels or {}
         if any(have.get(k) != v for k, v in labels.items()):
             if not active and have.get(MANAGED) is None:

@@ -103,7 +103,9 @@ class Signals:
             except AlreadyExists:  # created concurrently: answer what is there
                 existing = await self.records.read_through(name)
                 if existing is None:  # ... and deleted since (its execution archived)
-                    raise not_found(f"signal [{request.id.signal_id}] was deleted meanwhile") from None
+                    raise not_found(
+                        f"signal [{request.id.signal_id}] was deleted meanwhile"
+                    ) from None
         return existing.value.signal
 
     async def list(self, request: signal_pb2.SignalListRequest) -> signal_pb2.SignalList:
