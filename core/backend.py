@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import Any, TypeVar
 
-from flyteidl.admin import matchable_resource_pb2
+from flyteidl.admin import launch_plan_pb2, matchable_resource_pb2
 from flyteidl.core import identifier_pb2
 from kubernetes import client
 
@@ -199,7 +199,8 @@ class Backend:
         record = self.launch_plans.find(identifier)
         if record is None or record.value.key != self.launch_plans.key_of(identifier):
             return None
-        return record.value.message.closure
+        closure: launch_plan_pb2.LaunchPlanClosure = record.value.message.closure
+        return closure
 
     def share_writes(self, watermarks: Watermarks) -> None:
         """Run as one of several API-server workers: publish this worker's writes, and let

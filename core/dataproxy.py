@@ -220,7 +220,7 @@ class DataProxy:
     ) -> identifier_pb2.TaskExecutionIdentifier:
         _, children = await self._events.find_node(node)  # NotFound for an unknown node
         rows = children.tasks_of(node.node_id)
-        ids = sorted(
+        ids: list[identifier_pb2.TaskExecutionIdentifier] = sorted(
             (r.value.id for r in rows if r.value.id.retry_attempt == attempt),
             key=lambda i: (i.task_id.name, i.task_id.version),
         )

@@ -4,6 +4,9 @@ path (``/flyteidl.service.AdminService/GetProject``). Both doors serve this regi
 from __future__ import annotations
 
 import asyncio
+from typing import NoReturn
+
+from google.protobuf.message import Message
 
 from flyteadmin.api_server.auth.authorization import authorize, authorizer_for
 from flyteadmin.api_server.context import CallContext, Handler

@@ -9,9 +9,11 @@ after which flyteconsole leaves its execution tables empty; docs/decisions.md).
 from __future__ import annotations
 
 import asyncio
+from typing import NoReturn
 
 from flyteidl.service import auth_pb2, identity_pb2
 from google.protobuf import json_format, struct_pb2
+from google.protobuf.message import Message
 
 from flyteadmin.api_server.context import ANONYMOUS, CallContext, Handler
 from flyteadmin.core.auth.runtime import Auth
