@@ -8,22 +8,23 @@ a ``grpc.aio.ServicerContext``. Every flyteidl RPC and health's Check are unary-
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 
 import grpc
 import grpc.aio
 
-AioContext = grpc.aio.ServicerContext[Any, Any]
-Behaviour = Callable[[Any, AioContext], Awaitable[Any]]
-MethodHandler = grpc.RpcMethodHandler[Any, Any]
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[MethodHandler | None]]
+# Strings: grpc's classes are generic in its stubs only.
+AioContext: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+Behaviour: TypeAlias = "Callable[[Any, AioContext], Awaitable[Any]]"
+MethodHandler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+Continuation: TypeAlias = "Callable[[grpc.HandlerCallDetails], Awaitable[MethodHandler | None]]"
 Deserializer = Callable[[bytes], Any]
 Serializer = Callable[[Any], bytes]
 
 
 def behaviour_of(handler: MethodHandler) -> Behaviour | None:
     """The handler's unary-unary behaviour (None for a streaming method)."""
-    return cast(Behaviour | None, handler.unary_unary)
+    return cast("Behaviour | None", handler.unary_unary)
 
 
 def rebuilt(
