@@ -42,7 +42,7 @@ test:
 
 typecheck:
 	$(VENV)/bin/ruff check .
-	$(PYTHON) tools/protobuf_stubs.py
+	$(PYTHON) .ci/protobuf_stubs.py
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

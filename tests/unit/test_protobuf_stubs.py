@@ -1,4 +1,4 @@
-"""tools/protobuf_stubs.py: the stubs mypy reads for the generated protobuf modules."""
+""".ci/protobuf_stubs.py: the stubs mypy reads for the generated protobuf modules."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _tool():
-    path = ROOT / "tools" / "protobuf_stubs.py"
+    path = ROOT / ".ci" / "protobuf_stubs.py"
     spec = importlib.util.spec_from_file_location("protobuf_stubs", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
