@@ -388,8 +388,10 @@ class Executions:
         base = (ident.project, ident.domain, ident.name, attempt)
         inputs_uri = blobs.uri_for(*base, "inputs")
         user_uri = blobs.uri_for(*base, "user_inputs")
-        await blobs.put(inputs_uri, inputs.SerializeToString(deterministic=True))
-        await blobs.put(user_uri, user_inputs.SerializeToString(deterministic=True))
+        await asyncio.gather(
+            blobs.put(inputs_uri, inputs.SerializeToString(deterministic=True)),
+            blobs.put(user_uri, user_inputs.SerializeToString(deterministic=True)),
+        )
         return inputs_uri, user_uri
 
     # ----------------------------------------------------------------------------- reads

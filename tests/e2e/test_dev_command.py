@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
@@ -44,6 +45,8 @@ def test_dev_serves_flytekit_and_stops_everything(tmp_path):
         out = stop(proc, log)
     assert proc.returncode == 0, out
     assert "stopped" in out
+    # The API server runs one worker process per core unless --workers says otherwise.
+    assert f"API server: {os.cpu_count()} worker process(es)" in out, out
     # Only lines a user acts on: no Kopf signal warning, no gRPC fork notice.
     assert "OS signals are ignored" not in out and "fork_posix" not in out, out
     port = int(server.rsplit(":", 1)[1])

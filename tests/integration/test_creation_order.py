@@ -151,3 +151,51 @@ def test_objects_written_before_microsecond_times_still_read_and_sort(
     # v1 sorts on its creationTimestamp (whole seconds, so never after its real creation).
     assert _listed(stub.ListTasks, "legacy", ASC) == ["v1", "v2"]
     assert _listed(stub.ListTasks, "legacy", DESC, limit=1) == ["v2"]
+
+
+def test_lists_by_creation_time_page_through_every_version_once(registered_stub):
+    """Lists sorted by creation time read the creation-order index (issue 16): every page,
+    both directions, with and without a filter, by name and over the project-domain, must give
+    what sorting all versions by (created_at, id) gives."""
+    stub = registered_stub
+    versions = [f"v{n:02d}" for n in (7, 3, 11, 0, 9, 1, 12, 5, 2, 10, 4, 8, 6)]
+    for version in versions:
+        stub.CreateTask(task_request("paged", version))
+        stub.CreateTask(task_request("paged-other", version))
+
+    def every_page(name: str, direction: int, limit: int, filters: str = "") -> list[tuple]:
+        rows, token = [], ""
+        while True:
+            answer = stub.ListTasks(
+                common_pb2.ResourceListRequest(
+                    id=common_pb2.NamedEntityIdentifier(project=PROJECT, domain=DOMAIN, name=name),
+                    limit=limit,
+                    token=token,
+                    filters=filters,
+                    sort_by=common_pb2.Sort(key="created_at", direction=direction),
+                )
+            )
+            rows += [
+                (t.closure.created_at.ToDatetime(), t.id.name, t.id.version) for t in answer.tasks
+            ]
+            if not answer.token:
+                return rows
+            token = answer.token
+
+    everything = every_page("", ASC, 1000)
+    mine = [r for r in everything if r[1].startswith("paged")]
+    assert len(mine) == 2 * len(versions)
+    assert everything == sorted(everything)  # (created_at, name, version): the id breaks ties
+    for limit in (1, 4, 100):
+        assert every_page("paged", ASC, limit) == [r for r in everything if r[1] == "paged"]
+        assert every_page("paged", DESC, limit) == sorted(
+            (r for r in everything if r[1] == "paged"), key=lambda r: r[0], reverse=True
+        )
+        assert every_page("", DESC, limit, "contains(name,paged)") == sorted(
+            mine, key=lambda r: r[0], reverse=True
+        )
+        assert every_page("paged", ASC, limit, "ne(version,v03)") == [
+            r for r in everything if r[1] == "paged" and r[2] != "v03"
+        ]
+    # registration order, not identifier order
+    assert [r[2] for r in every_page("paged", ASC, 5)] == versions
