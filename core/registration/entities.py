@@ -7,7 +7,7 @@ narrow a list to its candidates before the list engine filters, sorts and pages 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any, Generic, TypeVar
 
 from flyteidl.admin import common_pb2
@@ -64,12 +64,19 @@ def add_indexes(collection: Collection[Registered[Any]]) -> None:
     # microsecond time (written before it was kept) are left out; a partition holding any of
     # them is listed the general way (``_in_creation_order``).
     for index, width in (("pd", 2), ("pdn", 3)):
-        collection.add_sorted_index(
-            f"{index}-created",
-            lambda v, width=width: (
-                None if v.created_at is None else (v.key[:width], (v.created_at, v.key))
-            ),
-        )
+        collection.add_sorted_index(f"{index}-created", _created_order(width))
+
+
+def _created_order(
+    width: int,
+) -> Callable[[Registered[Any]], tuple[Hashable, tuple[Any, Any]] | None]:
+    """Sorted-index entry of a version: the first ``width`` parts of its key, then
+    (creation time, key); None without a microsecond time."""
+
+    def entry(v: Registered[Any]) -> tuple[Hashable, tuple[Any, Any]] | None:
+        return None if v.created_at is None else (v.key[:width], (v.created_at, v.key))
+
+    return entry
 
 
 def sort_args(request: Any) -> tuple[str | None, bool]:
