@@ -22,6 +22,8 @@ COPY pyproject.toml setup.py README.md ./
 COPY core core
 COPY api_server api_server
 COPY operator operator
+# flyteadmin/core, api_server and operator are relative links to the folders above (README's
+# layout); COPY keeps them as links, and pip's build follows them.
 COPY flyteadmin flyteadmin
 # The Go wrapper modules are package data (flyteadmin/gotools; only `flyteadmin dev` uses them).
 COPY tools tools

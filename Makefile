@@ -3,6 +3,7 @@
 # its wheel. Only the kind targets need Docker and kind on PATH.
 #
 #   make test       the whole test suite (what CI runs)
+#   make typecheck  ruff, mypy and import-linter (CI's static checks)
 #   make e2e        the end-to-end suite in dev mode, on its own local control plane
 #   make e2e-kind   a kind cluster, the image, the chart and a GCS emulator in it, then the
 #                   end-to-end suite in helm mode against it
@@ -34,10 +35,16 @@ KUBECTL = $(KUBECTL_BIN) --kubeconfig $(KUBECONFIG_FILE)
 E2E_SUITE := tests/e2e/test_run_remote.py tests/e2e/test_project_resources.py \
 	tests/e2e/test_propeller_run.py
 
-.PHONY: test e2e e2e-kind kind-cluster kind-images kind-gcs kind-install e2e-helm kind-delete
+.PHONY: test typecheck e2e e2e-kind kind-cluster kind-images kind-gcs kind-install e2e-helm kind-delete
 
 test:
 	$(PYTEST) -q
+
+typecheck:
+	$(VENV)/bin/ruff check .
+	$(PYTHON) .ci/protobuf_stubs.py
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 e2e:
 	$(PYTEST) -q tests/e2e

@@ -11,6 +11,9 @@ import asyncio
 import logging
 
 from aiohttp import web
+from aiohttp.typedefs import Handler as HttpHandler
+from aiohttp.typedefs import Middleware
+from google.protobuf.message import Message
 
 from flyteadmin.api_server.auth.authentication import Authenticator
 from flyteadmin.api_server.auth.grpc_interceptor import AuthInterceptor
@@ -34,7 +37,7 @@ def _after_barrier(registry: dict[str, Handler], backend: Backend) -> dict[str, 
     """Each handler first waits for the writes other workers acknowledged (core/watermarks)."""
 
     def wrap(handler: Handler) -> Handler:
-        async def handle(request, ctx: CallContext):
+        async def handle(request: Message, ctx: CallContext) -> Message:
             await backend.barrier()
             return await handler(request, ctx)
 
@@ -43,9 +46,9 @@ def _after_barrier(registry: dict[str, Handler], backend: Backend) -> dict[str, 
     return {name: wrap(handler) for name, handler in registry.items()}
 
 
-def _worker_header(worker: int):
+def _worker_header(worker: int) -> Middleware:
     @web.middleware
-    async def middleware(request: web.Request, handler):
+    async def middleware(request: web.Request, handler: HttpHandler) -> web.StreamResponse:
         response = await handler(request)
         response.headers[WORKER_HEADER] = str(worker)
         return response
@@ -99,7 +102,7 @@ class ApiServer:
             extra_routes=oauth2_routes(self.auth) if self.auth is not None else [],
         )
         self._http_runner: web.AppRunner | None = None
-        self._warming: asyncio.Task | None = None
+        self._warming: asyncio.Task[None] | None = None
         self.http_port = server.http_port
 
     async def start(self) -> None:

@@ -28,6 +28,7 @@ from flyteadmin.api_server.routes import (
     TABLE,
     Route,
     RouteTable,
+    descriptor_of,
     resolve_field_path,
 )
 from flyteadmin.core.errors import AdminError, Code, invalid_argument, quoted
@@ -154,11 +155,13 @@ def _scalar(fd: FieldDescriptor, text: str) -> object:
             raise ValueError("expected true or false")
         return _BOOL[text]
     if kind == _T.TYPE_ENUM:  # by name or by number, as grpc-gateway accepts both
-        value = fd.enum_type.values_by_name.get(text)
+        enum = fd.enum_type
+        assert enum is not None  # an enum field has its enum's descriptor
+        value = enum.values_by_name.get(text)
         if value is None and _INT.fullmatch(text):
-            value = fd.enum_type.values_by_number.get(int(text))
+            value = enum.values_by_number.get(int(text))
         if value is None:
-            raise ValueError(f"not a value of {fd.enum_type.full_name}")
+            raise ValueError(f"not a value of {enum.full_name}")
         return value.number
     if kind == _T.TYPE_BYTES:  # standard base64, else URL-safe
         padded = text + "=" * (-len(text) % 4)
@@ -171,9 +174,10 @@ def _scalar(fd: FieldDescriptor, text: str) -> object:
 
 def _set_message(target: Message, text: str) -> None:
     """Well-known types that have a one-string form; other messages cannot come from a string."""
-    name = target.DESCRIPTOR.full_name
-    if name in _WRAPPERS:
-        target.value = _scalar(target.DESCRIPTOR.fields_by_name["value"], text)
+    descriptor = descriptor_of(target)
+    name = descriptor.full_name
+    if name in _WRAPPERS:  # one field, `value`; the wrapper's class is not known statically
+        setattr(target, "value", _scalar(descriptor.fields_by_name["value"], text))  # noqa: B010
     elif name in _JSON_STRING_TYPES:
         try:
             json_format.Parse(json.dumps(text), target)
@@ -218,7 +222,7 @@ def _assign(
 
 
 def _apply_query(route: Route, message: Message, query: MultiMapping[str]) -> None:
-    descriptor = message.DESCRIPTOR
+    descriptor = descriptor_of(message)
     # Like grpc-gateway's filter: a key under a field bound by the path or the body is skipped.
     bound = [resolve_field_path(descriptor, name) for name in route.variables]
     if route.body:
@@ -244,7 +248,9 @@ async def build_request(
             target = message if route.body == "*" else getattr(message, route.body)
             inbound.decode(data, target)
     for name, text in params.items():
-        _assign(message, resolve_field_path(message.DESCRIPTOR, name), [text], name)
+        chain = resolve_field_path(descriptor_of(message), name)
+        assert chain is not None  # route variables are checked when the routes are built
+        _assign(message, chain, [text], name)
     if route.body != "*":  # with body "*" grpc-gateway reads no query parameters at all
         _apply_query(route, message, request.rel_url.query)
     return message
@@ -348,7 +354,7 @@ def _cors_middleware(origins: Sequence[str]) -> Callable[..., Awaitable[web.Stre
                 return web.Response(status=403)
             asked = request.headers.get("Access-Control-Request-Headers", "").split(",")
             names = dict.fromkeys([*CORS_HEADERS, *(h.strip() for h in asked if h.strip())])
-            response = web.Response(
+            response: web.StreamResponse = web.Response(
                 headers={
                     "Access-Control-Allow-Methods": ", ".join(CORS_METHODS),
                     "Access-Control-Allow-Headers": ", ".join(names),
@@ -358,10 +364,10 @@ def _cors_middleware(origins: Sequence[str]) -> Callable[..., Awaitable[web.Stre
             try:
                 response = await handler(request)
             except web.HTTPException as exc:  # aiohttp's own 404/405 on extra routes
-                if ok:
+                if ok and origin is not None:
                     _allow_origin(exc.headers, origin)
                 raise
-        if ok and not response.prepared:
+        if ok and origin is not None and not response.prepared:
             _allow_origin(response.headers, origin)
         return response
 

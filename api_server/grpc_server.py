@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from google.rpc import status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -23,6 +26,15 @@ from grpc_status import rpc_status
 
 from flyteadmin.api_server.context import REQUEST_ID_KEY, CallContext, Handler, metadata_of
 from flyteadmin.api_server.routes import SERVICES
+from flyteadmin.api_server.unary import (
+    AioContext,
+    Behaviour,
+    Continuation,
+    Deserializer,
+    MethodHandler,
+    behaviour_of,
+    rebuilt,
+)
 from flyteadmin.core.errors import AdminError
 from flyteadmin.core.logs import current_request_id
 
@@ -73,8 +85,17 @@ def status_of(error: AdminError) -> grpc.Status:
     # An abort replaces the trailers the call set: the request id goes with the status.
     if request_id := current_request_id():
         trailers = (*grpc_status.trailing_metadata, (REQUEST_ID_KEY, request_id))
-        grpc_status = grpc_status._replace(trailing_metadata=trailers)
+        return _Status(grpc_status.code, grpc_status.details, trailers)
     return grpc_status
+
+
+@dataclass(frozen=True)
+class _Status(grpc.Status):
+    """A status with other trailers (grpc.Status is an interface of these three fields)."""
+
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple[tuple[str, str | bytes], ...]
 
 
 class _Undecodable:
@@ -84,8 +105,8 @@ class _Undecodable:
         self.error = error
 
 
-def _lenient(deserialize):
-    def decode(data: bytes):
+def _lenient(deserialize: Deserializer) -> Deserializer:
+    def decode(data: bytes) -> Any:
         try:
             return deserialize(data)
         except Exception as error:  # noqa: BLE001 - any failure to decode is the client's
@@ -94,8 +115,8 @@ def _lenient(deserialize):
     return decode
 
 
-def _refusing_undecodable(behavior):
-    async def method(request, context: grpc.aio.ServicerContext):
+def _refusing_undecodable(behavior: Behaviour) -> Behaviour:
+    async def method(request: Any, context: AioContext) -> Any:
         if isinstance(request, _Undecodable):
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode the request: {request.error}"
@@ -109,18 +130,22 @@ class DecodeErrors(grpc.aio.ServerInterceptor):
     """INVALID_ARGUMENT for request bytes that are not the method's message (garbage, a
     truncated message, invalid UTF-8 in a string), instead of grpcio's UNKNOWN."""
 
-    async def intercept_service(self, continuation, handler_call_details):
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> MethodHandler | None:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
+        inner = behaviour_of(handler) if handler is not None else None
+        if handler is None or inner is None or handler.request_deserializer is None:
             return handler
-        return handler._replace(
-            request_deserializer=_lenient(handler.request_deserializer),
-            unary_unary=_refusing_undecodable(handler.unary_unary),
+        return rebuilt(
+            handler,
+            _refusing_undecodable(inner),
+            deserializer=_lenient(handler.request_deserializer),
         )
 
 
-def _adapt(full_method: str, handler: Handler):
-    async def method(self, request, context: grpc.aio.ServicerContext):
+def _adapt(full_method: str, handler: Handler) -> Callable[[Any, Any, AioContext], Awaitable[Any]]:
+    async def method(self: Any, request: Any, context: AioContext) -> Any:
         ctx = CallContext.from_metadata(metadata_of(context.invocation_metadata()))
         try:
             return await handler(request, ctx)
@@ -134,7 +159,9 @@ def _adapt(full_method: str, handler: Handler):
     return method
 
 
-def _servicer(service, registry: Mapping[str, Handler]):
+def _servicer(
+    service: ServiceDescriptor, registry: Mapping[str, Handler]
+) -> tuple[object, Callable[[Any, grpc.aio.Server], None]]:
     module = importlib.import_module(
         service.file.name.replace("/", ".").removesuffix(".proto") + "_pb2_grpc"
     )

@@ -12,7 +12,7 @@ import functools
 import json
 from typing import Any
 
-from google.protobuf import descriptor_pool, json_format, message_factory
+from google.protobuf import any_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
@@ -56,6 +56,7 @@ def _add_nulls(message: Message, tree: dict[str, Any], proto_names: bool) -> Non
     if name in _OPAQUE:
         return
     if name == _ANY:
+        assert isinstance(message, any_pb2.Any)
         _add_nulls_in_any(message, tree, proto_names)
         return
     for fd, is_map in _message_fields(message.DESCRIPTOR):
@@ -74,7 +75,7 @@ def _add_nulls(message: Message, tree: dict[str, Any], proto_names: bool) -> Non
             tree[key] = None
 
 
-def _add_nulls_in_any(message: Message, tree: dict[str, Any], proto_names: bool) -> None:
+def _add_nulls_in_any(message: any_pb2.Any, tree: dict[str, Any], proto_names: bool) -> None:
     """An Any prints its message's fields beside ``@type`` (a well-known type: under ``value``)."""
     try:
         descriptor = descriptor_pool.Default().FindMessageTypeByName(message.TypeName())

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 from urllib.parse import unquote
 
 from flyteidl.service import admin_pb2, auth_pb2, dataproxy_pb2, identity_pb2, signal_pb2
@@ -44,6 +45,14 @@ SERVICES: tuple[ServiceDescriptor, ...] = (
 # Segment kinds, ordered by precedence: when several templates match a path, the one whose
 # segments are more specific from left to right wins (literal beats variable beats "**").
 _LITERAL, _ONE, _MANY = 0, 1, 2
+
+if TYPE_CHECKING:
+    from google.protobuf.descriptor_pb2 import MethodOptions
+    from google.protobuf.internal.extension_dict import _ExtensionFieldDescriptor
+
+# The google.api.http method option. protoc's stub types an extension as a plain
+# FieldDescriptor; types-protobuf's Extensions[] wants the extension's own type.
+_HTTP = cast("_ExtensionFieldDescriptor[MethodOptions, http_pb2.HttpRule]", annotations_pb2.http)
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,12 @@ def is_singular_message(fd: FieldDescriptor) -> bool:
     return fd.type == FieldDescriptor.TYPE_MESSAGE and not fd.is_repeated
 
 
+def descriptor_of(message: Message) -> Descriptor:
+    """``message.DESCRIPTOR``: types-protobuf types it as either implementation's descriptor
+    (pure Python or upb), which have one interface (and are one class at run time)."""
+    return cast(Descriptor, message.DESCRIPTOR)
+
+
 def resolve_field_path(
     descriptor: Descriptor, dotted: str, *, json_names: bool = False
 ) -> tuple[FieldDescriptor, ...] | None:
@@ -195,9 +210,9 @@ def build_routes(services: Iterable[ServiceDescriptor] = SERVICES) -> list[Route
     for service in services:
         for method in service.methods:
             options = method.GetOptions()
-            if not options.HasExtension(annotations_pb2.http):
+            if not options.HasExtension(_HTTP):
                 continue  # gRPC only, e.g. SignalService.GetOrCreateSignal
-            rule = options.Extensions[annotations_pb2.http]
+            rule = options.Extensions[_HTTP]
             # additional_bindings cannot nest (http.proto), so one level is all there is.
             for binding in (rule, *rule.additional_bindings):
                 routes.append(_route(service, method, binding))

@@ -21,6 +21,7 @@ from typing import Any
 
 import grpc
 from aiohttp import web
+from flyteidl.core import identifier_pb2
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
@@ -34,7 +35,14 @@ from flyteadmin.api_server.context import (
     new_request_id,
 )
 from flyteadmin.api_server.gateway import HTTP_STATUS
-from flyteadmin.api_server.routes import TABLE
+from flyteadmin.api_server.routes import TABLE, descriptor_of
+from flyteadmin.api_server.unary import (
+    AioContext,
+    Continuation,
+    MethodHandler,
+    behaviour_of,
+    rebuilt,
+)
 from flyteadmin.core import metrics, tracing
 from flyteadmin.core.errors import AdminError, Code
 from flyteadmin.core.logs import ACCESS_LOGGER, REQUEST, RequestContext
@@ -101,30 +109,30 @@ class TelemetryInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation,
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> MethodHandler | None:
         handler = await continuation(details)
-        if handler is None or handler.unary_unary is None:
+        inner = behaviour_of(handler) if handler is not None else None
+        if handler is None or inner is None:
             return handler
         full_method = details.method
         service, method = _split(full_method)
         labels = (service, method, GRPC)
         metadata = metadata_of(details.invocation_metadata)
-        inner = handler.unary_unary
         deserialize, serialize = handler.request_deserializer, handler.response_serializer
 
         # Sizes come from the bytes grpc reads and writes, so nothing is serialized twice.
-        def read(data: bytes):
+        def read(data: bytes) -> Any:
             metrics.rpc_request_bytes(service, method, GRPC, len(data))
             return deserialize(data) if deserialize else data
 
-        def write(message) -> bytes:
+        def write(message: Any) -> bytes:
             data = serialize(message) if serialize else message
             metrics.rpc_response_bytes(service, method, GRPC, len(data))
             return data
 
-        async def behaviour(request, context: grpc.aio.ServicerContext):
+        async def behaviour(request: Any, context: AioContext) -> Any:
             call = RequestContext(request_id(metadata.get(REQUEST_ID_KEY)), rpc=full_method[1:])
             token = REQUEST.set(call)
             metrics.rpc_started(GRPC)
@@ -148,9 +156,7 @@ class TelemetryInterceptor(grpc.aio.ServerInterceptor):
                     _finish(call, labels, code, started, span)
                     REQUEST.reset(token)
 
-        return handler._replace(
-            unary_unary=behaviour, request_deserializer=read, response_serializer=write
-        )
+        return rebuilt(handler, behaviour, deserializer=read, serializer=write)
 
 
 # ---------------------------------------------------------------------------- HTTP
@@ -231,16 +237,17 @@ def _execution_paths(descriptor: Descriptor, depth: int = 4) -> tuple[tuple[str,
     return tuple(sorted(found, key=len))
 
 
-def execution_of(message: Message) -> Message | None:
+def execution_of(message: Message) -> identifier_pb2.WorkflowExecutionIdentifier | None:
     """The first WorkflowExecutionIdentifier with a name that ``message`` holds, if any."""
-    for path in _execution_paths(message.DESCRIPTOR):
+    for path in _execution_paths(descriptor_of(message)):
         holder = message
         for name in path[:-1]:
             if not holder.HasField(name):
                 break
             holder = getattr(holder, name)
         else:
-            if holder.HasField(path[-1]) and (ident := getattr(holder, path[-1])).name:
+            ident: identifier_pb2.WorkflowExecutionIdentifier = getattr(holder, path[-1])
+            if holder.HasField(path[-1]) and ident.name:
                 return ident
     return None
 

@@ -22,6 +22,7 @@ import signal
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,13 @@ async def _serve(spec: _Spec, ready: Any) -> None:
 class Workers:
     """Start, supervise and stop the worker processes (call from one thread)."""
 
-    def __init__(self, settings: Settings, count: int | None = None, *, say=log.info) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        count: int | None = None,
+        *,
+        say: Callable[[str], None] = log.info,
+    ) -> None:
         server = settings.server
         if count is None:
             count = worker_count(settings)

@@ -77,7 +77,8 @@ class Archiver:
 
     @property
     def executions(self) -> Collection[ExecutionRecord]:
-        return self.backend.execution_records
+        records: Collection[ExecutionRecord] = self.backend.execution_records
+        return records
 
     # ----------------------------------------------------------------------------- choosing
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any, TypeVar
 
-from flyteidl.admin import matchable_resource_pb2
+from flyteidl.admin import launch_plan_pb2, matchable_resource_pb2
 from flyteidl.core import identifier_pb2
 from kubernetes import client
 
@@ -18,6 +19,7 @@ from flyteadmin.core import kube, metrics
 from flyteadmin.core.attributes import Attributes
 from flyteadmin.core.blobstore import GcsBlobStore
 from flyteadmin.core.budget import StorageBudget, follow_database_size
+from flyteadmin.core.compiler._graph import LaunchPlanLike
 from flyteadmin.core.config import Settings
 from flyteadmin.core.crmap.attributes import AttributesCodec
 from flyteadmin.core.crmap.executions import ExecutionCodec
@@ -45,11 +47,12 @@ from flyteadmin.core.registration.named_entities import NamedEntities
 from flyteadmin.core.registration.tasks import Tasks
 from flyteadmin.core.registration.workflows import WorkflowLimits, Workflows
 from flyteadmin.core.signals import Signals
-from flyteadmin.core.store import Collection
+from flyteadmin.core.store import Codec, Collection
 from flyteadmin.core.validation.tasks import TaskResourceLimits, limits_from_attributes
 from flyteadmin.core.watermarks import Watermarks
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 RT = identifier_pb2.ResourceType
 MR = matchable_resource_pb2.MatchableResource
 
@@ -61,8 +64,8 @@ class Backend:
         self.api = api or kube.api_client(k8s.kubeconfig)
         self.http = kube.KubeHttp(self.api, max_connections=k8s.api_connections)
         self.budget = StorageBudget(settings.etcd)
-        self._db_size_task: asyncio.Task | None = None
-        self._metrics_task: asyncio.Task | None = None
+        self._db_size_task: asyncio.Task[None] | None = None
+        self._metrics_task: asyncio.Task[None] | None = None
         # Lazy: the first blob call connects, or reports the store as not configured.
         self.blobs = GcsBlobStore(settings.storage)
         self.project_records = Collection(self.api, k8s.namespace, ProjectCodec(), self.http)
@@ -70,7 +73,7 @@ class Backend:
         self.projects = Projects(self.project_records, settings.domains)
         self.attributes = Attributes(self.attribute_records, self.projects, settings.executions)
 
-        def collection(codec):  # every kind lives in the store namespace
+        def collection(codec: Codec[T]) -> Collection[T]:  # all kinds live in one namespace
             return Collection(self.api, k8s.namespace, codec, self.http)
 
         self.task_records = collection(TaskCodec())
@@ -90,7 +93,7 @@ class Backend:
             self.description_records,
         ):
             add_indexes(records)
-        self.collections: list[Collection] = [
+        self.collections: list[Collection[Any]] = [
             self.project_records,
             self.attribute_records,
             self.task_records,
@@ -190,11 +193,14 @@ class Backend:
         attribute = matching.task_resource_attributes if matching else None
         return limits_from_attributes(attribute, self.settings.task_resources.limits)
 
-    def _launch_plan_interface(self, identifier: identifier_pb2.Identifier):
+    def _launch_plan_interface(
+        self, identifier: identifier_pb2.Identifier
+    ) -> LaunchPlanLike | None:
         record = self.launch_plans.find(identifier)
         if record is None or record.value.key != self.launch_plans.key_of(identifier):
             return None
-        return record.value.message.closure
+        closure: launch_plan_pb2.LaunchPlanClosure = record.value.message.closure
+        return closure
 
     def share_writes(self, watermarks: Watermarks) -> None:
         """Run as one of several API-server workers: publish this worker's writes, and let

@@ -194,7 +194,8 @@ class GcsBlobStore:
     async def get(self, uri: str) -> bytes:
         def get() -> bytes:
             try:
-                return self._blob(uri).download_as_bytes(retry=self._retry)
+                data: bytes = self._blob(uri).download_as_bytes(retry=self._retry)
+                return data
             except gexc.NotFound as exc:
                 raise BlobNotFound(uri) from exc
 
@@ -383,6 +384,9 @@ class GcsBlobStore:
 
 def _load_key(path: str) -> service_account.Credentials:
     try:
-        return service_account.Credentials.from_service_account_file(path)
+        credentials: service_account.Credentials = (
+            service_account.Credentials.from_service_account_file(path)
+        )
+        return credentials
     except (OSError, ValueError) as exc:
         raise not_configured(f"cannot read the service-account key {path}: {exc}") from exc

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from flyteadmin.core.config import EtcdSettings
 from flyteadmin.core.errors import AdminError, Code
+from flyteadmin.core.kube import KubeHttp
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,9 @@ def database_size(metrics_text: str) -> int:
     return int(size)
 
 
-async def follow_database_size(budget: StorageBudget, http, interval: float = 30.0) -> None:
+async def follow_database_size(
+    budget: StorageBudget, http: KubeHttp, interval: float = 30.0
+) -> None:
     """Poll kube-apiserver's ``/metrics`` for etcd's database size, until cancelled. Without
     the permission (``get`` on the non-resource URL ``/metrics``) it logs once and stops: the
     estimate alone then decides."""

@@ -26,7 +26,7 @@ from urllib.parse import quote
 import yaml
 from flyteidl.admin import matchable_resource_pb2, project_pb2
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from flyteadmin.core import crds, kube, metrics
 from flyteadmin.core.attributes import Attributes
@@ -91,7 +91,9 @@ def templates_digest(templates: Iterable[Template]) -> str:
     return h.hexdigest()
 
 
-def config_data(cfg: ClusterResourceSettings, read: Callable[[str], str] | None = None) -> dict:
+def config_data(
+    cfg: ClusterResourceSettings, read: Callable[[str], str] | None = None
+) -> dict[str, Any]:
     """template_data plus template_data_files (read now) -> {variable: value}."""
     read = read or (lambda p: Path(p).read_text())
     data = dict(cfg.template_data)
@@ -248,7 +250,8 @@ def _call(
     response.read()
     if not 200 <= response.status <= 299:
         api.response_deserialize(response, {})  # raises ApiException with the Status body
-    return json.loads(response.data or b"{}")
+    found: dict[str, Any] = json.loads(response.data or b"{}")
+    return found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -490,7 +493,7 @@ class ClusterResources:
             digest = objects_digest(namespace, objects)
             last = self._applied.get(key)
             fresh = last is not None and self._clock() - last[1] < self._cfg.reapply_seconds
-            if not force and fresh and last[0] == digest:
+            if not force and fresh and last is not None and last[0] == digest:
                 return Outcome(project, domain, namespace, "unchanged", cluster=target.name)
             await asyncio.to_thread(self._apply, target, stored.value, domain, namespace, objects)
         except Exception as exc:  # noqa: BLE001 - one project-domain must not stop the others
@@ -523,7 +526,7 @@ class ClusterResources:
         project: project_pb2.Project,
         domain: str,
         namespace: str,
-        objects: list[dict],
+        objects: list[dict[str, Any]],
     ) -> None:
         # The namespace handler makes it too; a new project's objects must not wait for it.
         reconcile_project_namespaces(target.api, project, [domain], self._namespace_template)

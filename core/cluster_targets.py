@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import aiohttp
 import urllib3
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from flyteadmin.core import kube
 from flyteadmin.core.clusters import HOME

@@ -649,7 +649,8 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     for key, raw in sorted(env.items()):
         if key.startswith(ENV_PREFIX):
             _set_path(data, key[len(ENV_PREFIX) :].lower().split("__"), yaml.safe_load(raw))
-    return _build(Settings, data, "")
+    settings: Settings = _build(Settings, data, "")
+    return settings
 
 
 def dump_defaults() -> str:

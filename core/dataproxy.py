@@ -220,7 +220,7 @@ class DataProxy:
     ) -> identifier_pb2.TaskExecutionIdentifier:
         _, children = await self._events.find_node(node)  # NotFound for an unknown node
         rows = children.tasks_of(node.node_id)
-        ids = sorted(
+        ids: list[identifier_pb2.TaskExecutionIdentifier] = sorted(
             (r.value.id for r in rows if r.value.id.retry_attempt == attempt),
             key=lambda i: (i.task_id.name, i.task_id.version),
         )
@@ -263,7 +263,11 @@ class DataProxy:
             raise invalid_argument(f"expiresIn [{go_duration(duration)}] must be at least 1s")
         return duration
 
-    def _download_lifetime(self, request: dataproxy_pb2.CreateDownloadLocationRequest) -> timedelta:
+    def _download_lifetime(
+        self,
+        request: dataproxy_pb2.CreateDownloadLocationRequest
+        | dataproxy_pb2.CreateDownloadLinkRequest,
+    ) -> timedelta:
         maximum = timedelta(seconds=self._settings.download.max_expires_in_seconds)
         if not request.HasField("expires_in"):
             return maximum

@@ -54,7 +54,7 @@ def event_body(
 
 def post_event(api: client.ApiClient, involved: Involved, **fields: Any) -> None:
     """Blocking; ``fields`` as for ``event_body``."""
-    body = event_body(involved, **fields)
+    body: Any = event_body(involved, **fields)  # the client takes a dict for its CoreV1Event
     client.CoreV1Api(api).create_namespaced_event(involved.namespace, body)
 
 

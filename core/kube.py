@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from flyteadmin.core import crds, metrics, tracing
 from flyteadmin.core.errors import AdminError, Code
@@ -204,7 +204,8 @@ def apply_crds(
     from flyteadmin.core.flyteworkflow import crd as fw_crd
 
     ext = client.ApiextensionsV1Api(api)
-    manifests = [kind.manifest() for kind in crds.KINDS] if store else []
+    # Any: the client takes a plain dict where its annotations name a model class.
+    manifests: list[Any] = [kind.manifest() for kind in crds.KINDS] if store else []
     if flyteworkflow:
         manifests.append(fw_crd.manifest())
     for body in manifests:
@@ -218,6 +219,7 @@ def apply_crds(
         else:
             if name == fw_crd.NAME:
                 continue  # propeller's own (e.g. from its chart) is kept as it is
+            assert current.metadata is not None  # a stored object has metadata
             body["metadata"]["resourceVersion"] = current.metadata.resource_version
             ext.replace_custom_resource_definition(name, body)
     deadline = time.monotonic() + timeout
@@ -238,7 +240,8 @@ def ensure_namespace(
     """Create ``name`` if absent (True when created); an existing namespace is left alone."""
     core = client.CoreV1Api(api)
     try:
-        core.create_namespace({"metadata": {"name": name, "labels": labels or {}}})
+        body: Any = {"metadata": {"name": name, "labels": labels or {}}}  # the client takes a dict
+        core.create_namespace(body)
         return True
     except ApiException as exc:
         if exc.status == 409:

@@ -409,7 +409,9 @@ def build_filter(schema: EntitySchema, function: str, field: str, values: Sequen
     return Filter(entity, column_name, function, tuple(converted), matches)
 
 
-def _on_record(target: EntitySchema, column: str, fn: _Function, values: tuple) -> Predicate:
+def _on_record(
+    target: EntitySchema, column: str, fn: _Function, values: tuple[Any, ...]
+) -> Predicate:
     test, get = fn.test(values), target.getter(column)
     return lambda r: (v := get(r)) is not None and test(v)
 
@@ -608,7 +610,8 @@ def _ordered(query: ListQuery, rows: list[R], wanted: int) -> list[R]:
             return heapq.nsmallest(wanted, rows, key=tiebreak)
         return sorted(rows, key=tiebreak)
     get = schema.getter(sort.key)
-    present, absent = [], []
+    present: list[R] = []
+    absent: list[R] = []
     for r in rows:
         (absent if get(r) is None else present).append(r)
     negate = None if sort.ascending else _NEGATE.get(schema.columns[sort.key].type)
@@ -617,7 +620,9 @@ def _ordered(query: ListQuery, rows: list[R], wanted: int) -> list[R]:
         if sort.ascending:
             key = lambda r: (get(r), tiebreak(r))  # noqa: E731
         else:
-            key = lambda r: (negate(get(r)), tiebreak(r))  # noqa: E731
+            flip = negate  # not None here: bound for the lambda, which mypy does not narrow
+            assert flip is not None
+            key = lambda r: (flip(get(r)), tiebreak(r))  # noqa: E731
         if schema.memoize:
             key = _memoized(key, (schema.tiebreak, schema.columns[sort.key].get, sort.ascending))
         remaining = wanted - len(head) if wanted else 0

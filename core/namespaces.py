@@ -8,10 +8,11 @@ the control plane never deletes a namespace, since it holds user workloads.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flyteidl.admin import project_pb2
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from flyteadmin.core.crds import LABEL_PREFIX
 from flyteadmin.core.crmap.labels import MANAGED_BY
@@ -53,7 +54,10 @@ def reconcile_project_namespaces(
         if active:
             # Create first: a new project's namespaces (the common case, e.g. a burst of
             # registrations) then cost one call each instead of a read and a create.
-            body = {"metadata": {"name": name, "labels": {k: v for k, v in labels.items() if v}}}
+            # Any: the client takes a plain dict where its annotations name V1Namespace.
+            body: Any = {
+                "metadata": {"name": name, "labels": {k: v for k, v in labels.items() if v}}
+            }
             try:
                 core.create_namespace(body, _request_timeout=SYNC_TIMEOUT)
                 created.append(name)
@@ -67,6 +71,7 @@ def reconcile_project_namespaces(
             if exc.status == 404:
                 continue  # an archived project's namespace that is gone (or just deleted)
             raise
+        assert current.metadata is not None  # a stored object has metadata
         have = current.metadata.labels or {}
         if any(have.get(k) != v for k, v in labels.items()):
             if not active and have.get(MANAGED) is None:

@@ -206,7 +206,8 @@ def _round_up_to_nano(magnitude: int, scale: int) -> int:
     shift = _NANO - scale
     if len(str(magnitude)) <= shift:
         return 1
-    quotient, remainder = divmod(magnitude, 10**shift)
+    unit: int = 10**shift
+    quotient, remainder = divmod(magnitude, unit)
     return quotient + (1 if remainder else 0)
 
 

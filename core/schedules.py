@@ -30,6 +30,7 @@ from google.protobuf import timestamp_pb2
 
 from flyteadmin.core.validation.schedules import (
     CronError,
+    CronSpec,
     cron_string,
     is_scheduled,
     next_fire_times,
@@ -131,7 +132,7 @@ def _cron_times(cron: str, after: datetime, now: datetime, limit: int) -> Due:
         raise ValueError(f"cannot compute fire times of [{cron}]: {err}") from None
 
 
-def _parse(cron: str):
+def _parse(cron: str) -> CronSpec:
     try:
         return parse_cron(cron)
     except CronError as err:

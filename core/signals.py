@@ -10,14 +10,20 @@ from flyteidl.core import identifier_pb2
 
 from flyteadmin.core import listing
 from flyteadmin.core.compiler import castable, literal_type_of, literal_type_text
-from flyteadmin.core.crmap.executions import execution_object_name
+from flyteadmin.core.crmap.executions import ExecutionRecord, execution_object_name
 from flyteadmin.core.crmap.signals import SignalRecord, signal_object_name
-from flyteadmin.core.errors import already_exists, failed_precondition, invalid_argument, missing
+from flyteadmin.core.errors import (
+    already_exists,
+    failed_precondition,
+    invalid_argument,
+    missing,
+    not_found,
+)
 from flyteadmin.core.executions.history import ChildrenOf
 from flyteadmin.core.executions.service import Executions
 from flyteadmin.core.listing import Column, ColumnType, EntitySchema, SortSpec
 from flyteadmin.core.registration.entities import sort_args
-from flyteadmin.core.store import AlreadyExists, Collection
+from flyteadmin.core.store import AlreadyExists, Collection, Stored
 
 SCHEMA = EntitySchema(
     name="signal",
@@ -60,11 +66,11 @@ class Signals:
         self,
         records: Collection[SignalRecord],
         executions: Executions,
-        children_of: ChildrenOf | None = None,
+        children_of: ChildrenOf,
     ) -> None:
         self.records = records
         self.executions = executions
-        self.children_of = children_of or ChildrenOf(executions.records, None, None, records)
+        self.children_of = children_of
         records.add_index("execution", lambda v: [_execution_key(v.signal.id.execution_id)])
 
     async def get_or_create(
@@ -96,6 +102,10 @@ class Signals:
                 existing = await self.records.create(SignalRecord(signal, created_at=created))
             except AlreadyExists:  # created concurrently: answer what is there
                 existing = await self.records.read_through(name)
+                if existing is None:  # ... and deleted since (its execution archived)
+                    raise not_found(
+                        f"signal [{request.id.signal_id}] was deleted meanwhile"
+                    ) from None
         return existing.value.signal
 
     async def list(self, request: signal_pb2.SignalListRequest) -> signal_pb2.SignalList:
@@ -156,7 +166,9 @@ class Signals:
 
         await self.records.mutate(name, change)
 
-    async def _archived(self, ex: identifier_pb2.WorkflowExecutionIdentifier):
+    async def _archived(
+        self, ex: identifier_pb2.WorkflowExecutionIdentifier
+    ) -> Stored[ExecutionRecord] | None:
         history = self.executions.history
         return None if history is None else await history.execution(_execution_key(ex))
 

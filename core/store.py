@@ -31,7 +31,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import quote
 
 from kubernetes import client, watch
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from flyteadmin.core import kube, metrics
 from flyteadmin.core.budget import StorageBudget
@@ -354,9 +354,8 @@ class Collection(Generic[T]):
 
     @staticmethod
     def _same_main_part(before: Body, body: Body) -> bool:
-        return before["spec"] == body["spec"] and before["metadata"].get("labels") == body[
-            "metadata"
-        ].get("labels")
+        labels_before, labels = before["metadata"].get("labels"), body["metadata"].get("labels")
+        return bool(before["spec"] == body["spec"] and labels_before == labels)
 
     async def mutate(self, name: str, change: Callable[[T], T], attempts: int = 16) -> Stored[T]:
         """Read-modify-write with retries on conflicts; ``change`` may raise to abort, or
@@ -587,7 +586,8 @@ class Collection(Generic[T]):
         items: list[Stored[T]] = []
         token: str | None = None
         while True:
-            page = self._custom.list_namespaced_custom_object(
+            # Annotated `object` by the client: a custom object list is a JSON object.
+            page: Any = self._custom.list_namespaced_custom_object(
                 *self._coords,
                 limit=_LIST_PAGE,
                 _continue=token,

@@ -21,6 +21,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flyteadmin.core import config as config_module
 from flyteadmin.core import logs
@@ -28,6 +29,9 @@ from flyteadmin.core.config import LoggingSettings, Settings, load_settings
 
 # prometheus-client's multiprocess folder (read by it, and by core/metrics.py).
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+if TYPE_CHECKING:  # imported when used: the API server is not loaded by every command
+    from flyteadmin.api_server.workers import Workers
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -117,7 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     run_until_signalled(main)
 
 
-def _serve_workers(settings: Settings, workers) -> None:
+def _serve_workers(settings: Settings, workers: Workers) -> None:
     """Several API-server processes (``server.workers``), supervised until SIGINT/SIGTERM;
     this process serves their metrics (aggregated) and readiness."""
     from flyteadmin.metrics_server import serve_metrics

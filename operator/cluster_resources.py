@@ -49,7 +49,7 @@ def controller(ctx: OperatorContext) -> ClusterResources:
     return found
 
 
-async def caught_up(collection: Collection, body: kopf.Body, deleted: bool) -> None:
+async def caught_up(collection: Collection[Any], body: kopf.Body, deleted: bool) -> None:
     """Wait until the core's watch cache has seen this event (Kopf's watch and the cache's are
     two streams), so resolution reads the new rows. Gives up quietly after a while: the next
     pass repairs anything missed."""

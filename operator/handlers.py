@@ -97,7 +97,8 @@ def launcher(ctx: OperatorContext) -> Launcher:
     if "launcher" not in ctx.shared:
         retention = dt.timedelta(seconds=ctx.settings.operator.flyteworkflow_retention_seconds)
         ctx.shared["launcher"] = Launcher(ctx.backend, retention=retention, targets=ctx.targets)
-    return ctx.shared["launcher"]
+    shared: Launcher = ctx.shared["launcher"]
+    return shared
 
 
 def register_executions(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:

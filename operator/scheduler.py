@@ -148,9 +148,10 @@ class Scheduler:
             await self._forget(stored)
             return None
         if state.version != state.active_version or state.since is None:
-            state = await self._activated(stored.name, state.active_version, now)
-            if state is None:
+            activated = await self._activated(stored.name, state.active_version, now)
+            if activated is None:
                 return None
+            state = activated
         after = state.fired_up_to or state.since
         assert after is not None
         due = schedules.due_times(schedule, after, now, self.settings.max_catch_up)

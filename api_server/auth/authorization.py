@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf.message import Message
 
@@ -160,7 +161,7 @@ def locate(rule: Rule, request: Message) -> tuple[str, str]:
     if rule.scope == PROJECT:
         head, _, field = rule.at.rpartition(".")
         return getattr(_walk(request, head), field), ""
-    holder = _walk(request, rule.at)
+    holder: Any = _walk(request, rule.at)  # an identifier-like message
     return holder.project, holder.domain
 
 

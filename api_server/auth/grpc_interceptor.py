@@ -5,7 +5,7 @@ the caller in ``context.CALLER``. Health, reflection and the AuthMetadataService
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 
@@ -13,6 +13,13 @@ from flyteadmin.api_server.auth.authentication import OPEN_METHODS, Authenticato
 from flyteadmin.api_server.context import CALLER, metadata_of
 from flyteadmin.api_server.grpc_server import status_of
 from flyteadmin.api_server.routes import SERVICES
+from flyteadmin.api_server.unary import (
+    AioContext,
+    Continuation,
+    MethodHandler,
+    behaviour_of,
+    rebuilt,
+)
 from flyteadmin.core.errors import AdminError, Code
 
 log = logging.getLogger(__name__)
@@ -32,14 +39,14 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation,
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> MethodHandler | None:
         handler = await continuation(details)
-        if handler is None or handler.unary_unary is None or not guarded(details.method):
+        inner = behaviour_of(handler) if handler is not None else None
+        if handler is None or inner is None or not guarded(details.method):
             return handler  # every flyteidl RPC is unary-unary
         metadata = metadata_of(details.invocation_metadata)
-        inner = handler.unary_unary
         try:
             identity = await self.authenticator.authenticate(metadata)
         except Exception as exc:
@@ -48,16 +55,16 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 exc = AdminError(Code.INTERNAL, "internal error")
             refusal = exc
 
-            async def reject(request, context: grpc.aio.ServicerContext):
+            async def reject(request: Any, context: AioContext) -> None:
                 await context.abort_with_status(status_of(refusal))  # (with the request id)
 
-            return handler._replace(unary_unary=reject)
+            return rebuilt(handler, reject)
 
-        async def behaviour(request, context: grpc.aio.ServicerContext):
+        async def behaviour(request: Any, context: AioContext) -> Any:
             token = CALLER.set(identity)
             try:
                 return await inner(request, context)
             finally:
                 CALLER.reset(token)
 
-        return handler._replace(unary_unary=behaviour)
+        return rebuilt(handler, behaviour)

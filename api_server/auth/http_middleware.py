@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from aiohttp import web
 
@@ -60,10 +61,10 @@ def auth_middleware(authenticator: Authenticator) -> Middleware:
             identity = await authenticator.authenticate(request.headers)
         except AdminError as error:
             _, outbound = select_marshalers(request.headers)
-            response = status_response(outbound, error.code, error.message)
+            refusal = status_response(outbound, error.code, error.message)
             if error.code == Code.UNAUTHENTICATED:
-                response.headers["WWW-Authenticate"] = "Bearer"
-            return response
+                refusal.headers["WWW-Authenticate"] = "Bearer"
+            return refusal
         token = CALLER.set(identity)
         try:
             response = await handler(request)
@@ -76,7 +77,7 @@ def auth_middleware(authenticator: Authenticator) -> Middleware:
     return authenticate
 
 
-def add_user_headers(response: web.StreamResponse, subject: str, claims: Mapping) -> None:
+def add_user_headers(response: web.StreamResponse, subject: str, claims: Mapping[str, Any]) -> None:
     """flyteadmin's `/me` also answers in headers: X-User-Subject and X-User-Claim-<claim, with
     `_` as `-`> (JSON values), for proxies that forward identity."""
     response.headers["X-User-Subject"] = subject
@@ -126,7 +127,9 @@ def login_routes(logins: UserLogins) -> list[web.RouteDef]:
     """User logins through the login provider: browser steps and the device endpoint. Each may
     call the provider (blocking), so each runs in a thread."""
 
-    def browser_step(step: Callable[[dict[str, str]], Redirect | Page]):
+    def browser_step(
+        step: Callable[[dict[str, str]], Redirect | Page],
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def serve(request: web.Request) -> web.Response:
             try:
                 return _browser(await asyncio.to_thread(step, dict(request.rel_url.query)))

@@ -4,6 +4,9 @@ path (``/flyteidl.service.AdminService/GetProject``). Both doors serve this regi
 from __future__ import annotations
 
 import asyncio
+from typing import NoReturn
+
+from google.protobuf.message import Message
 
 from flyteadmin.api_server.auth.authorization import authorize, authorizer_for
 from flyteadmin.api_server.context import CallContext, Handler
@@ -28,7 +31,7 @@ from flyteadmin.core.validation.requests import check_request
 def _unimplemented(full_method: str) -> Handler:
     method = full_method.rsplit("/", 1)[-1]
 
-    async def handler(request, ctx: CallContext):
+    async def handler(request: Message, ctx: CallContext) -> NoReturn:
         raise unimplemented(f"{method} is not implemented by this control plane yet")
 
     return handler
@@ -58,7 +61,7 @@ def checked(handler: Handler) -> Handler:
     """``handler`` behind the checks every request passes first (defined enum numbers,
     bounded identifiers: core/validation/requests.py)."""
 
-    async def run(request, ctx: CallContext):
+    async def run(request: Message, ctx: CallContext) -> Message:
         if request.ByteSize() > _CHECK_OFF_LOOP_BYTES:
             await asyncio.to_thread(check_request, request)
         else:

@@ -27,7 +27,9 @@ _SERVER_CODES = frozenset(
 )
 
 
-async def ingest(kind: str, applying: Awaitable[None], occurred_at: timestamp_pb2.Timestamp):
+async def ingest(
+    kind: str, applying: Awaitable[None], occurred_at: timestamp_pb2.Timestamp
+) -> None:
     """Apply an event, counted by kind and outcome; accepted ones with their latency."""
     try:
         await applying
@@ -48,44 +50,62 @@ async def ingest(kind: str, applying: Awaitable[None], occurred_at: timestamp_pb
 def handlers(backend: Backend) -> dict[str, Handler]:
     events = backend.events
 
-    async def workflow_event(request: event_pb2.WorkflowExecutionEventRequest, ctx: CallContext):
+    async def workflow_event(
+        request: event_pb2.WorkflowExecutionEventRequest, ctx: CallContext
+    ) -> event_pb2.WorkflowExecutionEventResponse:
         await ingest("workflow", events.workflow_event(request), request.event.occurred_at)
         return event_pb2.WorkflowExecutionEventResponse()
 
-    async def node_event(request: event_pb2.NodeExecutionEventRequest, ctx: CallContext):
+    async def node_event(
+        request: event_pb2.NodeExecutionEventRequest, ctx: CallContext
+    ) -> event_pb2.NodeExecutionEventResponse:
         await ingest("node", events.node_event(request), request.event.occurred_at)
         return event_pb2.NodeExecutionEventResponse()
 
-    async def task_event(request: event_pb2.TaskExecutionEventRequest, ctx: CallContext):
+    async def task_event(
+        request: event_pb2.TaskExecutionEventRequest, ctx: CallContext
+    ) -> event_pb2.TaskExecutionEventResponse:
         await ingest("task", events.task_event(request), request.event.occurred_at)
         return event_pb2.TaskExecutionEventResponse()
 
-    async def get_node(request: node_execution_pb2.NodeExecutionGetRequest, ctx: CallContext):
+    async def get_node(
+        request: node_execution_pb2.NodeExecutionGetRequest, ctx: CallContext
+    ) -> node_execution_pb2.NodeExecution:
         return await events.get_node(request.id)
 
-    async def list_nodes(request: node_execution_pb2.NodeExecutionListRequest, ctx: CallContext):
+    async def list_nodes(
+        request: node_execution_pb2.NodeExecutionListRequest, ctx: CallContext
+    ) -> node_execution_pb2.NodeExecutionList:
         return await events.list_nodes(request)
 
     async def list_nodes_for_task(
         request: node_execution_pb2.NodeExecutionForTaskListRequest, ctx: CallContext
-    ):
+    ) -> node_execution_pb2.NodeExecutionList:
         return await events.list_nodes_for_task(request)
 
-    async def node_data(request: node_execution_pb2.NodeExecutionGetDataRequest, ctx: CallContext):
+    async def node_data(
+        request: node_execution_pb2.NodeExecutionGetDataRequest, ctx: CallContext
+    ) -> node_execution_pb2.NodeExecutionGetDataResponse:
         return await events.get_node_data(request.id)
 
     async def dynamic_workflow(
         request: node_execution_pb2.GetDynamicNodeWorkflowRequest, ctx: CallContext
-    ):
+    ) -> node_execution_pb2.DynamicNodeWorkflowResponse:
         return await events.get_dynamic_workflow(request.id)
 
-    async def get_task(request: task_execution_pb2.TaskExecutionGetRequest, ctx: CallContext):
+    async def get_task(
+        request: task_execution_pb2.TaskExecutionGetRequest, ctx: CallContext
+    ) -> task_execution_pb2.TaskExecution:
         return await events.get_task(request.id)
 
-    async def list_tasks(request: task_execution_pb2.TaskExecutionListRequest, ctx: CallContext):
+    async def list_tasks(
+        request: task_execution_pb2.TaskExecutionListRequest, ctx: CallContext
+    ) -> task_execution_pb2.TaskExecutionList:
         return await events.list_tasks(request)
 
-    async def task_data(request: task_execution_pb2.TaskExecutionGetDataRequest, ctx: CallContext):
+    async def task_data(
+        request: task_execution_pb2.TaskExecutionGetDataRequest, ctx: CallContext
+    ) -> task_execution_pb2.TaskExecutionGetDataResponse:
         return await events.get_task_data(request.id)
 
     return {

@@ -16,28 +16,42 @@ def handlers(backend: Backend) -> dict[str, Handler]:
     executions = backend.executions
     metrics = ExecutionMetrics(executions, backend.workflows, backend.events)
 
-    async def create(request: execution_pb2.ExecutionCreateRequest, ctx: CallContext):
+    async def create(
+        request: execution_pb2.ExecutionCreateRequest, ctx: CallContext
+    ) -> execution_pb2.ExecutionCreateResponse:
         ident = await executions.create(request, principal=ctx.principal)
         return execution_pb2.ExecutionCreateResponse(id=ident)
 
-    async def get(request: execution_pb2.WorkflowExecutionGetRequest, ctx: CallContext):
+    async def get(
+        request: execution_pb2.WorkflowExecutionGetRequest, ctx: CallContext
+    ) -> execution_pb2.Execution:
         return await executions.get(request.id)
 
-    async def list_(request: common_pb2.ResourceListRequest, ctx: CallContext):
+    async def list_(
+        request: common_pb2.ResourceListRequest, ctx: CallContext
+    ) -> execution_pb2.ExecutionList:
         return await executions.list(request)
 
-    async def update(request: execution_pb2.ExecutionUpdateRequest, ctx: CallContext):
+    async def update(
+        request: execution_pb2.ExecutionUpdateRequest, ctx: CallContext
+    ) -> execution_pb2.ExecutionUpdateResponse:
         await executions.update(request, principal=ctx.principal)
         return execution_pb2.ExecutionUpdateResponse()
 
-    async def terminate(request: execution_pb2.ExecutionTerminateRequest, ctx: CallContext):
+    async def terminate(
+        request: execution_pb2.ExecutionTerminateRequest, ctx: CallContext
+    ) -> execution_pb2.ExecutionTerminateResponse:
         await executions.terminate(request, principal=ctx.principal)
         return execution_pb2.ExecutionTerminateResponse()
 
-    async def get_data(request: execution_pb2.WorkflowExecutionGetDataRequest, ctx):
+    async def get_data(
+        request: execution_pb2.WorkflowExecutionGetDataRequest, ctx: CallContext
+    ) -> execution_pb2.WorkflowExecutionGetDataResponse:
         return await executions.get_data(request.id)
 
-    async def relaunch(request: execution_pb2.ExecutionRelaunchRequest, ctx: CallContext):
+    async def relaunch(
+        request: execution_pb2.ExecutionRelaunchRequest, ctx: CallContext
+    ) -> execution_pb2.ExecutionCreateResponse:
         ident = await executions.relaunch(
             request.id,
             name=request.name,
@@ -46,7 +60,9 @@ def handlers(backend: Backend) -> dict[str, Handler]:
         )
         return execution_pb2.ExecutionCreateResponse(id=ident)
 
-    async def recover(request: execution_pb2.ExecutionRecoverRequest, ctx: CallContext):
+    async def recover(
+        request: execution_pb2.ExecutionRecoverRequest, ctx: CallContext
+    ) -> execution_pb2.ExecutionCreateResponse:
         ident = await executions.relaunch(
             request.id,
             name=request.name,
@@ -56,7 +72,9 @@ def handlers(backend: Backend) -> dict[str, Handler]:
         )
         return execution_pb2.ExecutionCreateResponse(id=ident)
 
-    async def get_metrics(request: execution_pb2.WorkflowExecutionGetMetricsRequest, ctx):
+    async def get_metrics(
+        request: execution_pb2.WorkflowExecutionGetMetricsRequest, ctx: CallContext
+    ) -> execution_pb2.WorkflowExecutionGetMetricsResponse:
         return await metrics.get(request)
 
     return {

@@ -9,9 +9,11 @@ after which flyteconsole leaves its execution tables empty; docs/decisions.md).
 from __future__ import annotations
 
 import asyncio
+from typing import NoReturn
 
 from flyteidl.service import auth_pb2, identity_pb2
 from google.protobuf import json_format, struct_pb2
+from google.protobuf.message import Message
 
 from flyteadmin.api_server.context import ANONYMOUS, CallContext, Handler
 from flyteadmin.core.auth.runtime import Auth
@@ -30,7 +32,7 @@ PROFILE = ("name", "preferred_username", "given_name", "family_name", "email", "
 def _off(method: str) -> Handler:
     name = method.rsplit("/", 1)[-1]
 
-    async def handler(request, ctx: CallContext):
+    async def handler(request: Message, ctx: CallContext) -> NoReturn:
         raise unimplemented(f"{name} is not implemented while authentication is off (auth.mode)")
 
     return handler
@@ -39,7 +41,7 @@ def _off(method: str) -> Handler:
 def user_info(identity: Identity) -> identity_pb2.UserInfoResponse:
     claims = dict(identity.claims)
     # A user token of the built-in server carries the user's profile under `user_info`.
-    nested = claims.get("user_info") if isinstance(claims.get("user_info"), dict) else {}
+    nested = found if isinstance(found := claims.get("user_info"), dict) else {}
     response = identity_pb2.UserInfoResponse(subject=identity.subject)
     for name in PROFILE:
         value = claims.get(name, nested.get(name))
@@ -51,7 +53,9 @@ def user_info(identity: Identity) -> identity_pb2.UserInfoResponse:
     return response
 
 
-async def anonymous_user_info(request: identity_pb2.UserInfoRequest, ctx: CallContext):
+async def anonymous_user_info(
+    request: identity_pb2.UserInfoRequest, ctx: CallContext
+) -> identity_pb2.UserInfoResponse:
     return user_info(ANONYMOUS)
 
 
@@ -64,7 +68,9 @@ def handlers(auth: Auth | None) -> dict[str, Handler]:
         auth.public_client_config(), auth_pb2.PublicClientAuthConfigResponse()
     )
 
-    async def metadata(request: auth_pb2.OAuth2MetadataRequest, ctx: CallContext):
+    async def metadata(
+        request: auth_pb2.OAuth2MetadataRequest, ctx: CallContext
+    ) -> auth_pb2.OAuth2MetadataResponse:
         document = await asyncio.to_thread(auth.oauth2_metadata)  # external: a fetch
         try:
             # An external provider's document has more members than the message: drop them.
@@ -74,10 +80,14 @@ def handlers(auth: Auth | None) -> dict[str, Handler]:
         except json_format.ParseError as exc:
             raise AdminError(Code.UNAVAILABLE, f"unusable issuer metadata: {exc}") from None
 
-    async def public_client_config(request, ctx: CallContext):
+    async def public_client_config(
+        request: auth_pb2.PublicClientAuthConfigRequest, ctx: CallContext
+    ) -> auth_pb2.PublicClientAuthConfigResponse:
         return client_config
 
-    async def me(request: identity_pb2.UserInfoRequest, ctx: CallContext):
+    async def me(
+        request: identity_pb2.UserInfoRequest, ctx: CallContext
+    ) -> identity_pb2.UserInfoResponse:
         if ctx.identity is None:  # UserInfo is not an open method: the door let no one in
             raise unauthenticated("authentication is required")
         return user_info(ctx.identity)

@@ -19,7 +19,9 @@ ADMIN = "/flyteidl.service.AdminService/"
 RT = identifier_pb2.ResourceType
 
 
-def _checked_id(request: common_pb2.ObjectGetRequest, resource_type: int):
+def _checked_id(
+    request: common_pb2.ObjectGetRequest, resource_type: identifier_pb2.ResourceType
+) -> identifier_pb2.Identifier:
     """Get RPCs over HTTP arrive without a resource type; flyteadmin fills it in. A bad id is
     InvalidArgument here (flyteadmin only logged it and matched an arbitrary row)."""
     ident = identifier_pb2.Identifier()
@@ -38,75 +40,111 @@ def handlers(backend: Backend) -> dict[str, Handler]:
         backend.descriptions,
     )
 
-    async def create_task(request: task_pb2.TaskCreateRequest, ctx: CallContext):
+    async def create_task(
+        request: task_pb2.TaskCreateRequest, ctx: CallContext
+    ) -> task_pb2.TaskCreateResponse:
         await tasks.create(request)
         return task_pb2.TaskCreateResponse()
 
-    async def get_task(request: common_pb2.ObjectGetRequest, ctx: CallContext):
+    async def get_task(request: common_pb2.ObjectGetRequest, ctx: CallContext) -> task_pb2.Task:
         return await tasks.get_full(_checked_id(request, RT.TASK))
 
-    async def list_tasks(request: common_pb2.ResourceListRequest, ctx: CallContext):
+    async def list_tasks(
+        request: common_pb2.ResourceListRequest, ctx: CallContext
+    ) -> task_pb2.TaskList:
         items, token = await tasks.list_full(request, rpc="ListTasks")
         return task_pb2.TaskList(tasks=items, token=token)
 
-    async def list_task_ids(request: common_pb2.NamedEntityIdentifierListRequest, ctx):
+    async def list_task_ids(
+        request: common_pb2.NamedEntityIdentifierListRequest, ctx: CallContext
+    ) -> common_pb2.NamedEntityIdentifierList:
         return tasks.list_ids(request, "ListTaskIds")
 
-    async def create_workflow(request: workflow_pb2.WorkflowCreateRequest, ctx: CallContext):
+    async def create_workflow(
+        request: workflow_pb2.WorkflowCreateRequest, ctx: CallContext
+    ) -> workflow_pb2.WorkflowCreateResponse:
         await workflows.create(request)
         return workflow_pb2.WorkflowCreateResponse()
 
-    async def get_workflow(request: common_pb2.ObjectGetRequest, ctx: CallContext):
+    async def get_workflow(
+        request: common_pb2.ObjectGetRequest, ctx: CallContext
+    ) -> workflow_pb2.Workflow:
         return await workflows.get_full(_checked_id(request, RT.WORKFLOW))
 
-    async def list_workflows(request: common_pb2.ResourceListRequest, ctx: CallContext):
+    async def list_workflows(
+        request: common_pb2.ResourceListRequest, ctx: CallContext
+    ) -> workflow_pb2.WorkflowList:
         items, token = await workflows.list_page(request, rpc="ListWorkflows")
         return workflow_pb2.WorkflowList(workflows=items, token=token)
 
-    async def list_workflow_ids(request: common_pb2.NamedEntityIdentifierListRequest, ctx):
+    async def list_workflow_ids(
+        request: common_pb2.NamedEntityIdentifierListRequest, ctx: CallContext
+    ) -> common_pb2.NamedEntityIdentifierList:
         return workflows.list_ids(request, "ListWorkflowIds")
 
-    async def create_launch_plan(request: launch_plan_pb2.LaunchPlanCreateRequest, ctx):
+    async def create_launch_plan(
+        request: launch_plan_pb2.LaunchPlanCreateRequest, ctx: CallContext
+    ) -> launch_plan_pb2.LaunchPlanCreateResponse:
         await launch_plans.create(request)
         return launch_plan_pb2.LaunchPlanCreateResponse()
 
-    async def get_launch_plan(request: common_pb2.ObjectGetRequest, ctx: CallContext):
+    async def get_launch_plan(
+        request: common_pb2.ObjectGetRequest, ctx: CallContext
+    ) -> launch_plan_pb2.LaunchPlan:
         return launch_plans.get(_checked_id(request, RT.LAUNCH_PLAN))
 
-    async def update_launch_plan(request: launch_plan_pb2.LaunchPlanUpdateRequest, ctx):
+    async def update_launch_plan(
+        request: launch_plan_pb2.LaunchPlanUpdateRequest, ctx: CallContext
+    ) -> launch_plan_pb2.LaunchPlanUpdateResponse:
         await launch_plans.update(request)
         return launch_plan_pb2.LaunchPlanUpdateResponse()
 
-    async def get_active_launch_plan(request: launch_plan_pb2.ActiveLaunchPlanRequest, ctx):
+    async def get_active_launch_plan(
+        request: launch_plan_pb2.ActiveLaunchPlanRequest, ctx: CallContext
+    ) -> launch_plan_pb2.LaunchPlan:
         return launch_plans.get_active(request)
 
-    async def list_active_launch_plans(request: launch_plan_pb2.ActiveLaunchPlanListRequest, ctx):
+    async def list_active_launch_plans(
+        request: launch_plan_pb2.ActiveLaunchPlanListRequest, ctx: CallContext
+    ) -> launch_plan_pb2.LaunchPlanList:
         return await launch_plans.list_launch_plans(request, active_only=True)
 
-    async def list_launch_plans(request: common_pb2.ResourceListRequest, ctx: CallContext):
+    async def list_launch_plans(
+        request: common_pb2.ResourceListRequest, ctx: CallContext
+    ) -> launch_plan_pb2.LaunchPlanList:
         return await launch_plans.list_launch_plans(request)
 
-    async def list_launch_plan_ids(request: common_pb2.NamedEntityIdentifierListRequest, ctx):
+    async def list_launch_plan_ids(
+        request: common_pb2.NamedEntityIdentifierListRequest, ctx: CallContext
+    ) -> common_pb2.NamedEntityIdentifierList:
         return launch_plans.list_ids(request, "ListLaunchPlanIds")
 
-    async def get_named_entity(request: common_pb2.NamedEntityGetRequest, ctx: CallContext):
+    async def get_named_entity(
+        request: common_pb2.NamedEntityGetRequest, ctx: CallContext
+    ) -> common_pb2.NamedEntity:
         return named.get(request)
 
-    async def update_named_entity(request: common_pb2.NamedEntityUpdateRequest, ctx):
+    async def update_named_entity(
+        request: common_pb2.NamedEntityUpdateRequest, ctx: CallContext
+    ) -> common_pb2.NamedEntityUpdateResponse:
         await named.update(request)
         return common_pb2.NamedEntityUpdateResponse()
 
-    async def list_named_entities(request: common_pb2.NamedEntityListRequest, ctx):
+    async def list_named_entities(
+        request: common_pb2.NamedEntityListRequest, ctx: CallContext
+    ) -> common_pb2.NamedEntityList:
         return await named.list(request)
 
-    async def get_description(request: common_pb2.ObjectGetRequest, ctx: CallContext):
+    async def get_description(
+        request: common_pb2.ObjectGetRequest, ctx: CallContext
+    ) -> description_entity_pb2.DescriptionEntity:
         ident = identifier_pb2.Identifier()
         ident.CopyFrom(request.id)
         return descriptions.get_description(ident)
 
     async def list_descriptions(
         request: description_entity_pb2.DescriptionEntityListRequest, ctx: CallContext
-    ):
+    ) -> description_entity_pb2.DescriptionEntityList:
         return await descriptions.list_descriptions(request)
 
     return {

@@ -13,13 +13,19 @@ SIGNALS = "/flyteidl.service.SignalService/"
 def handlers(backend: Backend) -> dict[str, Handler]:
     signals = backend.signals
 
-    async def get_or_create(request: signal_pb2.SignalGetOrCreateRequest, ctx: CallContext):
+    async def get_or_create(
+        request: signal_pb2.SignalGetOrCreateRequest, ctx: CallContext
+    ) -> signal_pb2.Signal:
         return await signals.get_or_create(request)
 
-    async def list_(request: signal_pb2.SignalListRequest, ctx: CallContext):
+    async def list_(
+        request: signal_pb2.SignalListRequest, ctx: CallContext
+    ) -> signal_pb2.SignalList:
         return await signals.list(request)
 
-    async def set_(request: signal_pb2.SignalSetRequest, ctx: CallContext):
+    async def set_(
+        request: signal_pb2.SignalSetRequest, ctx: CallContext
+    ) -> signal_pb2.SignalSetResponse:
         await signals.set(request)
         return signal_pb2.SignalSetResponse()
 

@@ -18,7 +18,9 @@ def handlers(backend: Backend) -> dict[str, Handler]:
         )
     )
 
-    async def get_version(request: version_pb2.GetVersionRequest, ctx: CallContext):
+    async def get_version(
+        request: version_pb2.GetVersionRequest, ctx: CallContext
+    ) -> version_pb2.GetVersionResponse:
         return response
 
     return {"/flyteidl.service.AdminService/GetVersion": get_version}

@@ -103,7 +103,8 @@ def _post_form(url: str, form: Mapping[str, str], client_id: str, secret: str) -
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
+            found: dict[str, Any] = json.loads(response.read())
+            return found
     except urllib.error.HTTPError as exc:
         detail = exc.read()[:300].decode(errors="replace")
         raise OAuthError(502, "server_error", f"the login provider refused: {detail}") from None
@@ -385,7 +386,9 @@ class UserLogins:
             return self._tokens(login.user, client_id, login.scopes)
         raise OAuthError(400, "unsupported_grant_type", f"grant type {grant!r} is not served")
 
-    def _tokens(self, user: dict[str, Any], client_id: str, scopes: tuple[str, ...]) -> dict:
+    def _tokens(
+        self, user: dict[str, Any], client_id: str, scopes: tuple[str, ...]
+    ) -> dict[str, Any]:
         extra = {self.settings.groups_claim: user["groups"]} if "groups" in user else {}
         access = self.tokens.issue(
             subject=user["sub"],

@@ -65,7 +65,9 @@ def validate_bindings(
             errors.add(e.parameter_bound_more_than_once(node.id, binding.var))
         else:
             bound.add(binding.var)
-            expected = param.type if param is not None else types_pb2.LiteralType(simple=0)
+            expected = (
+                param.type if param is not None else types_pb2.LiteralType(simple=types_pb2.NONE)
+            )
             found_type, upstream, ok = validate_binding(
                 graph, node, binding.var, binding.binding, expected, errors.scope(), check_types
             )
@@ -158,11 +160,10 @@ def _bind_container(
         received = proto_text(container)
         errors.add(e.mismatching_bindings(node.id, param, proto_text(expected), received))
         return None, [], errors.ok
-    items = (
-        list(container.bindings)
-        if kind == "collection"
-        else [container.bindings[k] for k in sorted(container.bindings)]
-    )
+    if kind == "collection":
+        items = list(binding.collection.bindings)
+    else:
+        items = [binding.map.bindings[k] for k in sorted(binding.map.bindings)]
     upstream: list[str] = []
     element: types_pb2.LiteralType | None = None
     inner = getattr(expected, field)
@@ -240,7 +241,7 @@ def _bind_promise(
 
 
 def _attribute_type(
-    source: types_pb2.LiteralType, attr: literals_pb2.PromiseAttribute
+    source: types_pb2.LiteralType, attr: types_pb2.PromiseAttribute
 ) -> tuple[types_pb2.LiteralType, str | None]:
     """The type one attribute step down (list element, map value, dataclass field), and the
     missing field name when a dataclass has no such field."""
@@ -311,8 +312,8 @@ def effective_outputs(node: NodeInfo, errors: e.Collector) -> interface_pb2.Vari
     result = interface_pb2.VariableMap()
     for name, variable in node.interface.outputs.variables.items():
         result.variables[aliases.pop(name, name)].CopyFrom(variable)
-    for alias in sorted(aliases.values()):  # aliases of outputs that do not exist
-        errors.add(e.parameter_not_bound(node.id, alias))
+    for unused in sorted(aliases.values()):  # aliases of outputs that do not exist
+        errors.add(e.parameter_not_bound(node.id, unused))
     return result
 
 

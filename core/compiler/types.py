@@ -9,7 +9,7 @@ when exactly one variant does (so the variant at run time is unambiguous).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flyteidl.core import interface_pb2, literals_pb2, types_pb2
@@ -184,7 +184,11 @@ def _structured_dataset_casts(
     )
 
 
-def _columns_subset(upstream: dict[str, Any], downstream: list[tuple[str, Any]], match) -> bool:
+def _columns_subset(
+    upstream: dict[str, Any],
+    downstream: list[tuple[str, Any]],
+    match: Callable[[Any, Any], bool],
+) -> bool:
     """Generic (column-less) on either side matches; otherwise the downstream columns must be a
     subset of the upstream ones, each matching."""
     if not upstream or not downstream:
@@ -217,7 +221,7 @@ def _resolve(schema: Any, root: Any) -> Any:
     return schema
 
 
-def _types(schema: dict) -> set[str]:
+def _types(schema: dict[str, Any]) -> set[str]:
     kind = schema.get("type")
     if isinstance(kind, str):
         return {kind}

@@ -18,12 +18,12 @@ State = common_pb2.NamedEntityState
 
 @dataclass(frozen=True)
 class NamedEntityMeta:
-    resource_type: int
+    resource_type: identifier_pb2.ResourceType
     project: str
     domain: str
     name: str
     description: str = ""
-    state: int = State.NAMED_ENTITY_ACTIVE
+    state: common_pb2.NamedEntityState = State.NAMED_ENTITY_ACTIVE
     active_version: str = ""
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flyteidl.admin import node_execution_pb2
+from flyteidl.admin import node_execution_pb2, task_execution_pb2
 from flyteidl.core import execution_pb2 as core_execution
 from flyteidl.core import identifier_pb2
 
@@ -49,7 +49,10 @@ def node_execution_object_name(ident: identifier_pb2.NodeExecutionIdentifier) ->
     )
 
 
-def phase_status(phase_name: str, closure) -> dict[str, Any]:
+def phase_status(
+    phase_name: str,
+    closure: node_execution_pb2.NodeExecutionClosure | task_execution_pb2.TaskExecutionClosure,
+) -> dict[str, Any]:
     """The typed status fields shared by node and task executions (printer columns)."""
     status: dict[str, Any] = {"phase": phase_name, "closureProto": to_b64(closure)}
     started, updated = stamp_text(closure.started_at), stamp_text(closure.updated_at)

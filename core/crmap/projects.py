@@ -4,6 +4,7 @@ label, checked at registration). ``domains`` is not stored: it always comes from
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from flyteidl.admin import common_pb2, project_pb2
 
@@ -32,7 +33,7 @@ class ProjectCodec:
         return value.id
 
     def encode(self, value: project_pb2.Project) -> Body:
-        spec = {
+        spec: dict[str, Any] = {
             "id": value.id,
             "name": value.name,
             "description": value.description,

@@ -60,7 +60,9 @@ def identifier_to_spec(identifier: identifier_pb2.Identifier) -> dict[str, str]:
     return spec
 
 
-def identifier_from_spec(spec: dict[str, str], resource_type: int) -> identifier_pb2.Identifier:
+def identifier_from_spec(
+    spec: dict[str, str], resource_type: identifier_pb2.ResourceType
+) -> identifier_pb2.Identifier:
     return identifier_pb2.Identifier(
         resource_type=resource_type,
         project=spec.get("project", ""),

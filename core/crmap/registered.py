@@ -59,7 +59,8 @@ class Registered(Generic[M]):
 
     @property
     def id(self) -> identifier_pb2.Identifier:
-        return self.message.id  # type: ignore[attr-defined]
+        ident: identifier_pb2.Identifier = self.message.id  # type: ignore[attr-defined]
+        return ident
 
 
 def registered_name(kind_tag: str, identifier: identifier_pb2.Identifier) -> str:

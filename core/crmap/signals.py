@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from flyteidl.admin import signal_pb2
 from flyteidl.core import identifier_pb2, literals_pb2, types_pb2
@@ -43,7 +44,7 @@ class SignalCodec:
     def encode(self, value: SignalRecord) -> Body:
         ident = value.signal.id
         ex = ident.execution_id
-        status: dict = {}
+        status: dict[str, Any] = {}
         if value.is_set:
             status["value"] = to_json(value.signal.value)
             if value.set_at:

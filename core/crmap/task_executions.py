@@ -35,7 +35,11 @@ class TaskExecutionRecord:
         return self.task.closure.phase
 
 
-def task_execution_key(ident: identifier_pb2.TaskExecutionIdentifier) -> tuple:
+# execution (project, domain, name), node id, task (project, domain, name, version), retry
+TaskExecutionKey = tuple[str, str, str, str, str, str, str, str, int]
+
+
+def task_execution_key(ident: identifier_pb2.TaskExecutionIdentifier) -> TaskExecutionKey:
     ex, t = ident.node_execution_id.execution_id, ident.task_id
     return (
         ex.project,

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flyteidl.admin import event_pb2 as admin_event
+from flyteidl.admin import execution_pb2, node_execution_pb2, task_execution_pb2
 from flyteidl.core import execution_pb2 as core_execution
+from flyteidl.core import literals_pb2
+from flyteidl.event import event_pb2
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from flyteadmin.core.errors import AdminError, Code, failed_precondition, invalid_argument
@@ -74,13 +77,20 @@ def foreign_producer(producer: str) -> bool:
     return bool(producer) and producer != DEFAULT_PRODUCER
 
 
+# The three kinds of event, and the closures node and task events update.
+Event = (
+    event_pb2.WorkflowExecutionEvent | event_pb2.NodeExecutionEvent | event_pb2.TaskExecutionEvent
+)
+Closure = node_execution_pb2.NodeExecutionClosure | task_execution_pb2.TaskExecutionClosure
+
+
 def check_cluster(producer: str, stored_cluster: str) -> None:
     """§6.1: an event from a named cluster other than the one running the execution."""
     if foreign_producer(producer) and producer != stored_cluster:
         raise incompatible_cluster(producer)
 
 
-def check_output_size(data, limit: int) -> None:
+def check_output_size(data: literals_pb2.LiteralMap, limit: int) -> None:
     size = data.ByteSize()
     if size > limit:
         raise AdminError(
@@ -89,12 +99,14 @@ def check_output_size(data, limit: int) -> None:
         )
 
 
-def require_occurred_at(event) -> None:
+def require_occurred_at(event: Event) -> None:
     if not event.HasField("occurred_at"):
         raise invalid_argument("missing occurred_at")
 
 
-def updated_time(event) -> timestamp_pb2.Timestamp:
+def updated_time(
+    event: event_pb2.NodeExecutionEvent | event_pb2.TaskExecutionEvent,
+) -> timestamp_pb2.Timestamp:
     """§6.4: reported_at when set (non-zero), else occurred_at."""
     reported = event.reported_at
     if event.HasField("reported_at") and (reported.seconds or reported.nanos):
@@ -102,7 +114,9 @@ def updated_time(event) -> timestamp_pb2.Timestamp:
     return event.occurred_at
 
 
-def set_duration(closure, occurred_at: timestamp_pb2.Timestamp) -> None:
+def set_duration(
+    closure: Closure | execution_pb2.ExecutionClosure, occurred_at: timestamp_pb2.Timestamp
+) -> None:
     """Terminal: duration = occurred_at - started_at, only when started_at is known."""
     if not closure.HasField("started_at"):
         return
@@ -112,7 +126,11 @@ def set_duration(closure, occurred_at: timestamp_pb2.Timestamp) -> None:
     closure.duration.CopyFrom(duration)
 
 
-def set_outputs(closure, event, offload: Offload) -> None:
+def set_outputs(
+    closure: Closure,
+    event: event_pb2.NodeExecutionEvent | event_pb2.TaskExecutionEvent,
+    offload: Offload,
+) -> None:
     """A terminal node or task event's result: an output URI, inline data (kept in the blob
     store when offloading), or an error. Node and task closures share these field names."""
     if event.HasField("output_uri"):

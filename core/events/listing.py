@@ -4,36 +4,45 @@ to execution_*) and joins (node -> execution; task -> task, node_execution, exec
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
+from flyteidl.admin import node_execution_pb2, task_execution_pb2
 from flyteidl.core import execution_pb2 as core_execution
+from flyteidl.core import identifier_pb2
 
+from flyteadmin.core.crmap.node_executions import NodeExecutionRecord
+from flyteadmin.core.crmap.task_executions import TaskExecutionRecord
 from flyteadmin.core.executions.listing import SCHEMA as EXECUTION_SCHEMA
 from flyteadmin.core.listing import Column, ColumnType, EntitySchema, Join, SortSpec
 from flyteadmin.core.registration.tasks import SCHEMA as TASK_SCHEMA
+from flyteadmin.core.store import Stored
 from flyteadmin.core.timestamps import stamp_datetime
 
 Lookup = Callable[[Any], Any]  # a stored record -> the joined stored record or None
 _ALIASES = {"project": "execution_project", "domain": "execution_domain", "name": "execution_name"}
 
 
-def _duration(closure):
+def _duration(closure: Any) -> timedelta | None:
     return closure.duration.ToTimedelta() if closure.HasField("duration") else None
 
 
-def _common(entity: Callable[[Any], Any], phase_name: Callable[[int], str], prefix: str):
+def _common(
+    entity: Callable[[Any], Any], phase_name: Callable[[int], str], prefix: str
+) -> dict[str, Column]:
     """Columns both kinds have; ``entity(r)`` is the NodeExecution / TaskExecution message."""
 
-    def closure(r):
+    def closure(r: Any) -> Any:
         return entity(r).closure
 
-    def execution_id(r):
+    def execution_id(r: Any) -> identifier_pb2.WorkflowExecutionIdentifier:
         ident = entity(r).id
-        return (
+        found: identifier_pb2.WorkflowExecutionIdentifier = (
             ident.execution_id
             if hasattr(ident, "execution_id")
             else (ident.node_execution_id.execution_id)
         )
+        return found
 
     created = Column(ColumnType.TIMESTAMP, lambda r: stamp_datetime(closure(r).created_at))
     updated = Column(ColumnType.TIMESTAMP, lambda r: stamp_datetime(closure(r).updated_at))
@@ -53,7 +62,7 @@ def _common(entity: Callable[[Any], Any], phase_name: Callable[[int], str], pref
 
 
 def node_schema(execution_of: Lookup) -> EntitySchema:
-    def node(r):
+    def node(r: Stored[NodeExecutionRecord]) -> node_execution_pb2.NodeExecution:
         return r.value.node
 
     columns = _common(node, core_execution.NodeExecution.Phase.Name, "node_execution")
@@ -83,7 +92,7 @@ def node_schema(execution_of: Lookup) -> EntitySchema:
 
 
 def task_schema(execution_of: Lookup, node_of: Lookup, task_of: Lookup) -> EntitySchema:
-    def task(r):
+    def task(r: Stored[TaskExecutionRecord]) -> task_execution_pb2.TaskExecution:
         return r.value.task
 
     columns = _common(task, core_execution.TaskExecution.Phase.Name, "task_execution")
@@ -113,10 +122,10 @@ def task_schema(execution_of: Lookup, node_of: Lookup, task_of: Lookup) -> Entit
     )
 
 
-def _err(message) -> bool:
+def _err(message: node_execution_pb2.NodeExecution) -> bool:
     return message.closure.HasField("error")
 
 
-def _node_key(ident) -> tuple[str, str, str, str]:
+def _node_key(ident: identifier_pb2.NodeExecutionIdentifier) -> tuple[str, str, str, str]:
     ex = ident.execution_id
     return (ex.project, ex.domain, ex.name, ident.node_id)

@@ -138,7 +138,9 @@ def apply(
     return replace(record, node=node)
 
 
-def _set_task_node_metadata(closure, metadata: event_pb2.TaskNodeMetadata) -> None:
+def _set_task_node_metadata(
+    closure: node_execution_pb2.NodeExecutionClosure, metadata: event_pb2.TaskNodeMetadata
+) -> None:
     target = closure.task_node_metadata
     if metadata.checkpoint_uri:
         target.checkpoint_uri = metadata.checkpoint_uri

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flyteidl.admin import node_execution_pb2, task_execution_pb2
 from flyteidl.core import compiler_pb2, identifier_pb2, literals_pb2
 
 from flyteadmin.core import listing
-from flyteadmin.core.blobstore import read_referenced
-from flyteadmin.core.crmap.executions import execution_object_name
+from flyteadmin.core.blobstore import BlobStore, read_referenced
+from flyteadmin.core.crmap.executions import ExecutionRecord, execution_object_name
 from flyteadmin.core.crmap.node_executions import NodeExecutionRecord
 from flyteadmin.core.crmap.task_executions import TaskExecutionRecord, task_execution_key
 from flyteadmin.core.errors import invalid_argument, missing, not_found
@@ -17,6 +17,10 @@ from flyteadmin.core.events.listing import node_schema, task_schema
 from flyteadmin.core.events.node_events import describe
 from flyteadmin.core.executions.history import Children, ChildrenOf, LiveChildren
 from flyteadmin.core.registration.entities import sort_args
+from flyteadmin.core.store import Collection, Stored
+
+if TYPE_CHECKING:  # core/executions/service.py imports the events package
+    from flyteadmin.core.executions.service import Executions
 
 
 def _check_execution_id(ex: identifier_pb2.WorkflowExecutionIdentifier) -> None:
@@ -40,32 +44,36 @@ class DetailReads:
     ``registered_tasks`` (for the `task.` join) and ``children_of`` (where an execution's
     children are read: core/executions/history.py) on ``self``."""
 
-    executions: Any
-    nodes: Any
-    tasks: Any
-    blobs: Any
+    executions: Executions
+    nodes: Collection[NodeExecutionRecord]
+    tasks: Collection[TaskExecutionRecord]
     max_data_bytes: int
     registered_tasks: Any
     children_of: ChildrenOf
+    _schema_cache: tuple[listing.EntitySchema, listing.EntitySchema] | None = None
+
+    @property
+    def blobs(self) -> BlobStore:
+        raise NotImplementedError
 
     def _schemas(self, children: Children) -> tuple[listing.EntitySchema, listing.EntitySchema]:
         """The list schemas, with joins looking up ``children``'s execution and nodes (live
         children share one pair, built once)."""
         live = isinstance(children, LiveChildren)
-        if live and getattr(self, "_schema_cache", None) is not None:
+        if live and self._schema_cache is not None:
             return self._schema_cache
-        execution = {}
+        execution: dict[str, Stored[ExecutionRecord] | None] = {}
 
-        def execution_of(r):
+        def execution_of(r: Any) -> Stored[ExecutionRecord] | None:
             ex = _execution_of(r.value.id)
             if live:
                 return self.executions.records.get(execution_object_name(ex))
             return execution.get("record")
 
-        def node_of(r):
+        def node_of(r: Stored[TaskExecutionRecord]) -> Stored[NodeExecutionRecord] | None:
             return children.node(r.value.id.node_execution_id)
 
-        def task_of(r):
+        def task_of(r: Stored[TaskExecutionRecord]) -> Any:
             registered = self.registered_tasks
             return registered.find(r.value.id.task_id) if registered is not None else None
 
@@ -78,7 +86,9 @@ class DetailReads:
 
     # ----------------------------------------------------------------------------- nodes
 
-    async def find_node(self, ident: identifier_pb2.NodeExecutionIdentifier):
+    async def find_node(
+        self, ident: identifier_pb2.NodeExecutionIdentifier
+    ) -> tuple[Stored[NodeExecutionRecord], Children]:
         """(the node execution, its execution's children)."""
         _check_execution_id(ident.execution_id)
         if not ident.node_id:
@@ -102,11 +112,15 @@ class DetailReads:
         out.metadata.is_parent_node = True  # children recorded without an is_parent event
         return out
 
-    async def get_node(self, ident: identifier_pb2.NodeExecutionIdentifier):
+    async def get_node(
+        self, ident: identifier_pb2.NodeExecutionIdentifier
+    ) -> node_execution_pb2.NodeExecution:
         record, children = await self.find_node(ident)
         return self._served_node(record.value, children)
 
-    async def list_nodes(self, request: node_execution_pb2.NodeExecutionListRequest):
+    async def list_nodes(
+        self, request: node_execution_pb2.NodeExecutionListRequest
+    ) -> node_execution_pb2.NodeExecutionList:
         ex = request.workflow_execution_id
         _check_execution_id(ex)
         if request.unique_parent_id:
@@ -126,13 +140,17 @@ class DetailReads:
 
     async def list_nodes_for_task(
         self, request: node_execution_pb2.NodeExecutionForTaskListRequest
-    ):
+    ) -> node_execution_pb2.NodeExecutionList:
         _, children = await self.find_task(request.task_execution_id)
         rows = children.with_parent_task(task_execution_key(request.task_execution_id))
         return self._node_page(request, rows, children, "ListNodeExecutionsForTask")
 
     def _node_page(
-        self, request, rows, children: Children, rpc: str
+        self,
+        request: ListRequest,
+        rows: list[Stored[NodeExecutionRecord]],
+        children: Children,
+        rpc: str,
     ) -> node_execution_pb2.NodeExecutionList:
         schema = self._schemas(children)[0]
         page = listing.evaluate(_query(schema, request, rpc), rows)
@@ -141,7 +159,9 @@ class DetailReads:
             token=page.next_token,
         )
 
-    async def get_node_data(self, ident: identifier_pb2.NodeExecutionIdentifier):
+    async def get_node_data(
+        self, ident: identifier_pb2.NodeExecutionIdentifier
+    ) -> node_execution_pb2.NodeExecutionGetDataResponse:
         record = (await self.find_node(ident))[0].value
         node = record.node
         response = node_execution_pb2.NodeExecutionGetDataResponse()
@@ -158,7 +178,9 @@ class DetailReads:
             response.dynamic_workflow.dynamic_job_spec_uri = node.closure.dynamic_job_spec_uri
         return response
 
-    async def get_dynamic_workflow(self, ident: identifier_pb2.NodeExecutionIdentifier):
+    async def get_dynamic_workflow(
+        self, ident: identifier_pb2.NodeExecutionIdentifier
+    ) -> node_execution_pb2.DynamicNodeWorkflowResponse:
         record = (await self.find_node(ident))[0].value
         if not record.dynamic_workflow_uri:
             raise not_found("node does not contain dynamic workflow")
@@ -166,13 +188,17 @@ class DetailReads:
             compiled_workflow=await self._dynamic_closure(record)
         )
 
-    async def _dynamic_closure(self, record: NodeExecutionRecord):
+    async def _dynamic_closure(
+        self, record: NodeExecutionRecord
+    ) -> compiler_pb2.CompiledWorkflowClosure:
         data = await self.blobs.get(record.dynamic_workflow_uri)
         return compiler_pb2.CompiledWorkflowClosure.FromString(data)
 
     # ----------------------------------------------------------------------------- tasks
 
-    async def find_task(self, ident: identifier_pb2.TaskExecutionIdentifier):
+    async def find_task(
+        self, ident: identifier_pb2.TaskExecutionIdentifier
+    ) -> tuple[Stored[TaskExecutionRecord], Children]:
         """(the task execution, its execution's children)."""
         _check_execution_id(ident.node_execution_id.execution_id)
         for field in ("project", "domain", "name", "version"):
@@ -196,11 +222,15 @@ class DetailReads:
         out.is_parent = bool(children.with_parent_task(task_execution_key(record.id)))
         return out
 
-    async def get_task(self, ident: identifier_pb2.TaskExecutionIdentifier):
+    async def get_task(
+        self, ident: identifier_pb2.TaskExecutionIdentifier
+    ) -> task_execution_pb2.TaskExecution:
         record, children = await self.find_task(ident)
         return self._served_task(record.value, children)
 
-    async def list_tasks(self, request: task_execution_pb2.TaskExecutionListRequest):
+    async def list_tasks(
+        self, request: task_execution_pb2.TaskExecutionListRequest
+    ) -> task_execution_pb2.TaskExecutionList:
         node = request.node_execution_id
         _check_execution_id(node.execution_id)
         if not node.node_id:
@@ -214,7 +244,9 @@ class DetailReads:
             token=page.next_token,
         )
 
-    async def get_task_data(self, ident: identifier_pb2.TaskExecutionIdentifier):
+    async def get_task_data(
+        self, ident: identifier_pb2.TaskExecutionIdentifier
+    ) -> task_execution_pb2.TaskExecutionGetDataResponse:
         task = (await self.find_task(ident))[0].value.task
         response = task_execution_pb2.TaskExecutionGetDataResponse()
         await self._fill_data(response, task.input_uri, task.closure)
@@ -226,7 +258,13 @@ class DetailReads:
 
     # ----------------------------------------------------------------------------- data
 
-    async def _fill_data(self, response, input_uri: str, closure) -> None:
+    async def _fill_data(
+        self,
+        response: node_execution_pb2.NodeExecutionGetDataResponse
+        | task_execution_pb2.TaskExecutionGetDataResponse,
+        input_uri: str,
+        closure: node_execution_pb2.NodeExecutionClosure | task_execution_pb2.TaskExecutionClosure,
+    ) -> None:
         """Inputs from the URI, outputs from the closure (URI or inline); as §5.7, data above
         the size limit gives empty maps; unlike it, a missing blob is an error
         (``read_referenced``, docs/decisions.md)."""
@@ -250,13 +288,23 @@ class DetailReads:
         return literals_pb2.LiteralMap.FromString(data)
 
 
-def _execution_of(ident) -> identifier_pb2.WorkflowExecutionIdentifier:
+def _execution_of(
+    ident: identifier_pb2.NodeExecutionIdentifier | identifier_pb2.TaskExecutionIdentifier,
+) -> identifier_pb2.WorkflowExecutionIdentifier:
     if isinstance(ident, identifier_pb2.NodeExecutionIdentifier):
         return ident.execution_id
     return ident.node_execution_id.execution_id
 
 
-def _query(schema: listing.EntitySchema, request, rpc: str) -> listing.ListQuery:
+# The list requests of node and task executions: the same limit, token, filters and sort_by.
+ListRequest = (
+    node_execution_pb2.NodeExecutionListRequest
+    | node_execution_pb2.NodeExecutionForTaskListRequest
+    | task_execution_pb2.TaskExecutionListRequest
+)
+
+
+def _query(schema: listing.EntitySchema, request: ListRequest, rpc: str) -> listing.ListQuery:
     if request.limit <= 0:
         raise invalid_argument("invalid value for limit")
     sort_key, ascending = sort_args(request)

@@ -13,11 +13,14 @@ from typing import Any
 
 from flyteidl.admin import event_pb2 as admin_event
 from flyteidl.core import identifier_pb2
+from flyteidl.event import event_pb2
+from google.protobuf.message import Message
 
 from flyteadmin.core.blobstore import BlobStore
 from flyteadmin.core.crmap.executions import ExecutionRecord
 from flyteadmin.core.crmap.node_executions import NodeExecutionRecord, node_execution_object_name
 from flyteadmin.core.crmap.task_executions import (
+    TaskExecutionKey,
     TaskExecutionRecord,
     task_execution_key,
     task_execution_object_name,
@@ -25,6 +28,7 @@ from flyteadmin.core.crmap.task_executions import (
 from flyteadmin.core.errors import AdminError, Code, invalid_argument, not_found
 from flyteadmin.core.events import node_events, task_events, workflow_events
 from flyteadmin.core.events.common import (
+    Event,
     Offload,
     already_terminal,
     check_cluster,
@@ -40,15 +44,15 @@ from flyteadmin.core.store import AlreadyExists, Collection, Stored
 
 
 def index_nodes(records: Collection[NodeExecutionRecord]) -> None:
-    def execution(r: NodeExecutionRecord):
+    def execution(r: NodeExecutionRecord) -> list[tuple[str, str, str]]:
         ex = r.id.execution_id
         return [(ex.project, ex.domain, ex.name)]
 
-    def parent(r: NodeExecutionRecord):
+    def parent(r: NodeExecutionRecord) -> list[tuple[str, str, str, str]]:
         ex = r.id.execution_id
         return [(ex.project, ex.domain, ex.name, r.parent_id)] if r.parent_id else []
 
-    def parent_task(r: NodeExecutionRecord):
+    def parent_task(r: NodeExecutionRecord) -> list[TaskExecutionKey]:
         return [task_execution_key(r.parent_task)] if r.parent_task is not None else []
 
     records.add_index("execution", execution)
@@ -57,7 +61,7 @@ def index_nodes(records: Collection[NodeExecutionRecord]) -> None:
 
 
 def index_tasks(records: Collection[TaskExecutionRecord]) -> None:
-    def node(r: TaskExecutionRecord):
+    def node(r: TaskExecutionRecord) -> list[tuple[str, str, str, str]]:
         n = r.id.node_execution_id
         ex = n.execution_id
         return [(ex.project, ex.domain, ex.name, n.node_id)]
@@ -76,10 +80,10 @@ class Events(DetailReads):
         max_data_bytes: int,
         store_inline: bool = False,
         registered_tasks: Any = None,
-        children_of: ChildrenOf | None = None,
+        children_of: ChildrenOf,
     ) -> None:
         self.registered_tasks = registered_tasks
-        self.children_of = children_of or ChildrenOf(executions.records, nodes, tasks, None)
+        self.children_of = children_of
         self.executions = executions
         self.nodes = nodes
         self.tasks = tasks
@@ -155,7 +159,11 @@ class Events(DetailReads):
                 await self.nodes.read_through(name)  # a racing first event won: update it
         await self.nodes.mutate(name, lambda v: node_events.apply(v, event, links, offload))
 
-    def _node_links(self, event, current) -> node_events.Links:
+    def _node_links(
+        self,
+        event: event_pb2.NodeExecutionEvent,
+        current: Stored[NodeExecutionRecord] | None,
+    ) -> node_events.Links:
         dynamic_uri = ""
         if event.task_node_metadata.HasField("dynamic_workflow"):
             ex, wf = event.id.execution_id, event.task_node_metadata.dynamic_workflow.id
@@ -210,7 +218,7 @@ class Events(DetailReads):
         name = task_execution_object_name(ident)
         current = self.tasks.get(name)
         ex, t = node_id.execution_id, event.task_id
-        base = (ex.project, ex.domain, ex.name, node_id.node_id)
+        base: tuple[str, ...] = (ex.project, ex.domain, ex.name, node_id.node_id)
         base += (t.project, t.domain, t.name, t.version, str(event.retry_attempt))
         offload = self._offload(event, current is None or not current.value.task.input_uri, base)
         task_events.apply(current.value if current else None, event, offload)
@@ -223,7 +231,9 @@ class Events(DetailReads):
                 await self.tasks.read_through(name)
         await self.tasks.mutate(name, lambda v: task_events.apply(v, event, offload))
 
-    async def _running(self, ident) -> Stored[ExecutionRecord]:
+    async def _running(
+        self, ident: identifier_pb2.WorkflowExecutionIdentifier
+    ) -> Stored[ExecutionRecord]:
         """The live execution an event is for. One that is archived (or being archived) has
         ended long ago: its events are refused as for any finished execution, and nothing is
         written (a late event must not bring node objects back into etcd)."""
@@ -246,7 +256,12 @@ class Events(DetailReads):
     def _uri(self, *parts: str) -> str:
         return self.blobs.uri_for(*parts)
 
-    def _offload(self, event, inputs_unset: bool, base: tuple[str, ...]) -> Offload:
+    def _offload(
+        self,
+        event: event_pb2.NodeExecutionEvent | event_pb2.TaskExecutionEvent,
+        inputs_unset: bool,
+        base: tuple[str, ...],
+    ) -> Offload:
         """§1.5 paths for the event's inline inputs and outputs (none with StoreInline)."""
         if self.store_inline:
             return Offload()
@@ -257,11 +272,12 @@ class Events(DetailReads):
             outputs = self._uri(*base, "offloaded_outputs")
         return Offload(inputs_uri=inputs, outputs_uri=outputs)
 
-    async def _write(self, event, offload: Offload) -> None:
-        if offload.inputs_uri:
+    async def _write(self, event: Event, offload: Offload) -> None:
+        # A workflow event carries no inputs (its offload never has an inputs URI).
+        if offload.inputs_uri and not isinstance(event, event_pb2.WorkflowExecutionEvent):
             await self._put(offload.inputs_uri, event.input_data)
         if offload.outputs_uri:
             await self._put(offload.outputs_uri, event.output_data)
 
-    async def _put(self, uri: str, message: Any) -> None:
+    async def _put(self, uri: str, message: Message) -> None:
         await self.blobs.put(uri, message.SerializeToString(deterministic=True))

@@ -6,6 +6,7 @@ from typing import Any
 
 from flyteidl.admin import task_execution_pb2
 from flyteidl.core import catalog_pb2, identifier_pb2
+from flyteidl.core.execution_pb2 import TaskLog
 from flyteidl.event import event_pb2
 from google.protobuf import json_format, struct_pb2
 
@@ -42,7 +43,9 @@ def validate(event: event_pb2.TaskExecutionEvent) -> None:
         raise invalid_argument("missing node_id")
 
 
-def task_execution_id(event: event_pb2.TaskExecutionEvent):
+def task_execution_id(
+    event: event_pb2.TaskExecutionEvent,
+) -> identifier_pb2.TaskExecutionIdentifier:
     return identifier_pb2.TaskExecutionIdentifier(
         task_id=event.task_id,
         node_execution_id=event.parent_node_execution_id,
@@ -122,7 +125,9 @@ def apply(
     return TaskExecutionRecord(task=task, phase_version=event.phase_version)
 
 
-def _add_reasons(closure, event: event_pb2.TaskExecutionEvent) -> None:
+def _add_reasons(
+    closure: task_execution_pb2.TaskExecutionClosure, event: event_pb2.TaskExecutionEvent
+) -> None:
     for reason in event.reasons:
         closure.reasons.add(occurred_at=reason.occurred_at, message=reason.reason)
     if event.reasons:
@@ -132,13 +137,13 @@ def _add_reasons(closure, event: event_pb2.TaskExecutionEvent) -> None:
         closure.reason = event.reason
 
 
-def merge_logs(old: list, new: list) -> list:
+def merge_logs(old: list[TaskLog], new: list[TaskLog]) -> list[TaskLog]:
     """The new list, plus old entries whose URI and name both differ from every new entry."""
     uris, names = {log.uri for log in new}, {log.name for log in new}
     return list(new) + [log for log in old if log.uri not in uris and log.name not in names]
 
 
-def filter_logs(logs: list, phase: int) -> list:
+def filter_logs(logs: list[TaskLog], phase: int) -> list[TaskLog]:
     if phase in TASK_TERMINAL:
         return [log for log in logs if not log.HideOnceFinished]
     if phase in _PENDING:
@@ -166,7 +171,7 @@ def _merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-def _resource_key(resource) -> tuple[int, int]:
+def _resource_key(resource: event_pb2.ExternalResourceInfo) -> tuple[int, int]:
     return (resource.index, resource.retry_attempt)
 
 
@@ -177,7 +182,12 @@ def _sorted_metadata(metadata: event_pb2.TaskExecutionMetadata) -> event_pb2.Tas
     return out
 
 
-def _merge_metadata(stored, incoming, *, phase_changed: bool) -> None:
+def _merge_metadata(
+    stored: event_pb2.TaskExecutionMetadata,
+    incoming: event_pb2.TaskExecutionMetadata,
+    *,
+    phase_changed: bool,
+) -> None:
     if incoming.generated_name:
         stored.generated_name = incoming.generated_name
     if incoming.plugin_identifier:
@@ -210,7 +220,7 @@ def _merge_metadata(stored, incoming, *, phase_changed: bool) -> None:
     _sort_resources(stored)
 
 
-def _sort_resources(metadata) -> None:
+def _sort_resources(metadata: event_pb2.TaskExecutionMetadata) -> None:
     ordered = sorted(metadata.external_resources, key=_resource_key)
     copies = []
     for resource in ordered:

@@ -25,11 +25,14 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from flyteidl.core.identifier_pb2 import NodeExecutionIdentifier, TaskExecutionIdentifier
+
 from flyteadmin.core.crmap.executions import ExecutionRecord, execution_object_name
 from flyteadmin.core.crmap.history_segments import HistorySegment
 from flyteadmin.core.crmap.node_executions import NodeExecutionRecord, node_execution_object_name
 from flyteadmin.core.crmap.signals import SignalRecord
 from flyteadmin.core.crmap.task_executions import (
+    TaskExecutionKey,
     TaskExecutionRecord,
     task_execution_key,
     task_execution_object_name,
@@ -69,7 +72,7 @@ class Children:
         self._tasks = {t.name: t for t in tasks}
         self._signals = list(signals)
         self._by_parent: dict[str, list[Stored[NodeExecutionRecord]]] = {}
-        self._by_parent_task: dict[tuple, list[Stored[NodeExecutionRecord]]] = {}
+        self._by_parent_task: dict[TaskExecutionKey, list[Stored[NodeExecutionRecord]]] = {}
         self._tasks_of: dict[str, list[Stored[TaskExecutionRecord]]] = {}
         for node in self._nodes.values():
             if node.value.parent_id:
@@ -81,10 +84,10 @@ class Children:
             node_id = task.value.id.node_execution_id.node_id
             self._tasks_of.setdefault(node_id, []).append(task)
 
-    def node(self, ident) -> Stored[NodeExecutionRecord] | None:
+    def node(self, ident: NodeExecutionIdentifier) -> Stored[NodeExecutionRecord] | None:
         return self._nodes.get(node_execution_object_name(ident))
 
-    def task(self, ident) -> Stored[TaskExecutionRecord] | None:
+    def task(self, ident: TaskExecutionIdentifier) -> Stored[TaskExecutionRecord] | None:
         return self._tasks.get(task_execution_object_name(ident))
 
     def all_nodes(self) -> list[Stored[NodeExecutionRecord]]:
@@ -93,7 +96,7 @@ class Children:
     def with_parent(self, node_id: str) -> list[Stored[NodeExecutionRecord]]:
         return list(self._by_parent.get(node_id, ()))
 
-    def with_parent_task(self, key: tuple) -> list[Stored[NodeExecutionRecord]]:
+    def with_parent_task(self, key: TaskExecutionKey) -> list[Stored[NodeExecutionRecord]]:
         return list(self._by_parent_task.get(key, ()))
 
     def tasks_of(self, node_id: str) -> list[Stored[TaskExecutionRecord]]:
@@ -106,29 +109,35 @@ class Children:
 class LiveChildren(Children):
     """The same lookups, answered by the watch caches' indexes (nothing copied)."""
 
-    def __init__(self, key: ExecutionKey, nodes: Collection, tasks: Collection, signals) -> None:
+    def __init__(
+        self,
+        key: ExecutionKey,
+        nodes: Collection[NodeExecutionRecord],
+        tasks: Collection[TaskExecutionRecord],
+        signals: Collection[SignalRecord],
+    ) -> None:
         self.key = key
         self._node_records, self._task_records, self._signal_records = nodes, tasks, signals
 
-    def node(self, ident):
+    def node(self, ident: NodeExecutionIdentifier) -> Stored[NodeExecutionRecord] | None:
         return self._node_records.get(node_execution_object_name(ident))
 
-    def task(self, ident):
+    def task(self, ident: TaskExecutionIdentifier) -> Stored[TaskExecutionRecord] | None:
         return self._task_records.get(task_execution_object_name(ident))
 
-    def all_nodes(self):
+    def all_nodes(self) -> list[Stored[NodeExecutionRecord]]:
         return self._node_records.by_index("execution", self.key)
 
-    def with_parent(self, node_id: str):
+    def with_parent(self, node_id: str) -> list[Stored[NodeExecutionRecord]]:
         return self._node_records.by_index("parent", (*self.key, node_id))
 
-    def with_parent_task(self, key: tuple):
+    def with_parent_task(self, key: TaskExecutionKey) -> list[Stored[NodeExecutionRecord]]:
         return self._node_records.by_index("parent-task", key)
 
-    def tasks_of(self, node_id: str):
+    def tasks_of(self, node_id: str) -> list[Stored[TaskExecutionRecord]]:
         return self._task_records.by_index("node", (*self.key, node_id))
 
-    def all_signals(self):
+    def all_signals(self) -> list[Stored[SignalRecord]]:
         return self._signal_records.by_index("execution", self.key)
 
 
@@ -219,7 +228,7 @@ class ExecutionHistory:
         """The ids of the registered entities (of this project-domain) a join filter accepts."""
         matches = joined_matches(query.schema, f)
         candidates = self._registered[f.entity](project, domain)
-        return [tuple(r.value.key) for r in candidates if matches(r)]  # type: ignore[misc]
+        return [tuple(r.value.key) for r in candidates if matches(r)]
 
     async def supersede(self, record: ExecutionRecord) -> None:
         """Store a newer version of an archived execution (UpdateExecution's state change):

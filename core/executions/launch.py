@@ -46,7 +46,7 @@ from flyteadmin.core.flyteworkflow.build import (
 )
 from flyteadmin.core.k8s_events import Involved, post_event_async
 from flyteadmin.core.namespaces import reconcile_project_namespaces
-from flyteadmin.core.store import Stored
+from flyteadmin.core.store import Collection, Stored
 from flyteadmin.core.timestamps import now_stamp
 
 log = logging.getLogger(__name__)
@@ -315,8 +315,11 @@ class Launcher:
         except kube.KubeError as exc:  # the state is on the record; the Event is a courtesy
             log.warning("cannot post an Event on execution %s: %s", stored.name, exc.message)
 
-    async def _mark(self, record: ExecutionRecord, change) -> Stored[ExecutionRecord]:
-        return await self.backend.execution_records.mutate(execution_object_name(record.id), change)
+    async def _mark(
+        self, record: ExecutionRecord, change: Callable[[ExecutionRecord], ExecutionRecord]
+    ) -> Stored[ExecutionRecord]:
+        records: Collection[ExecutionRecord] = self.backend.execution_records
+        return await records.mutate(execution_object_name(record.id), change)
 
 
 def _settled(value: ExecutionRecord) -> ExecutionRecord:

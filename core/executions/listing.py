@@ -6,23 +6,28 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from flyteidl.core import execution_pb2
 
+from flyteadmin.core.crmap.executions import ExecutionRecord
 from flyteadmin.core.listing import Column, ColumnType, EntitySchema, Join, ListQuery, SortSpec
+from flyteadmin.core.store import Stored
 from flyteadmin.core.timestamps import stamp_datetime
+
+if TYPE_CHECKING:  # the registration services import this module's SCHEMA
+    from flyteadmin.core.registration.entities import VersionedEntities
 
 
 def phase_name(phase: int) -> str:
     return execution_pb2.WorkflowExecution.Phase.Name(phase)
 
 
-def _phase(r) -> str:
+def _phase(r: Stored[ExecutionRecord]) -> str:
     return phase_name(r.value.phase)
 
 
-def _created(r) -> dt.datetime | None:
+def _created(r: Stored[ExecutionRecord]) -> dt.datetime | None:
     """The admin clock at CreateExecution (microseconds; the object's creationTimestamp has
     whole seconds only, so it would order a burst of executions arbitrarily)."""
     return stamp_datetime(r.value.execution.closure.created_at)
@@ -32,7 +37,9 @@ def _created(r) -> dt.datetime | None:
 CREATED_COLUMNS = frozenset({"execution_created_at", "created_at"})
 
 
-def created_order(value) -> tuple[tuple[str, str], tuple[tuple[int, int], str]]:
+def created_order(
+    value: ExecutionRecord,
+) -> tuple[tuple[str, str], tuple[tuple[int, int], str]]:
     """Sorted-index entry of an execution: its project-domain, then (creation time, name) --
     the order of ``_created`` with the schema's tiebreak (the name, within one project-domain).
     An unset time sorts first, as None does in ``listing``."""
@@ -41,7 +48,7 @@ def created_order(value) -> tuple[tuple[str, str], tuple[tuple[int, int], str]]:
     return (ident.project, ident.domain), ((stamp.seconds, stamp.nanos), ident.name)
 
 
-def _duration(r):
+def _duration(r: Stored[ExecutionRecord]) -> dt.timedelta | None:
     closure = r.value.execution.closure
     return closure.duration.ToTimedelta() if closure.HasField("duration") else None
 
@@ -91,7 +98,7 @@ class Tag(NamedTuple):
     value: str
 
 
-def execution_tags(record) -> list[Tag]:
+def execution_tags(record: Stored[ExecutionRecord]) -> list[Tag]:
     """Each label becomes (key, value) and each deprecated ``spec.tags`` entry (tag, "") (§5.4).
     The labels are the execution's resolved ones (request, launch plan, matchable attributes,
     project), where flyteadmin took only the request's (decisions.md)."""
@@ -114,7 +121,7 @@ TAG_SCHEMA = EntitySchema(
 def _matching(find: Callable[[Any], Any], key: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """A registered record of exactly this id (find() goes by object name), or None."""
 
-    def get(ident):
+    def get(ident: Any) -> Any:
         if ident is None:
             return None
         found = find(ident)
@@ -124,7 +131,11 @@ def _matching(find: Callable[[Any], Any], key: Callable[[Any], Any]) -> Callable
     return get
 
 
-def execution_schema(launch_plans, workflows, tasks) -> EntitySchema:
+def execution_schema(
+    launch_plans: VersionedEntities[Any],
+    workflows: VersionedEntities[Any],
+    tasks: VersionedEntities[Any],
+) -> EntitySchema:
     """SCHEMA with flyteadmin's joins (§1.4): launch_plan, workflow and task (the registered
     records the execution was created from) and the tags, as ``admin_tag`` and
     ``execution_tag``. The tags join is on the whole execution id, not the name only

@@ -29,6 +29,7 @@ import logging
 from typing import Any
 
 from flyteidl.admin import execution_pb2, node_execution_pb2, task_execution_pb2
+from flyteidl.admin import workflow_pb2 as admin_workflow
 from flyteidl.core import compiler_pb2, identifier_pb2, metrics_pb2, workflow_pb2
 from google.protobuf import timestamp_pb2
 
@@ -147,14 +148,17 @@ class ExecutionMetrics:
         self, ident: identifier_pb2.Identifier
     ) -> compiler_pb2.CompiledWorkflowClosure | None:
         try:
-            return (await self.workflows.get_full(ident)).closure.compiled_workflow
+            workflow: admin_workflow.Workflow = await self.workflows.get_full(ident)
+            return workflow.closure.compiled_workflow
         except AdminError:
             log.warning("metrics: workflow %s is not registered", ident)
             return None
 
     # ------------------------------------------------------------------ spans
 
-    async def _execution_span(self, execution: execution_pb2.Execution, depth: int):
+    async def _execution_span(
+        self, execution: execution_pb2.Execution, depth: int
+    ) -> metrics_pb2.Span:
         c = execution.closure
         spans: list[metrics_pb2.Span] = []
         if depth != 0:
@@ -227,7 +231,12 @@ class ExecutionMetrics:
             start_time=c.created_at, end_time=c.updated_at, node_id=node.id, spans=spans
         )
 
-    def _attempts(self, node, tasks, depth: int) -> list[metrics_pb2.Span]:
+    def _attempts(
+        self,
+        node: node_execution_pb2.NodeExecution,
+        tasks: list[task_execution_pb2.TaskExecution],
+        depth: int,
+    ) -> list[metrics_pb2.Span]:
         """NODE_SETUP, then each attempt with NODE_RESET between them."""
         spans = [_op(node.closure.created_at, tasks[0].closure.created_at, NODE_SETUP)]
         for index, task in enumerate(tasks):

@@ -29,6 +29,7 @@ from flyteadmin.core.crmap.executions import (
     execution_object_name,
 )
 from flyteadmin.core.crmap.protojson import to_json
+from flyteadmin.core.crmap.registered import Registered
 from flyteadmin.core.errors import (
     AdminError,
     Code,
@@ -152,6 +153,7 @@ class Executions:
         user_inputs = request.inputs if request.inputs.literals else request.spec.inputs
         self._validate(request, user_inputs)
         ref = request.spec.launch_plan
+        lp_record: Stored[Registered[Any]] | None
         if ref.resource_type == RT.TASK:
             lp_record = await ensure_task_launch_plan(self, ref, request)
         else:
@@ -242,7 +244,9 @@ class Executions:
         *,
         name: str = "",
         principal: str = "",
-        mode: int = execution_pb2.ExecutionMetadata.RELAUNCH,
+        mode: execution_pb2.ExecutionMetadata.ExecutionMode = (
+            execution_pb2.ExecutionMetadata.RELAUNCH
+        ),
         overwrite_cache: bool = False,
         parent_metadata: execution_pb2.ExecutionMetadata | None = None,
     ) -> identifier_pb2.WorkflowExecutionIdentifier:
@@ -269,7 +273,9 @@ class Executions:
         )
         return await self.create(request, principal=principal, source=original.id)
 
-    def _validate(self, request: execution_pb2.ExecutionCreateRequest, inputs) -> None:
+    def _validate(
+        self, request: execution_pb2.ExecutionCreateRequest, inputs: literals_pb2.LiteralMap
+    ) -> None:
         if not request.project:
             raise missing("project")
         if not request.domain:
@@ -319,7 +325,13 @@ class Executions:
                 return record
         return None
 
-    def _resolve(self, request, lp, workflow_name: str, principal: str):
+    def _resolve(
+        self,
+        request: execution_pb2.ExecutionCreateRequest,
+        lp: launch_plan_pb2.LaunchPlan,
+        workflow_name: str,
+        principal: str,
+    ) -> tuple[execution_pb2.ExecutionSpec, dict[str, Any]]:
         """§5.2: the execution spec with the merged configuration, and what the operator needs."""
         p, d = request.project, request.domain
         spec = execution_pb2.ExecutionSpec()
@@ -363,7 +375,12 @@ class Executions:
         }
         return spec, resolved
 
-    async def _write_inputs(self, ident, inputs, user_inputs) -> tuple[str, str]:
+    async def _write_inputs(
+        self,
+        ident: identifier_pb2.WorkflowExecutionIdentifier,
+        inputs: literals_pb2.LiteralMap,
+        user_inputs: literals_pb2.LiteralMap,
+    ) -> tuple[str, str]:
         """Inputs go to the blob store, under a folder of this create attempt: a failed or
         duplicate create never overwrites another execution's inputs (§15 #11)."""
         attempt = uuid.uuid4().hex[:12]
@@ -446,7 +463,9 @@ class Executions:
             executions=[_listed(r.value.execution) for r in page.items], token=page.next_token
         )
 
-    async def _merged_page(self, query: listing.ListQuery, pd: tuple[str, str]) -> listing.Page:
+    async def _merged_page(
+        self, query: listing.ListQuery, pd: tuple[str, str]
+    ) -> listing.Page[Record]:
         """Live and archived executions as one list: the first ``offset + limit`` rows of
         each, in the query's order, merged; then the page. Executions being archived (marked)
         are counted on the history side only."""
@@ -463,7 +482,7 @@ class Executions:
         ]
         return listing.evaluate(query, live + archived)
 
-    def _page(self, query: listing.ListQuery, pd: tuple[str, str]) -> listing.Page:
+    def _page(self, query: listing.ListQuery, pd: tuple[str, str]) -> listing.Page[Record]:
         """The cheaper of two plans, when the list is sorted by creation time (the default):
         read the newest-first sorted index until the page is full (about ``wanted * total /
         matching`` rows), or sort the rows a selective filter's index gives (phase, state).
@@ -485,12 +504,12 @@ class Executions:
         if best is None:
             return listing.evaluate(query, self.records.by_index("pd", pd))
         chosen = best[0]
-        rows = [
+        candidates = [
             r
             for value in set(chosen.values)
             for r in self.records.by_index(indexes[chosen.field], (*pd, value))
         ]
-        return listing.evaluate(query, rows)
+        return listing.evaluate(query, candidates)
 
     async def get_data(
         self, ident: identifier_pb2.WorkflowExecutionIdentifier
@@ -523,7 +542,9 @@ class Executions:
 
     # ----------------------------------------------------------------------------- updates
 
-    async def update(self, request: execution_pb2.ExecutionUpdateRequest, principal: str = ""):
+    async def update(
+        self, request: execution_pb2.ExecutionUpdateRequest, principal: str = ""
+    ) -> None:
         record = await self.lookup(request.id)
         if request.state not in State.values():
             raise invalid_argument(f"invalid value for state: {request.state}")
@@ -584,7 +605,9 @@ def _request_digest(request: execution_pb2.ExecutionCreateRequest, principal: st
     return hashlib.sha256(payload).hexdigest()[:32]
 
 
-def _notifications(request_spec, lp_spec) -> list:
+def _notifications(
+    request_spec: execution_pb2.ExecutionSpec, lp_spec: launch_plan_pb2.LaunchPlanSpec
+) -> list[common_pb2.Notification]:
     if request_spec.HasField("notifications") and request_spec.notifications.notifications:
         return list(request_spec.notifications.notifications)
     if request_spec.disable_all:
@@ -592,7 +615,9 @@ def _notifications(request_spec, lp_spec) -> list:
     return list(lp_spec.entity_metadata.notifications)
 
 
-def _task_resources(settings: Settings, attribute) -> dict[str, Any]:
+def _task_resources(
+    settings: Settings, attribute: mr_pb2.MatchingAttributes | None
+) -> dict[str, Any]:
     """The platform defaults and limits the operator completes task resources with (§5.2)."""
     config = settings.task_resources
     out = {

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from flyteidl.admin import common_pb2, execution_pb2, launch_plan_pb2, workflow_pb2
+from flyteidl.admin import common_pb2, execution_pb2, launch_plan_pb2, task_pb2, workflow_pb2
 from flyteidl.core import identifier_pb2, literals_pb2, types_pb2
 from flyteidl.core import workflow_pb2 as core_wf
 
@@ -13,6 +14,7 @@ from flyteadmin.core.errors import AdminError, Code, not_found
 
 if TYPE_CHECKING:
     from flyteadmin.core.executions.service import Executions
+    from flyteadmin.core.registration.entities import Record
 
 RT = identifier_pb2.ResourceType
 GENERATED = ".flytegen."
@@ -22,7 +24,7 @@ def _node_id(task_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9-]", "", task_name)[-63:] or "task"
 
 
-def generated_workflow(task) -> core_wf.WorkflowTemplate:
+def generated_workflow(task: task_pb2.Task) -> core_wf.WorkflowTemplate:
     """One node running the task, its inputs bound from the workflow's, outputs to the node."""
     template = task.closure.compiled_task.template
     node_id = _node_id(task.id.name)
@@ -66,7 +68,7 @@ def generated_workflow(task) -> core_wf.WorkflowTemplate:
     )
 
 
-async def _ignore_exists(call) -> None:
+async def _ignore_exists(call: Awaitable[object]) -> None:
     try:
         await call
     except AdminError as error:
@@ -78,7 +80,7 @@ async def ensure_task_launch_plan(
     executions: Executions,
     ref: identifier_pb2.Identifier,
     request: execution_pb2.ExecutionCreateRequest,
-):
+) -> Record:
     """Create the generated workflow and launch plan if absent (races are harmless) and mark
     both SYSTEM_GENERATED; returns the launch plan's record."""
     record = executions.tasks.find(ref)
@@ -114,4 +116,7 @@ async def ensure_task_launch_plan(
             await named.upsert(
                 kind, ref.project, ref.domain, template.id.name, state=common_pb2.SYSTEM_GENERATED
             )
-    return executions.launch_plans.find(lp_id)
+    found = executions.launch_plans.find(lp_id)
+    if found is None:  # created by another API server and not in this one's cache yet
+        raise not_found(f"missing entity of type LAUNCH_PLAN with identifier {lp_id}")
+    return found

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flyteidl.admin import matchable_resource_pb2
-from flyteidl.core import compiler_pb2, literals_pb2
+from flyteidl.core import compiler_pb2, interface_pb2, literals_pb2
 
 from flyteadmin.core.compiler.types import castable, literal_type_of
 from flyteadmin.core.crmap.executions import ExecutionRecord
@@ -120,7 +120,7 @@ def _prepared_closure(
     return out
 
 
-def check_inputs(iface, inputs: literals_pb2.LiteralMap) -> None:
+def check_inputs(iface: interface_pb2.TypedInterface, inputs: literals_pb2.LiteralMap) -> None:
     """``validateInputs``: every interface input bound, nothing unknown, types castable."""
     variables = iface.inputs.variables
     problems = []
@@ -154,7 +154,7 @@ def shard_key(execution_name: str) -> int:
     return fnv32a(execution_name.encode()) % SHARD_KEYSPACE
 
 
-def annotations(record: ExecutionRecord, role_name_key: str) -> dict[str, str]:
+def pod_annotations(record: ExecutionRecord, role_name_key: str) -> dict[str, str]:
     out = {}
     role = record.execution.spec.security_context.run_as.iam_role
     if role and role_name_key:
@@ -169,7 +169,7 @@ def _metadata(record: ExecutionRecord, workflow_id: str, role_name_key: str) -> 
         "namespace": record.resolved.get("namespace", ""),
         "labels": labels(record, workflow_id),
     }
-    notes = annotations(record, role_name_key)
+    notes = pod_annotations(record, role_name_key)
     if notes:
         meta["annotations"] = notes
     meta["finalizers"] = [FINALIZER]

@@ -66,7 +66,7 @@ def _fraction(frac: int, prec: int) -> str:
 def float32_json(value: float) -> float:
     """A Go ``float32`` marshals with the fewest digits that round-trip at 32 bits (0.7, not
     Python's 0.699999988079071)."""
-    exact = struct.unpack("f", struct.pack("f", value))[0]
+    exact: float = struct.unpack("f", struct.pack("f", value))[0]
     for digits in range(1, 10):
         short = float(f"{exact:.{digits}g}")
         if struct.unpack("f", struct.pack("f", short))[0] == exact:

@@ -3,7 +3,7 @@ flyteplugins' ``AdjustOrDefaultResource`` before the tasks go into the FlyteWork
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,13 +64,13 @@ def _quietly(text: str) -> Quantity:
         return ZERO
 
 
-def _as_set(entries) -> dict[int, Quantity]:
+def _as_set(entries: Iterable[tasks_pb2.Resources.ResourceEntry]) -> dict[int, Quantity]:
     return {e.name: _quietly(e.value) for e in entries if e.name in _PLATFORM_KEYS}
 
 
 def platform_set(section: Mapping[str, Any]) -> dict[int, Quantity]:
     """One side (``defaults`` or ``limits``) of ``resolved["taskResources"]``."""
-    out = {}
+    out: dict[int, Quantity] = {}
     for name, key in _PLATFORM_KEYS.items():
         text = section.get(key) or section.get(_camel(key)) or ""
         out[name] = _quietly(str(text)) if text else ZERO

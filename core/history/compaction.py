@@ -18,6 +18,7 @@ import datetime as dt
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -94,7 +95,11 @@ async def compact(
 
 
 def _merge(
-    table: Table, paths: list[str], out: Path, settings: HistorySettings, cache: FileCache
+    table: Table[Any],
+    paths: list[str],
+    out: Path,
+    settings: HistorySettings,
+    cache: FileCache,
 ) -> None:
     keys = ", ".join(quoted(k) for k in table.key)
     order = ", ".join(f"{quoted(c)} ASC NULLS FIRST" for c in table.order)

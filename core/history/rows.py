@@ -20,7 +20,7 @@ import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 import pyarrow as pa
 from flyteidl.admin import execution_pb2, node_execution_pb2, signal_pb2, task_execution_pb2
@@ -68,6 +68,10 @@ _ARROW: dict[ColumnType, pa.DataType] = {
 }
 
 
+@overload
+def micros(value: dt.timedelta) -> int: ...
+@overload
+def micros(value: None) -> None: ...
 def micros(value: dt.timedelta | None) -> int | None:
     """A duration as whole microseconds, how DURATION columns are stored."""
     return None if value is None else value // _US
@@ -111,15 +115,21 @@ def mirrored(
         column = schema.columns[names[0]]
         get = column.get
         if column.type is ColumnType.DURATION:
-            get = lambda r, g=column.get: micros(g(r))  # noqa: E731
+            get = functools.partial(_micros_of, column.get)
         out.append(
             RowColumn(name, _ARROW[column.type], get, names, dictionary=dictionary.get(name, False))
         )
     return out
 
 
+def _micros_of(get: Callable[[Any], Any], r: Any) -> int | None:
+    value: dt.timedelta | None = get(r)
+    return micros(value)
+
+
 def _object_created_at(r: Any) -> dt.datetime | None:
-    return r.created_at
+    created: dt.datetime | None = r.created_at
+    return created
 
 
 def _proto(get: Callable[[Any], Any]) -> Callable[[Any], bytes]:
@@ -485,7 +495,8 @@ def _decode_signal(signal: bytes, set_at: dt.datetime | None) -> SignalRecord:
 
 
 def _signal_execution(r: Any) -> identifier_pb2.WorkflowExecutionIdentifier:
-    return r.value.signal.id.execution_id
+    record: SignalRecord = r.value
+    return record.signal.id.execution_id
 
 
 SIGNALS: Table[SignalRecord] = Table(

@@ -109,8 +109,8 @@ def _filter(query: ListQuery, f: Filter, resolve_join: ResolveJoin) -> Clause:
         return Clause(f"EXISTS (SELECT 1 FROM unnest({source}) AS _j(_e) WHERE {inner.sql})",
                       inner.params)  # fmt: skip
     ids = [dict(zip("pdnv", i, strict=True)) for i in resolve_join(f)]
-    column = quoted(_ID_JOINS[f.entity])
-    fields = ", ".join(f"{column}.{quoted(k)}" for k in ("project", "domain", "name", "version"))
+    id_column = quoted(_ID_JOINS[f.entity])
+    fields = ", ".join(f"{id_column}.{quoted(k)}" for k in ("project", "domain", "name", "version"))
     return Clause(f"({fields}) IN (SELECT unnest(?::{_ID_LIST}, recursive := true))", [ids])
 
 

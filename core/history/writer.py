@@ -137,7 +137,7 @@ class HistoryWriter:
         return str(self.cache.temp_dir) if self.cache is not None else None
 
     def _encode(self, batch: Batch, archived_at: dt.datetime, tmp: Path) -> list[_Encoded]:
-        out = []
+        out: list[_Encoded] = []
         for partition, items in partitioned(batch).items():
             table = TABLES[partition.table]
             data = parquet.sorted_rows(table, table.arrow(items, archived_at))

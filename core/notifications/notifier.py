@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -34,7 +35,8 @@ DELIVERED, FAILED = "Delivered", "Failed"
 
 def backoff(retry: NotificationRetrySettings, failures: int) -> float:
     """Seconds to wait after the ``failures``-th failed attempt (1, 2, ...)."""
-    return min(retry.max_backoff_seconds, retry.initial_backoff_seconds * 2 ** (failures - 1))
+    growth: float = 2 ** (failures - 1)
+    return min(retry.max_backoff_seconds, retry.initial_backoff_seconds * growth)
 
 
 class _AlreadyRecorded(Exception):
@@ -87,7 +89,7 @@ class Notifier:
             sender = self._senders[message.kind][delivery.sender]
             task = asyncio.create_task(self._deliver(name, delivery, sender, message))
             self._tasks[key] = task
-            task.add_done_callback(lambda _t, key=key: self._tasks.pop(key, None))
+            task.add_done_callback(functools.partial(self._forget, key))
             started.append(delivery)
         return started
 
@@ -101,6 +103,9 @@ class Notifier:
             await sender.close()
 
     # ----------------------------------------------------------------------------- delivery
+
+    def _forget(self, key: tuple[str, Delivery], _task: asyncio.Task[None]) -> None:
+        self._tasks.pop(key, None)
 
     async def _deliver(
         self, name: str, delivery: Delivery, sender: Sender, message: Message

@@ -56,7 +56,8 @@ class Descriptions(VersionedEntities[de_pb2.DescriptionEntity]):
         record = self.find(identifier)
         if record is None or record.value.id.resource_type != identifier.resource_type:
             return self.get(identifier)  # raises NotFound with the standard message
-        return record.value.message
+        found: de_pb2.DescriptionEntity = record.value.message
+        return found
 
     async def list_descriptions(
         self, request: de_pb2.DescriptionEntityListRequest

@@ -6,7 +6,8 @@ narrow a list to its candidates before the list engine filters, sorts and pages 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import datetime as dt
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any, Generic, TypeVar
 
 from flyteidl.admin import common_pb2
@@ -24,7 +25,7 @@ Record = Stored[Registered[Any]]
 RT = identifier_pb2.ResourceType
 
 
-def created_at(record: Record):
+def created_at(record: Record) -> dt.datetime:
     """When the version was registered, to the microsecond (the object's creationTimestamp,
     whole seconds, for objects written before that was kept)."""
     return record.value.created_at or record.created_at
@@ -63,12 +64,19 @@ def add_indexes(collection: Collection[Registered[Any]]) -> None:
     # microsecond time (written before it was kept) are left out; a partition holding any of
     # them is listed the general way (``_in_creation_order``).
     for index, width in (("pd", 2), ("pdn", 3)):
-        collection.add_sorted_index(
-            f"{index}-created",
-            lambda v, width=width: (
-                None if v.created_at is None else (v.key[:width], (v.created_at, v.key))
-            ),
-        )
+        collection.add_sorted_index(f"{index}-created", _created_order(width))
+
+
+def _created_order(
+    width: int,
+) -> Callable[[Registered[Any]], tuple[Hashable, tuple[Any, Any]] | None]:
+    """Sorted-index entry of a version: the first ``width`` parts of its key, then
+    (creation time, key); None without a microsecond time."""
+
+    def entry(v: Registered[Any]) -> tuple[Hashable, tuple[Any, Any]] | None:
+        return None if v.created_at is None else (v.key[:width], (v.created_at, v.key))
+
+    return entry
 
 
 def sort_args(request: Any) -> tuple[str | None, bool]:

@@ -81,7 +81,7 @@ class LaunchPlans(VersionedEntities[launch_plan_pb2.LaunchPlan]):
     def active_version(self, project: str, domain: str, name: str) -> str:
         return self._named().meta(RT.LAUNCH_PLAN, project, domain, name).active_version
 
-    def _state(self, record: Record) -> int:
+    def _state(self, record: Record) -> launch_plan_pb2.LaunchPlanState:
         ident = record.value.id
         active = self.active_version(ident.project, ident.domain, ident.name)
         return LPState.ACTIVE if active == ident.version else LPState.INACTIVE
@@ -157,7 +157,9 @@ class LaunchPlans(VersionedEntities[launch_plan_pb2.LaunchPlan]):
             want = self._state(record)
             if record.value.message.closure.state != want:
 
-                def flip(value: Registered[Any], want: int = want) -> Registered[Any]:
+                def flip(
+                    value: Registered[Any], want: launch_plan_pb2.LaunchPlanState = want
+                ) -> Registered[Any]:
                     lp = launch_plan_pb2.LaunchPlan()
                     lp.CopyFrom(value.message)
                     lp.closure.state = want
@@ -167,7 +169,9 @@ class LaunchPlans(VersionedEntities[launch_plan_pb2.LaunchPlan]):
 
     # ----------------------------------------------------------------------------- reads
 
-    def get_active(self, request: launch_plan_pb2.ActiveLaunchPlanRequest):
+    def get_active(
+        self, request: launch_plan_pb2.ActiveLaunchPlanRequest
+    ) -> launch_plan_pb2.LaunchPlan:
         ident = request.id
         for field in ("project", "domain", "name"):
             if not getattr(ident, field):
@@ -190,7 +194,9 @@ class LaunchPlans(VersionedEntities[launch_plan_pb2.LaunchPlan]):
             )
         return self._with_state(record)
 
-    async def list_launch_plans(self, request: Any, *, active_only: bool = False):
+    async def list_launch_plans(
+        self, request: Any, *, active_only: bool = False
+    ) -> launch_plan_pb2.LaunchPlanList:
         extra = []
         if active_only:
             extra.append(listing.build_filter(self.schema, "eq", "state", [str(LPState.ACTIVE)]))
@@ -241,7 +247,9 @@ def _replace(meta: Any, active_version: str) -> Any:
     return replace(meta, active_version=active_version)
 
 
-def _as_resource_request(request: launch_plan_pb2.ActiveLaunchPlanListRequest):
+def _as_resource_request(
+    request: launch_plan_pb2.ActiveLaunchPlanListRequest,
+) -> common_pb2.ResourceListRequest:
     return common_pb2.ResourceListRequest(
         id=common_pb2.NamedEntityIdentifier(project=request.project, domain=request.domain),
         limit=request.limit,

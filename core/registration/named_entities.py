@@ -17,7 +17,7 @@ from flyteadmin.core.crmap.named_entities import (
 from flyteadmin.core.errors import invalid_argument, invalid_value, missing, not_found
 from flyteadmin.core.listing import Column, ColumnType, EntitySchema, SortSpec
 from flyteadmin.core.registration.entities import VersionedEntities, sort_args
-from flyteadmin.core.store import AlreadyExists, Collection
+from flyteadmin.core.store import AlreadyExists, Collection, Stored
 
 RT = identifier_pb2.ResourceType
 State = common_pb2.NamedEntityState
@@ -48,7 +48,9 @@ class NamedEntities:
         self.metadata = metadata
         self.kinds = kinds  # resource type -> the registered kind holding its names
 
-    def meta(self, resource_type: int, project: str, domain: str, name: str) -> NamedEntityMeta:
+    def meta(
+        self, resource_type: identifier_pb2.ResourceType, project: str, domain: str, name: str
+    ) -> NamedEntityMeta:
         stored = self.metadata.get(named_entity_object_name(resource_type, project, domain, name))
         return stored.value if stored else NamedEntityMeta(resource_type, project, domain, name)
 
@@ -99,7 +101,14 @@ class NamedEntities:
             state=request.metadata.state,
         )
 
-    async def upsert(self, resource_type: int, project: str, domain: str, name: str, **fields):
+    async def upsert(
+        self,
+        resource_type: identifier_pb2.ResourceType,
+        project: str,
+        domain: str,
+        name: str,
+        **fields: Any,
+    ) -> Stored[NamedEntityMeta]:
         """Create or update the metadata object (retrying on concurrent changes)."""
         current = self.meta(resource_type, project, domain, name)
         name_ = named_entity_object_name(resource_type, project, domain, name)

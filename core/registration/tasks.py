@@ -23,6 +23,7 @@ from flyteadmin.core.registration.versions import IdentityRule, create_version, 
 from flyteadmin.core.store import Collection, Stored
 from flyteadmin.core.validation.tasks import (
     TaskResourceLimits,
+    TaskTypeWhitelist,
     validate_task_identifier,
     validate_task_spec,
 )
@@ -77,7 +78,7 @@ class Tasks(VersionedEntities[task_pb2.Task]):
         projects: Projects,
         descriptions: Descriptions,
         resource_limits: Callable[[str, str], TaskResourceLimits],
-        whitelist: dict[str, list[tuple[str, str]]] | None = None,
+        whitelist: TaskTypeWhitelist | None = None,
         blobs: Callable[[], object] = lambda: None,
         inline_threshold: int = 64 * 1024,
     ) -> None:

@@ -12,6 +12,7 @@ from flyteidl.core import compiler_pb2, identifier_pb2, interface_pb2
 from google.protobuf import timestamp_pb2
 
 from flyteadmin.core.compiler import CompileErrors, compile_workflow, id_key, requirements
+from flyteadmin.core.compiler._graph import LaunchPlanLike
 from flyteadmin.core.crmap.registered import Registered
 from flyteadmin.core.errors import invalid_argument, missing
 from flyteadmin.core.listing import Column, ColumnType
@@ -69,7 +70,7 @@ class Workflows(VersionedEntities[workflow_pb2.Workflow]):
         projects: Projects,
         tasks: Tasks,
         descriptions: Descriptions,
-        launch_plan_interface: Callable[[identifier_pb2.Identifier], object | None],
+        launch_plan_interface: Callable[[identifier_pb2.Identifier], LaunchPlanLike | None],
         blobs: Callable[[], object],
         inline_threshold: int = 64 * 1024,
         limits: WorkflowLimits = WorkflowLimits(),
@@ -161,7 +162,9 @@ class Workflows(VersionedEntities[workflow_pb2.Workflow]):
                 f"failed to compile workflow for [{proto_text(request.id)}] with err: {errors}"
             ) from errors
 
-    def _check_limits(self, ident, closure: compiler_pb2.CompiledWorkflowClosure) -> None:
+    def _check_limits(
+        self, ident: identifier_pb2.Identifier, closure: compiler_pb2.CompiledWorkflowClosure
+    ) -> None:
         nodes = len(closure.primary.template.nodes) - 2
         if self._limits.max_nodes and nodes > self._limits.max_nodes:
             raise invalid_argument(

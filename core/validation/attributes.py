@@ -7,8 +7,6 @@ The service runs them in flyteadmin's order: ``require_attributes``, the project
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from flyteidl.admin import matchable_resource_pb2
 from google.protobuf.message import Message
 
@@ -29,13 +27,8 @@ ONEOF_TYPES: dict[str, int] = {
 }
 
 
-class _UpdateRequest(Protocol):
-    attributes: Message
-
-    def HasField(self, name: str) -> bool: ...  # noqa: N802 - protobuf's name
-
-
-def require_attributes(request: _UpdateRequest) -> None:
+def require_attributes(request: Message) -> None:
+    """``request`` is one of the *AttributesUpdateRequest messages."""
     if not request.HasField("attributes"):
         raise missing("attributes")
 

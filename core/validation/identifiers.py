@@ -35,7 +35,7 @@ def validate_identifier_fields(identifier: identifier_pb2.Identifier | None) -> 
 
 
 def validate_identifier(
-    identifier: identifier_pb2.Identifier | None, expected: identifier_pb2.ResourceType.ValueType
+    identifier: identifier_pb2.Identifier | None, expected: identifier_pb2.ResourceType
 ) -> None:
     """IV: present, of the expected type, and project, domain, name and version set."""
     if identifier is None:
@@ -50,7 +50,7 @@ def validate_identifier(
 
 
 def fill_resource_type(
-    identifier: identifier_pb2.Identifier, resource_type: identifier_pb2.ResourceType.ValueType
+    identifier: identifier_pb2.Identifier, resource_type: identifier_pb2.ResourceType
 ) -> identifier_pb2.Identifier:
     """A copy with ``resource_type`` set when UNSPECIFIED: the Get RPCs' URLs imply the type."""
     filled = identifier_pb2.Identifier()
@@ -62,7 +62,7 @@ def fill_resource_type(
 
 def validate_object_get_request(
     request: common_pb2.ObjectGetRequest,
-    default: identifier_pb2.ResourceType.ValueType,
+    default: identifier_pb2.ResourceType,
     *,
     any_type: bool = False,
 ) -> identifier_pb2.Identifier:
@@ -118,7 +118,8 @@ def _scalar_text(field: FieldDescriptor, value: object) -> str:
         assert isinstance(value, Message)
         return f"{{{proto_text(value)}}}"
     if field.type == FieldDescriptor.TYPE_ENUM:
-        enum_value = field.enum_type.values_by_number.get(value)  # type: ignore[arg-type]
+        assert field.enum_type is not None and isinstance(value, int)
+        enum_value = field.enum_type.values_by_number.get(value)
         return enum_value.name if enum_value is not None else str(value)
     if field.type == FieldDescriptor.TYPE_STRING:
         return _quote(str(value))

@@ -10,6 +10,8 @@ datetime) we check every entry.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flyteidl.admin import launch_plan_pb2
 from flyteidl.core import interface_pb2, literals_pb2, types_pb2
 from google.protobuf import timestamp_pb2
@@ -142,7 +144,7 @@ def expected_inputs(
 def _check_against_workflow(
     name: str,
     found: types_pb2.LiteralType | None,
-    variables: interface_pb2.VariableMap,
+    variables: Mapping[str, interface_pb2.Variable],
     kind: str,
 ) -> None:
     if name not in variables or found is None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import cache
 
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from flyteadmin.core.errors import invalid_argument
@@ -50,6 +50,7 @@ def _problems(message: Message, prefix: str) -> Iterator[str]:
             continue
         path = prefix + fd.name
         if kind == _ENUM:
+            assert fd.enum_type is not None  # an enum field has its enum's descriptor
             defined = _numbers(fd.enum_type)
             for number in value if fd.is_repeated else (value,):
                 if number not in defined:
@@ -87,10 +88,13 @@ def _plan(descriptor: Descriptor) -> dict[str, str]:
             plan[fd.name] = _ID
         elif fd.type == FieldDescriptor.TYPE_MESSAGE:
             target = fd.message_type
+            assert target is not None  # a message field has its message's descriptor
             if target.GetOptions().map_entry:
                 value = target.fields_by_name["value"]
-                if value.type == FieldDescriptor.TYPE_MESSAGE and _worth_visiting(
-                    value.message_type
+                if (
+                    value.type == FieldDescriptor.TYPE_MESSAGE
+                    and value.message_type is not None
+                    and _worth_visiting(value.message_type)
                 ):
                     plan[fd.name] = _MAP
             elif _worth_visiting(target):
@@ -103,5 +107,5 @@ def _worth_visiting(descriptor: Descriptor) -> bool:
 
 
 @cache
-def _numbers(enum_type) -> frozenset[int]:
+def _numbers(enum_type: EnumDescriptor) -> frozenset[int]:
     return frozenset(v.number for v in enum_type.values)

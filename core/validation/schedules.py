@@ -351,7 +351,7 @@ def _go_duration(text: str) -> int:
 
 
 def _go_quote(text: str) -> str:
-    out = []
+    out: list[str] = []
     for char in text:
         if ord(char) >= 0x80 or ord(char) < 0x20:
             out.extend(f"\\x{byte:02x}" for byte in char.encode())

@@ -207,7 +207,7 @@ def _task_label(template: tasks_pb2.TaskTemplate) -> str:
 
 def _platform(limits: TaskResourceLimits) -> dict[int, Quantity]:
     """Set, parseable, non-zero platform limits; the others are not enforced."""
-    platform = {}
+    platform: dict[int, Quantity] = {}
     for name, text in (
         (CPU, limits.cpu),
         (MEMORY, limits.memory),

@@ -209,7 +209,9 @@ def start_control_plane(
     bin_dir = k8s_build.ensure_binaries(log=log)
     temporary = data_dir is None
     durable = not temporary if durable is None else durable
-    workdir = Path(tempfile.mkdtemp(prefix="flyteadmin-k8s-")) if temporary else Path(data_dir)
+    workdir = (
+        Path(tempfile.mkdtemp(prefix="flyteadmin-k8s-")) if data_dir is None else Path(data_dir)
+    )
     workdir.mkdir(parents=True, exist_ok=True)
     pki = ensure_pki(workdir / "pki")
     ports = _ports(workdir)

@@ -15,10 +15,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flyteadmin.core import kube
 from flyteadmin.core.config import ConfigError, ExecutionCluster, Settings
 from flyteadmin.devstack.controlplane import ControlPlane, start_control_plane
+from flyteadmin.devstack.processes import Service
+
+if TYPE_CHECKING:  # imported when used (it loads the pod runner)
+    from flyteadmin.devstack.podrunner import PodRunner
 
 
 @dataclasses.dataclass
@@ -27,7 +32,7 @@ class DataPlane:
     """Its entry in ``execution_clusters.clusters``, with the local kubeconfig."""
     plane: ControlPlane
     workdir: Path
-    runner: object | None = None
+    runner: Service | PodRunner | None = None  # a child process, or in this process
     """Its PodRunner, when Pods run locally."""
 
     @property

@@ -163,7 +163,9 @@ def build_missing(options: DevOptions) -> None:
     gobuild.ensure_all(tools, log=say)
 
 
-def start_pod_runner(kubeconfig: str, workdir: Path, blobs: GcsEmulator, group: ProcessGroup):
+def start_pod_runner(
+    kubeconfig: str, workdir: Path, blobs: GcsEmulator, group: ProcessGroup
+) -> Service:
     """The pod runner as a child process (``python -m flyteadmin.devstack.podrunner``)."""
     from flyteadmin.devstack.podrunner import gcs_emulator_env
     from flyteadmin.devstack.podrunner.__main__ import READY_FILE
