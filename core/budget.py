@@ -18,8 +18,10 @@ The estimate, from what the watch caches see (so every API-server worker and the
       until kube-apiserver compacts them, every 5 minutes by default)
 
 When kube-apiserver lets us read its metrics, etcd's real database size
-(``apiserver_storage_size_bytes``) counts too: the larger of the two decides. That file never
-shrinks without a defragmentation, so a large real size is also logged as an error.
+(``apiserver_storage_size_bytes``) is followed too, but it does not decide: that file never
+shrinks without a defragmentation (etcd reuses its free pages instead), so after a peak it would
+refuse work for good even once archiving has freed the space. A large file is logged as an error
+with the advice to defragment, and exported as a metric.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class Usage:
     live_bytes: int
     objects: int
     recent_bytes: int  # revisions written within the compaction interval
-    etcd_db_bytes: int  # etcd's real database size, 0 when unknown
+    etcd_db_bytes: int  # etcd's database file size, 0 when unknown (reported, not deciding)
     estimate: int  # what decides
     quota: int
 
@@ -105,7 +107,6 @@ class StorageBudget:
         objects = sum(count for _, count in self._live.values())
         recent = self._window.total()
         estimate = live + objects * self.settings.object_overhead_bytes + recent
-        estimate = max(estimate, self.etcd_db_bytes)
         return Usage(live, objects, recent, self.etcd_db_bytes, estimate, self.settings.quota_bytes)
 
     def pressure(self) -> float:
@@ -175,7 +176,8 @@ async def follow_database_size(
                     > budget.settings.quota_bytes * budget.settings.refuse_all_above
                 ):
                     log.error(
-                        "etcd's database is %d MiB of a %d MiB quota: compact and defragment it",
+                        "etcd's database file is %d MiB of a %d MiB quota (free pages are "
+                        "reused, but the file only shrinks when defragmented): defragment it",
                         budget.etcd_db_bytes >> 20,
                         budget.settings.quota_bytes >> 20,
                     )

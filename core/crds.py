@@ -124,8 +124,9 @@ class Kind:
     # writes: a create with status then costs two calls, and an update of both costs two.
     # The kinds written on every event have none (one call per write; docs/storage.md).
     status_subresource: bool = True
-    # Objects that running executions create (node/task executions, signals): their writes are
-    # progress, admitted while new work is already refused (core/budget.py).
+    # Objects that running executions create (node/task executions, signals), and history
+    # segments (archiving is what frees etcd): their writes are progress, admitted while new
+    # work is already refused (core/budget.py).
     progress: bool = False
     description: str = ""
     namespaced: bool = True
@@ -573,6 +574,7 @@ HISTORY_SEGMENT = Kind(
     description="One Parquet file of archived execution history in the blob store "
     "(docs/storage.md, History). The object name is derived from the file URI.",
     status_subresource=False,
+    progress=True,
     spec=_object(
         {
             "uri": _string("gs:// URI of the file."),

@@ -25,6 +25,7 @@ from flyteadmin.core import crds
 from flyteadmin.core.archive import Archiver
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.config import ArchiveSettings, EtcdSettings
+from flyteadmin.core.errors import AdminError, Code
 from tests.integration.registration_helpers import DOMAIN, PROJECT
 from tests.integration.servers import LoopThread
 from tests.integration.test_events_api import Propeller, ints, run_task_node
@@ -314,3 +315,25 @@ def test_an_archive_interrupted_at_any_step_loses_nothing(
     )
     _eventually_equal(lambda: _answers(stub, channel, runs), before)
     channel.close()
+
+
+def test_archiving_goes_on_while_new_work_is_refused(
+    api_server, registered_stub, operator_backend, kube_api, namespace, stored_inputs
+):
+    """Archiving is what frees etcd: its writes (history segments, the mark) must be admitted
+    while the budget refuses new work, or a full budget never empties (found by bench.archive:
+    the archiver's HistorySegment was refused as new work)."""
+    _run(registered_stub, "full1", stored_inputs)
+    loop, backend = operator_backend
+    eventually(lambda: len(backend.execution_records) == 1, "the operator's cache")
+    budget = backend.budget
+    limits = budget.settings
+    between = limits.quota_bytes * (limits.refuse_new_above + limits.refuse_all_above) / 2
+    budget.set_live("Padding", int(between - budget.usage().estimate), 0)
+    with pytest.raises(AdminError) as refused:
+        budget.admit("Execution", new_work=True)
+    assert refused.value.code == Code.RESOURCE_EXHAUSTED
+
+    outcome = loop.call(_archiver(backend).run_once())
+    assert outcome.archived == 1
+    assert _live_counts(kube_api, namespace)["executions"] == 0

@@ -37,12 +37,16 @@ def test_the_estimate_counts_live_objects_their_overhead_and_recent_revisions():
     assert usage.estimate == 8 * MIB + 1000 * 1000 + 2 * MIB + 1000
 
 
-def test_etcds_real_database_size_decides_when_it_is_larger():
-    b = budget()
+def test_etcds_database_file_size_is_reported_but_does_not_decide():
+    """The file keeps its peak size until defragmented: deciding on it would refuse work for
+    good once archiving had freed the space (found by bench.archive: a deadlock)."""
+    b = budget(refuse_new_above=0.4)
     b.set_live("Execution", 1 * MIB, 1)
-    b.etcd_db_bytes = 40 * MIB
-    assert b.usage().estimate == 40 * MIB
-    assert b.pressure() == pytest.approx(0.4)
+    b.etcd_db_bytes = 90 * MIB
+    usage = b.usage()
+    assert usage.etcd_db_bytes == 90 * MIB
+    assert usage.estimate == 1 * MIB
+    b.admit("Execution", new_work=True)
 
 
 def test_new_work_is_refused_first_then_every_write():
