@@ -283,7 +283,13 @@ STEPS = {
 
 @pytest.mark.parametrize("step", sorted(STEPS))
 def test_an_archive_interrupted_at_any_step_loses_nothing(
-    step, monkeypatch, api_server, registered_stub, operator_backend, kube_api, namespace,
+    step,
+    monkeypatch,
+    api_server,
+    registered_stub,
+    operator_backend,
+    kube_api,
+    namespace,
     stored_inputs,
 ):
     stub = registered_stub
