@@ -10,9 +10,10 @@ kube-apiserver compacts every ``--compaction-seconds``), a GCS emulator, ``flyte
 ``--retention`` and the same compaction interval. ``--clients`` loops each create an execution of
 a ``--nodes``-node workflow and post the events flytepropeller would (5 per node, 2 for the
 workflow), then the next. A create refused with RESOURCE_EXHAUSTED (the guard) waits a second; an
-event so refused is posted again (as propeller does). Every ``--sample`` seconds a line: how many
+event so refused is posted again (as propeller does), and a FlyteWorkflow being deleted loses
+propeller's finalizer (as propeller lets go of it). Every ``--sample`` seconds a line: how many
 executions were acknowledged (created and every event recorded), refused, archived (history
-rows), live, etcd's database size and in-use size (etcd's own metrics), kube-apiserver's view of
+rows), live, FlyteWorkflow objects, etcd's database size and in-use size (etcd's own metrics), kube-apiserver's view of
 it, and the API server's and operator's RSS. At the end: etcd's alarms (must be none), a
 ConfigMap write (the rest of the cluster still writes), and every acknowledged execution read
 back (GetExecution of each, SUCCEEDED; ListExecutions paged to the end holds each once).
@@ -130,6 +131,41 @@ async def _client(i: int, stub, args, counts: Counts, until: float) -> None:
             counts.acknowledged.append(f"{domain}/{name}")
 
 
+async def _play_propellers_finalizer(kube_api, until: float) -> None:
+    """What flytepropeller does with a FlyteWorkflow being deleted (this benchmark plays
+    propeller, so nothing else would): it lets go of its finalizer, and the object goes.
+    Without it every deleted object stays in etcd for good."""
+    custom = client.CustomObjectsApi(kube_api)
+    while time.monotonic() < until + 30:
+        items = await asyncio.to_thread(
+            custom.list_cluster_custom_object, "flyte.lyft.com", "v1alpha1", "flyteworkflows"
+        )
+        for item in items["items"]:
+            meta = item["metadata"]
+            if meta.get("deletionTimestamp") and meta.get("finalizers"):
+                try:
+                    await asyncio.to_thread(
+                        custom.patch_namespaced_custom_object,
+                        "flyte.lyft.com",
+                        "v1alpha1",
+                        meta["namespace"],
+                        "flyteworkflows",
+                        meta["name"],
+                        {"metadata": {"finalizers": None}},
+                    )
+                except client.ApiException as exc:
+                    if exc.status != 404:
+                        raise
+        await asyncio.sleep(2.0)
+
+
+def _flyteworkflows(kube_api) -> int:
+    got = client.CustomObjectsApi(kube_api).list_cluster_custom_object(
+        "flyte.lyft.com", "v1alpha1", "flyteworkflows", limit=1
+    )
+    return len(got["items"]) + int(got["metadata"].get("remainingItemCount") or 0)
+
+
 async def _count_archived(kube_api, namespace: str) -> int:
     items = client.CustomObjectsApi(kube_api).list_namespaced_custom_object(
         "flyteadmin.io", "v1alpha1", namespace, "historysegments"
@@ -209,6 +245,7 @@ async def run(args: argparse.Namespace) -> None:
         loads = [
             asyncio.create_task(_client(i, stub, args, counts, until)) for i in range(args.clients)
         ]
+        finalizers = asyncio.create_task(_play_propellers_finalizer(kube_api, until))
         rows = []
         started = time.monotonic()
         etcd_url = ""
@@ -222,6 +259,7 @@ async def run(args: argparse.Namespace) -> None:
                     str(counts.refused_creates),
                     str(await _count_archived(kube_api, s.namespace)),
                     str(_live(kube_api, s.namespace)),
+                    str(_flyteworkflows(kube_api)),
                     f"{sizes['db'] / MIB:.0f}",
                     f"{sizes['in_use'] / MIB:.0f}",
                     f"{_rss_mib(s.processes['server']):.0f}",
@@ -230,6 +268,7 @@ async def run(args: argparse.Namespace) -> None:
             )
             say(" ".join(rows[-1]))
         await asyncio.gather(*loads)
+        finalizers.cancel()
         alarms = _alarms(etcd_url)
         client.CoreV1Api(kube_api).create_namespaced_config_map(
             "default", {"metadata": {"name": "bench-still-writing"}, "data": {"a": "b"}}
@@ -244,6 +283,7 @@ async def run(args: argparse.Namespace) -> None:
             "creates refused",
             "archived",
             "live",
+            "FlyteWorkflows",
             "etcd db MiB",
             "etcd in use MiB",
             "server RSS MiB",
