@@ -13,8 +13,8 @@ workflow), then the next. A create refused with RESOURCE_EXHAUSTED (the guard) w
 event so refused is posted again (as propeller does), and a FlyteWorkflow being deleted loses
 propeller's finalizer (as propeller lets go of it). Every ``--sample`` seconds a line: how many
 executions were acknowledged (created and every event recorded), refused, archived (history
-rows), live, FlyteWorkflow objects, etcd's database size and in-use size (etcd's own metrics), kube-apiserver's view of
-it, and the API server's and operator's RSS. At the end: etcd's alarms (must be none), a
+rows), live, FlyteWorkflow objects, etcd's database size and in-use size (etcd's own
+metrics), and the API server's and operator's RSS. At the end: etcd's alarms (must be none), a
 ConfigMap write (the rest of the cluster still writes), and every acknowledged execution read
 back (GetExecution of each, SUCCEEDED; ListExecutions paged to the end holds each once).
 """
