@@ -16,6 +16,9 @@ The estimate, from what the watch caches see (so every API-server worker and the
     live bytes of every object + a per-object overhead
     + bytes of every revision written within the compaction interval (etcd keeps old revisions
       until kube-apiserver compacts them, every 5 minutes by default)
+    + FlyteWorkflow objects (kube-apiserver's count, from its metrics) x etcd.flyteworkflow_bytes:
+      the operator creates one per execution in the control plane's cluster, and flytepropeller
+      rewrites it while it runs, but no watch cache holds them
 
 When kube-apiserver lets us read its metrics, etcd's real database size
 (``apiserver_storage_size_bytes``) is followed too, but it does not decide: that file never
@@ -89,6 +92,7 @@ class StorageBudget:
         self._window = _Window(settings.compaction_interval_seconds)
         self._live: dict[str, tuple[int, int]] = {}  # kind -> (bytes, objects)
         self.etcd_db_bytes = 0
+        self.flyteworkflows = 0  # FlyteWorkflow objects in etcd (kube-apiserver's count)
         self._last_error_log = 0.0
 
     # ----------------------------------------------------------------------------- reports
@@ -104,7 +108,8 @@ class StorageBudget:
 
     def usage(self) -> Usage:
         live = sum(size for size, _ in self._live.values())
-        objects = sum(count for _, count in self._live.values())
+        live += self.flyteworkflows * self.settings.flyteworkflow_bytes
+        objects = sum(count for _, count in self._live.values()) + self.flyteworkflows
         recent = self._window.total()
         estimate = live + objects * self.settings.object_overhead_bytes + recent
         return Usage(live, objects, recent, self.etcd_db_bytes, estimate, self.settings.quota_bytes)
@@ -137,19 +142,31 @@ class StorageBudget:
 
 
 _SIZE_METRICS = ("apiserver_storage_size_bytes", "apiserver_storage_db_total_size_in_bytes")
+_FLYTEWORKFLOWS = 'resource="flyteworkflows.flyte.lyft.com"'
+
+
+def _value(line: str) -> float | None:
+    try:
+        return float(line.rsplit(" ", 1)[1])
+    except (IndexError, ValueError):
+        return None
 
 
 def database_size(metrics_text: str) -> int:
     """etcd's database size from kube-apiserver's Prometheus text (the largest of its etcd
     clusters); 0 when the metric is not there."""
-    size = 0.0
-    for line in metrics_text.splitlines():
-        if line.startswith(_SIZE_METRICS):
-            try:
-                size = max(size, float(line.rsplit(" ", 1)[1]))
-            except (IndexError, ValueError):
-                continue
-    return int(size)
+    sizes = [_value(line) for line in metrics_text.splitlines() if line.startswith(_SIZE_METRICS)]
+    return int(max((s for s in sizes if s is not None), default=0))
+
+
+def flyteworkflow_count(metrics_text: str) -> int:
+    """How many FlyteWorkflow objects kube-apiserver holds in etcd; 0 when not reported."""
+    counts = [
+        _value(line)
+        for line in metrics_text.splitlines()
+        if line.startswith("apiserver_storage_objects{") and _FLYTEWORKFLOWS in line
+    ]
+    return int(max((c for c in counts if c is not None), default=0))
 
 
 async def follow_database_size(
@@ -171,6 +188,7 @@ async def follow_database_size(
                 return
             if status == 200:
                 budget.etcd_db_bytes = database_size(text)
+                budget.flyteworkflows = flyteworkflow_count(text)
                 if (
                     budget.etcd_db_bytes
                     > budget.settings.quota_bytes * budget.settings.refuse_all_above

@@ -115,7 +115,12 @@ class EtcdSettings:
     object_overhead_bytes: int = 1024
     """What etcd stores per object and per revision beyond the object's JSON."""
     read_database_size: bool = True
-    """Also read etcd's real database size from kube-apiserver's metrics, when allowed."""
+    """Read kube-apiserver's metrics, when allowed: etcd's database file size (reported) and
+    how many FlyteWorkflow objects it holds (counted in the estimate, see below)."""
+    flyteworkflow_bytes: int = 16384
+    """What one FlyteWorkflow object costs etcd, with the revisions flytepropeller writes while
+    it runs. These objects live in project namespaces, outside the watch caches, so they are
+    counted as kube-apiserver's object count times this."""
 
     def __post_init__(self) -> None:
         shares = (self.archive_above, self.refuse_new_above, self.refuse_all_above)
