@@ -14,8 +14,9 @@ well before that:
 The estimate, from what the watch caches see (so every API-server worker and the operator agree):
 
     live bytes of every object + a per-object overhead
-    + bytes of every revision written within the compaction interval (etcd keeps old revisions
-      until kube-apiserver compacts them, every 5 minutes by default)
+    + bytes of every revision written within two compaction intervals (etcd keeps old revisions
+      until kube-apiserver compacts them: every 5 minutes by default, up to the revision it saw
+      at the previous compaction)
     + FlyteWorkflow objects (kube-apiserver's count, from its metrics) x etcd.flyteworkflow_bytes:
       the operator creates one per execution in the control plane's cluster, and flytepropeller
       rewrites it while it runs, but no watch cache holds them
@@ -89,7 +90,9 @@ class StorageBudget:
 
     def __init__(self, settings: EtcdSettings) -> None:
         self.settings = settings
-        self._window = _Window(settings.compaction_interval_seconds)
+        # kube-apiserver compacts, at each interval, up to the revision it saw at the previous
+        # one: old revisions stay in etcd between one and two intervals.
+        self._window = _Window(2 * settings.compaction_interval_seconds)
         self._live: dict[str, tuple[int, int]] = {}  # kind -> (bytes, objects)
         self.etcd_db_bytes = 0
         self.flyteworkflows = 0  # FlyteWorkflow objects in etcd (kube-apiserver's count)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from flyteadmin.core import kube
@@ -109,3 +111,13 @@ def test_etcds_full_disk_is_resource_exhausted_not_unavailable():
     assert kube.translate(kube.KubeError(503, "etcdserver: request timed out")).code == (
         Code.UNAVAILABLE
     )
+
+
+def test_revisions_count_for_two_compaction_intervals():
+    """kube-apiserver compacts up to the revision of its previous compaction, so a revision
+    stays in etcd between one and two intervals."""
+    b = budget(compaction_interval_seconds=30, object_overhead_bytes=0)
+    b.written(5 * MIB)
+    written_at = time.monotonic()
+    assert b._window.total(now=written_at + 45) == 5 * MIB  # past one interval: still there
+    assert b._window.total(now=written_at + 61) == 0
