@@ -71,6 +71,18 @@ class OperatorSettings:
     flyteworkflow_retention_seconds: float = 3600.0
     """How long a finished execution keeps its FlyteWorkflow object before the operator deletes
     it (propeller's finalizer still holds it until propeller lets go)."""
+    namespaces: str = "eager"
+    """When project-domain namespaces are made: `eager` (when a project is registered, and
+    kept by the resync, like flyteadmin's cluster-resource sync) or `on_first_launch` (when a
+    project-domain's first execution is launched: no namespaces for projects that never run
+    anything). Cluster-resource templates, when configured, make theirs either way."""
+
+    def __post_init__(self) -> None:
+        if self.namespaces not in ("eager", "on_first_launch"):
+            raise ConfigError(
+                "operator.namespaces: expected 'eager' or 'on_first_launch', "
+                f"got {self.namespaces!r}"
+            )
 
 
 @dataclass(frozen=True)

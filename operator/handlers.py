@@ -40,6 +40,11 @@ async def reconcile_project(
     # One project at a time: a burst of registrations then costs kube-apiserver a steady trickle
     # of namespace creations (like a controller's rate-limited work queue) instead of competing
     # with the API's own writes; the namespaces follow within moments.
+    if (
+        ctx.settings.operator.namespaces == "on_first_launch"
+        and project.state == project_pb2.Project.ACTIVE
+    ):
+        return  # the launcher makes a project-domain's namespace at its first launch
     gate = ctx.shared.setdefault("namespaces", asyncio.Semaphore(1))
     async with gate:
         await _reconcile_namespaces(ctx, project, targets)

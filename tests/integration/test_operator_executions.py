@@ -198,3 +198,30 @@ def test_an_execution_terminated_before_its_launch_ends_aborted(
         with _operator(quiet):
             eventually(lambda: phase() == Phase.ABORTED)
         assert not _exists(_flyteworkflow(kube_api, namespace, "run-d"))
+
+
+def test_namespaces_on_first_launch(settings, storage_settings, unique, kube_api):
+    """operator.namespaces = on_first_launch: registering a project makes no namespace; its
+    first execution in a domain makes that domain's, and is launched into it."""
+    configured = _settings(settings, storage_settings, unique, namespaces="on_first_launch")
+    core = client.CoreV1Api(kube_api)
+    custom = client.CustomObjectsApi(kube_api)
+    with _served(configured, kube_api, operator=False) as (stub, namespace):
+        with _operator(configured):
+            others = [
+                namespace_for(configured.operator.namespace_template, PROJECT, d)
+                for d in ("staging", "production")
+            ]
+            run(stub, "first")
+
+            def launched():
+                return _exists(
+                    lambda: custom.get_namespaced_custom_object(
+                        fw_crd.GROUP, fw_crd.VERSION, namespace, fw_crd.PLURAL, "first"
+                    )
+                )
+
+            eventually(launched, "the FlyteWorkflow in the namespace made for it")
+            # A resync or the project's own event made no namespace for the other domains.
+            assert not any(_exists(lambda n=n: core.read_namespace(n)) for n in others)
+        core.delete_namespace(namespace)
