@@ -37,6 +37,7 @@ from flyteadmin.core.crmap.signals import SignalCodec
 from flyteadmin.core.crmap.task_executions import TaskExecutionCodec
 from flyteadmin.core.events.service import Events
 from flyteadmin.core.executions.history import ChildrenOf, ExecutionHistory
+from flyteadmin.core.executions.launch import WAITING, cluster_of
 from flyteadmin.core.executions.service import Executions
 from flyteadmin.core.history.engine import HistoryEngine
 from flyteadmin.core.projects import Projects
@@ -226,10 +227,20 @@ class Backend:
                 timeout,
             )
 
+    def _waiting_by_cluster(self) -> dict[str, int]:
+        """Executions waiting for their execution cluster, by cluster (a metric)."""
+        counts: dict[str, int] = {}
+        for stored in self.execution_records.values():
+            record = stored.value
+            if record.resolved.get(WAITING):
+                cluster = cluster_of(record)
+                counts[cluster] = counts.get(cluster, 0) + 1
+        return counts
+
     async def start(self) -> None:
         for collection in self.collections:
             collection.start()
-        gauges = metrics.follow_store(self.collections, self.budget)
+        gauges = metrics.follow_store(self.collections, self.budget, self._waiting_by_cluster)
         self._metrics_task = asyncio.create_task(gauges)
         if self.settings.etcd.read_database_size:
             self._db_size_task = asyncio.create_task(follow_database_size(self.budget, self.http))

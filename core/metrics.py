@@ -21,7 +21,7 @@ import asyncio
 import datetime as dt
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -379,7 +379,7 @@ STORE_BYTES = Gauge(
 ETCD_ESTIMATE = Gauge(
     "flyteadmin_etcd_estimated_bytes",
     "The etcd byte budget's estimate of what the control plane holds in etcd (core/budget.py): "
-    "live objects, their overhead, recent revisions, or etcd's real size if larger.",
+    "live objects, their overhead, recent revisions and FlyteWorkflow objects.",
     multiprocess_mode="livemax",
 )
 ETCD_QUOTA = Gauge(
@@ -389,15 +389,27 @@ ETCD_QUOTA = Gauge(
 )
 ETCD_DATABASE = Gauge(
     "flyteadmin_etcd_database_bytes",
-    "etcd's real database size, from kube-apiserver's metrics (0: not readable).",
+    "etcd's database file size, from kube-apiserver's metrics (0: not readable); reported, "
+    "not deciding: it keeps its peak until defragmented.",
+    multiprocess_mode="livemax",
+)
+EXECUTIONS_WAITING = Gauge(
+    "flyteadmin_executions_waiting",
+    "Executions accepted but waiting for their execution cluster (unreachable or not "
+    "configured: docs/multicluster.md), by cluster.",
+    ["cluster"],
     multiprocess_mode="livemax",
 )
 STORE_REFRESH_SECONDS = 5.0
 
 
-def record_store(collections: Iterable[Any], budget: Any = None) -> None:
+def record_store(
+    collections: Iterable[Any],
+    budget: Any = None,
+    waiting: Callable[[], dict[str, int]] | None = None,
+) -> None:
     """Set the cache and budget gauges from ``collections`` (store Collections) and ``budget``
-    (a core.budget.StorageBudget)."""
+    (a core.budget.StorageBudget), and the waiting executions by cluster (``waiting``)."""
     for collection in collections:
         plural = collection.kind.plural
         _of(STORE_OBJECTS, plural).set(len(collection))
@@ -408,14 +420,26 @@ def record_store(collections: Iterable[Any], budget: Any = None) -> None:
         ETCD_ESTIMATE.set(usage.estimate)
         ETCD_QUOTA.set(usage.quota)
         ETCD_DATABASE.set(usage.etcd_db_bytes)
+    if waiting is not None:
+        counts = waiting()
+        for cluster in {*counts, *_WAITING_SEEN}:
+            _of(EXECUTIONS_WAITING, cluster or "local").set(counts.get(cluster, 0))
+        _WAITING_SEEN.update(counts)
 
 
-async def follow_store(collections: Iterable[Any], budget: Any = None) -> None:
+_WAITING_SEEN: set[str] = set()  # clusters reported once go back to 0, not off the page
+
+
+async def follow_store(
+    collections: Iterable[Any],
+    budget: Any = None,
+    waiting: Callable[[], dict[str, int]] | None = None,
+) -> None:
     """``record_store`` every few seconds, until cancelled (a Backend runs it): plain gauges,
     so that several processes' values combine in multiprocess mode."""
     collections = list(collections)
     while True:
-        record_store(collections, budget)
+        record_store(collections, budget, waiting)
         await asyncio.sleep(STORE_REFRESH_SECONDS)
 
 

@@ -70,6 +70,8 @@ from tests.integration.registration_helpers import (
     task_request,
 )
 from tests.integration.test_kubectl import table
+from tests.integration.test_observability import process_metrics
+from tests.scrape import scrape
 
 pytestmark = pytest.mark.cluster
 Phase = core_execution.WorkflowExecution.Phase
@@ -460,12 +462,24 @@ def test_an_unavailable_cluster_delays_only_its_executions_and_they_launch_when_
         assert get(stack.stub, waiting_run).closure.phase == Phase.UNDEFINED
         warnings = eventually(lambda: events_of(stack, waiting_run), what="an Event")
         assert warnings == [("Warning", "ClusterUnavailable", reason)]
+        # ... and in the metrics (this process holds the API server and the operator).
+        with process_metrics() as url:
+            eventually(
+                lambda: scrape(url).value("flyteadmin_executions_waiting", cluster="east") == 1,
+                what="one execution waiting for east in the metrics",
+            )
+            assert scrape(url).value("flyteadmin_executions_waiting", cluster="west") == 0
     finally:
         east.up()
 
     # Back: launched there without anyone asking, the reason cleared, a Normal Event.
     eventually(lambda: east.workflow(stack.namespace, "down-gpu"), what="down-gpu in east")
     eventually(lambda: not waiting_reason(), what="the waiting reason cleared")
+    with process_metrics() as url:
+        eventually(
+            lambda: scrape(url).value("flyteadmin_executions_waiting", cluster="east") == 0,
+            what="nothing waiting for east in the metrics",
+        )
     assert ("Normal", "Launched", "launched in cluster east") in events_of(stack, waiting_run)
     run_pods(stack, "east", "down-gpu")
     eventually(lambda: succeeded(stack, waiting_run), what="down-gpu SUCCEEDED in east")
