@@ -104,8 +104,11 @@ class StorageBudget:
         self._live[kind] = (size, objects)
 
     def written(self, size: int) -> None:
-        """A revision of ``size`` bytes was written (seen on a watch)."""
-        self._window.add(size + self.settings.object_overhead_bytes)
+        """A revision of ``size`` bytes was written (seen on a watch). Its value is what etcd
+        keeps until compaction; the per-object overhead (key index, lease, bbolt pages) is
+        counted for live objects only: with it on every revision too the estimate ran at about
+        1.4 times etcd's in-use size under bench.archive's event load."""
+        self._window.add(size)
 
     # ----------------------------------------------------------------------------- decisions
 
