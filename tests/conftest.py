@@ -20,9 +20,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-# Before anything imports grpc (flyteadmin/__init__.py says why): a child process forked to run
-# kube-apiserver or etcd must never abort before its exec.
-os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 # Every write the store keeps without decoding is decoded anyway and compared (core/store.py);
 # set before any flyteadmin module is imported, and inherited by the servers tests start.
 os.environ["FLYTEADMIN_VERIFY_WRITE_THROUGH"] = "1"
