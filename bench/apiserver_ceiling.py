@@ -25,12 +25,11 @@ import argparse
 import asyncio
 import copy
 import json
-import os
 import time
 import uuid
 from pathlib import Path
 
-from bench.common import print_table, run_main, say
+from bench.common import cpu_seconds, print_table, run_main, say
 from flyteadmin.core import crds, kube
 
 # (kind, API group/version, plural, updated by events)
@@ -43,11 +42,6 @@ KINDS = [
     # What the operator launches for each execution (flytepropeller's CRD).
     ("FlyteWorkflow", "flyte.lyft.com/v1alpha1", "flyteworkflows", False),
 ]
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _template(item: dict) -> dict:
@@ -74,7 +68,7 @@ async def _timed(
     pids: dict[str, int], count: int, clients: int, write
 ) -> tuple[float, dict[str, float]]:
     queue = list(range(count))
-    cpu0 = {k: _cpu_seconds(p) for k, p in pids.items()}
+    cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
     start = time.perf_counter()
 
     async def worker() -> None:
@@ -83,7 +77,7 @@ async def _timed(
 
     await asyncio.gather(*(worker() for _ in range(clients)))
     wall = time.perf_counter() - start
-    return wall, {k: _cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
+    return wall, {k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
 
 
 async def _kind(http, entry: tuple, args, namespace: str, pids: dict[str, int]) -> dict:

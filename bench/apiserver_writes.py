@@ -25,16 +25,14 @@ import argparse
 import asyncio
 import base64
 import json
-import os
 import time
-from pathlib import Path
 
 from flyteidl.admin import node_execution_pb2
 from flyteidl.core import execution_pb2 as core_execution
 from flyteidl.core import identifier_pb2
 from google.protobuf import json_format, timestamp_pb2
 
-from bench.common import print_table, run_main, say
+from bench.common import cpu_seconds, print_table, run_main, say
 from flyteadmin.core import kube
 
 GROUP = "bench.flyteadmin.io"
@@ -203,11 +201,6 @@ def binary_body(i: int, phase: int) -> dict:
     }
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _run_shape(http: kube.KubeHttp, shape: str, args, pids: dict[str, int]) -> list[str]:
     binary = shape.startswith("binary")
     plural = "binarynodes" if binary else "jsonnodes"
@@ -239,7 +232,7 @@ async def _run_shape(http: kube.KubeHttp, shape: str, args, pids: dict[str, int]
     rows = []
     for round_ in range(args.updates + 1):
         queue = list(range(args.objects))
-        cpu0 = {k: _cpu_seconds(p) for k, p in pids.items()}
+        cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
         start = time.perf_counter()
 
         async def worker(queue: list[int], round_: int) -> None:
@@ -248,7 +241,7 @@ async def _run_shape(http: kube.KubeHttp, shape: str, args, pids: dict[str, int]
 
         await asyncio.gather(*(worker(queue, round_) for _ in range(args.clients)))
         wall = time.perf_counter() - start
-        cpu = {k: _cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
+        cpu = {k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
         rows.append((wall, cpu))
     creates, updates = rows[0], rows[1:]
     upd_wall = sum(w for w, _ in updates)

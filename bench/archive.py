@@ -163,6 +163,11 @@ def _flyteworkflows(kube_api) -> int:
     got = client.CustomObjectsApi(kube_api).list_cluster_custom_object(
         "flyte.lyft.com", "v1alpha1", "flyteworkflows", limit=1
     )
+    return _listed_count(got)
+
+
+def _listed_count(got: dict) -> int:
+    """How many objects a list with ``limit=1`` stands for."""
     return len(got["items"]) + int(got["metadata"].get("remainingItemCount") or 0)
 
 
@@ -177,7 +182,7 @@ def _live(kube_api, namespace: str) -> int:
     got = client.CustomObjectsApi(kube_api).list_namespaced_custom_object(
         "flyteadmin.io", "v1alpha1", namespace, "executions", limit=1
     )
-    return len(got["items"]) + int(got["metadata"].get("remainingItemCount") or 0)
+    return _listed_count(got)
 
 
 async def _verify(stub, counts: Counts) -> list[list[str]]:

@@ -119,7 +119,7 @@ class Stack:
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) so far of each reported process and of this load generator,
         and under ``MACHINE`` the busy CPU time of the whole machine (from /proc/stat)."""
-        out = {name: _cpu_seconds(pid) for name, pid in self.processes.items()}
+        out = {name: cpu_seconds(pid) for name, pid in self.processes.items()}
         out["loadgen"] = time.process_time()
         out[MACHINE] = _machine_busy_seconds()
         return out
@@ -151,7 +151,8 @@ def _status_kib(pid: int, key: str) -> float:
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) the process has used; 0 when it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
