@@ -17,15 +17,15 @@ import dataclasses
 import logging
 import multiprocessing
 import os
-import queue
 import signal
 import socket
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from flyteadmin.core import metrics
 from flyteadmin.core.config import Settings
@@ -65,7 +65,7 @@ def _exit_with_parent() -> None:
         os._exit(1)
 
 
-def _run_worker(spec: _Spec, ready: Any) -> None:
+def _run_worker(spec: _Spec, ready: Connection) -> None:
     """A worker process: one ApiServer until SIGTERM/SIGINT."""
     _exit_with_parent()
     from flyteadmin.core import logs, tracing
@@ -75,7 +75,7 @@ def _run_worker(spec: _Spec, ready: Any) -> None:
     asyncio.run(_serve(spec, ready))
 
 
-async def _serve(spec: _Spec, ready: Any) -> None:
+async def _serve(spec: _Spec, ready: Connection) -> None:
     from flyteadmin.api_server.app import ApiServer
 
     stop = asyncio.Event()
@@ -87,7 +87,8 @@ async def _serve(spec: _Spec, ready: Any) -> None:
     server = ApiServer(spec.settings, watermarks=marks, worker=spec.index)
     try:
         await server.start()
-        ready.put(spec.index)
+        ready.send(spec.index)
+        ready.close()
         await stop.wait()
     finally:
         await server.stop()
@@ -121,7 +122,10 @@ class Workers:
         self._marks = Watermarks(self._marks_path, count, KIND_SLOTS, create=True)
         # spawn, not fork: the parent may hold threads (watch caches, the operator) and locks.
         self._context = multiprocessing.get_context("spawn")
-        self._ready = self._context.Queue()
+        # Each worker says it is ready on a pipe of its own. Not one shared Queue: its writers
+        # share a lock, and a worker killed between sending and releasing it (the parent may
+        # read the message first) would leave every later worker unable to say it is ready.
+        self._ready: list[Connection | None] = [None] * count
         self._processes: list[Any] = [None] * count
         self._serving: set[int] = set()  # workers that said they are ready (caches synced)
         self._deaths: list[float] = []
@@ -130,10 +134,14 @@ class Workers:
         spec = _Spec(
             self.settings, index, self.count, str(self._marks_path), logging.getLogger().level
         )
+        reader, writer = self._context.Pipe(duplex=False)
         process = self._context.Process(
-            target=_run_worker, args=(spec, self._ready), name=f"flyteadmin-worker-{index}"
+            target=_run_worker, args=(spec, writer), name=f"flyteadmin-worker-{index}"
         )
         process.start()
+        writer.close()  # the worker holds the only writer: its death reads as EOF here
+        self._close_ready(index)
+        self._ready[index] = reader
         self._processes[index] = process
         self._serving.discard(index)
 
@@ -147,18 +155,33 @@ class Workers:
 
     def _wait_ready(self, pending: set[int], timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while pending:
-            for index in list(pending):
-                process = self._processes[index]
-                if not process.is_alive():
-                    raise RuntimeError(f"API-server worker {index} exited with {process.exitcode}")
-            try:
-                index = self._ready.get(timeout=0.2)
-                pending.discard(index)
+        readers: dict[Connection, int] = {}
+        for index in pending:
+            reader = self._ready[index]
+            assert reader is not None, f"worker {index} was not started"
+            readers[reader] = index
+        while readers:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"API-server workers {sorted(readers.values())} not ready")
+            for ready in wait(list(readers), timeout=left):
+                reader = cast(Connection, ready)
+                index = readers.pop(reader)
+                try:
+                    reader.recv()
+                except EOFError:
+                    process = self._processes[index]
+                    process.join(5)
+                    raise RuntimeError(
+                        f"API-server worker {index} exited with {process.exitcode}"
+                    ) from None
+                self._close_ready(index)
                 self._serving.add(index)
-            except queue.Empty:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"API-server workers {sorted(pending)} not ready") from None
+
+    def _close_ready(self, index: int) -> None:
+        reader, self._ready[index] = self._ready[index], None
+        if reader is not None:
+            reader.close()
 
     def check(self) -> None:
         """Start again any worker that died; raise when they keep dying."""
@@ -202,7 +225,8 @@ class Workers:
                     process.kill()
                     process.join()
         self._marks.close()
-        self._ready.close()
+        for index in range(self.count):
+            self._close_ready(index)
         for path in (self._marks_path, self._dir):
             try:
                 path.unlink() if path.is_file() else path.rmdir()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, TypeVar
 
 from flyteidl.admin import launch_plan_pb2, matchable_resource_pb2
@@ -261,6 +262,9 @@ class Backend:
                 await asyncio.gather(task, return_exceptions=True)
         for collection in self.collections:
             collection.stop()
+        deadline = time.monotonic() + 10.0
+        for collection in self.collections:
+            await asyncio.to_thread(collection.join, max(0.0, deadline - time.monotonic()))
         await self.http.close()
         await self.blobs.close()
         self.history_engine.close()

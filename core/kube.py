@@ -7,6 +7,7 @@ pool. Every ``ApiException`` that reaches a caller is translated here, from one 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import ssl
@@ -36,6 +37,19 @@ def api_client(kubeconfig: str = "", pool_size: int = 16, context: str = "") -> 
         except config.ConfigException:
             config.load_kube_config(client_configuration=configuration)
     configuration.connection_pool_maxsize = pool_size
+    return client.ApiClient(configuration)
+
+
+def watch_client(api: client.ApiClient) -> client.ApiClient:
+    """A client on ``api``'s configuration whose requests never retry inside urllib3.
+
+    urllib3's default retries sleep (honouring Retry-After, e.g. kube-apiserver's 429 while a
+    new kind's watch cache initialises) where nothing can wake them: a watch thread asleep there
+    cannot be stopped, and one that wakes during interpreter exit aborts the process (CPython
+    3.11 ends such daemon threads with pthread_exit). The store's list+watch loop retries itself,
+    with waits that ``stop()`` interrupts."""
+    configuration = copy.copy(api.configuration)
+    configuration.retries = False
     return client.ApiClient(configuration)
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import quote
 
-from kubernetes import client, watch
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from flyteadmin.core import kube, metrics
@@ -106,6 +106,29 @@ def _same_content(sent: Body, got: Body) -> bool:
         and got.get("status") == sent.get("status")
         and (got.get("metadata") or {}).get("labels") == (sent.get("metadata") or {}).get("labels")
     )
+
+
+_ENVELOPE = '{"type":"","object":}'  # a watch event line around its object's JSON
+
+
+def _lines(response: Any) -> Iterator[bytes]:
+    """The newline-separated lines of a streamed response, as they arrive."""
+    pending = b""
+    for chunk in response.stream(amt=None, decode_content=False):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        yield from (line for line in lines if line)
+    if pending:
+        yield pending
+
+
+def _retry_after(exc: ApiException) -> float | None:
+    """The Retry-After of a refused request (429/503), in seconds, capped."""
+    value = (exc.headers or {}).get("Retry-After") if exc.status in (429, 503) else None
+    try:
+        return min(max(float(value), 0.1), 30.0) if value is not None else None
+    except ValueError:
+        return 1.0
 
 
 def _json_size(body: Body) -> int:
@@ -220,7 +243,9 @@ class Collection(Generic[T]):
         self.codec = codec
         self.kind = codec.kind
         self.namespace = namespace
-        self._custom = client.CustomObjectsApi(api)
+        # Lists and the watch run on the collection's own thread, with a client that never
+        # sleeps inside urllib3 (kube.watch_client).
+        self._custom = client.CustomObjectsApi(kube.watch_client(api))
         # group, version, namespace, plural: the leading arguments of every custom-object call
         self._coords = (codec.kind.group, codec.kind.version, namespace, codec.kind.plural)
         self._http = http
@@ -240,7 +265,7 @@ class Collection(Generic[T]):
         self._bytes = 0  # sum of the cached objects' sizes
         self._watermarks: Watermarks | None = None
         self._kind_slot = -1
-        self._watch: watch.Watch | None = None
+        self._response: Any = None  # the open watch response (urllib3), for stop()
         self._thread: threading.Thread | None = None
 
     # ----------------------------------------------------------------------------- reads
@@ -574,9 +599,22 @@ class Collection(Generic[T]):
         self._thread.start()
 
     def stop(self) -> None:
+        """Tell the watch thread to end and wake it wherever it waits: the open watch response
+        is shut down, and backoff waits are on ``_stopping``. ``join`` then waits for it."""
         self._stopping.set()
-        if self._watch is not None:
-            self._watch.stop()
+        response = self._response
+        if response is not None:
+            response.shutdown()
+
+    def join(self, timeout: float) -> bool:
+        """Wait for the watch thread to end (after ``stop``), so no thread of the store runs
+        Python code while the interpreter exits; False if it is still running."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("the watch of %s did not stop within %ss", self.kind.plural, timeout)
+                return False
+        return True
 
     def wait_synced(self, timeout: float) -> bool:
         return self._synced.wait(timeout)
@@ -591,6 +629,7 @@ class Collection(Generic[T]):
                 *self._coords,
                 limit=_LIST_PAGE,
                 _continue=token,
+                _request_timeout=kube.SYNC_TIMEOUT,
             )
             items.extend(s for s in map(self._decode, page.get("items", [])) if s is not None)
             token = page["metadata"].get("continue")
@@ -612,11 +651,22 @@ class Collection(Generic[T]):
                 while not self._stopping.is_set():
                     rv = self._watch_once(rv)
             except ApiException as exc:
+                if self._stopping.is_set():
+                    return
                 metrics.watch_ended(self.kind.plural, exc.status)
-                if exc.status != 410:
-                    log.warning("watch of %s failed: %s", self.kind.plural, exc)
-                    self._stopping.wait(backoff)
-                    backoff = min(backoff * 2, 10.0)
+                if exc.status == 410:
+                    continue  # too old: list again
+                retry_after = _retry_after(exc)
+                if retry_after is not None:
+                    # e.g. 429 while a new kind's watch cache initialises: expected, quiet
+                    log.debug(
+                        "watch of %s: %s, again in %ss", self.kind.plural, exc.reason, retry_after
+                    )
+                    self._stopping.wait(retry_after)
+                    continue
+                log.warning("watch of %s failed: %s", self.kind.plural, exc)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
             except Exception:  # noqa: BLE001 - keep the cache alive through network hiccups
                 if self._stopping.is_set():
                     return
@@ -626,30 +676,47 @@ class Collection(Generic[T]):
                 backoff = min(backoff * 2, 10.0)
 
     def _watch_once(self, rv: int) -> int:
-        """Watch from ``rv`` until the server ends the stream; return the last rv seen."""
-        self._watch = watch.Watch()
-        stream = self._watch.stream(
-            self._custom.list_namespaced_custom_object,
+        """Watch from ``rv`` until the server ends the stream; return the last rv seen.
+
+        Each event line is parsed once, with ``json.loads`` (the official client's ``Watch``
+        parses it, serialises the object again and parses that a second time)."""
+        response: Any = self._custom.list_namespaced_custom_object(
             *self._coords,
+            watch=True,
             resource_version=str(rv),
             allow_watch_bookmarks=True,
             timeout_seconds=_WATCH_SECONDS,
+            _preload_content=False,
+            _request_timeout=(kube.SYNC_TIMEOUT[0], _WATCH_SECONDS + 30),
         )
-        for event in stream:
-            metrics.watch_event(self.kind.plural, event["type"])
-            body = event["raw_object"]
-            rv = int(body["metadata"]["resourceVersion"])
-            if self._budget is not None and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
-                # Every revision stays in etcd until the next compaction (a deletion too).
-                self._budget.written(_json_size(body) if event["type"] != "DELETED" else 0)
-            if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
-                current = self._objects.get(body["metadata"]["name"])
-                if event["type"] != "DELETED" and current and current.resource_version >= rv:
-                    # our own write-through got here first: nothing to decode
-                    self.seen_version = max(self.seen_version, rv)
-                    continue
-                stored = self._decode(body)
-                if stored is not None:
-                    self._apply(event["type"], stored)
-            self.seen_version = max(self.seen_version, rv)
-        return rv
+        self._response = response
+        try:
+            if self._stopping.is_set():  # stop() ran before the response was published
+                return rv
+            for line in _lines(response):
+                event = json.loads(line)
+                kind = event["type"]
+                body = event["object"]
+                if kind == "ERROR":
+                    raise ApiException(status=body.get("code"), reason=body.get("message"))
+                metrics.watch_event(self.kind.plural, kind)
+                rv = int(body["metadata"]["resourceVersion"])
+                if kind in ("ADDED", "MODIFIED", "DELETED"):
+                    if self._budget is not None:
+                        # Every revision stays in etcd until the next compaction (a deletion
+                        # too); the object's JSON is the line less the event envelope.
+                        size = len(line) - len(_ENVELOPE) - len(kind)
+                        self._budget.written(size if kind != "DELETED" else 0)
+                    current = self._objects.get(body["metadata"]["name"])
+                    if kind != "DELETED" and current and current.resource_version >= rv:
+                        # our own write-through got here first: nothing to decode
+                        self.seen_version = max(self.seen_version, rv)
+                        continue
+                    stored = self._decode(body)
+                    if stored is not None:
+                        self._apply(kind, stored)
+                self.seen_version = max(self.seen_version, rv)
+            return rv
+        finally:
+            self._response = None
+            response.release_conn()

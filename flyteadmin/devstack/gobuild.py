@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flyteadmin.devstack.processes import die_with_parent
+from flyteadmin.devstack.processes import dying_with_parent
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _INSTALLED_TOOLS = Path(__file__).resolve().parents[1] / "gotools"
@@ -119,7 +119,12 @@ def go_build(
         # wait4 gives the peak RSS of the go command and its children (compiler, linker).
         # The go command dies with us (an interrupted first run leaves no build running).
         proc = subprocess.Popen(
-            cmd, cwd=cwd, env=env, stdout=err, stderr=err, preexec_fn=die_with_parent
+            dying_with_parent(cmd),
+            cwd=cwd,
+            env=env,
+            stdout=err,
+            stderr=err,
+            start_new_session=True,
         )
         _, status, rusage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)

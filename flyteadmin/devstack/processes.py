@@ -2,16 +2,21 @@
 
 Each child gets PR_SET_PDEATHSIG, so the kernel kills it if this process dies without running
 its clean-up (SIGKILL of pytest, a crashed dev command); `stop` handles the orderly case.
+
+The death signal is set by a tiny exec wrapper (``dying_with_parent``), not a ``preexec_fn``:
+Python code between fork and exec, in a child of a process whose gRPC threads are busy, can abort
+in gRPC's fork handlers (seen as children dying with SIGABRT before they ran), and without a
+``preexec_fn`` the child is started with vfork, which runs no fork handlers at all.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,12 +27,21 @@ from pathlib import Path
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """``preexec_fn``: SIGKILL when the thread that started the child ends (so when this process
-    dies, even by SIGKILL); the child leads its own process group."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    os.setsid()  # own process group, so stop() reaches the child's children too
+# argv: signal, expected parent pid, command... (a parent gone before the prctl: exit)
+_DEATH_WRAPPER = (
+    "import ctypes,os,sys;"
+    f"ctypes.CDLL(None).prctl({_PR_SET_PDEATHSIG},int(sys.argv[1]));"
+    "os.getppid()==int(sys.argv[2]) or os._exit(1);"
+    "os.execvp(sys.argv[3],sys.argv[3:])"
+)
+
+
+def dying_with_parent(argv: Sequence[str], sig: int = signal.SIGKILL) -> list[str]:
+    """``argv`` wrapped so that the kernel sends ``sig`` when the thread that starts it ends
+    (so when this process dies, even by SIGKILL). Start it with ``start_new_session=True`` so
+    the child leads its own process group and ``stop`` reaches its children too."""
+    wrapper = [sys.executable, "-I", "-S", "-c", _DEATH_WRAPPER]
+    return [*wrapper, str(int(sig)), str(os.getpid()), *argv]
 
 
 def free_port() -> int:
@@ -124,12 +138,12 @@ class ProcessGroup:
         log_path = self.log_dir / f"{name}.log"
         with open(log_path, "ab") as log:
             popen = subprocess.Popen(
-                list(argv),
+                dying_with_parent(argv),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
-                preexec_fn=die_with_parent,
+                start_new_session=True,
             )
         child = Child(name, popen, log_path)
         for i, old in enumerate(self.children):

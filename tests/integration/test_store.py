@@ -41,6 +41,7 @@ class Replica:
 
     def __exit__(self, *exc) -> None:
         self.projects.stop()
+        assert self.projects.join(30), "the watch thread did not end"
         self.run(self.http.close())
         self.loop.close()
         self.api.close()
@@ -182,6 +183,47 @@ def test_watch_relists_after_410_gone(kubeconfig, namespace, kube_api):
         wait_for(lambda: r.projects.get("after") is not None)
         assert r.projects.get("before") is not None
         assert faulty.lists >= 2  # the 410 made it list again, then watch from the new list
+
+
+class RefusedWatches:
+    """The Kubernetes client, except that every watch is refused with 429 and a long
+    Retry-After (as kube-apiserver answers while a new kind's watch cache initialises)."""
+
+    def __init__(self, real) -> None:
+        self._real = real
+        self.refused = 0
+
+    def list_namespaced_custom_object(self, *args, **kwargs):
+        if kwargs.get("watch"):
+            self.refused += 1
+            error = ApiException(status=429, reason="Too Many Requests")
+            error.headers = {"Retry-After": "30"}
+            raise error
+        return self._real.list_namespaced_custom_object(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def test_stop_ends_an_idle_watch_thread(kubeconfig, namespace):
+    """The thread blocks reading an open watch with nothing to deliver: stop() must wake it
+    (a thread left running can abort the process at interpreter exit)."""
+    replica = Replica(kubeconfig, namespace)
+    with replica as r:
+        wait_for(lambda: r.projects._response is not None)
+        r.projects.stop()
+        assert r.projects.join(10)  # the watch would otherwise block for minutes
+
+
+def test_stop_wakes_a_watch_waiting_out_retry_after(kubeconfig, namespace):
+    replica = Replica(kubeconfig, namespace)
+    refusing = RefusedWatches(replica.projects._custom)
+    replica.projects._custom = refusing
+    with replica as r:
+        wait_for(lambda: refusing.refused >= 1)
+        r.projects.stop()
+        assert r.projects.join(10)  # not after the 30 s Retry-After
+        assert refusing.refused == 1
 
 
 def test_the_control_plane_reports_the_pinned_release(kube_api):

@@ -3,6 +3,7 @@ worker that dies is started again."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import os
 import signal
@@ -92,3 +93,18 @@ def test_a_worker_that_dies_is_started_again(workers):
     # Both answer again.
     url = f"http://127.0.0.1:{workers.http_port}/api/v1/projects?limit=10"
     eventually(lambda: {_http("GET", url)[1] for _ in range(30)} == {"0", "1"}, timeout=120)
+
+
+def test_a_worker_that_cannot_start_is_reported(settings, tmp_path):
+    """A worker that dies before it is ready (here: its kubeconfig does not exist) is an error
+    naming its exit code, not a wait for the start timeout."""
+    broken = dataclasses.replace(
+        settings,
+        kubernetes=dataclasses.replace(settings.kubernetes, kubeconfig=str(tmp_path / "none")),
+    )
+    pool = Workers(broken, count=1, say=print)
+    try:
+        with pytest.raises(RuntimeError, match="worker 0 exited with 1"):
+            pool.start(timeout=120)
+    finally:
+        pool.stop()

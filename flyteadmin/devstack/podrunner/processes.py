@@ -8,39 +8,38 @@ each container from a thread that waits for it.
 
 from __future__ import annotations
 
-import ctypes
+import errno
 import os
-import signal
+import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-_PR_SET_PDEATHSIG = 1
+from flyteadmin.devstack.processes import dying_with_parent
+
 TAIL_LINES = 80  # the kubelet's FallbackToLogsOnError keeps the last 80 lines...
 TAIL_BYTES = 2048  # ...or 2 KiB, whichever is smaller
 MESSAGE_BYTES = 4096  # the kubelet's limit on a termination message file
 
 
-def _child_setup() -> None:
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    os.setsid()
-
-
 def launch(argv: list[str], env: Mapping[str, str], cwd: Path, log_path: Path) -> subprocess.Popen:
     """Start ``argv`` (looked up on ``env['PATH']``) with stdout and stderr appended to the log.
 
-    Raises OSError when it cannot start (no such executable, not executable).
+    Raises OSError when it cannot start (no such executable, not executable): checked here,
+    because the exec itself happens in the death-signal wrapper (``dying_with_parent``).
     """
+    executable = argv[0] if os.sep in argv[0] else shutil.which(argv[0], path=env.get("PATH"))
+    if executable is None or not os.access(cwd / executable, os.X_OK):
+        raise FileNotFoundError(errno.ENOENT, "executable file not found", argv[0])
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            argv,
+            dying_with_parent(argv),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=cwd,
             env=dict(env),
-            preexec_fn=_child_setup,  # noqa: PLW1509 - prctl must run in the child
+            start_new_session=True,
             close_fds=True,
         )
 
