@@ -25,6 +25,7 @@ import os
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -46,6 +47,9 @@ Body = dict[str, Any]
 
 _LIST_PAGE = 500
 _WATCH_SECONDS = 300
+# How long a deletion is remembered after the watch has passed it: long enough for any write
+# response still in flight at the time of the delete (they come back within SYNC_TIMEOUT).
+TOMBSTONE_SECONDS = 120.0
 
 
 class AlreadyExists(AdminError):
@@ -253,7 +257,8 @@ class Collection(Generic[T]):
         self._path = f"/apis/{kind.group}/{kind.version}/namespaces/{namespace}/{kind.plural}"
         self._lock = threading.RLock()
         self._objects: dict[str, Stored[T]] = {}
-        self._tombstones: dict[str, int] = {}
+        # name -> (resourceVersion of the deletion, monotonic time): see _bury
+        self._tombstones: OrderedDict[str, tuple[int, float]] = OrderedDict()
         self._indexes: dict[str, _Index | _SortedIndex] = {}
         self._listeners: list[Callable[[str, Stored[T]], None]] = []
         self._synced = threading.Event()
@@ -413,7 +418,7 @@ class Collection(Generic[T]):
         with self._lock:
             stored = self._objects.get(name)
             if stored is not None:
-                self._tombstones[name] = stored.resource_version
+                self._bury(name, stored.resource_version)
                 self._remove(name)
         if stored is not None:
             self._notify("DELETED", stored)
@@ -430,7 +435,7 @@ class Collection(Generic[T]):
             with self._lock:
                 stored = self._objects.get(name)
                 if stored is not None:
-                    self._tombstones[name] = stored.resource_version
+                    self._bury(name, stored.resource_version)
                     self._remove(name)
             if stored is not None:
                 self._notify("DELETED", stored)
@@ -544,17 +549,32 @@ class Collection(Generic[T]):
     def _apply(self, event: str, stored: Stored[T]) -> None:
         """Apply one change unless the cache already holds something newer."""
         with self._lock:
-            if stored.resource_version <= self._tombstones.get(stored.name, -1):
+            if stored.resource_version <= self._tombstones.get(stored.name, (-1, 0.0))[0]:
                 return
             current = self._objects.get(stored.name)
             if current is not None and current.resource_version > stored.resource_version:
                 return
             if event == "DELETED":
-                self._tombstones[stored.name] = stored.resource_version
+                self._bury(stored.name, stored.resource_version)
                 self._remove(stored.name)
             else:
                 self._put(stored)
         self._notify(event, stored)
+
+    def _bury(self, name: str, resource_version: int) -> None:
+        """Remember a deletion (lock held), so that an older watch event or a late write
+        response cannot bring the object back. Deletions the watch has passed are forgotten
+        after TOMBSTONE_SECONDS: every later event has a newer resourceVersion, and without
+        this the map would grow with every object ever deleted (archiving deletes all the
+        time)."""
+        now = time.monotonic()
+        self._tombstones[name] = (resource_version, now)
+        self._tombstones.move_to_end(name)  # the map stays in time order
+        while self._tombstones:
+            version, at = next(iter(self._tombstones.values()))
+            if now - at < TOMBSTONE_SECONDS or version > self.seen_version:
+                break
+            self._tombstones.popitem(last=False)
 
     def add_listener(self, listener: Callable[[str, Stored[T]], None]) -> None:
         """Call ``listener(event, stored)`` after each change the cache applies ("ADDED",
@@ -579,7 +599,7 @@ class Collection(Generic[T]):
             gone = [s for name, s in self._objects.items() if name not in fresh]
             self._objects = {}
             self._bytes = 0
-            self._tombstones = {}
+            self._tombstones = OrderedDict()
             for index in self._indexes.values():
                 index.clear()
             for stored in fresh.values():
