@@ -171,11 +171,13 @@ def _listed_count(got: dict) -> int:
     return len(got["items"]) + int(got["metadata"].get("remainingItemCount") or 0)
 
 
-async def _count_archived(kube_api, namespace: str) -> int:
+async def _count_archived(kube_api, namespace: str) -> tuple[int, int]:
+    """Executions in history, and history files (HistorySegment objects, every table)."""
     items = client.CustomObjectsApi(kube_api).list_namespaced_custom_object(
         "flyteadmin.io", "v1alpha1", namespace, "historysegments"
     )["items"]
-    return sum(i["spec"]["rows"] for i in items if i["spec"]["table"] == "executions")
+    rows = sum(i["spec"]["rows"] for i in items if i["spec"]["table"] == "executions")
+    return rows, len(items)
 
 
 def _live(kube_api, namespace: str) -> int:
@@ -257,12 +259,14 @@ async def run(args: argparse.Namespace) -> None:
         while not all(t.done() for t in loads):
             await asyncio.sleep(args.sample)
             etcd_url, sizes = _etcd(s)
+            archived, files = await _count_archived(kube_api, s.namespace)
             rows.append(
                 [
                     f"{(time.monotonic() - started) / 60:.1f}",
                     str(len(counts.acknowledged)),
                     str(counts.refused_creates),
-                    str(await _count_archived(kube_api, s.namespace)),
+                    str(archived),
+                    str(files),
                     str(_live(kube_api, s.namespace)),
                     str(_flyteworkflows(kube_api)),
                     f"{sizes['db'] / MIB:.0f}",
@@ -287,6 +291,7 @@ async def run(args: argparse.Namespace) -> None:
             "acknowledged",
             "creates refused",
             "archived",
+            "history files",
             "live",
             "FlyteWorkflows",
             "etcd db MiB",

@@ -41,9 +41,9 @@ PYTHONSAFEPATH=1 "$VENV/bin/python" - "$WORK/flyte.yaml" <<'PY'
 import sys
 from flytekit.configuration import Config
 from flytekit.remote import FlyteRemote
-from flyteidl.admin import project_pb2
+from flytekit.models.project import Project
 remote = FlyteRemote(Config.auto(sys.argv[1]))
-remote.client.register_project(project_pb2.Project(id="flytesnacks", name="flytesnacks"))
+remote.client.register_project(Project("flytesnacks", "flytesnacks", "the console check"))
 PY
 (cd "$SHARED/console/flyteproj" && "$VENV/bin/pyflyte" -c "$WORK/flyte.yaml" register \
   --project flytesnacks --domain development --version v1 --copy none --image python:3.11 \
