@@ -8,12 +8,17 @@ commands start it (the core serves nothing; core/health.py decides readiness).
 - ``/readyz`` answers 200 only when ``core.health.Readiness`` finds no problem; otherwise 503
   with the reasons, one per line. A not-ready API server pod leaves its Service's endpoints
   until it recovers.
+- ``/debug/memory``: where the process's Python memory is (tracemalloc's largest allocation
+  sites, and what grew since the first call), when the process was started with
+  ``PYTHONTRACEMALLOC=N`` (N frames per allocation; tracing slows the process, so it is off
+  unless asked for); 409 otherwise. Like flyteadmin's heap profile on its profiler port.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +41,7 @@ class MetricsServer:
         self.readiness = readiness
         self._runner: web.AppRunner | None = None
         self._own: tuple[Any, kube.KubeHttp] | None = None  # a client of its own, closed here
+        self._first_snapshot: tracemalloc.Snapshot | None = None  # /debug/memory's baseline
 
     @property
     def url(self) -> str:
@@ -47,6 +53,7 @@ class MetricsServer:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/livez", self._live)
         app.router.add_get("/readyz", self._ready)
+        app.router.add_get("/debug/memory", self._memory)
         return app
 
     async def _metrics(self, request: web.Request) -> web.Response:
@@ -62,6 +69,28 @@ class MetricsServer:
         if problems:
             return web.Response(status=503, text="".join(f"{p}\n" for p in problems))
         return web.Response(text="ok\n")
+
+    async def _memory(self, request: web.Request) -> web.Response:
+        if not tracemalloc.is_tracing():
+            text = "tracemalloc is off: start the process with PYTHONTRACEMALLOC=1 (or N frames)\n"
+            return web.Response(status=409, text=text)
+        try:
+            limit = max(1, min(int(request.query.get("limit", "25")), 500))
+        except ValueError:
+            return web.Response(status=400, text="limit must be an integer\n")
+        snapshot = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__)]
+        )
+        first, self._first_snapshot = self._first_snapshot, self._first_snapshot or snapshot
+        traced, peak = tracemalloc.get_traced_memory()
+        lines = [f"traced {traced / 2**20:.1f} MiB (peak {peak / 2**20:.1f} MiB)", "", "largest:"]
+        for stat in snapshot.statistics("traceback")[:limit]:
+            lines += _described(stat)
+        if first is not None:
+            lines += ["", "grown since the first call:"]
+            for diff in snapshot.compare_to(first, "traceback")[:limit]:
+                lines += _described(diff) if diff.size_diff > 0 else []
+        return web.Response(text="\n".join(lines) + "\n")
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self._app(), access_log=None)
@@ -81,6 +110,11 @@ class MetricsServer:
             await http.close()
             api.close()
             self._own = None
+
+
+def _described(stat: tracemalloc.Statistic | tracemalloc.StatisticDiff) -> list[str]:
+    """One allocation site: its sizes, then the calls that led to it (innermost first)."""
+    return [str(stat)] + [f"    {line}" for line in stat.traceback.format(most_recent_first=True)]
 
 
 async def serve_metrics(
