@@ -9,9 +9,10 @@ commands start it (the core serves nothing; core/health.py decides readiness).
   with the reasons, one per line. A not-ready API server pod leaves its Service's endpoints
   until it recovers.
 - ``/debug/memory``: where the process's Python memory is (tracemalloc's largest allocation
-  sites, and what grew since the first call), when the process was started with
-  ``PYTHONTRACEMALLOC=N`` (N frames per allocation; tracing slows the process, so it is off
-  unless asked for); 409 otherwise. Like flyteadmin's heap profile on its profiler port.
+  sites, and what grew since the first GET), while tracing; 409 otherwise. Tracing slows the
+  process, so it is off unless asked for: ``POST /debug/memory?frames=N`` starts it at run time
+  (it then sees what is allocated from that moment: what a slow growth is made of), or start
+  the process with ``PYTHONTRACEMALLOC=N``. Like flyteadmin's heap profile on its profiler port.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class MetricsServer:
         app.router.add_get("/livez", self._live)
         app.router.add_get("/readyz", self._ready)
         app.router.add_get("/debug/memory", self._memory)
+        app.router.add_post("/debug/memory", self._start_tracing)
         return app
 
     async def _metrics(self, request: web.Request) -> web.Response:
@@ -72,7 +74,7 @@ class MetricsServer:
 
     async def _memory(self, request: web.Request) -> web.Response:
         if not tracemalloc.is_tracing():
-            text = "tracemalloc is off: start the process with PYTHONTRACEMALLOC=1 (or N frames)\n"
+            text = "tracemalloc is off: POST /debug/memory?frames=N to start it\n"
             return web.Response(status=409, text=text)
         try:
             limit = max(1, min(int(request.query.get("limit", "25")), 500))
@@ -91,6 +93,17 @@ class MetricsServer:
             for diff in snapshot.compare_to(first, "traceback")[:limit]:
                 lines += _described(diff) if diff.size_diff > 0 else []
         return web.Response(text="\n".join(lines) + "\n")
+
+    async def _start_tracing(self, request: web.Request) -> web.Response:
+        try:
+            frames = max(1, min(int(request.query.get("frames", "1")), 50))
+        except ValueError:
+            return web.Response(status=400, text="frames must be an integer\n")
+        if tracemalloc.is_tracing():
+            return web.Response(text="tracemalloc was already tracing\n")
+        tracemalloc.start(frames)
+        self._first_snapshot = None
+        return web.Response(text=f"tracemalloc started ({frames} frames per allocation)\n")
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self._app(), access_log=None)

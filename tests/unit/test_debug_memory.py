@@ -1,5 +1,5 @@
-"""/debug/memory on the metrics port: off (409) unless tracemalloc traces, then the largest
-allocation sites and what grew since the first call."""
+"""/debug/memory on the metrics port: off (409) until tracing is started (POST), then the
+largest allocation sites and what grew since the first GET."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ def _allocate_here(count: int) -> None:
     _kept.extend(bytes(4096) + str(i).encode() for i in range(count))
 
 
-async def _get(url: str) -> tuple[int, str]:
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
+async def _get(url: str, method: str = "GET") -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session, session.request(method, url) as response:
         return response.status, await response.text()
 
 
@@ -34,8 +34,12 @@ def test_memory_sites_when_tracing():
         url = f"http://127.0.0.1:{server.port}/debug/memory"
         try:
             status, text = await _get(url)
-            assert status == 409 and "PYTHONTRACEMALLOC" in text
-            tracemalloc.start(4)
+            assert status == 409 and "POST /debug/memory" in text
+            assert (await _get(url + "?frames=x", "POST"))[0] == 400
+            assert (await _get(url + "?frames=4", "POST")) == (
+                200,
+                "tracemalloc started (4 frames per allocation)\n",
+            )
             try:
                 _allocate_here(2000)
                 status, text = await _get(url + "?limit=5")
