@@ -45,6 +45,7 @@ def test_memory_sites_when_tracing():
                 status, text = await _get(url + "?limit=5")
                 assert status == 200
                 assert "largest:" in text and "_allocate_here" in text
+                assert "malloc: in use" in text
                 assert (await _get(url + "?limit=x"))[0] == 400
                 _allocate_here(4000)  # grows the same site
                 status, text = await _get(url)
