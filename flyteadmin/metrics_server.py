@@ -18,7 +18,6 @@ commands start it (the core serves nothing; core/health.py decides readiness).
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import tracemalloc
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from flyteadmin.core import kube, metrics
+from flyteadmin.core import kube, memory, metrics
 from flyteadmin.core.config import Settings
 from flyteadmin.core.health import Readiness
 
@@ -86,7 +85,11 @@ class MetricsServer:
         )
         first, self._first_snapshot = self._first_snapshot, self._first_snapshot or snapshot
         traced, peak = tracemalloc.get_traced_memory()
-        lines = [f"traced {traced / 2**20:.1f} MiB (peak {peak / 2**20:.1f} MiB)", _malloc(), ""]
+        lines = [
+            f"traced {traced / 2**20:.1f} MiB (peak {peak / 2**20:.1f} MiB)",
+            memory.malloc_summary(),
+            "",
+        ]
         lines.append("largest:")
         for stat in snapshot.statistics("traceback")[:limit]:
             lines += _described(stat)
@@ -125,41 +128,6 @@ class MetricsServer:
             await http.close()
             api.close()
             self._own = None
-
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena",
-            "ordblks",
-            "smblks",
-            "hblks",
-            "hblkhd",
-            "usmblks",
-            "fsmblks",
-            "uordblks",
-            "fordblks",
-            "keepcost",
-        )
-    ]
-
-
-def _malloc() -> str:
-    """glibc's own account (mallinfo2): what native code and Python hold through malloc, and
-    what malloc keeps free without returning it (fragmentation). The rest of the RSS is memory
-    mapped by other allocators (e.g. DuckDB's)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallinfo2.restype = _MallInfo2
-        info = libc.mallinfo2()
-    except (OSError, AttributeError):
-        return "malloc: no mallinfo2 here"
-    mib = 2**20
-    return (
-        f"malloc: in use {info.uordblks / mib:.1f} MiB, free but kept {info.fordblks / mib:.1f}"
-        f" MiB, heap {info.arena / mib:.1f} MiB, mmapped {info.hblkhd / mib:.1f} MiB"
-    )
 
 
 def _described(stat: tracemalloc.Statistic | tracemalloc.StatisticDiff) -> list[str]:
