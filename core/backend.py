@@ -16,7 +16,7 @@ from flyteidl.admin import launch_plan_pb2, matchable_resource_pb2
 from flyteidl.core import identifier_pb2
 from kubernetes import client
 
-from flyteadmin.core import kube, memory, metrics
+from flyteadmin.core import kube, metrics
 from flyteadmin.core.attributes import Attributes
 from flyteadmin.core.blobstore import GcsBlobStore
 from flyteadmin.core.budget import StorageBudget, follow_database_size
@@ -68,7 +68,6 @@ class Backend:
         self.budget = StorageBudget(settings.etcd)
         self._db_size_task: asyncio.Task[None] | None = None
         self._metrics_task: asyncio.Task[None] | None = None
-        self._trim_task: asyncio.Task[None] | None = None
         # Lazy: the first blob call connects, or reports the store as not configured.
         self.blobs = GcsBlobStore(settings.storage)
         self.project_records = Collection(self.api, k8s.namespace, ProjectCodec(), self.http)
@@ -244,9 +243,6 @@ class Backend:
             collection.start()
         gauges = metrics.follow_store(self.collections, self.budget, self._waiting_by_cluster)
         self._metrics_task = asyncio.create_task(gauges)
-        self._trim_task = asyncio.create_task(
-            memory.trim_periodically(self.settings.memory.trim_seconds)
-        )
         if self.settings.etcd.read_database_size:
             self._db_size_task = asyncio.create_task(follow_database_size(self.budget, self.http))
         timeout = self.settings.kubernetes.cache_sync_timeout_seconds
@@ -260,7 +256,7 @@ class Backend:
                 )
 
     async def stop(self) -> None:
-        for task in (self._db_size_task, self._metrics_task, self._trim_task):
+        for task in (self._db_size_task, self._metrics_task):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)

@@ -462,15 +462,6 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
-class MemorySettings:
-    """The process's native memory (core/memory.py)."""
-
-    trim_seconds: float = 60.0
-    """Every this many seconds the API server and the operator give the memory glibc keeps free
-    back to the system (`malloc_trim`); 0: never."""
-
-
-@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
     """Root log level (`--log-level` overrides it)."""
@@ -581,7 +572,6 @@ def _default_domains() -> tuple[Domain, ...]:
 @dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
-    memory: MemorySettings = field(default_factory=MemorySettings)
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
     operator: OperatorSettings = field(default_factory=OperatorSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
