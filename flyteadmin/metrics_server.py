@@ -76,33 +76,18 @@ class MetricsServer:
         if not tracemalloc.is_tracing():
             text = "tracemalloc is off: POST /debug/memory?frames=N to start it\n"
             return web.Response(status=409, text=text)
-        try:
-            limit = max(1, min(int(request.query.get("limit", "25")), 500))
-        except ValueError:
+        limit = _bounded_int(request, "limit", 25, 500)
+        if limit is None:
             return web.Response(status=400, text="limit must be an integer\n")
-        snapshot = tracemalloc.take_snapshot().filter_traces(
-            [tracemalloc.Filter(False, tracemalloc.__file__)]
-        )
+        # Off the event loop: a snapshot walks every traced block (the API's calls go on).
+        snapshot = await asyncio.to_thread(_snapshot)
         first, self._first_snapshot = self._first_snapshot, self._first_snapshot or snapshot
-        traced, peak = tracemalloc.get_traced_memory()
-        lines = [
-            f"traced {traced / 2**20:.1f} MiB (peak {peak / 2**20:.1f} MiB)",
-            memory.malloc_summary(),
-            "",
-        ]
-        lines.append("largest:")
-        for stat in snapshot.statistics("traceback")[:limit]:
-            lines += _described(stat)
-        if first is not None:
-            lines += ["", "grown since the first call:"]
-            for diff in snapshot.compare_to(first, "traceback")[:limit]:
-                lines += _described(diff) if diff.size_diff > 0 else []
-        return web.Response(text="\n".join(lines) + "\n")
+        text = await asyncio.to_thread(_memory_report, snapshot, first, limit)
+        return web.Response(text=text)
 
     async def _start_tracing(self, request: web.Request) -> web.Response:
-        try:
-            frames = max(1, min(int(request.query.get("frames", "1")), 50))
-        except ValueError:
+        frames = _bounded_int(request, "frames", 1, 50)
+        if frames is None:
             return web.Response(status=400, text="frames must be an integer\n")
         if tracemalloc.is_tracing():
             return web.Response(text="tracemalloc was already tracing\n")
@@ -128,6 +113,40 @@ class MetricsServer:
             await http.close()
             api.close()
             self._own = None
+
+
+def _bounded_int(request: web.Request, name: str, default: int, most: int) -> int | None:
+    """Query parameter ``name`` clamped to 1..``most``; None when it is not an integer."""
+    try:
+        return max(1, min(int(request.query.get(name, str(default))), most))
+    except ValueError:
+        return None
+
+
+def _snapshot() -> tracemalloc.Snapshot:
+    return tracemalloc.take_snapshot().filter_traces(
+        [tracemalloc.Filter(False, tracemalloc.__file__)]
+    )
+
+
+def _memory_report(
+    snapshot: tracemalloc.Snapshot, first: tracemalloc.Snapshot | None, limit: int
+) -> str:
+    """The traced total, malloc's account, the largest sites and what grew since ``first``."""
+    traced, peak = tracemalloc.get_traced_memory()
+    lines = [
+        f"traced {traced / 2**20:.1f} MiB (peak {peak / 2**20:.1f} MiB)",
+        memory.malloc_summary(),
+        "",
+        "largest:",
+    ]
+    for stat in snapshot.statistics("traceback")[:limit]:
+        lines += _described(stat)
+    if first is not None:
+        lines += ["", "grown since the first call:"]
+        for diff in snapshot.compare_to(first, "traceback")[:limit]:
+            lines += _described(diff) if diff.size_diff > 0 else []
+    return "\n".join(lines) + "\n"
 
 
 def _described(stat: tracemalloc.Statistic | tracemalloc.StatisticDiff) -> list[str]:
