@@ -86,6 +86,23 @@ def render_config(setup: PropellerSetup, prof_port: int) -> dict[str, Any]:
             "create-flyteworkflow-crd": False,  # the dev stack installs it
             "publish-k8s-events": False,
             "max-ttl-hours": 23,
+            # A round that fails (e.g. the blob store restarting) is retried after a backoff:
+            # upstream's default base delay is 0, so its 10 system retries were spent within
+            # a second and a short blob-store outage failed the workflow. 0.1 s doubling to
+            # 60 s spreads them over minutes; a successful round resets it.
+            "queue": {
+                "type": "batch",
+                "batching-interval": "1s",
+                "batch-size": -1,
+                "queue": {
+                    "type": "maxof",
+                    "base-delay": "100ms",
+                    "max-delay": "60s",
+                    "rate": 1000,
+                    "capacity": 10000,
+                },
+                "sub-queue": {"type": "bucket", "rate": 1000, "capacity": 10000},
+            },
         },
         "admin": {
             "endpoint": f"dns:///{setup.admin_endpoint}",
