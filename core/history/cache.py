@@ -44,6 +44,13 @@ class FileCache:
     def path(self, sha256: str) -> Path:
         return self.directory / f"{sha256}{_SUFFIX}"
 
+    def digest_of(self, path: str | Path) -> str | None:
+        """The digest of the cached file at ``path``; None if it is not a cache path."""
+        path = Path(path)
+        if path.parent != self.directory or path.suffix != _SUFFIX:
+            return None
+        return path.name.removesuffix(_SUFFIX)
+
     def local(self, sha256: str) -> Path | None:
         """The cached file, its use recorded; None if it is not here."""
         path = self.path(sha256)

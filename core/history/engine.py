@@ -15,8 +15,10 @@ drops them.
 Reads are coroutines: files are fetched with the (async) blob store, DuckDB runs in a small
 thread pool with one cursor per thread, so the event loop is never held. ``add``/``remove``
 only update memory and are cheap. Memory: DuckDB's buffer pool is capped
-(``duckdb_memory_limit``), the cached Parquet footers grow with the number of files (which
-compaction bounds), not with rows.
+(``duckdb_memory_limit``); the Parquet footers it caches grow with the number of files (which
+compaction bounds), not with rows. DuckDB never forgets the footer of a file that is gone
+(compaction replaces files all the time), so the engine opens a fresh database once
+``RECYCLE_AFTER_DEAD_FILES`` files it has read are no longer registered.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -56,15 +59,23 @@ from flyteadmin.core.listing import ListQuery
 from flyteadmin.core.store import Stored
 
 T = TypeVar("T")
+# Footers of unregistered files DuckDB may keep before the engine starts a fresh database
+# (each costs tens of KB of DuckDB's object cache, and more of the process's RSS; measured in
+# bench/README.md "Memory"). Reopening costs one footer parse per active file.
+RECYCLE_AFTER_DEAD_FILES = 64
 Key = tuple[str, str, str]  # (table, project, domain)
 Row = tuple[Any, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # not slots: cached_property needs the instance's __dict__
 class _Active:
     """The files queries read: per (table, project, domain), from one consistent moment."""
 
     files: dict[Key, tuple[HistoryFile, ...]]
+
+    @functools.cached_property
+    def digests(self) -> frozenset[str]:
+        return frozenset(f.sha256 for files in self.files.values() for f in files)
 
     def of(self, table: str, project: str, domain: str) -> tuple[HistoryFile, ...]:
         return self.files.get((table, project, domain), ())
@@ -112,7 +123,13 @@ class HistoryEngine:
         self.cache = open_cache(settings)
         self._db = connect(settings, self.cache)
         self._pool = ThreadPoolExecutor(settings.query_workers, thread_name_prefix="history")
-        self._cursors = threading.local()
+        # The database's cursors (one per pool thread), the queries running on them and the
+        # files (by digest) the database has read since it was opened; under _db_lock.
+        self._db_lock = threading.Lock()
+        self._cursors: dict[int, duckdb.DuckDBPyConnection] = {}
+        self._running = 0
+        self._read: set[str] = set()
+        self.databases_opened = 1
         self._lock = threading.Lock()
         self._segments: dict[str, HistorySegment] = {}
         self._active: _Active | None = _Active({})
@@ -189,7 +206,8 @@ class HistoryEngine:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-        self._db.close()
+        with self._db_lock:
+            self._close_database()
 
     # ------------------------------------------------------------------ reads
 
@@ -359,21 +377,48 @@ class HistoryEngine:
         except duckdb.IOException:
             # A file another process evicted between our fetch and DuckDB's open: fetch the
             # missing ones again (paths are content addresses: the same) and retry once.
-            await self._refetch(p for v in params if isinstance(v, list) for p in v)
+            await self._refetch(params)
             return await loop.run_in_executor(self._pool, self._execute, statement, params)
 
-    async def _refetch(self, paths: Iterable[Any]) -> None:
+    async def _refetch(self, params: Iterable[Any]) -> None:
         by_digest = {f.sha256: f for fs in self._snapshot().files.values() for f in fs}
-        for path in {Path(p) for p in paths if isinstance(p, str)}:
-            f = by_digest.get(path.name.removesuffix(".parquet"))
+        for digest, path in self._read_files(params).items():
+            f = by_digest.get(digest)
             if f is not None and not path.exists():
                 await self.cache.fetch(self.store, f.uri, f.sha256)
 
+    def _read_files(self, params: Iterable[Any]) -> dict[str, Path]:
+        """The cached files a query's parameters name (lists of paths), by digest."""
+        paths = {Path(p) for v in params if isinstance(v, list) for p in v if isinstance(p, str)}
+        return {d: p for p in paths if (d := self.cache.digest_of(p)) is not None}
+
     def _execute(self, statement: str, params: Sequence[Any]) -> list[Row]:
-        cursor = getattr(self._cursors, "cursor", None)
-        if cursor is None:  # a session of its own (settings: see connect)
-            cursor = self._cursors.cursor = self._db.cursor()
-        return cursor.execute(statement, params).fetchall()
+        digests = set(self._read_files(params))
+        with self._db_lock:
+            dead = self._read - self._snapshot().digests
+            if self._running == 0 and len(dead) >= RECYCLE_AFTER_DEAD_FILES:
+                self._close_database()
+                self._db = connect(self.settings, self.cache)
+                self.databases_opened += 1
+            thread = threading.get_ident()
+            cursor = self._cursors.get(thread)
+            if cursor is None:  # a session of its own (settings: see connect)
+                cursor = self._cursors[thread] = self._db.cursor()
+            self._read |= digests
+            self._running += 1
+        try:
+            return cursor.execute(statement, params).fetchall()
+        finally:
+            with self._db_lock:
+                self._running -= 1
+
+    def _close_database(self) -> None:
+        """Close every cursor and the database (nothing may be running on them)."""
+        for cursor in self._cursors.values():
+            cursor.close()
+        self._cursors.clear()
+        self._read.clear()
+        self._db.close()
 
     async def _superseded_rows(
         self, project: str, domain: str, paths: list[str]

@@ -457,3 +457,38 @@ def test_the_engine_sessions_cache_parquet_footers(store, settings):
         assert got == [(True, "UTC")]
     finally:
         engine.close()
+
+
+def test_the_engine_forgets_the_footers_of_files_that_are_gone(store, settings, monkeypatch):
+    """DuckDB caches every Parquet footer it reads and never forgets one whose file is gone;
+    compaction replaces files all the time, so a long-running engine opens a fresh database
+    once enough of the files it read are unregistered (issue 11: RSS flat)."""
+    from flyteadmin.core.history import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "RECYCLE_AFTER_DEAD_FILES", 3)
+    writer = HistoryWriter(store, settings)
+    files = []
+    for i in range(5):
+        batch = Batch(executions=[samples.execution(shape(f"r{i}", MARCH))])
+        files += run(writer.write(batch))
+    engine = engine_with(store, settings, files)
+    cached = "SELECT sum(memory_usage_bytes) FROM duckdb_memory() WHERE tag = 'OBJECT_CACHE'"
+    try:
+        assert run(engine.get_execution("flytesnacks", "development", "r0")) is not None
+        (before,) = run(engine._query(cached, []))
+        for f in files[:2]:  # two dead files: below the limit, same database
+            engine.remove(f.segment_name)
+        assert run(engine.get_execution("flytesnacks", "development", "r4")) is not None
+        assert engine.databases_opened == 1
+        engine.remove(files[2].segment_name)  # three: the next query starts afresh
+        assert run(engine.get_execution("flytesnacks", "development", "r0")) is None
+        assert engine.databases_opened == 2
+        (after,) = run(engine._query(cached, []))
+        assert after[0] < before[0]  # two footers cached instead of five
+        got = run(engine.get_execution("flytesnacks", "development", "r3"))
+        assert got is not None and got.value.id.name == "r3"
+        # The fresh database's sessions have the engine's settings too.
+        settings_query = "SELECT current_setting('parquet_metadata_cache')"
+        assert run(engine._query(settings_query, [])) == [(True,)]
+    finally:
+        engine.close()
