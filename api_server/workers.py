@@ -27,7 +27,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, cast
 
-from flyteadmin.core import metrics
+from flyteadmin.core import event_loop, metrics
 from flyteadmin.core.config import Settings
 from flyteadmin.core.watermarks import Watermarks
 
@@ -72,7 +72,7 @@ def _run_worker(spec: _Spec, ready: Connection) -> None:
 
     logs.configure(spec.settings.logging, logging.getLevelName(spec.log_level), worker=spec.index)
     tracing.configure(spec.settings.tracing, "flyteadmin-api-server")
-    asyncio.run(_serve(spec, ready))
+    event_loop.run(_serve(spec, ready), spec.settings.event_loop)
 
 
 async def _serve(spec: _Spec, ready: Connection) -> None:

@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from flyteadmin.core.event_loop import LOOPS
+
 ENV_PREFIX = "FLYTEADMIN__"
 
 
@@ -592,6 +594,12 @@ class Settings:
     history: HistorySettings = field(default_factory=HistorySettings)
     domains: tuple[Domain, ...] = field(default_factory=_default_domains)
     """The system-wide domains every project has."""
+    event_loop: str = "uvloop"
+    """The event loop of every process: `uvloop` or `asyncio` (core/event_loop.py)."""
+
+    def __post_init__(self) -> None:
+        if self.event_loop not in LOOPS:
+            raise ConfigError(f"event_loop: expected one of {LOOPS}, got {self.event_loop!r}")
 
     def domain_ids(self) -> tuple[str, ...]:
         return tuple(d.id for d in self.domains)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flyteadmin.core import config as config_module
-from flyteadmin.core import logs
+from flyteadmin.core import event_loop, logs, memory
 from flyteadmin.core.config import LoggingSettings, Settings, load_settings
 
 # prometheus-client's multiprocess folder (read by it, and by core/metrics.py).
@@ -80,13 +80,15 @@ def install_signal_stop() -> asyncio.Event:
     return stop
 
 
-def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run ``main(stop)`` with ``stop`` set on SIGINT or SIGTERM."""
+def run_until_signalled(
+    main: Callable[[asyncio.Event], Awaitable[None]], settings: Settings
+) -> None:
+    """Run ``main(stop)`` on the configured event loop, ``stop`` set on SIGINT or SIGTERM."""
 
     async def runner() -> None:
         await main(install_signal_stop())
 
-    asyncio.run(runner())
+    event_loop.run(runner(), settings.event_loop)
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -118,7 +120,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         await server.stop()
         await metrics.stop()
 
-    run_until_signalled(main)
+    run_until_signalled(main, settings)
 
 
 def _serve_workers(settings: Settings, workers: Workers) -> None:
@@ -146,7 +148,7 @@ def _serve_workers(settings: Settings, workers: Workers) -> None:
             await asyncio.to_thread(workers.stop)
             await metrics.stop()
 
-    run_until_signalled(main)
+    run_until_signalled(main, settings)
 
 
 def cmd_operator(args: argparse.Namespace) -> None:
@@ -165,7 +167,7 @@ def cmd_operator(args: argparse.Namespace) -> None:
         finally:
             await metrics.stop()
 
-    run_until_signalled(main)
+    run_until_signalled(main, settings)
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
@@ -225,6 +227,7 @@ def cmd_auth(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    memory.limit_malloc_arenas()  # first: before any thread has an arena
     parser = argparse.ArgumentParser(
         prog="flyteadmin", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -20,7 +20,7 @@ import time
 import kopf
 from kubernetes import client
 
-from flyteadmin.core import kube
+from flyteadmin.core import event_loop, kube
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.cluster_targets import Targets
 from flyteadmin.core.config import Settings
@@ -142,7 +142,10 @@ class OperatorThread:
 
     def _run(self, settings: Settings) -> None:
         try:
-            asyncio.run(run_operator(settings, ready_flag=self.ready, stop_flag=self._stop_flag))
+            event_loop.run(
+                run_operator(settings, ready_flag=self.ready, stop_flag=self._stop_flag),
+                settings.event_loop,
+            )
         except BaseException as exc:  # noqa: BLE001 - reported to the embedding program
             self.error = exc
         finally:

@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 from flyteidl.admin import project_pb2
 
-from flyteadmin.core import kube
+from flyteadmin.core import event_loop, kube
 from flyteadmin.core.config import Settings
 from flyteadmin.core.errors import AdminError, Code
 from flyteadmin.devstack import gobuild
@@ -438,7 +438,10 @@ def _run(options: DevOptions, stack: Stack, shutdown: Shutdown, planned: list) -
             )
             propeller_setups.append(dataclasses.replace(setup, cluster_id=cluster_id))
     stack.supervisor.start()
-    asyncio.run(_serve(settings, options, flytekit_config, stack, shutdown, propeller_setups))
+    event_loop.run(
+        _serve(settings, options, flytekit_config, stack, shutdown, propeller_setups),
+        settings.event_loop,
+    )
 
 
 def start_data_planes(planned: list, stack: Stack, blobs: GcsEmulator, *, pod_runner: bool):
