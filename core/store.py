@@ -343,7 +343,7 @@ class Collection(Generic[T]):
             self._budget.admit(self.kind.kind, new_work=not self.kind.progress)
         body = self._full_body(value)
         try:
-            created = await self._http.request("POST", self._path, body)
+            created, size = await self._http.request_sized("POST", self._path, body)
         except kube.KubeError as exc:
             if exc.status == 409:
                 name = body["metadata"]["name"]
@@ -352,8 +352,8 @@ class Collection(Generic[T]):
         if self.kind.separate_status and body.get("status"):
             # The status subresource ignores status on create; write it in a second call.
             created["status"] = body["status"]
-            created = await self._replace_status(created)
-        return self._apply_write(created, body, value)
+            created, size = await self._replace_status(created)
+        return self._apply_write(created, size, body, value)
 
     async def update(self, current: Stored[T], value: T) -> Stored[T]:
         """Replace spec (and status) if the object is still at ``current.resource_version``.
@@ -367,20 +367,24 @@ class Collection(Generic[T]):
         has_status = self.kind.separate_status and body.get("status") is not None
         try:
             if not has_status:
-                updated = await self._http.request("PUT", f"{self._path}/{current.name}", body)
+                updated, size = await self._http.request_sized(
+                    "PUT", f"{self._path}/{current.name}", body
+                )
             else:
                 before = self._full_body(current.value)
                 if self._same_main_part(before, body):
                     body["metadata"]["name"] = current.name
-                    updated = await self._replace_status(body)
+                    updated, size = await self._replace_status(body)
                 else:
-                    updated = await self._http.request("PUT", f"{self._path}/{current.name}", body)
+                    updated, size = await self._http.request_sized(
+                        "PUT", f"{self._path}/{current.name}", body
+                    )
                     if before.get("status") != body["status"]:
                         updated["status"] = body["status"]
-                        updated = await self._replace_status(updated)
+                        updated, size = await self._replace_status(updated)
         except kube.KubeError as exc:
             raise self._update_error(exc, current.name) from exc
-        return self._apply_write(updated, body, value)
+        return self._apply_write(updated, size, body, value)
 
     @staticmethod
     def _same_main_part(before: Body, body: Body) -> bool:
@@ -443,12 +447,12 @@ class Collection(Generic[T]):
     async def read_through(self, name: str) -> Stored[T] | None:
         """Read one object from the API server (not the cache) and refresh the cache with it."""
         try:
-            body = await self._http.request("GET", f"{self._path}/{name}")
+            body, size = await self._http.request_sized("GET", f"{self._path}/{name}")
         except kube.KubeError as exc:
             if exc.status == 404:
                 return None
             raise kube.translate(exc) from exc
-        return self._apply_write(body)
+        return self._apply_write(body, size)
 
     def _full_body(self, value: T) -> Body:
         body = self.codec.encode(value)
@@ -464,8 +468,8 @@ class Collection(Generic[T]):
             "metadata": metadata,
         }
 
-    async def _replace_status(self, body: Body) -> Body:
-        return await self._http.request(
+    async def _replace_status(self, body: Body) -> tuple[Body, int]:
+        return await self._http.request_sized(
             "PUT", f"{self._path}/{body['metadata']['name']}/status", body
         )
 
@@ -478,7 +482,9 @@ class Collection(Generic[T]):
 
     # ----------------------------------------------------------------------------- cache
 
-    def _decode(self, body: Body) -> Stored[T] | None:
+    def _decode(self, body: Body, size: int | None = None) -> Stored[T] | None:
+        """The cached form of an object; ``size`` is its JSON's length when known (a watch
+        line, an answer's text), else the object is encoded to measure it."""
         meta = body.get("metadata", {})
         try:
             value = self.codec.decode(body)
@@ -491,7 +497,7 @@ class Collection(Generic[T]):
             uid=meta.get("uid", ""),
             created_at=_parse_time(meta.get("creationTimestamp")),
             value=value,
-            size=_json_size(body),
+            size=_json_size(body) if size is None else size,
         )
 
     def _put(self, stored: Stored[T]) -> None:
@@ -515,7 +521,7 @@ class Collection(Generic[T]):
             self._budget.set_live(self.kind.kind, self._bytes, len(self._objects))
 
     def _apply_write(
-        self, body: Body, sent: Body | None = None, value: T | None = None
+        self, body: Body, size: int, sent: Body | None = None, value: T | None = None
     ) -> Stored[T]:
         """Cache what a write returned. When the server stored exactly the ``sent`` body (no
         defaulting, no pruning: compared as plain dicts, which is cheap), the ``value`` that
@@ -528,9 +534,9 @@ class Collection(Generic[T]):
                 uid=meta.get("uid", ""),
                 created_at=_parse_time(meta.get("creationTimestamp")),
                 value=value,
-                size=_json_size(body),
+                size=size,
             )
-            if _VERIFY_WRITE_THROUGH and (decoded := self._decode(body)) is not None:
+            if _VERIFY_WRITE_THROUGH and (decoded := self._decode(body, size)) is not None:
                 if decoded.value != value:  # the test suite runs with this check on
                     raise AdminError(
                         Code.INTERNAL,
@@ -538,7 +544,7 @@ class Collection(Generic[T]):
                         f"({value!r} was written, {decoded.value!r} reads back)",
                     )
         else:
-            stored = self._decode(body)
+            stored = self._decode(body, size)
         if stored is None:
             raise AdminError(Code.INTERNAL, f"stored {self.kind.kind} could not be read back")
         self._apply("MODIFIED", stored)
@@ -722,17 +728,17 @@ class Collection(Generic[T]):
                 metrics.watch_event(self.kind.plural, kind)
                 rv = int(body["metadata"]["resourceVersion"])
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
+                    size = len(line) - len(_ENVELOPE) - len(kind)  # the object's JSON
                     if self._budget is not None:
                         # Every revision stays in etcd until the next compaction (a deletion
-                        # too); the object's JSON is the line less the event envelope.
-                        size = len(line) - len(_ENVELOPE) - len(kind)
+                        # too).
                         self._budget.written(size if kind != "DELETED" else 0)
                     current = self._objects.get(body["metadata"]["name"])
                     if kind != "DELETED" and current and current.resource_version >= rv:
                         # our own write-through got here first: nothing to decode
                         self.seen_version = max(self.seen_version, rv)
                         continue
-                    stored = self._decode(body)
+                    stored = self._decode(body, size)
                     if stored is not None:
                         self._apply(kind, stored)
                 self.seen_version = max(self.seen_version, rv)

@@ -260,3 +260,35 @@ def test_a_write_kept_without_decoding_is_checked_against_the_codec(kubeconfig, 
         lossy = Collection(r.api, namespace, _LossyProjectCodec(), r.http)
         with pytest.raises(AdminError, match="does not round-trip"):
             r.run(lossy.create(project_pb2.Project(id="lossy", name="L", description="gone")))
+
+
+def test_cached_sizes_are_the_stored_json_without_encoding_again(
+    kubeconfig, namespace, kube_api, monkeypatch
+):
+    """An object's size (what the etcd budget adds up) comes from the bytes kube-apiserver
+    answered or sent on the watch: the write path and the watch never encode it again."""
+    from flyteadmin.core import store as store_module
+
+    def no_encoding(body):
+        raise AssertionError("an object was encoded again to measure it")
+
+    with Replica(kubeconfig, namespace) as writer, Replica(kubeconfig, namespace) as watcher:
+        monkeypatch.setattr(store_module, "_json_size", no_encoding)
+
+        async def scenario():
+            first = await writer.projects.create(project("sized", "Größe"))  # not ASCII
+            return await writer.projects.update(first, project("sized", "Größe 2"))
+
+        written = writer.run(scenario())
+        seen = wait_for(
+            lambda: (
+                (s := watcher.projects.get("sized")) is not None
+                and s.resource_version == written.resource_version
+                and s
+            ),
+            "the second replica's watch to deliver the update",
+        )
+        raw = client.CustomObjectsApi(kube_api).get_namespaced_custom_object(
+            "flyteadmin.io", "v1alpha1", namespace, "projects", "sized", _preload_content=False
+        )
+        assert written.size == seen.size == len(raw.data.rstrip(b"\n"))
