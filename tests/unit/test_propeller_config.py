@@ -41,6 +41,18 @@ def test_config_points_propeller_at_the_local_stack(tmp_path):
     assert config["catalog-cache"] == {"type": "noop"}
 
 
+def test_failed_rounds_back_off_across_a_blob_store_restart(tmp_path):
+    """Upstream's workqueue retries a failed round at once (base delay 0): a workflow writing to
+    a blob store that is restarting spent its 10 system retries within a second and FAILED.
+    With 0.1 s doubling to 60 s, the 10 retries span minutes."""
+    queue = propeller.render_config(_setup(tmp_path), prof_port=1)["propeller"]["queue"]["queue"]
+    assert queue["type"] == "maxof"
+    base = float(queue["base-delay"].removesuffix("ms")) / 1000
+    cap = float(queue["max-delay"].removesuffix("s"))
+    spent = sum(min(base * 2**k, cap) for k in range(10))  # at least one doubling per retry
+    assert spent > 60
+
+
 def test_storage_is_the_gcs_emulator_through_stow_google(tmp_path):
     setup = _setup(tmp_path)
     storage = propeller.render_config(setup, prof_port=1)["storage"]
