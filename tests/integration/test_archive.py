@@ -141,6 +141,14 @@ def _archiver(backend: Backend, **kw) -> Archiver:
     return Archiver(backend, ArchiveSettings(retention_seconds=0), EtcdSettings(), **kw)
 
 
+def _due(backend: Backend, count: int) -> Archiver:
+    """An archiver, once the operator's cache has seen ``count`` executions finish (the watch
+    delivers an execution's creation before its last event: counting objects is not enough)."""
+    archiver = _archiver(backend)
+    eventually(lambda: len(archiver.candidates()) == count, "the operator's cache to see them end")
+    return archiver
+
+
 def _objects(kube_api, namespace: str, kind: crds.Kind) -> list[dict]:
     custom = client.CustomObjectsApi(kube_api)
     return custom.list_namespaced_custom_object(kind.group, kind.version, namespace, kind.plural)[
@@ -191,8 +199,7 @@ def test_every_read_answers_the_same_after_archiving(
     assert _live_counts(kube_api, namespace)["nodeexecutions"] == 12
 
     loop, backend = operator_backend
-    eventually(lambda: len(backend.execution_records) == 3, "the operator's cache")
-    outcome = loop.call(_archiver(backend).run_once())
+    outcome = loop.call(_due(backend, 3).run_once())
     assert (outcome.archived, outcome.skipped) == (3, 0)
 
     # etcd holds nothing of them; history does.
@@ -220,8 +227,7 @@ def test_writes_to_an_archived_execution_behave_as_for_a_finished_one(
     stub = registered_stub
     p = _run(stub, "w1", stored_inputs)
     loop, backend = operator_backend
-    eventually(lambda: len(backend.execution_records) == 1, "the operator's cache")
-    loop.call(_archiver(backend).run_once())
+    loop.call(_due(backend, 1).run_once())
     eventually(lambda: len(api_server.backend.execution_records) == 0, "the deletion")
 
     with pytest.raises(grpc.RpcError) as info:
@@ -298,8 +304,7 @@ def test_an_archive_interrupted_at_any_step_loses_nothing(
     _gate(channel, runs[0])
     before = _answers(stub, channel, runs)
     loop, backend = operator_backend
-    eventually(lambda: len(backend.execution_records) == 2, "the operator's cache")
-    archiver = _archiver(backend)
+    archiver = _due(backend, 2)
     owner, attribute = STEPS[step]
     monkeypatch.setattr(
         archiver if owner == "archiver" else getattr(backend, owner), attribute, _crash
@@ -331,7 +336,7 @@ def test_archiving_goes_on_while_new_work_is_refused(
     the archiver's HistorySegment was refused as new work)."""
     _run(registered_stub, "full1", stored_inputs)
     loop, backend = operator_backend
-    eventually(lambda: len(backend.execution_records) == 1, "the operator's cache")
+    archiver = _due(backend, 1)
     budget = backend.budget
     limits = budget.settings
     between = limits.quota_bytes * (limits.refuse_new_above + limits.refuse_all_above) / 2
@@ -340,6 +345,6 @@ def test_archiving_goes_on_while_new_work_is_refused(
         budget.admit("Execution", new_work=True)
     assert refused.value.code == Code.RESOURCE_EXHAUSTED
 
-    outcome = loop.call(_archiver(backend).run_once())
+    outcome = loop.call(archiver.run_once())
     assert outcome.archived == 1
     assert _live_counts(kube_api, namespace)["executions"] == 0
