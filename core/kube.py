@@ -181,9 +181,10 @@ class KubeHttp:
         self, method: str, path: str, body: Any = None
     ) -> tuple[dict[str, Any], int]:
         """``request``, and the answer's JSON size in bytes (what the object costs in etcd,
-        measured without encoding the object again)."""
+        measured without encoding the object again; without the final newline kube-apiserver
+        adds, so that it equals the object's size on a watch line)."""
         status, reason, text = await self.request_text(method, path, body)
-        return decode_response(status, reason, text), len(text.encode()) - text.endswith("\n")
+        return decode_response(status, reason, text), len(text.removesuffix("\n").encode())
 
     async def request_text(
         self, method: str, path: str, body: Any = None, accept: str = "application/json"

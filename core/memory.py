@@ -47,6 +47,7 @@ def malloc_summary() -> str:
 
 ARENA_MAX_ENV = "MALLOC_ARENA_MAX"
 DEFAULT_ARENAS = 2
+_M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
 
 
 def limit_malloc_arenas() -> None:
@@ -61,6 +62,3 @@ def limit_malloc_arenas() -> None:
     os.environ[ARENA_MAX_ENV] = str(DEFAULT_ARENAS)  # for the children, read at their start
     if _LIBC is not None:
         _LIBC.mallopt(_M_ARENA_MAX, DEFAULT_ARENAS)
-
-
-_M_ARENA_MAX = -8  # malloc.h
