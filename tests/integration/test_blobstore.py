@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 
+from flyteadmin.core import blobstore
 from flyteadmin.core.blobstore import BlobNotFound, GcsBlobStore, parse_uri, store_payload
 from flyteadmin.core.config import StorageSettings
 from flyteadmin.core.errors import AdminError, Code
@@ -121,6 +122,96 @@ def test_unreachable_store_is_unavailable(storage_settings: StorageSettings):
         assert "blob store unavailable" in caught.value.message
     finally:
         run(blobs.close())
+
+
+class _FlakyGcs:
+    """A GCS JSON API stand-in on 127.0.0.1 that answers each path ``failures`` times with
+    ``status`` before it stores or serves objects (in memory)."""
+
+    def __init__(self, status: int, failures: int) -> None:
+        self.status, self.failures = status, failures
+        self.calls: dict[str, int] = {}
+        self.objects: dict[str, bytes] = {}
+
+    async def handle(self, request):
+        from aiohttp import web
+
+        key = f"{request.method} {request.path}"
+        self.calls[key] = self.calls.get(key, 0) + 1
+        if self.calls[key] <= self.failures:
+            return web.json_response({"error": {"code": self.status}}, status=self.status)
+        if request.method == "POST":  # upload: ?name=<object>
+            self.objects[request.query["name"]] = await request.read()
+            return web.json_response({"name": request.query["name"]})
+        name = request.match_info["name"]
+        if name not in self.objects:
+            return web.json_response({"error": {"code": 404}}, status=404)
+        if request.query.get("alt") == "media":
+            return web.Response(body=self.objects[name])
+        return web.json_response({"name": name, "md5Hash": "x"})
+
+    async def serve(self, scenario):
+        from aiohttp import web
+
+        app = web.Application()
+        app.router.add_post("/upload/storage/v1/b/{bucket}/o", self.handle)
+        app.router.add_get("/storage/v1/b/{bucket}/o/{name}", self.handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            return await scenario(f"http://127.0.0.1:{port}")
+        finally:
+            await runner.cleanup()
+
+
+@pytest.mark.parametrize("status", [503, 429, 409])
+def test_transient_failures_are_retried(monkeypatch: pytest.MonkeyPatch, status: int):
+    monkeypatch.setattr(blobstore, "_RETRY_FIRST_DELAY", 0.01)
+    flaky = _FlakyGcs(status, failures=2)
+
+    async def scenario(endpoint: str):
+        store = GcsBlobStore(StorageSettings(bucket="b", endpoint=endpoint), retry_timeout=10)
+        try:
+            await store.put("gs://b/x", b"data")
+            return await store.get("gs://b/x")
+        finally:
+            await store.close()
+
+    assert run(flaky.serve(scenario)) == b"data"
+    # Two refusals, then the call that worked: for the write and for the read.
+    assert flaky.calls == {"POST /upload/storage/v1/b/b/o": 3, "GET /storage/v1/b/b/o/x": 3}
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "text"),
+    [
+        (503, Code.UNAVAILABLE, "blob store failed to write"),  # retried until the deadline
+        (403, Code.INTERNAL, "blob store refused to write"),  # our identity: not retried
+        (400, Code.INTERNAL, "blob store failed to write"),
+    ],
+)
+def test_failures_that_persist_map_to_codes(
+    monkeypatch: pytest.MonkeyPatch, status: int, code: Code, text: str
+):
+    monkeypatch.setattr(blobstore, "_RETRY_FIRST_DELAY", 0.01)
+    flaky = _FlakyGcs(status, failures=1000)
+
+    async def scenario(endpoint: str):
+        store = GcsBlobStore(StorageSettings(bucket="b", endpoint=endpoint), retry_timeout=0.3)
+        try:
+            with pytest.raises(AdminError) as caught:
+                await store.put("gs://b/x", b"data")
+            return caught.value
+        finally:
+            await store.close()
+
+    error = run(flaky.serve(scenario))
+    assert error.code == code
+    assert error.message.startswith(text)
+    tries = flaky.calls["POST /upload/storage/v1/b/b/o"]
+    assert tries > 1 if status == 503 else tries == 1
 
 
 def test_not_configured_fails_at_first_use_not_at_construction(
