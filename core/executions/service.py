@@ -382,16 +382,20 @@ class Executions:
         user_inputs: literals_pb2.LiteralMap,
     ) -> tuple[str, str]:
         """Inputs go to the blob store, under a folder of this create attempt: a failed or
-        duplicate create never overwrites another execution's inputs (§15 #11)."""
+        duplicate create never overwrites another execution's inputs (§15 #11). When the caller
+        gave every input (no default filled in), both are the same bytes: one blob is written
+        and both URIs name it (one write fewer per execution; reads cannot tell)."""
         attempt = uuid.uuid4().hex[:12]
         blobs: BlobStore = self._blobs()
         base = (ident.project, ident.domain, ident.name, attempt)
         inputs_uri = blobs.uri_for(*base, "inputs")
+        data = inputs.SerializeToString(deterministic=True)
+        user_data = user_inputs.SerializeToString(deterministic=True)
+        if user_data == data:
+            await blobs.put(inputs_uri, data)
+            return inputs_uri, inputs_uri
         user_uri = blobs.uri_for(*base, "user_inputs")
-        await asyncio.gather(
-            blobs.put(inputs_uri, inputs.SerializeToString(deterministic=True)),
-            blobs.put(user_uri, user_inputs.SerializeToString(deterministic=True)),
-        )
+        await asyncio.gather(blobs.put(inputs_uri, data), blobs.put(user_uri, user_data))
         return inputs_uri, user_uri
 
     # ----------------------------------------------------------------------------- reads

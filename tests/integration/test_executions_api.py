@@ -238,6 +238,29 @@ def test_list_archive_and_terminate(stub, kube_api, namespace):
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+def test_inputs_given_in_full_are_written_once(stub, kube_api, namespace):
+    # The launch plan's default x=5: without x the inputs (x=5) differ from what the caller
+    # gave (nothing), so both are written; with x given they are the same bytes, written once.
+    create(stub, "given", x=integer(7))
+    create(stub, "defaulted")
+    items = client.CustomObjectsApi(kube_api).list_namespaced_custom_object(
+        "flyteadmin.io", "v1alpha1", namespace, "executions"
+    )["items"]
+    specs = {i["spec"]["id"]["name"]: i["spec"] for i in items}
+    assert specs["given"]["inputsUri"] == specs["given"]["userInputsUri"]
+    assert specs["defaulted"]["inputsUri"] != specs["defaulted"]["userInputsUri"]
+    for name, x in (("given", 7), ("defaulted", 5)):
+        data = stub.GetExecutionData(
+            execution_pb2.WorkflowExecutionGetDataRequest(id=exec_id(name))
+        )
+        assert data.full_inputs.literals["x"].scalar.primitive.integer == x
+        again = stub.RelaunchExecution(
+            execution_pb2.ExecutionRelaunchRequest(id=exec_id(name), name=f"{name}-again")
+        ).id
+        data = stub.GetExecutionData(execution_pb2.WorkflowExecutionGetDataRequest(id=again))
+        assert data.full_inputs.literals["x"].scalar.primitive.integer == x
+
+
 def test_relaunch_recover_and_execution_data(stub):
     original = create(stub, "orig", x=integer(9))
     data = stub.GetExecutionData(execution_pb2.WorkflowExecutionGetDataRequest(id=original))
