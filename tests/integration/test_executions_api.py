@@ -15,6 +15,7 @@ from flyteidl.service import admin_pb2_grpc
 from kubernetes import client
 
 from flyteadmin.core.crmap.executions import ExecutionCodec
+from flyteadmin.core.executions import single_task
 from tests.integration.conftest import running_api_server
 from tests.integration.registration_helpers import (
     DOMAIN,
@@ -151,7 +152,7 @@ def test_required_inputs_must_be_given(stub):
     assert "expected_inputs x missing" in info.value.details()
 
 
-def test_single_task_execution_generates_a_hidden_workflow_and_launch_plan(stub):
+def test_single_task_execution_generates_a_hidden_workflow_and_launch_plan(stub, monkeypatch):
     run = create(stub, "task-run", ref=ident(RT.TASK, "t"), x=integer(1))
     got = stub.GetExecution(execution_pb2.WorkflowExecutionGetRequest(id=run))
     assert got.closure.workflow_id.name == ".flytegen.t"
@@ -171,7 +172,16 @@ def test_single_task_execution_generates_a_hidden_workflow_and_launch_plan(stub)
         )
     )
     assert generated.metadata.state == common_pb2.SYSTEM_GENERATED
+
+    built = []
+    original = single_task.generated_workflow
+    monkeypatch.setattr(
+        single_task, "generated_workflow", lambda task: built.append(task.id.name) or original(task)
+    )
     create(stub, "task-run-2", ref=ident(RT.TASK, "t"), x=integer(2))  # reuses them
+    # Found, not built and registered again (a task closure may even be read from the blob
+    # store for that).
+    assert built == []
 
 
 def test_list_archive_and_terminate(stub, kube_api, namespace):
