@@ -177,6 +177,13 @@ class KubeHttp:
         status, reason, text = await self.request_text(method, path, body)
         return decode_response(status, reason, text)
 
+    async def send(self, method: str, path: str, body: Any = None) -> None:
+        """``request`` for a caller that needs no answer: a successful body (a created
+        FlyteWorkflow is ~5 KB) is not parsed."""
+        status, reason, text = await self.request_text(method, path, body)
+        if status >= 400:
+            decode_response(status, reason, text)  # raises KubeError with the server's message
+
     async def request_sized(
         self, method: str, path: str, body: Any = None
     ) -> tuple[dict[str, Any], int]:

@@ -177,7 +177,7 @@ class Launcher:
         when the project was created, or the namespace handler still running): it is made
         and the POST repeated once; a cluster without the FlyteWorkflow kind is unavailable."""
         try:
-            await target.http.request("POST", _path(namespace), body)
+            await target.http.send("POST", _path(namespace), body)
             return
         except kube.KubeError as exc:
             if exc.status != 404:
@@ -199,7 +199,7 @@ class Launcher:
             if detail is None:
                 raise
             raise ClusterUnavailable(detail) from exc
-        await target.http.request("POST", _path(namespace), body)
+        await target.http.send("POST", _path(namespace), body)
 
     async def _object_exists(self, target: Target, namespace: str, name: str) -> bool:
         try:

@@ -76,7 +76,9 @@ async def _ignore_exists(call: Awaitable[object]) -> None:
             raise
 
 
-def _generated_id(ref: identifier_pb2.Identifier, kind: int) -> identifier_pb2.Identifier:
+def _generated_id(
+    ref: identifier_pb2.Identifier, kind: identifier_pb2.ResourceType
+) -> identifier_pb2.Identifier:
     return identifier_pb2.Identifier(
         resource_type=kind,
         project=ref.project,
