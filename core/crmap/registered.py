@@ -1,6 +1,7 @@
 """Registered entities (task, workflow and launch-plan versions, description entities) <->
 custom resources. Each object holds the entity's full id, the digest of its definition (for
-the identical-re-registration check) and the admin message's parts as protobuf JSON."""
+the identical-re-registration check) and the admin message's parts as base64 protobuf binary
+(``closureProto``, ``specProto``; objects written before hold protobuf JSON, still read)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from flyteadmin.core.crmap.protojson import (
     id_key,
     identifier_from_spec,
     identifier_to_spec,
+    proto_field,
+    to_b64,
     to_json,
 )
 from flyteadmin.core.names import object_name
@@ -98,7 +101,7 @@ class TaskCodec:
             "digest": value.digest,
             "type": task.closure.compiled_task.template.type,
             "shortDescription": task.short_description,
-            "closure": to_json(task.closure),
+            "closureProto": to_b64(task.closure),
         }
         if value.payload_ref:
             spec["closureRef"] = value.payload_ref
@@ -108,7 +111,7 @@ class TaskCodec:
         spec = body["spec"]
         task = task_pb2.Task(
             id=identifier_from_spec(spec["id"], RT.TASK),
-            closure=from_json(task_pb2.TaskClosure, spec.get("closure")),
+            closure=proto_field(task_pb2.TaskClosure, spec, "closure"),
             short_description=spec.get("shortDescription", ""),
         )
         return Registered(task, spec.get("digest", ""), spec.get("closureRef", ""))
@@ -133,8 +136,8 @@ class WorkflowCodec:
             "id": identifier_to_spec(wf.id),
             "digest": value.digest,
             "shortDescription": wf.short_description,
-            "interface": to_json(primary.interface),
-            "closure": to_json(wf.closure),
+            "interface": to_json(primary.interface),  # readable with kubectl
+            "closureProto": to_b64(wf.closure),
         }
         if value.payload_ref:
             spec["closureRef"] = value.payload_ref
@@ -144,7 +147,7 @@ class WorkflowCodec:
         spec = body["spec"]
         wf = workflow_pb2.Workflow(
             id=identifier_from_spec(spec["id"], RT.WORKFLOW),
-            closure=from_json(workflow_pb2.WorkflowClosure, spec.get("closure")),
+            closure=proto_field(workflow_pb2.WorkflowClosure, spec, "closure"),
             short_description=spec.get("shortDescription", ""),
         )
         return Registered(wf, spec.get("digest", ""), spec.get("closureRef", ""))
@@ -184,8 +187,8 @@ class LaunchPlanCodec:
                 "workflowId": identifier_to_spec(lp.spec.workflow_id),
                 "state": launch_plan_pb2.LaunchPlanState.Name(lp.closure.state),
                 "scheduleType": schedule_type(lp.spec),
-                "spec": to_json(lp.spec),
-                "closure": to_json(lp.closure),
+                "specProto": to_b64(lp.spec),
+                "closureProto": to_b64(lp.closure),
             },
         }
 
@@ -193,8 +196,8 @@ class LaunchPlanCodec:
         spec = body["spec"]
         lp = launch_plan_pb2.LaunchPlan(
             id=identifier_from_spec(spec["id"], RT.LAUNCH_PLAN),
-            spec=from_json(launch_plan_pb2.LaunchPlanSpec, spec.get("spec")),
-            closure=from_json(launch_plan_pb2.LaunchPlanClosure, spec.get("closure")),
+            spec=proto_field(launch_plan_pb2.LaunchPlanSpec, spec, "spec"),
+            closure=proto_field(launch_plan_pb2.LaunchPlanClosure, spec, "closure"),
         )
         lp.closure.state = launch_plan_pb2.LaunchPlanState.Value(spec.get("state", "INACTIVE"))
         return Registered(lp, spec.get("digest", ""))

@@ -13,6 +13,7 @@ from flyteidl.admin import (
     execution_pb2,
     project_pb2,
     signal_pb2,
+    task_pb2,
 )
 from flyteidl.core import identifier_pb2, types_pb2
 from flyteidl.service import signal_pb2_grpc
@@ -20,6 +21,7 @@ from flytekit.configuration import Config
 from flytekit.remote import FlyteRemote
 from kubernetes import client
 
+from flyteadmin.core.crmap.protojson import from_b64, to_json
 from tests.integration.registration_helpers import (
     DOMAIN,
     PROJECT,
@@ -136,8 +138,10 @@ def test_objects_written_before_microsecond_times_still_read_and_sort(
     api = client.CustomObjectsApi(kube_api)
     objects = api.list_namespaced_custom_object("flyteadmin.io", "v1alpha1", namespace, "tasks")
     body = next(o for o in objects["items"] if o["spec"]["id"]["name"] == "legacy")
-    body["spec"]["closure"].pop("createdAt", None)
-    body["spec"]["closure"].pop("created_at", None)
+    # That release kept the closure as protobuf JSON (``closure``), not binary (``closureProto``).
+    closure = from_b64(task_pb2.TaskClosure, body["spec"].pop("closureProto"))
+    closure.ClearField("created_at")
+    body["spec"]["closure"] = to_json(closure)
     api.replace_namespaced_custom_object(
         "flyteadmin.io", "v1alpha1", namespace, "tasks", body["metadata"]["name"], body
     )
