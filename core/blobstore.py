@@ -178,9 +178,10 @@ class GcsBlobStore:
     """``BlobStore`` on GCS.
 
     Small objects go through gcloud-aio-storage on the calling event loop: a write of a few
-    hundred bytes costs about 0.4 ms of CPU there against 1.4 ms through google-cloud-storage
+    hundred bytes costs 0.2-0.3 ms of CPU there against 1.2-1.8 ms through google-cloud-storage
     (requests, a thread hop, and requests' per-call scan of the environment for proxies and
-    .netrc), and CreateExecution writes two of them (bench/README.md, "Blob store"). Files
+    .netrc); CreateExecution writes one or two, the operator reads one per launch
+    (bench/README.md, "Blob store"). Files
     (history Parquet, possibly large) keep google-cloud-storage's chunked, resumable transfers,
     in a small thread pool of their own so that slow storage never starves the default
     executor."""
