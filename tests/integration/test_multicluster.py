@@ -436,6 +436,13 @@ def test_cluster_pools_and_labels_refused_with_a_clear_status(stack):
         stack.stub.TerminateExecution(
             execution_pb2.ExecutionTerminateRequest(id=execution, cause="done")
         )
+    # Over before the next test takes east down: an abort still on its way there would make
+    # the operator wait for east with these too (the waiting-executions gauge counts them).
+    for execution in (parent, child):
+        eventually(
+            lambda: get(stack.stub, execution).closure.phase == Phase.ABORTED,  # noqa: B023
+            what=f"{execution.name} ABORTED",
+        )
 
 
 @pytest.mark.timeout(900)
