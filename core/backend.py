@@ -198,8 +198,8 @@ class Backend:
     def _launch_plan_interface(
         self, identifier: identifier_pb2.Identifier
     ) -> LaunchPlanLike | None:
-        record = self.launch_plans.find(identifier)
-        if record is None or record.value.key != self.launch_plans.key_of(identifier):
+        record = self.launch_plans.exact(identifier)
+        if record is None:
             return None
         closure: launch_plan_pb2.LaunchPlanClosure = record.value.message.closure
         return closure

@@ -139,9 +139,8 @@ class Scheduler:
             name=state.name,
             version=state.active_version,
         )
-        launch_plans = self.backend.launch_plans
-        record = launch_plans.find(lp_id)
-        if record is None or record.value.key != launch_plans.key_of(lp_id):
+        record = self.backend.launch_plans.exact(lp_id)
+        if record is None:
             return None  # not in this replica's cache yet
         schedule = record.value.message.spec.entity_metadata.schedule
         if not schedules.is_scheduled(schedule):

@@ -157,8 +157,8 @@ class Executions:
         if ref.resource_type == RT.TASK:
             lp_record = await ensure_task_launch_plan(self, ref, request)
         else:
-            lp_record = self.launch_plans.find(ref)
-            if lp_record is None or lp_record.value.key != self.launch_plans.key_of(ref):
+            lp_record = self.launch_plans.exact(ref)
+            if lp_record is None:
                 raise not_found(f"missing entity of type LAUNCH_PLAN with identifier {ref}")
         lp = lp_record.value.message
         workflow = self.workflows.find(lp.spec.workflow_id)

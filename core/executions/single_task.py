@@ -24,6 +24,18 @@ def _node_id(task_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9-]", "", task_name)[-63:] or "task"
 
 
+def _generated_id(
+    ref: identifier_pb2.Identifier, kind: identifier_pb2.ResourceType
+) -> identifier_pb2.Identifier:
+    return identifier_pb2.Identifier(
+        resource_type=kind,
+        project=ref.project,
+        domain=ref.domain,
+        name=GENERATED + ref.name,
+        version=ref.version,
+    )
+
+
 def generated_workflow(task: task_pb2.Task) -> core_wf.WorkflowTemplate:
     """One node running the task, its inputs bound from the workflow's, outputs to the node."""
     template = task.closure.compiled_task.template
@@ -45,15 +57,8 @@ def generated_workflow(task: task_pb2.Task) -> core_wf.WorkflowTemplate:
         ],
         task_node=core_wf.TaskNode(reference_id=task.id),
     )
-    ident = identifier_pb2.Identifier(
-        resource_type=RT.WORKFLOW,
-        project=task.id.project,
-        domain=task.id.domain,
-        name=GENERATED + task.id.name,
-        version=task.id.version,
-    )
     return core_wf.WorkflowTemplate(
-        id=ident,
+        id=_generated_id(task.id, RT.WORKFLOW),
         interface=template.interface,
         nodes=[node],
         outputs=[
@@ -76,18 +81,6 @@ async def _ignore_exists(call: Awaitable[object]) -> None:
             raise
 
 
-def _generated_id(
-    ref: identifier_pb2.Identifier, kind: identifier_pb2.ResourceType
-) -> identifier_pb2.Identifier:
-    return identifier_pb2.Identifier(
-        resource_type=kind,
-        project=ref.project,
-        domain=ref.domain,
-        name=GENERATED + ref.name,
-        version=ref.version,
-    )
-
-
 async def ensure_task_launch_plan(
     executions: Executions,
     ref: identifier_pb2.Identifier,
@@ -99,13 +92,12 @@ async def ensure_task_launch_plan(
     Like flyteadmin, what exists is looked up first: after a task's first execution both are
     there, and building and registering them again (compiling the workflow, reading a task
     closure from the blob store, two refused creates) was a fifth of CreateExecution's CPU."""
-    record = executions.tasks.find(ref)
-    if record is None or record.value.key != executions.tasks.key_of(ref):
+    record = executions.tasks.exact(ref)
+    if record is None:
         raise not_found(f"missing entity of type TASK with identifier {ref}")
     wf_id, lp_id = _generated_id(ref, RT.WORKFLOW), _generated_id(ref, RT.LAUNCH_PLAN)
     workflows, launch_plans = executions.workflows, executions.launch_plans
-    workflow = workflows.find(wf_id)
-    if workflow is None or workflow.value.key != workflows.key_of(wf_id):
+    if workflows.exact(wf_id) is None:
         template = generated_workflow(await executions.tasks.full(record))
         await _ignore_exists(
             workflows.create(
@@ -114,8 +106,8 @@ async def ensure_task_launch_plan(
                 )
             )
         )
-    found = launch_plans.find(lp_id)
-    if found is None or found.value.key != launch_plans.key_of(lp_id):
+    found = launch_plans.exact(lp_id)
+    if found is None:
         await _ignore_exists(
             launch_plans.create(
                 launch_plan_pb2.LaunchPlanCreateRequest(
@@ -128,7 +120,7 @@ async def ensure_task_launch_plan(
                 )
             )
         )
-        found = launch_plans.find(lp_id)
+        found = launch_plans.exact(lp_id)
     named = launch_plans._named()
     for kind in (RT.WORKFLOW, RT.LAUNCH_PLAN):
         meta = named.meta(kind, ref.project, ref.domain, wf_id.name)
@@ -136,7 +128,7 @@ async def ensure_task_launch_plan(
             await named.upsert(
                 kind, ref.project, ref.domain, wf_id.name, state=common_pb2.SYSTEM_GENERATED
             )
-    if found is None or found.value.key != launch_plans.key_of(lp_id):
+    if found is None:
         # Created by another API-server worker and not in this one's cache yet.
         raise not_found(f"missing entity of type LAUNCH_PLAN with identifier {lp_id}")
     return found

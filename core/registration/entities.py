@@ -105,17 +105,19 @@ class VersionedEntities(Generic[M]):
         self._answer = answer or (lambda r: r.value.message)
         self._light = light or self._answer
 
-    @staticmethod
-    def key_of(identifier: identifier_pb2.Identifier) -> tuple[str, str, str, str]:
-        return id_tuple(identifier)
-
     def find(self, identifier: identifier_pb2.Identifier) -> Record | None:
         return self.records.get(self.records.codec.name_of_id(identifier))  # type: ignore[attr-defined]
 
+    def exact(self, identifier: identifier_pb2.Identifier) -> Record | None:
+        """The cached record of exactly this id: ``find`` may also return another id whose
+        object name is the same (a hash collision, docs/storage.md)."""
+        record = self.find(identifier)
+        return record if record is not None and record.value.key == id_tuple(identifier) else None
+
     def require(self, identifier: identifier_pb2.Identifier) -> Record:
         """The record of exactly this id, or NotFound with flyteadmin's message."""
-        record = self.find(identifier)
-        if record is None or record.value.key != id_tuple(identifier):
+        record = self.exact(identifier)
+        if record is None:
             raise not_found(
                 f"missing entity of type {RT.Name(self.resource_type)} with identifier "
                 f"{describe_id(identifier)}"
