@@ -106,10 +106,8 @@ def write_kubeconfig(path: Path, server: str, pki: Pki) -> None:
         "users": [
             {
                 "name": "admin",
-                "user": {
-                    "client-certificate-data": b64(pki.admin_cert),
-                    "client-key-data": b64(pki.admin_key),
-                },
+                # A token, not the client certificate: cheaper for kube-apiserver (pki.py).
+                "user": {"token": pki.admin_token.read_text().strip()},
             }
         ],
         "contexts": [
@@ -155,6 +153,7 @@ def _apiserver_argv(bin_dir: Path, pki: Pki, ports: dict[str, int]) -> list[str]
         f"--tls-cert-file={pki.serving_cert}",
         f"--tls-private-key-file={pki.serving_key}",
         f"--client-ca-file={pki.ca_cert}",
+        f"--token-auth-file={pki.token_file}",
         f"--service-account-issuer=https://127.0.0.1:{port}",
         f"--service-account-key-file={pki.sa_pub}",
         f"--service-account-signing-key-file={pki.sa_key}",
