@@ -35,12 +35,22 @@ def int_literal_map(name: str, value: int) -> literals_pb2.LiteralMap:
 
 def complete_pod(kube_api, blobs: GcsBlobStore, pod: client.V1Pod) -> int:
     """The kubelet's and the task's part: read x, write o0 = x + 1, report Succeeded."""
-    inputs = literals_pb2.LiteralMap()
-    inputs.ParseFromString(asyncio.run(blobs.get(arg_after(pod, "--inputs"))))
-    x = inputs.literals["x"].scalar.primitive.integer
-    outputs = int_literal_map("o0", x + 1)
     out_uri = arg_after(pod, "--output-prefix").rstrip("/") + "/outputs.pb"
-    asyncio.run(blobs.put(out_uri, outputs.SerializeToString()))
+
+    async def task() -> int:
+        # A store of its own on this short-lived loop, closed with it (its HTTP session
+        # belongs to the loop; the stack's store is used on the stack's loops).
+        store = GcsBlobStore(blobs.settings)
+        try:
+            inputs = literals_pb2.LiteralMap()
+            inputs.ParseFromString(await store.get(arg_after(pod, "--inputs")))
+            x = inputs.literals["x"].scalar.primitive.integer
+            await store.put(out_uri, int_literal_map("o0", x + 1).SerializeToString())
+            return x
+        finally:
+            await store.close()
+
+    x = asyncio.run(task())
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     container = pod.spec.containers[0].name
     status = {
