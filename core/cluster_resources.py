@@ -495,7 +495,11 @@ class ClusterResources:
             fresh = last is not None and self._clock() - last[1] < self._cfg.reapply_seconds
             if not force and fresh and last is not None and last[0] == digest:
                 return Outcome(project, domain, namespace, "unchanged", cluster=target.name)
-            await asyncio.to_thread(self._apply, target, stored.value, domain, namespace, objects)
+            # The namespace handler makes it too; a new project's objects must not wait for it.
+            await reconcile_project_namespaces(
+                target.http, stored.value, [domain], self._namespace_template
+            )
+            await asyncio.to_thread(self._apply, target, namespace, objects)
         except Exception as exc:  # noqa: BLE001 - one project-domain must not stop the others
             unreachable = unavailable_reason(exc)
             if unreachable is not None:
@@ -520,16 +524,7 @@ class ClusterResources:
         )
         return Outcome(project, domain, namespace, "applied", cluster=target.name, changed=changed)
 
-    def _apply(
-        self,
-        target: Target,
-        project: project_pb2.Project,
-        domain: str,
-        namespace: str,
-        objects: list[dict[str, Any]],
-    ) -> None:
-        # The namespace handler makes it too; a new project's objects must not wait for it.
-        reconcile_project_namespaces(target.api, project, [domain], self._namespace_template)
+    def _apply(self, target: Target, namespace: str, objects: list[dict[str, Any]]) -> None:
         mapper = self._mappers.setdefault(target.name, Mapper(target.api))
         apply_objects(target.api, mapper, namespace, objects)
 

@@ -173,8 +173,13 @@ class KubeHttp:
             raise RuntimeError("KubeHttp is bound to another event loop")
         return self._session
 
-    async def request(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
-        status, reason, text = await self.request_text(method, path, body)
+    async def request(
+        self, method: str, path: str, body: Any = None, content_type: str = ""
+    ) -> dict[str, Any]:
+        """``content_type`` for a body that is not plain JSON (e.g. a merge patch)."""
+        status, reason, text = await self.request_text(
+            method, path, body, content_type=content_type
+        )
         return decode_response(status, reason, text)
 
     async def send(self, method: str, path: str, body: Any = None) -> None:
@@ -194,10 +199,17 @@ class KubeHttp:
         return decode_response(status, reason, text), len(text.removesuffix("\n").encode())
 
     async def request_text(
-        self, method: str, path: str, body: Any = None, accept: str = "application/json"
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        accept: str = "application/json",
+        content_type: str = "",
     ) -> tuple[int, str, str]:
         """The raw answer: HTTP status, reason and body text."""
         headers = {"Accept": accept}
+        if content_type:
+            headers["Content-Type"] = content_type
         # The client's own auth settings, re-read per call: in a Pod the service-account token
         # is rotated on disk and the refresh hook reloads it.
         for auth in self._cfg.auth_settings().values():

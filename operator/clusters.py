@@ -13,16 +13,17 @@ from flyteadmin.core.cluster_targets import Target
 from flyteadmin.core.executions.launch import cluster_of
 from flyteadmin.operator import cluster_resources
 from flyteadmin.operator.context import OperatorContext
-from flyteadmin.operator.handlers import launcher, reconcile_project
+from flyteadmin.operator.handlers import launcher, namespace_listings, reconcile_project
 
 log = logging.getLogger(__name__)
 
 
 async def catch_up(ctx: OperatorContext, target: Target) -> None:
     if target in ctx.targets.namespace_targets():
+        listings = await namespace_listings(ctx, [target])
         for stored in ctx.backend.project_records.values():
             try:
-                await reconcile_project(ctx, stored.value, [target])
+                await reconcile_project(ctx, stored.value, [target], listings)
             except Exception as exc:  # noqa: BLE001 - the periodic resync retries
                 log.warning("namespaces of project %s: %s", stored.name, exc)
     sync = cluster_resources.controller(ctx)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Mapping
 
 import kopf
 from flyteidl.admin import project_pb2
@@ -21,7 +22,7 @@ from flyteadmin.core.cluster_targets import Target, unavailable_reason
 from flyteadmin.core.crmap.executions import ExecutionCodec
 from flyteadmin.core.crmap.projects import ProjectCodec
 from flyteadmin.core.executions.launch import Launcher
-from flyteadmin.core.namespaces import reconcile_project_namespaces
+from flyteadmin.core.namespaces import namespace_labels, reconcile_project_namespaces
 from flyteadmin.core.store import Collection
 from flyteadmin.operator.context import OperatorContext
 
@@ -34,9 +35,13 @@ _ACTS_ON = frozenset({"UNDEFINED", "ABORTING"})
 
 
 async def reconcile_project(
-    ctx: OperatorContext, project: project_pb2.Project, targets: list[Target] | None = None
+    ctx: OperatorContext,
+    project: project_pb2.Project,
+    targets: list[Target] | None = None,
+    listings: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None,
 ) -> None:
-    """The project's namespaces in each cluster that keeps them (``targets``: those only)."""
+    """The project's namespaces in each cluster that keeps them (``targets``: those only).
+    ``listings`` (cluster name -> ``namespace_labels``) spares the calls for what is right."""
     # One project at a time: a burst of registrations then costs kube-apiserver a steady trickle
     # of namespace creations (like a controller's rate-limited work queue) instead of competing
     # with the API's own writes; the namespaces follow within moments.
@@ -47,11 +52,14 @@ async def reconcile_project(
         return  # the launcher makes a project-domain's namespace at its first launch
     gate = ctx.shared.setdefault("namespaces", asyncio.Semaphore(1))
     async with gate:
-        await _reconcile_namespaces(ctx, project, targets)
+        await _reconcile_namespaces(ctx, project, targets, listings or {})
 
 
 async def _reconcile_namespaces(
-    ctx: OperatorContext, project: project_pb2.Project, targets: list[Target] | None
+    ctx: OperatorContext,
+    project: project_pb2.Project,
+    targets: list[Target] | None,
+    listings: Mapping[str, Mapping[str, Mapping[str, str]]],
 ) -> None:
     """An unavailable cluster is skipped (caught up when it is back); other errors are raised
     together after every cluster had its turn."""
@@ -60,12 +68,12 @@ async def _reconcile_namespaces(
         if target.unavailable:
             continue
         try:
-            created = await asyncio.to_thread(
-                reconcile_project_namespaces,
-                target.api,
+            created = await reconcile_project_namespaces(
+                target.http,
                 project,
                 list(ctx.settings.domain_ids()),
                 ctx.settings.operator.namespace_template,
+                listings.get(target.name),
             )
         except Exception as exc:  # noqa: BLE001 - one cluster must not stop the others
             detail = unavailable_reason(exc)
@@ -80,6 +88,23 @@ async def _reconcile_namespaces(
             )
     if errors:
         raise RuntimeError("; ".join(errors))
+
+
+async def namespace_listings(
+    ctx: OperatorContext, targets: list[Target] | None = None
+) -> dict[str, dict[str, dict[str, str]]]:
+    """The namespaces of each available cluster (``targets``, default all that keep them), for
+    a pass over every project; a cluster whose list fails is left out (its projects are then
+    reconciled call by call)."""
+    listings = {}
+    for target in ctx.targets.namespace_targets() if targets is None else targets:
+        if target.unavailable:
+            continue
+        try:
+            listings[target.name] = await namespace_labels(target.http)
+        except Exception as exc:  # noqa: BLE001 - the per-project path reports it
+            log.warning("namespaces of %s could not be listed: %s", target.describe(), exc)
+    return listings
 
 
 def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
@@ -147,8 +172,9 @@ async def resync_projects(ctx: OperatorContext, projects: Collection[project_pb2
     while True:
         await asyncio.sleep(ctx.settings.operator.resync_seconds)
         with metrics.resync("projects"):
+            listings = await namespace_listings(ctx)
             for stored in projects.values():
                 try:
-                    await reconcile_project(ctx, stored.value)
+                    await reconcile_project(ctx, stored.value, listings=listings)
                 except Exception as exc:  # noqa: BLE001 - one project must not stop others
                     log.warning("resync of project %s: %s", stored.name, exc)

@@ -18,7 +18,6 @@ for a launch that waited).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import functools
 import logging
@@ -187,14 +186,13 @@ class Launcher:
             raise ClusterUnavailable(problem)
         project = self.backend.projects.get(record.id.project)
         try:
-            await asyncio.to_thread(
-                reconcile_project_namespaces,
-                target.api,
+            await reconcile_project_namespaces(
+                target.http,
                 project,
                 [record.id.domain],
                 self.backend.settings.operator.namespace_template,
             )
-        except Exception as exc:  # the official client's errors: unavailable, or raised
+        except Exception as exc:  # unavailable, or raised
             detail = unavailable_reason(exc)
             if detail is None:
                 raise
