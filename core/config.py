@@ -79,7 +79,16 @@ class OperatorSettings:
     project-domain's first execution is launched: no namespaces for projects that never run
     anything). Cluster-resource templates, when configured, make theirs either way."""
 
+    namespace_writes_per_second: float = 20.0
+    """Most namespace creates and label patches the operator makes per second (0: no limit),
+    like kube-controller-manager's `--kube-api-qps` (20): a burst of registered projects then
+    gets its namespaces over the following minutes instead of taking kube-apiserver from the
+    API's own calls. A single project's namespaces are made at once (a burst of that size is
+    allowed). A launch that needs its namespace is never held back."""
+
     def __post_init__(self) -> None:
+        if self.namespace_writes_per_second < 0:
+            raise ConfigError("operator.namespace_writes_per_second must not be negative")
         if self.namespaces not in ("eager", "on_first_launch"):
             raise ConfigError(
                 "operator.namespaces: expected 'eager' or 'on_first_launch', "

@@ -13,7 +13,7 @@ minute, which with thousands of projects kept kube-apiserver busy all the time.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import quote
 
 from flyteidl.admin import project_pb2
@@ -74,12 +74,14 @@ async def reconcile_project_namespaces(
     domains: list[str],
     template: str,
     existing: Mapping[str, Mapping[str, str]] | None = None,
+    pace: Callable[[], Awaitable[object]] | None = None,
 ) -> list[str]:
     """Make the cluster match the project's state; returns the namespaces it created. Idempotent.
 
     ``existing`` (from ``namespace_labels``) says which namespaces there are and their labels:
     only what differs is written. Without it an active project's namespaces are created first
-    (a new project's, the common case, then cost one call each) and read when they exist."""
+    (a new project's, the common case, then cost one call each) and read when they exist.
+    ``pace`` is awaited before each write (the operator's rate limit)."""
     active = project.state == project_pb2.Project.ACTIVE
     created = []
     for domain in domains:
@@ -90,6 +92,8 @@ async def reconcile_project_namespaces(
             continue  # an archived project's namespace that is gone: nothing to release
         if have is None and active:
             body = {"metadata": {"name": name, "labels": {k: v for k, v in labels.items() if v}}}
+            if pace is not None:
+                await pace()
             try:
                 await http.request("POST", NAMESPACES, body)
                 created.append(name)
@@ -109,5 +113,7 @@ async def reconcile_project_namespaces(
             if not active and have.get(MANAGED) is None:
                 continue  # never managed by us (or already released): leave it alone
             patch = {"metadata": {"labels": labels}}
+            if pace is not None:
+                await pace()
             await http.request("PATCH", f"{NAMESPACES}/{name}", patch, content_type=_MERGE_PATCH)
     return created

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import kopf
+from aiolimiter import AsyncLimiter
 from flyteidl.admin import project_pb2
 
 from flyteadmin.core import crds, metrics
@@ -55,6 +56,20 @@ async def reconcile_project(
         await _reconcile_namespaces(ctx, project, targets, listings or {})
 
 
+def namespace_pace(ctx: OperatorContext) -> Callable[[], Awaitable[object]] | None:
+    """What namespace writes wait on: ``operator.namespace_writes_per_second`` (None: no limit).
+    One limiter for the operator, whatever the cluster: the writes share its CPU."""
+    rate = ctx.settings.operator.namespace_writes_per_second
+    if not rate:
+        return None
+    if "namespace_writes" not in ctx.shared:
+        # Room for a second's worth at once, and at least one project's namespaces.
+        burst = max(rate, len(ctx.settings.domains))
+        ctx.shared["namespace_writes"] = AsyncLimiter(burst, burst / rate)
+    limiter: AsyncLimiter = ctx.shared["namespace_writes"]
+    return limiter.acquire
+
+
 async def _reconcile_namespaces(
     ctx: OperatorContext,
     project: project_pb2.Project,
@@ -74,6 +89,7 @@ async def _reconcile_namespaces(
                 list(ctx.settings.domain_ids()),
                 ctx.settings.operator.namespace_template,
                 listings.get(target.name),
+                namespace_pace(ctx),
             )
         except Exception as exc:  # noqa: BLE001 - one cluster must not stop the others
             detail = unavailable_reason(exc)

@@ -115,3 +115,22 @@ def test_a_pass_with_the_listing_writes_only_what_differs(http, kube_api, unique
     assert labels(kube_api, staging)["flyteadmin.io/project"] == "ns"  # released, not stripped
     assert MANAGED not in labels(kube_api, dev)
     assert labels(kube_api, dev)["app.kubernetes.io/managed-by"] == "flyteadmin"  # untouched
+
+
+def test_every_write_waits_for_the_pace_and_reads_do_not(http, unique):
+    http, loop = http
+    template = f"{{{{ project }}}}-{unique}-{{{{ domain }}}}"
+    project = Project(id="pace", name="P", state=Project.ACTIVE)
+    paced = []
+
+    async def pace() -> None:
+        paced.append(namespace_calls())
+
+    loop.call(reconcile_project_namespaces(http, project, DOMAINS, template, pace=pace))
+    assert len(paced) == 3  # one per create, each before its call
+    assert paced[1] - paced[0] == paced[2] - paced[1] == 1
+    listing = loop.call(namespace_labels(http))
+    loop.call(reconcile_project_namespaces(http, project, DOMAINS, template, listing, pace))
+    assert len(paced) == 3  # all right already: no write, no wait
+    loop.call(reconcile_project_namespaces(http, project, DOMAINS, template, pace=pace))
+    assert len(paced) == 6  # creates that meet the namespaces (409) cost as much: paced too

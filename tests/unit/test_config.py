@@ -40,6 +40,10 @@ def test_file_and_environment_overrides(tmp_path):
         ("server: 3\n", "server: expected a mapping"),
         ("domains: {id: x}\n", "domains: expected a list"),
         ("- a\n", "the top level must be a mapping"),
+        (
+            "operator:\n  namespace_writes_per_second: -1\n",
+            "operator.namespace_writes_per_second must not be negative",
+        ),
     ],
 )
 def test_mistakes_are_reported_clearly(tmp_path, text, message):
