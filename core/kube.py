@@ -53,6 +53,9 @@ def watch_client(api: client.ApiClient) -> client.ApiClient:
     return client.ApiClient(configuration)
 
 
+AUTH_REFRESH_SECONDS = 10.0
+"""How long ``KubeHttp`` reuses the credentials it read from its client's configuration."""
+
 SYNC_TIMEOUT = (5, 60)
 """(connect, read) seconds of the official client's calls that pass it: without one a cluster
 that stopped answering holds the calling thread for ever."""
@@ -150,6 +153,8 @@ class KubeHttp:
         self._timeout = timeout or aiohttp.ClientTimeout(total=60)
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._auth: dict[str, str] | None = None
+        self._auth_read_at = 0.0
 
     def _ssl(self) -> ssl.SSLContext | bool:
         cfg = self._cfg
@@ -207,14 +212,9 @@ class KubeHttp:
         content_type: str = "",
     ) -> tuple[int, str, str]:
         """The raw answer: HTTP status, reason and body text."""
-        headers = {"Accept": accept}
+        headers = {"Accept": accept, **self._auth_headers()}
         if content_type:
             headers["Content-Type"] = content_type
-        # The client's own auth settings, re-read per call: in a Pod the service-account token
-        # is rotated on disk and the refresh hook reloads it.
-        for auth in self._cfg.auth_settings().values():
-            if auth.get("in") == "header" and auth.get("value"):
-                headers[auth["key"]] = auth["value"]
         session = self._session_for_loop()
         started, status = time.monotonic(), 0
         with tracing.kube_span(method, path, headers) as span:
@@ -230,6 +230,20 @@ class KubeHttp:
                 metrics.kube_call(method, path, status, time.monotonic() - started)
                 tracing.set_status(span, status)
         return status, reason, text
+
+    def _auth_headers(self) -> dict[str, str]:
+        """The client's own auth headers, re-read every ``AUTH_REFRESH_SECONDS``: in a Pod the
+        service-account token is rotated on disk (long before the old one expires) and the
+        client's refresh hook reloads it; the hook costs ~45 µs, too much for every call."""
+        now = time.monotonic()
+        if self._auth is None or now - self._auth_read_at >= AUTH_REFRESH_SECONDS:
+            self._auth = {
+                auth["key"]: auth["value"]
+                for auth in self._cfg.auth_settings().values()
+                if auth.get("in") == "header" and auth.get("value")
+            }
+            self._auth_read_at = now
+        return self._auth
 
     async def close(self) -> None:
         if self._session is not None:
