@@ -43,9 +43,9 @@ async def reconcile_project(
 ) -> None:
     """The project's namespaces in each cluster that keeps them (``targets``: those only).
     ``listings`` (cluster name -> ``namespace_labels``) spares the calls for what is right."""
-    # One project at a time: a burst of registrations then costs kube-apiserver a steady trickle
-    # of namespace creations (like a controller's rate-limited work queue) instead of competing
-    # with the API's own writes; the namespaces follow within moments.
+    # One project at a time, and namespace writes paced (``namespace_pace``): a burst of
+    # registrations then costs kube-apiserver a steady trickle of namespace creations (like a
+    # controller's rate-limited work queue) instead of competing with the API's own writes.
     if (
         ctx.settings.operator.namespaces == "on_first_launch"
         and project.state == project_pb2.Project.ACTIVE
