@@ -25,6 +25,7 @@ from flyteadmin.core.errors import AdminError, Code
 from flyteadmin.devstack.gcs import GcsEmulator, write_service_account_key
 from flyteadmin.devstack.processes import free_port
 from tests.gcs_signing import SignatureRejected, verify_v4
+from tests.local_http import serve_locally
 
 MiB = 1 << 20
 
@@ -156,10 +157,7 @@ class _FlakyGcs:
         app = web.Application()
         app.router.add_post("/upload/storage/v1/b/{bucket}/o", self.handle)
         app.router.add_get("/storage/v1/b/{bucket}/o/{name}", self.handle)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runner, port = await serve_locally(app)
         try:
             return await scenario(f"http://127.0.0.1:{port}")
         finally:

@@ -48,6 +48,7 @@ from tests.integration.registration_helpers import (
     task_request,
 )
 from tests.integration.servers import LoopThread
+from tests.local_http import serve_locally
 from tests.waiting import eventually
 
 WF = core_execution.WorkflowExecution.Phase
@@ -121,11 +122,7 @@ class HttpReceiver:
         async def start() -> None:
             app = web.Application()
             app.router.add_post("/{path}", self._handle)
-            self._runner = web.AppRunner(app)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = self._runner.addresses[0][1]
+            self._runner, self.port = await serve_locally(app)
 
         self._loop.call(start())
 

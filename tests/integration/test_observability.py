@@ -30,6 +30,7 @@ from kubernetes.client.rest import ApiException
 from flyteadmin.core.config import MetricsSettings, Settings
 from flyteadmin.devstack.processes import free_ports
 from tests.integration.servers import LoopThread
+from tests.local_http import serve_locally
 from tests.scrape import Page, fetch, scrape
 from tests.waiting import eventually
 
@@ -468,11 +469,7 @@ def otlp_receiver() -> Iterator[tuple[str, list]]:
     async def start() -> tuple[web.AppRunner, int]:
         app = web.Application()
         app.router.add_post("/v1/traces", traces)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        return runner, site._server.sockets[0].getsockname()[1]
+        return await serve_locally(app)
 
     runner, port = loop.call(start())
     try:

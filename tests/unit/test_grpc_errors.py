@@ -18,6 +18,7 @@ from flyteadmin.api_server.grpc_server import build_grpc_server, mark_serving
 from flyteadmin.api_server.services import complete
 from flyteadmin.core.errors import AdminError, Code
 from tests.integration.servers import LoopThread
+from tests.local_http import serve_locally
 
 ADMIN = "/flyteidl.service.AdminService/"
 
@@ -43,7 +44,6 @@ async def conflict(request, ctx):
 
 @pytest.fixture(scope="module")
 def servers():
-    from aiohttp import web
 
     registry = complete(
         {
@@ -58,11 +58,8 @@ def servers():
         server, port = build_grpc_server(registry, address="127.0.0.1:0")
         await server.start()
         await mark_serving(server)
-        runner = web.AppRunner(build_http_app(registry))
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        return server, port, runner, site._server.sockets[0].getsockname()[1]
+        runner, http_port = await serve_locally(build_http_app(registry))
+        return server, port, runner, http_port
 
     server, port, runner, http_port = loop.call(start())
     yield port, http_port

@@ -9,6 +9,7 @@ from aiohttp import web
 from kubernetes import client
 
 from flyteadmin.core import kube
+from tests.local_http import serve_locally
 
 
 async def _seen_tokens(cfg: client.Configuration, calls: int) -> list[str]:
@@ -20,11 +21,7 @@ async def _seen_tokens(cfg: client.Configuration, calls: int) -> list[str]:
 
     app = web.Application()
     app.router.add_get("/version", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    runner, port = await serve_locally(app)
     cfg.host = f"http://127.0.0.1:{port}"
     http = kube.KubeHttp(client.ApiClient(cfg))
     try:
