@@ -3,11 +3,12 @@
 Each program comes from a wrapper Go module of ours under ``tools/`` (no Go source, only a
 ``go.mod`` that pins the release, its committed ``go.sum`` and a version file): ``tools/k8s``
 (etcd, kube-apiserver, kube-controller-manager), ``tools/propeller`` (flytepropeller) and
-``tools/fakegcs`` (fake-gcs-server, the blob store). A ``GoTool`` names the module, its binaries
-and their build flags; ``ensure`` builds what is missing, once, into
-``$FLYTEADMIN_CACHE/<name>-<version>-<hash of go.mod and go.sum>/``, printing a line per step
-and keeping the Go command's output in a log file there. ``ensure_all`` does the same for several
-tools at once (concurrently: docs/testbed.md has the measurements).
+``tools/fakegcs`` (fake-gcs-server, the blob store). A ``GoTool`` names the module, its binaries,
+their build flags and any ``SourceEdit`` of a dependency; ``ensure`` builds what is missing,
+once, into ``$FLYTEADMIN_CACHE/<name>-<version>-<hash of go.mod, go.sum and the edits>/``,
+printing a line per step and keeping the Go command's output in a log file there.
+``ensure_all`` does the same for several tools at once (concurrently: docs/testbed.md has the
+measurements).
 
 The wrapper modules ship inside the package (``flyteadmin/gotools`` in a wheel, see setup.py),
 so an installed ``flyteadmin dev`` builds exactly what a checkout builds, into the same cache.
@@ -16,6 +17,7 @@ so an installed ``flyteadmin dev`` builds exactly what a checkout builds, into t
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -51,12 +53,15 @@ def cache_root() -> Path:
     return Path(base)
 
 
-def module_digest(module_dir: Path) -> str:
-    """A short hash of a Go module's go.mod and go.sum (a missing go.sum counts as empty)."""
+def module_digest(module_dir: Path, extra: bytes = b"") -> str:
+    """A short hash of a Go module's go.mod and go.sum (a missing go.sum counts as empty), and
+    of ``extra`` when given (what else changes the binaries)."""
     digest = hashlib.sha256()
     for name in ("go.mod", "go.sum"):
         path = module_dir / name
         digest.update(path.read_bytes() if path.exists() else b"")
+    if extra:
+        digest.update(extra)
     return digest.hexdigest()[:12]
 
 
@@ -81,6 +86,83 @@ def write_generated_block(gomod: Path, block: str, begin: str, end: str) -> None
 
 class GoBuildError(RuntimeError):
     """A Go program is neither given, cached nor buildable here; the message says why."""
+
+
+@dataclass(frozen=True)
+class SourceEdit:
+    """One text of a dependency's source file replaced at build time: for what a release cannot
+    be configured to do, such as listening on 127.0.0.1 only. The module is copied out of the
+    Go module cache (which stays untouched; ``go build -overlay`` refuses files there), edited,
+    and the build uses it through a ``replace`` in a go.mod of the build folder (``-modfile``),
+    never in the committed one. The build fails when ``old`` is not in the file exactly once,
+    so a new release cannot silently drop the edit."""
+
+    module: str
+    """The module's path as the wrapper module's graph selects it (replaces included)."""
+    path: str
+    """The file, relative to the module's root."""
+    old: str
+    new: str
+
+    def apply(self, text: str) -> str:
+        if text.count(self.old) != 1:
+            raise GoBuildError(
+                f"{self.module}/{self.path}: expected {self.old!r} once, found it "
+                f"{text.count(self.old)} times (the release changed: update the edit)"
+            )
+        return text.replace(self.old, self.new)
+
+
+def module_source_dir(module: str, cwd: Path) -> Path:
+    """Where the Go command keeps ``module`` as ``cwd``'s module graph selects it (downloaded
+    first when needed; a local replace gives its folder)."""
+    go("mod", "download", module, cwd=cwd)
+    info = json.loads(go("list", "-m", "-json", module, cwd=cwd))
+    folder = (info.get("Replace") or {}).get("Dir") or info.get("Dir")
+    if not folder:
+        raise GoBuildError(f"the Go command has no source folder for {module} (in {cwd})")
+    return Path(folder)
+
+
+def _without_replaces_of(gomod_text: str, modules: set[str]) -> str:
+    """go.mod text minus the replace lines (single or in a block) of ``modules``."""
+    kept = []
+    for line in gomod_text.splitlines():
+        words = line.split("//", 1)[0].split()
+        if words[:1] == ["replace"]:
+            words = words[1:]
+        if "=>" in words and words[0] in modules:
+            continue
+        kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+def edited_modfile(edits: Sequence[SourceEdit], cwd: Path, folder: Path) -> Path:
+    """Copies of the edited modules under ``folder``, and a go.mod (with its go.sum) that
+    replaces each module with its copy; the go.mod's path, for ``go build -modfile``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    copies: dict[str, Path] = {}
+    for edit in edits:
+        if edit.module not in copies:
+            copy = folder / edit.module.replace("/", "_")
+            shutil.rmtree(copy, ignore_errors=True)
+            # Plain copies: the module cache's files and folders are read-only.
+            shutil.copytree(
+                module_source_dir(edit.module, cwd), copy,
+                copy_function=shutil.copyfile, ignore_dangling_symlinks=True,
+            )  # fmt: skip
+            for root, _, _ in os.walk(copy):
+                os.chmod(root, 0o755)
+            copies[edit.module] = copy
+        source = copies[edit.module] / edit.path
+        source.write_text(edit.apply(source.read_text()))
+    gomod = _without_replaces_of((cwd / "go.mod").read_text(), set(copies))
+    gomod += "".join(f"\nreplace {module} => {copy}\n" for module, copy in copies.items())
+    modfile = folder / "build.mod"
+    modfile.write_text(gomod)
+    gosum = cwd / "go.sum"
+    (folder / "build.sum").write_bytes(gosum.read_bytes() if gosum.exists() else b"")
+    return modfile
 
 
 @dataclass
@@ -152,6 +234,8 @@ class GoTool:
     """Build flags for a version (tags, ``-ldflags`` stamping the release)."""
     exec_names: Mapping[str, str] = field(default_factory=dict)
     """Binary name -> the file name ``go build -o <dir>/`` gives it, where they differ."""
+    edits: Sequence[SourceEdit] = ()
+    """Dependency source edits applied to every build (part of the cache key)."""
 
     @property
     def module_dir(self) -> Path:
@@ -161,8 +245,17 @@ class GoTool:
         return (self.module_dir / self.version_file).read_text().strip()
 
     def cache_dir(self) -> Path:
-        """Keyed by the release and the exact module graph (go.mod + go.sum)."""
-        return cache_root() / f"{self.name}-{self.version()}-{module_digest(self.module_dir)}"
+        """Keyed by the release, the exact module graph (go.mod + go.sum) and the edits."""
+        edits = repr(list(self.edits)).encode() if self.edits else b""
+        digest = module_digest(self.module_dir, extra=edits)
+        return cache_root() / f"{self.name}-{self.version()}-{digest}"
+
+    def _flags(self, target: Path) -> list[str]:
+        flags = self.flags(self.version())
+        if self.edits:
+            modfile = edited_modfile(self.edits, self.module_dir, target / "edited")
+            flags = [f"-modfile={modfile}", *flags]
+        return flags
 
     def missing(self) -> list[str]:
         target = self.cache_dir()
@@ -189,7 +282,7 @@ class GoTool:
         if len(packages) == 1:
             go_build(
                 missing[0], packages, target / missing[0], cwd=self.module_dir,
-                flags=self.flags(self.version()), log=log, build_log=build_log,
+                flags=self._flags(target), log=log, build_log=build_log,
             )  # fmt: skip
             return target
         staging = target / ".building"
@@ -197,7 +290,7 @@ class GoTool:
         staging.mkdir()
         go_build(
             ", ".join(missing), packages, staging, cwd=self.module_dir,
-            flags=self.flags(self.version()), log=log, build_log=build_log,
+            flags=self._flags(target), log=log, build_log=build_log,
         )  # fmt: skip
         for binary in missing:
             os.replace(staging / self.exec_names.get(binary, binary), target / binary)

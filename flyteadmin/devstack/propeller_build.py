@@ -11,6 +11,10 @@ go.mod cannot carry over) from the release's go.mod, never by hand.
 One module of the release's graph, ``github.com/kubeflow/spark-operator`` (a pseudo-version
 needed only by the Spark plugin), is refused by the Go module proxy here, so the go.mod points it
 at ``tools/propeller/sparkoperator``, an API-only stand-in of ours (``STAND_INS``).
+One line of flytestdlib is edited at build time (``LOOPBACK``): its profiling server, which
+also serves propeller's metrics and health, listens on ``":<port>"`` (every interface) and takes
+no host; the dev stack starts everything on 127.0.0.1 only.
+
 ``FLYTEPROPELLER_BINARY`` skips all of this.
 """
 
@@ -27,6 +31,7 @@ from pathlib import Path
 from flyteadmin.devstack.gobuild import (
     GoBuildError,
     GoTool,
+    SourceEdit,
     given_binary,
     go,
     stderr_log,
@@ -55,12 +60,20 @@ def _ldflags(version: str) -> str:
     return "-s -w " + " ".join(f"-X {pkg}.{k}={v}" for k, v in stamps.items())
 
 
+LOOPBACK = SourceEdit(
+    module="github.com/flyteorg/flyte/flytestdlib",
+    path="profutils/server.go",
+    old='Addr:         fmt.Sprintf(":%d", pprofPort),',
+    new='Addr:         fmt.Sprintf("127.0.0.1:%d", pprofPort),',
+)
+
 TOOL = GoTool(
     name="propeller",
     module="propeller",
     version_file="FLYTEPROPELLER_VERSION",
     binaries={BINARY_NAME: PACKAGE},
     flags=lambda version: ["-ldflags", _ldflags(version)],
+    edits=(LOOPBACK,),
 )
 GO_MODULE_DIR = TOOL.module_dir
 

@@ -39,6 +39,7 @@ from tests.integration.registration_helpers import (
     launch_plan_request,
     task_request,
 )
+from tests.listening import listening_addresses
 
 Phase = core_execution.WorkflowExecution.Phase
 NodePhase = core_execution.NodeExecution.Phase
@@ -59,6 +60,7 @@ class Stack:
     namespace: str
     blobs: GcsBlobStore
     pods_dir: Path
+    propeller_pid: int
 
 
 @pytest.fixture
@@ -102,7 +104,8 @@ def stack(settings, gcs, unique, kube_api, propeller_binary, tmp_path) -> Iterat
                 pod_logs_dir=tmp_path / "pods",
             )
             propeller = start_propeller(setup)
-            yield Stack(stub, namespace, GcsBlobStore(settings.storage), tmp_path / "pods")
+            blobs = GcsBlobStore(settings.storage)
+            yield Stack(stub, namespace, blobs, tmp_path / "pods", propeller.child.popen.pid)
         finally:
             if propeller is not None:
                 propeller.stop()
@@ -120,6 +123,13 @@ def launch(stub, name: str) -> core_execution.WorkflowExecutionIdentifier:
 def phase_of(stub, execution) -> int:
     got = stub.GetExecution(execution_pb2.WorkflowExecutionGetRequest(id=execution))
     return got.closure.phase
+
+
+def test_propeller_listens_on_127_0_0_1_only(stack):
+    # Its profiling server (metrics, health) takes no host; our build edits it (propeller_build).
+    addresses = listening_addresses(stack.propeller_pid)
+    assert addresses, "propeller listens nowhere: its health check could not have passed"
+    assert {host for host, _ in addresses} == {"127.0.0.1"}, addresses
 
 
 def test_propeller_runs_our_flyteworkflow_to_succeeded_with_outputs(stack, kube_api):

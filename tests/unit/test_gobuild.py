@@ -101,3 +101,41 @@ def test_the_checkout_and_an_installed_package_find_the_same_modules(monkeypatch
     installed.mkdir()
     monkeypatch.setattr(gobuild, "_INSTALLED_TOOLS", installed)
     assert gobuild.tools_dir() == installed
+
+
+def test_a_source_edit_changes_the_dependency_in_the_build_only(tools, tmp_path):
+    # A dependency kept read-only outside the module, as the Go module cache keeps it, and
+    # selected by a replace inside a block, as tools/propeller's generated block does.
+    dep = tmp_path / "modcache" / "dep"
+    dep.mkdir(parents=True)
+    (dep / "go.mod").write_text("module example.invalid/dep\n\ngo 1.26\n")
+    (dep / "addr.go").write_text('package dep\n\nconst Addr = ":%d"\n')
+    for path in (dep / "go.mod", dep / "addr.go", dep):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    root = tools / "edited"
+    (root / "cmd" / "show").mkdir(parents=True)
+    gomod = (
+        "module example.invalid/edited\n\ngo 1.26\n\nrequire example.invalid/dep v0.0.0\n\n"
+        f"replace (\n\texample.invalid/dep => {dep}\n)\n"
+    )
+    (root / "go.mod").write_text(gomod)
+    (root / "VERSION").write_text("v1.2.3\n")
+    (root / "cmd" / "show" / "main.go").write_text(
+        'package main\n\nimport (\n\t"fmt"\n\n\t"example.invalid/dep"\n)\n\n'
+        "func main() { fmt.Println(dep.Addr) }\n"
+    )
+    binaries = {"show": "example.invalid/edited/cmd/show"}
+    edit = gobuild.SourceEdit("example.invalid/dep", "addr.go", '":%d"', '"127.0.0.1:%d"')
+    edited = tool("edited", binaries, edits=(edit,))
+    plain = tool("edited", binaries)
+    assert edited.cache_dir() != plain.cache_dir()  # an edit is part of the cache key
+    assert run(edited.build(lambda m: None) / "show") == "127.0.0.1:%d"
+    assert run(plain.build(lambda m: None) / "show") == ":%d"
+    assert (dep / "addr.go").read_text() == 'package dep\n\nconst Addr = ":%d"\n'
+    assert (root / "go.mod").read_text() == gomod  # the committed go.mod is never touched
+    (edited.cache_dir() / "show").unlink()  # a second build over the first one's copy
+    assert run(edited.build(lambda m: None) / "show") == "127.0.0.1:%d"
+
+    stale = tool("edited", binaries, edits=(gobuild.SourceEdit(edit.module, "addr.go", "x", "y"),))
+    with pytest.raises(GoBuildError, match=r"example.invalid/dep/addr.go: expected 'x' once"):
+        stale.build(lambda m: None)
