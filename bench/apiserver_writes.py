@@ -1,8 +1,8 @@
 """What one write costs kube-apiserver, by object shape: the raw create/update rate of the
 product's objects straight to kube-apiserver, with its CPU (and etcd's) per write.
 
-    PYTHONSAFEPATH=1 .venv/bin/python -m bench.apiserver_writes [--objects 1000] [--updates 3]
-        [--clients 16] [--shapes json,json-nomf,binary,binary-nomf]
+    .venv/bin/python -m bench.apiserver_writes [--objects 1000] [--updates 3]
+        [--clients 16] [--shapes json,json-nomf,binary,binary-nomf,batch25]
 
 Shapes (one custom resource kind each, all in one run so the machine's noise hits them alike):
 
@@ -12,6 +12,10 @@ Shapes (one custom resource kind each, all in one run so the machine's noise hit
   kube-apiserver drop the field-manager bookkeeping from the stored object.
 - ``binary``: the same record as typed columns plus one base64 string of protobuf binary.
 - ``binary-nomf``: ``binary`` without managedFields.
+- ``batch<N>`` (e.g. ``batch25``): what a journal of events would write: one object per ``N``
+  records (the ``binary`` record of ``N`` different nodes, as a list), created once and deleted
+  once, no managedFields. Its figures are per record, so they compare with a write per record;
+  ``--shapes batch1,batch8,batch25,batch100`` shows how the cost of a write grows with its size.
 
 Each shape: ``--objects`` creates, then ``--updates`` rounds of updates of every object (an event
 changes phase and times), at ``--clients`` concurrent requests. Printed per shape: writes/s, the
@@ -91,6 +95,15 @@ JSON_CRD = _crd(
             "closure": _PROTO,
         },
     },
+)
+BATCH_CRD = _crd(
+    "batchnodes",
+    "BatchNode",
+    {
+        "type": "object",
+        "properties": {"records": {"type": "array", "items": {"type": "string", "format": "byte"}}},
+    },
+    None,
 )
 BINARY_CRD = _crd(
     "binarynodes",
@@ -201,7 +214,59 @@ def binary_body(i: int, phase: int) -> dict:
     }
 
 
+async def _run_batch(http: kube.KubeHttp, shape: str, args, pids: dict[str, int]) -> list[str]:
+    """``args.objects`` records in objects of ``batch<N>`` records each: creates, then deletes;
+    CPU per record."""
+    per = int(shape.removeprefix("batch"))
+    path = f"/apis/{GROUP}/v1/namespaces/{NAMESPACE}/batchnodes"
+    count = max(1, args.objects // per)
+    sizes: list[int] = []
+
+    async def create(j: int) -> None:
+        running = core_execution.NodeExecution.RUNNING
+        records = [binary_body(j * per + k, running) for k in range(per)]
+        body = {
+            "apiVersion": f"{GROUP}/v1",
+            "kind": "BatchNode",
+            "metadata": {"name": f"b-{j}", "managedFields": [{}]},
+            "spec": {"records": [r["spec"]["record"] for r in records]},
+        }
+        got = await http.request("POST", path, body)
+        sizes.append(len(json.dumps(got, separators=(",", ":"))))
+
+    async def delete(j: int) -> None:
+        await http.request("DELETE", f"{path}/b-{j}")
+
+    rows = []
+    for action in (create, delete):
+        queue = list(range(count))
+        cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
+        start = time.perf_counter()
+
+        async def worker(queue: list[int], action=action) -> None:
+            while queue:
+                await action(queue.pop())
+
+        await asyncio.gather(*(worker(queue) for _ in range(args.clients)))
+        wall = time.perf_counter() - start
+        rows.append((wall, {k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()}))
+    (c_wall, c_cpu), (d_wall, d_cpu) = rows
+    records = count * per
+    return [
+        shape,
+        f"{records / c_wall:.0f}",
+        f"{1000 * c_cpu['kube-apiserver'] / records:.3f}",
+        f"{1000 * c_cpu['etcd'] / records:.3f}",
+        f"{records / d_wall:.0f}",
+        f"{1000 * d_cpu['kube-apiserver'] / records:.3f}",
+        f"{1000 * d_cpu['etcd'] / records:.3f}",
+        f"{sum(sizes) / max(len(sizes), 1):.0f}",
+    ]
+
+
 async def _run_shape(http: kube.KubeHttp, shape: str, args, pids: dict[str, int]) -> list[str]:
+    if shape.startswith("batch"):
+        return await _run_batch(http, shape, args, pids)
     binary = shape.startswith("binary")
     plural = "binarynodes" if binary else "jsonnodes"
     path = f"/apis/{GROUP}/v1/namespaces/{NAMESPACE}/{plural}"
@@ -264,7 +329,7 @@ async def _main(args, kubeconfig: str, pids: dict[str, int]) -> None:
     from kubernetes import client
 
     ext = client.ApiextensionsV1Api(api)
-    for crd in (JSON_CRD, BINARY_CRD):
+    for crd in (JSON_CRD, BINARY_CRD, BATCH_CRD):
         try:
             ext.create_custom_resource_definition(crd)
         except client.ApiException as exc:
@@ -273,12 +338,21 @@ async def _main(args, kubeconfig: str, pids: dict[str, int]) -> None:
     kube.ensure_namespace(api, NAMESPACE)
     time.sleep(2)  # CRDs established
     http = kube.KubeHttp(api, max_connections=args.clients)
-    rows = []
+    rows, batches = [], []
     for shape in args.shapes:
         say(f"shape {shape}")
-        rows.append(await _run_shape(http, shape, args, pids))
+        (batches if shape.startswith("batch") else rows).append(
+            await _run_shape(http, shape, args, pids)
+        )
     await http.close()
     api.close()
+    if batches:
+        headers = ["shape", "records/s in", "apiserver ms", "etcd ms", "records/s out"]
+        headers += ["apiserver ms", "etcd ms", "stored bytes per object"]
+        print_table(headers, batches)
+        print("(per record: created in objects of N records, then deleted with them)\n")
+    if not rows:
+        return
     print_table(
         [
             "shape",

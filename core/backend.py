@@ -213,18 +213,19 @@ class Backend:
     async def barrier(self, timeout: float = 2.0) -> None:
         """Wait until every cache has seen the writes other workers acknowledged before now.
         Nearly always immediate; past ``timeout`` the call goes on with what the cache has."""
-        lagging = [c for c in self.collections if not c.caught_up()]
+        lagging = [(c, v) for c in self.collections if (v := c.catch_up_version())]
         if not lagging:
             return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while lagging and loop.time() < deadline:
-            await asyncio.sleep(0.001)
-            lagging = [c for c in lagging if not c.caught_up()]
-        if lagging:
+        deadline = asyncio.get_running_loop().time() + timeout
+        behind = []
+        for collection, version in lagging:
+            remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+            if not await collection.wait_seen(version, remaining):
+                behind.append(collection.kind.plural)
+        if behind:
             log.warning(
                 "caches of %s still behind other workers after %.1fs; serving anyway",
-                ", ".join(c.kind.plural for c in lagging),
+                ", ".join(behind),
                 timeout,
             )
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import weakref
 from typing import Any
 
@@ -49,21 +48,14 @@ def controller(ctx: OperatorContext) -> ClusterResources:
     return found
 
 
-async def caught_up(collection: Collection[Any], body: kopf.Body, deleted: bool) -> None:
+async def caught_up(collection: Collection[Any], body: kopf.Body) -> None:
     """Wait until the core's watch cache has seen this event (Kopf's watch and the cache's are
     two streams), so resolution reads the new rows. Gives up quietly after a while: the next
     pass repairs anything missed."""
-    name = body["metadata"]["name"]
     version = int(body["metadata"].get("resourceVersion") or 0)
-    deadline = time.monotonic() + _CACHE_WAIT_SECONDS
-    while time.monotonic() < deadline:
-        stored = collection.get(name)
-        if deleted and (stored is None or stored.resource_version > version):
-            return
-        if not deleted and stored is not None and stored.resource_version >= version:
-            return
-        await asyncio.sleep(0.05)
-    log.debug("the cache did not catch up with %s %s", collection.kind.kind, name)
+    if not await collection.wait_seen(version, _CACHE_WAIT_SECONDS):
+        name = body["metadata"]["name"]
+        log.debug("the cache did not catch up with %s %s", collection.kind.kind, name)
 
 
 def affected(spec: dict[str, Any]) -> tuple[list[str] | None, list[str] | None] | None:
@@ -90,7 +82,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
         if scope is None:
             return
         with metrics.reconciling("cluster_resources_attribute"):
-            await caught_up(ctx.backend.attribute_records, body, event.get("type") == "DELETED")
+            await caught_up(ctx.backend.attribute_records, body)
             await sync.sync(*scope)
 
     @kopf.on.event(*_PROJECTS, registry=registry)
@@ -100,7 +92,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
         if event.get("type") == "DELETED":
             return
         with metrics.reconciling("cluster_resources_project"):
-            await caught_up(ctx.backend.project_records, body, False)
+            await caught_up(ctx.backend.project_records, body)
             await sync.sync([body["metadata"]["name"]])
 
 
