@@ -216,10 +216,11 @@ class Backend:
         lagging = [(c, v) for c in self.collections if (v := c.catch_up_version())]
         if not lagging:
             return
-        deadline = asyncio.get_running_loop().time() + timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         behind = []
         for collection, version in lagging:
-            remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+            remaining = max(0.0, deadline - loop.time())
             if not await collection.wait_seen(version, remaining):
                 behind.append(collection.kind.plural)
         if behind:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -124,16 +125,37 @@ def module_source_dir(module: str, cwd: Path) -> Path:
     return Path(folder)
 
 
+_REPLACE_RE = re.compile(r"^\s*(?:replace\s+)?(\S+)(?:\s+(v\S+))?\s+=>\s+(\S+)(?:\s+(v\S+))?\s*$")
+
+
+def _replace_lines(gomod_text: str) -> list[tuple[int, str, str]]:
+    """``(line index, module, target)`` of every replace line of a go.mod (block or
+    single-line form)."""
+    found: list[tuple[int, str, str]] = []
+    in_block = False
+    for index, raw in enumerate(gomod_text.splitlines()):
+        line = raw.split("//", 1)[0].strip()
+        if line.startswith("replace ("):
+            in_block = True
+            continue
+        if in_block and line == ")":
+            in_block = False
+            continue
+        if (in_block or line.startswith("replace ")) and (m := _REPLACE_RE.match(line)):
+            old, _, new, new_version = m.groups()
+            found.append((index, old, f"{new} {new_version}" if new_version else new))
+    return found
+
+
+def replace_directives(gomod_text: str) -> list[tuple[str, str]]:
+    """``(module, target)`` for every replace line of a go.mod (block or single-line form)."""
+    return [(module, target) for _, module, target in _replace_lines(gomod_text)]
+
+
 def _without_replaces_of(gomod_text: str, modules: set[str]) -> str:
     """go.mod text minus the replace lines (single or in a block) of ``modules``."""
-    kept = []
-    for line in gomod_text.splitlines():
-        words = line.split("//", 1)[0].split()
-        if words[:1] == ["replace"]:
-            words = words[1:]
-        if "=>" in words and words[0] in modules:
-            continue
-        kept.append(line)
+    dropped = {index for index, module, _ in _replace_lines(gomod_text) if module in modules}
+    kept = [line for index, line in enumerate(gomod_text.splitlines()) if index not in dropped]
     return "\n".join(kept) + "\n"
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -34,6 +33,7 @@ from flyteadmin.devstack.gobuild import (
     SourceEdit,
     given_binary,
     go,
+    replace_directives,
     stderr_log,
     write_generated_block,
 )
@@ -47,7 +47,6 @@ BINARY_ENV = "FLYTEPROPELLER_BINARY"
 STAND_INS = {"github.com/kubeflow/spark-operator": "./sparkoperator"}
 _BEGIN = "// BEGIN generated replaces (flyteadmin.devstack.propeller_build sync)"
 _END = "// END generated replaces"
-_REPLACE_RE = re.compile(r"^\s*(?:replace\s+)?(\S+)(?:\s+(v\S+))?\s+=>\s+(\S+)(?:\s+(v\S+))?\s*$")
 
 
 class PropellerBuildError(GoBuildError):
@@ -80,24 +79,6 @@ GO_MODULE_DIR = TOOL.module_dir
 
 def propeller_version() -> str:
     return TOOL.version()
-
-
-def replace_directives(gomod_text: str) -> list[tuple[str, str]]:
-    """``(module, target)`` for every replace line of a go.mod (block or single-line form)."""
-    found: list[tuple[str, str]] = []
-    in_block = False
-    for raw in gomod_text.splitlines():
-        line = raw.split("//", 1)[0].strip()
-        if line.startswith("replace ("):
-            in_block = True
-            continue
-        if in_block and line == ")":
-            in_block = False
-            continue
-        if (in_block or line.startswith("replace ")) and (m := _REPLACE_RE.match(line)):
-            old, _, new, new_version = m.groups()
-            found.append((old, f"{new} {new_version}" if new_version else new))
-    return found
 
 
 def release_replaces(gomod_text: str, version: str) -> str:
