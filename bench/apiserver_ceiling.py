@@ -25,11 +25,10 @@ import argparse
 import asyncio
 import copy
 import json
-import time
 import uuid
 from pathlib import Path
 
-from bench.common import cpu_seconds, print_table, run_main, say
+from bench.common import print_table, run_main, say, timed_pass
 from flyteadmin.core import crds, kube
 
 # (kind, API group/version, plural, updated by events)
@@ -64,22 +63,6 @@ def _changed(body: dict, n: int) -> dict:
     return changed
 
 
-async def _timed(
-    pids: dict[str, int], count: int, clients: int, write
-) -> tuple[float, dict[str, float]]:
-    queue = list(range(count))
-    cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
-    start = time.perf_counter()
-
-    async def worker() -> None:
-        while queue:
-            await write(queue.pop())
-
-    await asyncio.gather(*(worker() for _ in range(clients)))
-    wall = time.perf_counter() - start
-    return wall, {k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
-
-
 async def _kind(http, entry: tuple, args, namespace: str, pids: dict[str, int]) -> dict:
     kind, api_version, plural, updated = entry
     # Every namespace: the fresh one is still empty, FlyteWorkflows live in project namespaces.
@@ -95,7 +78,7 @@ async def _kind(http, entry: tuple, args, namespace: str, pids: dict[str, int]) 
         body["metadata"]["name"] = f"c{i}"
         versions[i] = await http.request("POST", path, body)
 
-    wall, cpu = await _timed(pids, args.objects, args.clients, create)
+    wall, cpu = await timed_pass(create, args.objects, args.clients, pids)
     row = {
         "kind": kind,
         "creates_per_s": args.objects / wall,
@@ -111,7 +94,7 @@ async def _kind(http, entry: tuple, args, namespace: str, pids: dict[str, int]) 
             body["metadata"]["resourceVersion"] = versions[i]["metadata"]["resourceVersion"]
             await http.request("PUT", f"{path}/c{i}", body)
 
-        wall, cpu = await _timed(pids, args.objects, args.clients, update)
+        wall, cpu = await timed_pass(update, args.objects, args.clients, pids)
         row |= {
             "updates_per_s": args.objects / wall,
             "apiserver_ms_per_update": 1000 * cpu["kube-apiserver"] / args.objects,

@@ -30,14 +30,13 @@ import asyncio
 import base64
 import json
 import time
-from collections.abc import Awaitable, Callable
 
 from flyteidl.admin import node_execution_pb2
 from flyteidl.core import execution_pb2 as core_execution
 from flyteidl.core import identifier_pb2
 from google.protobuf import json_format, timestamp_pb2
 
-from bench.common import cpu_seconds, print_table, run_main, say
+from bench.common import print_table, run_main, say, timed_pass
 from flyteadmin.core import kube
 
 GROUP = "bench.flyteadmin.io"
@@ -215,24 +214,6 @@ def binary_body(i: int, phase: int) -> dict:
     }
 
 
-async def _timed_pass(
-    action: Callable[[int], Awaitable[None]], count: int, clients: int, pids: dict[str, int]
-) -> tuple[float, dict[str, float]]:
-    """``action(i)`` for i in 0..count-1 from ``clients`` concurrent callers: the wall time and
-    the CPU seconds each watched process spent meanwhile."""
-    queue = list(range(count))
-    cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
-    start = time.perf_counter()
-
-    async def worker() -> None:
-        while queue:
-            await action(queue.pop())
-
-    await asyncio.gather(*(worker() for _ in range(clients)))
-    wall = time.perf_counter() - start
-    return wall, {k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
-
-
 async def _run_batch(http: kube.KubeHttp, shape: str, args, pids: dict[str, int]) -> list[str]:
     """``args.objects`` records in objects of ``batch<N>`` records each: creates, then deletes;
     CPU per record."""
@@ -256,8 +237,8 @@ async def _run_batch(http: kube.KubeHttp, shape: str, args, pids: dict[str, int]
     async def delete(j: int) -> None:
         await http.request("DELETE", f"{path}/b-{j}")
 
-    (c_wall, c_cpu) = await _timed_pass(create, count, args.clients, pids)
-    (d_wall, d_cpu) = await _timed_pass(delete, count, args.clients, pids)
+    (c_wall, c_cpu) = await timed_pass(create, count, args.clients, pids)
+    (d_wall, d_cpu) = await timed_pass(delete, count, args.clients, pids)
     records = count * per
     return [
         shape,
@@ -307,7 +288,7 @@ async def _run_shape(http: kube.KubeHttp, shape: str, args, pids: dict[str, int]
         async def write_round(i: int, round_: int = round_) -> None:
             await write(i, round_)
 
-        rows.append(await _timed_pass(write_round, args.objects, args.clients, pids))
+        rows.append(await timed_pass(write_round, args.objects, args.clients, pids))
     creates, updates = rows[0], rows[1:]
     upd_wall = sum(w for w, _ in updates)
     upd_cpu = {k: sum(c[k] for _, c in updates) for k in pids}

@@ -160,6 +160,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
 
 
+async def timed_pass(
+    action: Callable[[int], Awaitable[None]], count: int, clients: int, pids: dict[str, int]
+) -> tuple[float, dict[str, float]]:
+    """``action(i)`` for i in 0..count-1 from ``clients`` concurrent callers: the wall time and
+    the CPU seconds each process of ``pids`` (name -> pid) spent meanwhile."""
+    queue = list(range(count))
+    cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
+    start = time.perf_counter()
+
+    async def worker() -> None:
+        while queue:
+            await action(queue.pop())
+
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    wall = time.perf_counter() - start
+    return wall, {k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
+
+
 def _merged(base: dict, extra: dict) -> dict:
     """``base`` with ``extra`` merged in, mappings recursively (``extra`` wins)."""
     out = dict(base)
