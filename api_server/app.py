@@ -107,6 +107,7 @@ class ApiServer:
 
     async def start(self) -> None:
         await self.backend.start()
+        self.backend.fold_journal()
         # History files are fetched and the engine warmed in the background (reads fetch
         # whatever they need themselves; this only keeps clients from waiting for it).
         self._warming = asyncio.create_task(self.backend.history.keep_warm())

@@ -85,7 +85,7 @@ class Archiver:
     def candidates(self) -> list[Stored[ExecutionRecord]]:
         """Finished, unmarked executions due for history, the longest-finished first: those
         past their retention, or, while the etcd budget is under pressure, every one finished
-        for at least MIN_AGE."""
+        for at least MIN_AGE; none while the event journal holds states of its objects."""
         now = self._now()
         pressure = self.backend.budget.pressure() >= self.etcd.archive_above
         cutoff = now - (
@@ -96,6 +96,8 @@ class Archiver:
             record = stored.value
             if record.phase not in WORKFLOW_TERMINAL or record.archived_in:
                 continue
+            if self.backend.journal.holds(_key(record.id)):
+                continue  # states of its nodes or tasks are not all in their objects yet
             ended = stamp_datetime(record.execution.closure.updated_at) or stored.created_at
             if ended <= cutoff:
                 due.append((ended, stored))

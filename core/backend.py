@@ -23,6 +23,7 @@ from flyteadmin.core.budget import StorageBudget, follow_database_size
 from flyteadmin.core.compiler._graph import LaunchPlanLike
 from flyteadmin.core.config import Settings
 from flyteadmin.core.crmap.attributes import AttributesCodec
+from flyteadmin.core.crmap.event_batches import EventBatchCodec
 from flyteadmin.core.crmap.executions import ExecutionCodec
 from flyteadmin.core.crmap.history_segments import HistorySegmentCodec
 from flyteadmin.core.crmap.named_entities import NamedEntityCodec
@@ -36,6 +37,7 @@ from flyteadmin.core.crmap.registered import (
 )
 from flyteadmin.core.crmap.signals import SignalCodec
 from flyteadmin.core.crmap.task_executions import TaskExecutionCodec
+from flyteadmin.core.events.journal import Journal
 from flyteadmin.core.events.service import Events
 from flyteadmin.core.executions.history import ChildrenOf, ExecutionHistory
 from flyteadmin.core.executions.launch import WAITING, cluster_of
@@ -88,6 +90,14 @@ class Backend:
         self.node_execution_records = collection(NodeExecutionCodec())
         self.task_execution_records = collection(TaskExecutionCodec())
         self.segment_records = collection(HistorySegmentCodec())
+        self.event_batches = collection(EventBatchCodec())
+        # Every process serves the journal's states; API servers also write and fold them.
+        self.journal = Journal(
+            self.event_batches,
+            (self.node_execution_records, self.task_execution_records),
+            settings.journal,
+        )
+        self._journal_task: asyncio.Task[None] | None = None
         for records in (
             self.task_records,
             self.workflow_records,
@@ -108,6 +118,7 @@ class Backend:
             self.node_execution_records,
             self.task_execution_records,
             self.segment_records,
+            self.event_batches,
         ]
         for records in self.collections:
             records.use_budget(self.budget)
@@ -187,6 +198,7 @@ class Backend:
             max_data_bytes=settings.executions.max_inline_data_bytes,
             registered_tasks=self.tasks,
             children_of=self.children_of,
+            journal=self.journal,
         )
 
     def task_resource_limits(self, project: str, domain: str) -> TaskResourceLimits:
@@ -257,7 +269,18 @@ class Backend:
                     f"the namespace {collection.namespace!r} there and are the CRDs installed?"
                 )
 
+    def fold_journal(self) -> None:
+        """Run the journal's fold in this process (the API server's: it writes events)."""
+        self._journal_task = asyncio.create_task(self.journal.run())
+
     async def stop(self) -> None:
+        if self._journal_task is not None:
+            self._journal_task.cancel()
+            await asyncio.gather(self._journal_task, return_exceptions=True)
+            try:
+                await self.journal.close()  # nothing this process wrote is left unfolded
+            except Exception:  # noqa: BLE001 - what is left is folded as an orphan later
+                log.exception("journal not folded on stop")
         for task in (self._db_size_task, self._metrics_task):
             if task is not None:
                 task.cancel()

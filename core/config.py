@@ -155,6 +155,31 @@ class EtcdSettings:
 
 
 @dataclass(frozen=True)
+class JournalSettings:
+    """The event journal (core/events/journal.py, docs/event-journal.md): the states that node
+    and task events produce are written in batches, and into their own objects shortly after."""
+
+    enabled: bool = True
+    """Off: every event is one write of its object, as before."""
+    fold_delay_seconds: float = 2.0
+    """A state that is not terminal is written into its object this long after the object's
+    oldest unwritten state (a terminal one at once), so that a short node's QUEUED, RUNNING
+    and SUCCEEDED become one write."""
+    orphan_seconds: float = 30.0
+    """Batches of a process that ended without folding them are folded by any API-server
+    process once they are this old."""
+    max_batch_records: int = 256
+    max_batch_bytes: int = 512 * 1024
+    max_unfolded: int = 20000
+    """Above this many states waiting for their fold in one process, events are written into
+    their objects directly (back-pressure: slower, nothing lost)."""
+
+    def __post_init__(self) -> None:
+        if self.max_batch_records < 1 or self.max_batch_bytes < 1024:
+            raise ConfigError("journal: max_batch_records >= 1 and max_batch_bytes >= 1024")
+
+
+@dataclass(frozen=True)
 class ArchiveSettings:
     """Moving finished executions out of etcd into history (operator/archiver.py)."""
 
@@ -588,6 +613,7 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     etcd: EtcdSettings = field(default_factory=EtcdSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    journal: JournalSettings = field(default_factory=JournalSettings)
     executions: ExecutionDefaults = field(default_factory=ExecutionDefaults)
     task_resources: TaskResourceSettings = field(default_factory=TaskResourceSettings)
     registration: RegistrationSettings = field(default_factory=RegistrationSettings)

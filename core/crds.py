@@ -632,6 +632,34 @@ HISTORY_SEGMENT = Kind(
     ),
 )
 
+EVENT_BATCH = Kind(
+    kind="EventBatch",
+    plural="eventbatches",
+    short_names=("fevb",),
+    description="The event journal (docs/event-journal.md): node and task execution states "
+    "accepted from events, written together by one API-server worker and folded into their "
+    "objects shortly after; the batch is deleted once they are.",
+    status_subresource=False,
+    progress=True,
+    spec=_object(
+        {
+            "writer": _string("The API-server process that wrote the batch."),
+            "count": _int("How many records."),
+            "records": {
+                "type": "array",
+                "items": _string(),
+                "description": "Each the JSON body its NodeExecution or TaskExecution object "
+                "gets (one string: kube-apiserver does not walk it).",
+            },
+        },
+        ["writer", "records"],
+    ),
+    columns=(
+        Column("Writer", ".spec.writer"),
+        Column("Records", ".spec.count", "integer"),
+    ),
+)
+
 KINDS: tuple[Kind, ...] = (
     PROJECT,
     TASK,
@@ -645,6 +673,7 @@ KINDS: tuple[Kind, ...] = (
     DESCRIPTION_ENTITY,
     SIGNAL,
     HISTORY_SEGMENT,
+    EVENT_BATCH,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

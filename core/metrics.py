@@ -197,6 +197,35 @@ EVENT_LATENCY = Histogram(
     ["kind"],
     buckets=_SLOW,
 )
+JOURNAL_RECORDS = Counter(
+    "flyteadmin_journal_records_total",
+    "Node and task execution states from events, by how they were written: journal (in a "
+    "batch of the event journal), direct (into the object: the journal is off or over "
+    "journal.max_unfolded).",
+    ["path"],
+)
+JOURNAL_BATCH_RECORDS = Histogram(
+    "flyteadmin_journal_batch_records",
+    "Records per event-journal batch (group commit: they grow with the event rate).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
+JOURNAL_FOLDS = Counter(
+    "flyteadmin_journal_folds_total",
+    "Journal states written into their objects, by outcome: written, retry (a conflict: "
+    "again on the next pass), error.",
+    ["outcome"],
+)
+JOURNAL_UNFOLDED = Gauge(
+    "flyteadmin_journal_unfolded",
+    "Journal states this process has still to write into their objects.",
+    multiprocess_mode="livesum",
+)
+JOURNAL_OLDEST_BATCH = Gauge(
+    "flyteadmin_journal_oldest_batch_seconds",
+    "Age of the oldest event-journal batch not deleted yet (0: none); batches are deleted "
+    "once folded, so a growing age is a fold that is stuck.",
+    multiprocess_mode="livemax",
+)
 BLOB_REQUESTS = Counter(
     "flyteadmin_blob_requests_total",
     "Blob store operations (read, write, check, delete) by outcome (ok, not_found, error).",
@@ -348,6 +377,24 @@ def event_ingested(kind: str, outcome: str, occurred_at: dt.datetime | None = No
     _of(EVENTS, kind, outcome).inc()
     if outcome == "accepted" and occurred_at is not None:
         _of(EVENT_LATENCY, kind).observe(_since(occurred_at))
+
+
+def journal_records(path: str, count: int = 1) -> None:
+    _of(JOURNAL_RECORDS, path).inc(count)
+
+
+def journal_batch(records: int) -> None:
+    JOURNAL_BATCH_RECORDS.observe(records)
+    journal_records("journal", records)
+
+
+def journal_fold(outcome: str) -> None:
+    _of(JOURNAL_FOLDS, outcome).inc()
+
+
+def journal_state(unfolded: int, oldest_batch_seconds: float) -> None:
+    JOURNAL_UNFOLDED.set(unfolded)
+    JOURNAL_OLDEST_BATCH.set(oldest_batch_seconds)
 
 
 def blob_call(operation: str, outcome: str, seconds: float) -> None:

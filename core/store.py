@@ -93,9 +93,17 @@ class Stored(Generic[T]):
     created_at: dt.datetime
     value: T
     size: int = 0  # bytes of the object as the apiserver returned it (JSON): the etcd budget
+    # The etcd revision this value became durable at, when not resource_version: the event
+    # journal's batch revision (core/events/journal.py), kept in the object when folded.
+    origin: int = 0
     # Derived values of this version (e.g. list columns), computed once: a Stored is never
     # changed, every write makes a new one, so nothing here goes stale.
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def revision(self) -> int:
+        """Which of two states of one object is newer: the higher revision."""
+        return self.origin or self.resource_version
 
 
 # Tests set this: every write-through kept without decoding is decoded anyway and compared, so
@@ -110,6 +118,18 @@ def _same_content(sent: Body, got: Body) -> bool:
         and got.get("status") == sent.get("status")
         and (got.get("metadata") or {}).get("labels") == (sent.get("metadata") or {}).get("labels")
     )
+
+
+# The annotation of a folded object: the revision of the journal batch its body came from.
+ORIGIN_ANNOTATION = "flyteadmin.io/origin"
+
+
+def _origin(meta: Body) -> int:
+    text = (meta.get("annotations") or {}).get(ORIGIN_ANNOTATION)
+    try:
+        return int(text) if text else 0
+    except ValueError:
+        return 0
 
 
 _ENVELOPE = '{"type":"","object":}'  # a watch event line around its object's JSON
@@ -262,6 +282,9 @@ class Collection(Generic[T]):
         self._path = f"/apis/{kind.group}/{kind.version}/namespaces/{namespace}/{kind.plural}"
         self._lock = threading.RLock()
         self._objects: dict[str, Stored[T]] = {}
+        # name -> origin of a journal state newer than the object (or of an object not written
+        # yet): the cache serves it, and the journal's fold writes it (core/events/journal.py).
+        self._pending: dict[str, int] = {}
         # name -> (resourceVersion of the deletion, monotonic time): see _bury
         self._tombstones: OrderedDict[str, tuple[int, float]] = OrderedDict()
         self._indexes: dict[str, _Index | _SortedIndex] = {}
@@ -409,6 +432,12 @@ class Collection(Generic[T]):
 
         With a status subresource, only the parts that changed are written: the status alone
         (most event-driven updates) or the main part alone take one call, both take two."""
+        if not current.resource_version:
+            # A journal state whose object is not written yet (core/events/journal.py).
+            try:
+                return await self.create(value)
+            except AlreadyExists as exc:  # written meanwhile: mutate reads it and retries
+                raise Conflict(str(exc)) from exc
         if self._budget is not None:
             self._budget.admit(self.kind.kind, new_work=False)
         body = self._full_body(value)
@@ -499,9 +528,59 @@ class Collection(Generic[T]):
             body, size = await self._http.request_sized("GET", f"{self._path}/{name}")
         except kube.KubeError as exc:
             if exc.status == 404:
-                return None
+                return self.get(name) if name in self._pending else None
             raise kube.translate(exc) from exc
-        return self._apply_write(body, size)
+        self._apply_write(body, size)
+        return self.get(name)  # the object, or a newer journal state over it
+
+    async def fold(self, name: str) -> bool:
+        """Write the journal state served for ``name`` into its object, marked with its origin
+        (one create or update); True when the object holds it (or nothing is pending). A
+        conflict refreshes the object's version from the API server and returns False: the
+        journal tries again on its next pass."""
+        with self._lock:
+            origin = self._pending.get(name)
+            current = self._objects.get(name)
+        if origin is None or current is None:
+            return True
+        body = self._full_body(current.value)
+        body["metadata"]["annotations"] = {ORIGIN_ANNOTATION: str(origin)}
+        try:
+            if current.resource_version:
+                body["metadata"]["resourceVersion"] = str(current.resource_version)
+                got, size = await self._http.request_sized("PUT", f"{self._path}/{name}", body)
+            else:
+                got, size = await self._http.request_sized("POST", self._path, body)
+        except kube.KubeError as exc:
+            if exc.status == 404 and current.resource_version:
+                # Deleted under it (by hand: the archiver waits for the journal): gone.
+                with self._lock:
+                    if self._pending.get(name) == origin:
+                        self._remove(name)
+                return True
+            if exc.status != 409:
+                raise kube.translate(exc) from exc
+            await self.read_through(name)
+            return False
+        # Not admitted by the budget: folding is what lets the journal's batches go.
+        self._apply_write(got, size, body, current.value)
+        return name not in self._pending or self._pending[name] != origin
+
+    def body(self, value: T) -> Body:
+        """The object body ``value`` is written as (the event journal records it)."""
+        return self._full_body(value)
+
+    async def drop_journal_state(self, name: str, origin: int) -> None:
+        """Stop serving the journal state at ``origin`` (its batch is gone without the object
+        holding it: see Journal._check_retired) and serve what the API server has."""
+        with self._lock:
+            if self._pending.get(name) != origin:
+                return
+            stored = self._objects.get(name)
+            self._remove(name)
+        if stored is not None:
+            self._notify("DELETED", stored)
+        await self.read_through(name)
 
     def _full_body(self, value: T) -> Body:
         body = self.codec.encode(value)
@@ -547,6 +626,7 @@ class Collection(Generic[T]):
             created_at=_parse_time(meta.get("creationTimestamp")),
             value=value,
             size=_json_size(body) if size is None else size,
+            origin=_origin(meta),
         )
 
     def _put(self, stored: Stored[T]) -> None:
@@ -558,6 +638,7 @@ class Collection(Generic[T]):
         self._report()
 
     def _remove(self, name: str) -> None:
+        self._pending.pop(name, None)
         old = self._objects.pop(name, None)
         if old is not None:
             self._bytes -= old.size
@@ -584,6 +665,7 @@ class Collection(Generic[T]):
                 created_at=_parse_time(meta.get("creationTimestamp")),
                 value=value,
                 size=size,
+                origin=_origin(meta),
             )
             if _VERIFY_WRITE_THROUGH and (decoded := self._decode(body, size)) is not None:
                 if decoded.value != value:  # the test suite runs with this check on
@@ -602,7 +684,9 @@ class Collection(Generic[T]):
         return stored
 
     def _apply(self, event: str, stored: Stored[T]) -> None:
-        """Apply one change unless the cache already holds something newer."""
+        """Apply one change of the object unless the cache already holds something newer. A
+        journal state newer than the object's body stays what is served; the object's version
+        is taken under it, for the fold's next write."""
         with self._lock:
             if stored.resource_version <= self._tombstones.get(stored.name, (-1, 0.0))[0]:
                 return
@@ -612,9 +696,54 @@ class Collection(Generic[T]):
             if event == "DELETED":
                 self._bury(stored.name, stored.resource_version)
                 self._remove(stored.name)
+            elif current is not None and self._pending.get(stored.name, 0) > stored.revision:
+                self._put(
+                    Stored(
+                        name=stored.name,
+                        resource_version=stored.resource_version,
+                        uid=stored.uid,
+                        created_at=stored.created_at,
+                        value=current.value,
+                        size=stored.size,
+                        origin=current.origin,
+                    )
+                )
+                return  # the value served is unchanged
             else:
+                self._pending.pop(stored.name, None)
                 self._put(stored)
         self._notify(event, stored)
+
+    def overlay(self, name: str, value: T, origin: int, created_at: dt.datetime) -> bool:
+        """Serve ``value``, made durable in the event journal at revision ``origin``, unless
+        the cache holds a state at least as new; whether it was taken."""
+        with self._lock:
+            if origin <= self._tombstones.get(name, (-1, 0.0))[0]:
+                return False
+            current = self._objects.get(name)
+            if current is not None and current.revision >= origin:
+                return False
+            stored = Stored(
+                name=name,
+                resource_version=current.resource_version if current else 0,
+                uid=current.uid if current else "",
+                created_at=current.created_at if current else created_at,
+                value=value,
+                size=current.size if current else 0,  # what etcd holds of it (the object)
+                origin=origin,
+            )
+            self._put(stored)
+            self._pending[name] = origin
+        self._notify("MODIFIED", stored)
+        return True
+
+    def pending_origin(self, name: str) -> int:
+        """The origin of the journal state served for ``name`` that its object does not
+        hold yet, or 0."""
+        return self._pending.get(name, 0)
+
+    def pending_count(self) -> int:
+        return len(self._pending)
 
     def _bury(self, name: str, resource_version: int) -> None:
         """Remember a deletion (lock held), so that an older watch event or a late write
@@ -651,6 +780,23 @@ class Collection(Generic[T]):
             for name, stored in self._objects.items():
                 if stored.resource_version > list_rv and name not in fresh:
                     fresh[name] = stored
+            # Keep journal states newer than what was listed (the journal's check of retired
+            # batches drops one whose object was written and deleted meanwhile).
+            pending = {}
+            for name, origin in self._pending.items():
+                listed = fresh.get(name)
+                if listed is None or listed.revision < origin:
+                    state = self._objects[name]
+                    fresh[name] = Stored(
+                        name=name,
+                        resource_version=listed.resource_version if listed else 0,
+                        uid=listed.uid if listed else state.uid,
+                        created_at=listed.created_at if listed else state.created_at,
+                        value=state.value,
+                        size=listed.size if listed else 0,
+                        origin=origin,
+                    )
+                    pending[name] = origin
             gone = [s for name, s in self._objects.items() if name not in fresh]
             self._objects = {}
             self._bytes = 0
@@ -659,6 +805,7 @@ class Collection(Generic[T]):
                 index.clear()
             for stored in fresh.values():
                 self._put(stored)
+            self._pending = pending
         if self._listeners:
             for stored in gone:
                 self._notify("DELETED", stored)

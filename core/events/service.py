@@ -1,14 +1,19 @@
 """Applying flytepropeller's events (§6) to the stored records.
 
 Each event is checked against the record it changes (a dry run of the pure transition), then
-inline data is written to the blob store, then the transition runs again inside
-``Collection.mutate`` (or ``create`` for a first event): a refused event writes nothing, and
-concurrent events of one object serialize on its resourceVersion without losing an update.
-Objects of different executions are different objects, so they never wait for each other."""
+inline data is written to the blob store, then the state the transition makes is stored: a
+refused event writes nothing. Node and task states go into the event journal
+(core/events/journal.py: batched, folded into their objects shortly after), where one object's
+events are serialized by a lock in this process; with the journal off or full they are written
+into their objects, where concurrent events serialize on the resourceVersion without losing an
+update. Workflow events update the Execution object. Objects of different executions never
+wait for each other."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from flyteidl.admin import event_pb2 as admin_event
@@ -16,6 +21,7 @@ from flyteidl.core import identifier_pb2
 from flyteidl.event import event_pb2
 from google.protobuf.message import Message
 
+from flyteadmin.core import metrics
 from flyteadmin.core.blobstore import BlobStore
 from flyteadmin.core.crmap.executions import ExecutionRecord
 from flyteadmin.core.crmap.node_executions import NodeExecutionRecord, node_execution_object_name
@@ -28,6 +34,8 @@ from flyteadmin.core.crmap.task_executions import (
 from flyteadmin.core.errors import AdminError, Code, invalid_argument, not_found
 from flyteadmin.core.events import node_events, task_events, workflow_events
 from flyteadmin.core.events.common import (
+    NODE_TERMINAL,
+    TASK_TERMINAL,
     Event,
     Offload,
     already_terminal,
@@ -37,6 +45,7 @@ from flyteadmin.core.events.common import (
 from flyteadmin.core.events.common import (
     WorkflowPhase as Phase,
 )
+from flyteadmin.core.events.journal import Journal
 from flyteadmin.core.events.reads import DetailReads
 from flyteadmin.core.executions.history import ChildrenOf
 from flyteadmin.core.executions.service import Executions
@@ -81,7 +90,9 @@ class Events(DetailReads):
         store_inline: bool = False,
         registered_tasks: Any = None,
         children_of: ChildrenOf,
+        journal: Journal | None = None,
     ) -> None:
+        self.journal = journal
         self.registered_tasks = registered_tasks
         self.children_of = children_of
         self.executions = executions
@@ -138,26 +149,27 @@ class Events(DetailReads):
             event.producer_id, execution.execution.spec.metadata.system_metadata.execution_cluster
         )
         name = node_execution_object_name(event.id)
-        current = self.nodes.get(name)
-        links = self._node_links(event, current)
-        if event.workflow_node_metadata.HasField("execution_id"):
-            await self.executions.lookup(event.workflow_node_metadata.execution_id)  # must exist
-        base = (ex.project, ex.domain, ex.name, event.id.node_id)
-        offload = self._offload(event, current is None or not current.value.node.input_uri, base)
-        node_events.apply(current.value if current else None, event, links, offload)
-        await self._write(event, offload)
-        dynamic = event.task_node_metadata.dynamic_workflow
-        if event.task_node_metadata.HasField("dynamic_workflow"):
-            await self.blobs.put(
-                links.dynamic_workflow_uri, dynamic.compiled_workflow.SerializeToString()
+        async with self._serial(self.nodes, name):
+            current = self.nodes.get(name)
+            links = self._node_links(event, current)
+            if event.workflow_node_metadata.HasField("execution_id"):
+                await self.executions.lookup(event.workflow_node_metadata.execution_id)
+            base = (ex.project, ex.domain, ex.name, event.id.node_id)
+            inputs_unset = current is None or not current.value.node.input_uri
+            offload = self._offload(event, inputs_unset, base)
+            node_events.apply(current.value if current else None, event, links, offload)
+            await self._write(event, offload)
+            dynamic = event.task_node_metadata.dynamic_workflow
+            if event.task_node_metadata.HasField("dynamic_workflow"):
+                await self.blobs.put(
+                    links.dynamic_workflow_uri, dynamic.compiled_workflow.SerializeToString()
+                )
+            await self._store(
+                self.nodes,
+                name,
+                lambda v: node_events.apply(v, event, links, offload),
+                terminal=event.phase in NODE_TERMINAL,
             )
-        if current is None:
-            try:
-                await self.nodes.create(node_events.apply(None, event, links, offload))
-                return
-            except AlreadyExists:
-                await self.nodes.read_through(name)  # a racing first event won: update it
-        await self.nodes.mutate(name, lambda v: node_events.apply(v, event, links, offload))
 
     def _node_links(
         self,
@@ -216,20 +228,49 @@ class Events(DetailReads):
             )
         ident = task_events.task_execution_id(event)
         name = task_execution_object_name(ident)
-        current = self.tasks.get(name)
-        ex, t = node_id.execution_id, event.task_id
-        base: tuple[str, ...] = (ex.project, ex.domain, ex.name, node_id.node_id)
-        base += (t.project, t.domain, t.name, t.version, str(event.retry_attempt))
-        offload = self._offload(event, current is None or not current.value.task.input_uri, base)
-        task_events.apply(current.value if current else None, event, offload)
-        await self._write(event, offload)
+        async with self._serial(self.tasks, name):
+            current = self.tasks.get(name)
+            ex, t = node_id.execution_id, event.task_id
+            base: tuple[str, ...] = (ex.project, ex.domain, ex.name, node_id.node_id)
+            base += (t.project, t.domain, t.name, t.version, str(event.retry_attempt))
+            inputs_unset = current is None or not current.value.task.input_uri
+            offload = self._offload(event, inputs_unset, base)
+            task_events.apply(current.value if current else None, event, offload)
+            await self._write(event, offload)
+            await self._store(
+                self.tasks,
+                name,
+                lambda v: task_events.apply(v, event, offload),
+                terminal=event.phase in TASK_TERMINAL,
+            )
+
+    def _serial(self, records: Collection[Any], name: str) -> AbstractAsyncContextManager[None]:
+        """Events of one object one after another in this process (with the journal; without
+        it, resourceVersion conflicts order them)."""
+        return self.journal.hold(records, name) if self.journal else contextlib.nullcontext()
+
+    async def _store(
+        self,
+        records: Collection[Any],
+        name: str,
+        change: Callable[[Any], Any],
+        *,
+        terminal: bool,
+    ) -> None:
+        """Record the state ``change`` makes of the object's current one: in the journal, or
+        (journal off or full) by writing the object, retrying on conflicts."""
+        current = records.get(name)
+        if self.journal is not None and self.journal.accepts():
+            await self.journal.record(records, change(current.value if current else None), terminal)
+            return
+        metrics.journal_records("direct")
         if current is None:
             try:
-                await self.tasks.create(task_events.apply(None, event, offload))
+                await records.create(change(None))
                 return
             except AlreadyExists:
-                await self.tasks.read_through(name)
-        await self.tasks.mutate(name, lambda v: task_events.apply(v, event, offload))
+                await records.read_through(name)  # a racing first event won: update it
+        await records.mutate(name, change)
 
     async def _running(
         self, ident: identifier_pb2.WorkflowExecutionIdentifier

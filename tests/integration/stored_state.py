@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import requests
 
+from tests.waiting import eventually
+
 
 class Snapshot:
     """What the server has stored: every cached custom resource (name -> resourceVersion; a
@@ -13,8 +15,10 @@ class Snapshot:
         self.server, self.gcs, self.prefix = server, gcs, prefix
 
     def take(self) -> tuple:
+        # States of accepted events are folded into their objects first (core/events/journal.py).
+        eventually(self.server.backend.journal.idle, "the event journal folded")
         resources = tuple(
-            (c.kind.plural, tuple(sorted((r.name, r.resource_version) for r in c.values())))
+            (c.kind.plural, tuple(sorted((r.name, r.revision) for r in c.values())))
             for c in self.server.backend.collections
         )
         names, token = [], None

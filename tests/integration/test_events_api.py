@@ -29,6 +29,7 @@ from tests.integration.registration_helpers import (
     ident,
     ints,
 )
+from tests.waiting import eventually
 
 WF = core_execution.WorkflowExecution.Phase
 NODE = core_execution.NodeExecution.Phase
@@ -174,9 +175,10 @@ def stored(kube_api, namespace, plural: str) -> list[dict]:
 
 
 def snapshot(kube_api, namespace) -> dict[str, str]:
-    """name -> resourceVersion of every execution, node and task execution object."""
+    """name -> resourceVersion of every execution, node and task execution object and of
+    every batch of the event journal."""
     out = {}
-    for plural in ("executions", "nodeexecutions", "taskexecutions"):
+    for plural in ("executions", "nodeexecutions", "taskexecutions", "eventbatches"):
         for item in stored(kube_api, namespace, plural):
             out[item["metadata"]["name"]] = item["metadata"]["resourceVersion"]
     return out
@@ -264,12 +266,17 @@ def test_a_successful_run_with_a_retried_task(stub, kube_api, namespace, stored_
     assert [t.id.retry_attempt for t in running.task_executions] == [0]
 
 
-def test_refused_events_get_flyteadmins_codes_and_change_nothing(stub, kube_api, namespace):
+def test_refused_events_get_flyteadmins_codes_and_change_nothing(
+    stub, kube_api, namespace, api_server
+):
     p = Propeller(stub, "bad")
     p.create()
     p.workflow(WF.RUNNING, 1)
     run_task_node(p, "n0", 10)
+    # The accepted events' states are in their objects (the journal folded them).
+    eventually(api_server.backend.journal.idle, "the event journal folded")
     before = snapshot(kube_api, namespace)
+    assert not [name for name in before if name.startswith("eb-")]
 
     refused(lambda: p.workflow(WF.RUNNING, 2), Code.ALREADY_EXISTS)
     refused(lambda: p.workflow(WF.QUEUED, 2), Code.FAILED_PRECONDITION)

@@ -1,0 +1,199 @@
+"""The event journal (core/events/journal.py): an event is durable in a batch before its answer,
+every server serves the batch's states at once, the writer folds them into their objects,
+batches of a server that died are folded by another, and past its limit events go straight
+into their objects."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import grpc
+import pytest
+from flyteidl.admin import node_execution_pb2
+from flyteidl.service import admin_pb2_grpc
+from kubernetes import client
+
+from flyteadmin.core import crds
+from flyteadmin.core.archive import Archiver
+from flyteadmin.core.config import ArchiveSettings, EtcdSettings, JournalSettings, Settings
+from flyteadmin.core.store import ORIGIN_ANNOTATION
+from tests.integration.conftest import running_api_server
+from tests.integration.registration_helpers import register_basics
+from tests.integration.test_events_api import NODE, TASK, WF, Propeller, run_task_node
+from tests.waiting import eventually
+
+NEVER = 3600.0  # a fold delay no test waits for: non-terminal states stay in the journal
+
+
+def journaled(settings: Settings, **kw) -> Settings:
+    return dataclasses.replace(settings, journal=JournalSettings(**kw))
+
+
+def objects(kube_api, namespace: str, kind: crds.Kind) -> list[dict]:
+    custom = client.CustomObjectsApi(kube_api)
+    found = custom.list_namespaced_custom_object(kind.group, kind.version, namespace, kind.plural)
+    return found["items"]
+
+
+def batch_records(kube_api, namespace: str) -> list[dict]:
+    return [
+        json.loads(text)
+        for batch in objects(kube_api, namespace, crds.EVENT_BATCH)
+        for text in batch["spec"]["records"]
+    ]
+
+
+@pytest.fixture
+def servers(settings) -> Iterator:
+    """``start(**journal settings)``: API servers on the test's namespace, stopped after."""
+    with ExitStack() as stack:
+
+        def start(**kw):
+            server = stack.enter_context(running_api_server(journaled(settings, **kw)))
+            channel = stack.enter_context(grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
+            return server, admin_pb2_grpc.AdminServiceStub(channel)
+
+        yield start
+
+
+def node_phase(stub, p: Propeller, node: str) -> int:
+    request = node_execution_pb2.NodeExecutionGetRequest(id=p.node_id(node))
+    return stub.GetNodeExecution(request).closure.phase
+
+
+def test_an_event_is_in_a_batch_before_its_answer_and_in_its_object_after(
+    servers, kube_api, namespace
+):
+    server, stub = servers(fold_delay_seconds=NEVER)
+    register_basics(stub)
+    p = Propeller(stub, "j1")
+    p.create()
+    p.workflow(WF.RUNNING, 1)
+    p.node("n0", NODE.QUEUED, 2)
+    p.node("n0", NODE.RUNNING, 3)
+
+    # Answered: the state is in etcd, in a batch, and served; its object is not written yet.
+    # (The QUEUED state's batch may be gone already: RUNNING supersedes it.)
+    records = [r for r in batch_records(kube_api, namespace) if r["kind"] == "NodeExecution"]
+    assert [r["status"]["phase"] for r in records][-1] == "RUNNING"
+    assert objects(kube_api, namespace, crds.NODE_EXECUTION) == []
+    assert node_phase(stub, p, "n0") == NODE.RUNNING
+    assert [n.id.node_id for n in p.nodes().node_executions] == ["n0"]
+
+    # A terminal state is folded at once: one write of the object, and the batches go.
+    p.node("n0", NODE.SUCCEEDED, 4)
+    eventually(server.backend.journal.idle, "the journal folded")
+    (node,) = objects(kube_api, namespace, crds.NODE_EXECUTION)
+    assert node["status"]["phase"] == "SUCCEEDED"
+    assert int(node["metadata"]["annotations"][ORIGIN_ANNOTATION]) > 0
+    assert objects(kube_api, namespace, crds.EVENT_BATCH) == []
+    assert node_phase(stub, p, "n0") == NODE.SUCCEEDED
+
+
+def test_another_server_serves_and_continues_from_the_journal(servers, kube_api, namespace):
+    a, stub_a = servers(fold_delay_seconds=NEVER)
+    b, stub_b = servers(fold_delay_seconds=NEVER)
+    register_basics(stub_a)
+    on_a, on_b = Propeller(stub_a, "j2"), Propeller(stub_b, "j2")
+    on_a.create()
+    on_a.workflow(WF.RUNNING, 1)
+    on_a.node("n0", NODE.RUNNING, 2)
+    on_a.task_event("n0", 0, TASK.RUNNING, 3)
+    assert objects(kube_api, namespace, crds.NODE_EXECUTION) == []
+
+    # B sees A's batch through its watch: it serves the states and checks the next events
+    # against them (a RUNNING again is a duplicate; SUCCEEDED follows RUNNING).
+    eventually(lambda: node_phase(stub_b, on_b, "n0") == NODE.RUNNING, "B to serve A's state")
+    eventually(lambda: on_b.tasks("n0").task_executions, "B to serve A's task state")
+    with pytest.raises(grpc.RpcError) as info:
+        on_b.node("n0", NODE.RUNNING, 2)
+    assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    on_b.task_event("n0", 0, TASK.SUCCEEDED, 4)
+    on_b.node("n0", NODE.SUCCEEDED, 5)
+
+    for server in (a, b):
+        eventually(server.backend.journal.idle, "both journals folded")
+    (node,) = objects(kube_api, namespace, crds.NODE_EXECUTION)
+    (task,) = objects(kube_api, namespace, crds.TASK_EXECUTION)
+    assert (node["status"]["phase"], task["status"]["phase"]) == ("SUCCEEDED", "SUCCEEDED")
+    eventually(lambda: node_phase(stub_a, on_a, "n0") == NODE.SUCCEEDED, "A to see B's state")
+
+
+def test_the_batches_of_a_server_that_died_are_folded_by_another(servers, kube_api, namespace):
+    dead, stub = servers(fold_delay_seconds=NEVER)
+    register_basics(stub)
+    p = Propeller(stub, "j3")
+    p.create()
+    p.workflow(WF.RUNNING, 1)
+    p.node("n0", NODE.RUNNING, 2)
+
+    async def crash() -> None:  # it stops without folding what it wrote, as a killed one
+        pass
+
+    dead.backend.journal.close = crash  # (its fold delay keeps its loop from folding)
+    assert len(objects(kube_api, namespace, crds.EVENT_BATCH)) == 1
+
+    heir, heir_stub = servers(fold_delay_seconds=NEVER, orphan_seconds=0.5)
+    # Served at once from the batch (the list at start), folded once the batch is an orphan.
+    assert node_phase(heir_stub, Propeller(heir_stub, "j3"), "n0") == NODE.RUNNING
+    eventually(lambda: objects(kube_api, namespace, crds.NODE_EXECUTION), "the orphan folded")
+    eventually(lambda: not objects(kube_api, namespace, crds.EVENT_BATCH), "the batch deleted")
+    (node,) = objects(kube_api, namespace, crds.NODE_EXECUTION)
+    assert node["status"]["phase"] == "RUNNING"
+
+
+def test_past_its_limit_events_go_straight_into_their_objects(servers, kube_api, namespace):
+    server, stub = servers(fold_delay_seconds=NEVER, max_unfolded=1)
+    register_basics(stub)
+    p = Propeller(stub, "j4")
+    p.create()
+    p.workflow(WF.RUNNING, 1)
+    p.node("n0", NODE.QUEUED, 2)  # journaled: one state unfolded, the limit
+    assert objects(kube_api, namespace, crds.NODE_EXECUTION) == []
+    p.node("n0", NODE.RUNNING, 3)  # written into the object (created from the journal state)
+    (node,) = objects(kube_api, namespace, crds.NODE_EXECUTION)
+    assert node["status"]["phase"] == "RUNNING"
+    assert ORIGIN_ANNOTATION not in (node["metadata"].get("annotations") or {})
+    # The batch's state is superseded by the object: the batch goes without a fold.
+    eventually(server.backend.journal.idle, "the superseded batch deleted")
+    assert objects(kube_api, namespace, crds.NODE_EXECUTION)[0]["metadata"] == node["metadata"]
+
+
+def test_a_server_that_stops_folds_what_it_wrote(settings, kube_api, namespace):
+    with running_api_server(journaled(settings, fold_delay_seconds=NEVER)) as server:
+        with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            stub = admin_pb2_grpc.AdminServiceStub(channel)
+            register_basics(stub)
+            p = Propeller(stub, "j5")
+            p.create()
+            p.workflow(WF.RUNNING, 1)
+            p.node("n0", NODE.RUNNING, 2)
+            assert objects(kube_api, namespace, crds.NODE_EXECUTION) == []
+    (node,) = objects(kube_api, namespace, crds.NODE_EXECUTION)
+    assert node["status"]["phase"] == "RUNNING"
+    assert objects(kube_api, namespace, crds.EVENT_BATCH) == []
+
+
+def test_the_archiver_waits_for_the_journal(servers, kube_api, namespace):
+    server, stub = servers(fold_delay_seconds=NEVER)
+    register_basics(stub)
+    p = Propeller(stub, "j6")
+    p.create()
+    p.workflow(WF.RUNNING, 1)
+    run_task_node(p, "n0", 2)
+    p.node("n1", NODE.RUNNING, 20)  # left running in the journal: not in its object
+    p.workflow(WF.SUCCEEDED, 30)
+    backend = server.backend
+    archiver = Archiver(backend, ArchiveSettings(retention_seconds=0), EtcdSettings())
+    eventually(lambda: backend.execution_records.values()[0].value.phase == WF.SUCCEEDED, "end")
+    assert archiver.candidates() == []
+    backend.journal.settings = dataclasses.replace(backend.journal.settings, fold_delay_seconds=0)
+    eventually(backend.journal.idle, "the journal folded")
+    assert [s.name for s in archiver.candidates()] == [backend.execution_records.values()[0].name]
+    assert {n["spec"]["nodeId"] for n in objects(kube_api, namespace, crds.NODE_EXECUTION)} == {
+        "n0",
+        "n1",
+    }
