@@ -23,7 +23,6 @@ import asyncio
 import collections
 import contextlib
 import datetime as dt
-import itertools
 import json
 import logging
 import os
@@ -31,13 +30,13 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from flyteadmin.core import metrics
 from flyteadmin.core.config import JournalSettings
-from flyteadmin.core.crmap.event_batches import EventBatch
+from flyteadmin.core.crmap.event_batches import GROUP_LABEL, WRITER_LABEL, EventBatch
 from flyteadmin.core.names import slug
 from flyteadmin.core.store import Collection, NotFound, Stored
 
@@ -46,6 +45,7 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 0.25  # how often the fold looks for due states
 RETIRED_GRACE_SECONDS = 5.0  # see _check_retired
 FOLD_CONCURRENCY = 8
+GROUP_SIZE = 16  # batches deleted together (see event_batches.GROUP_LABEL)
 
 Key = tuple[str, str]  # (kind, object name)
 
@@ -78,6 +78,7 @@ class _Batch:
     created_at: dt.datetime
     own: bool
     executions: set[tuple[str, str, str]] = field(default_factory=set)
+    group: int = -1  # this process's batches: its group
 
 
 def _execution_of(body: dict[str, Any]) -> tuple[str, str, str]:
@@ -98,7 +99,8 @@ class Journal:
         # Batch names: <writer>-<sequence>; the writer is new in every process.
         host = slug(socket.gethostname())[:30].strip("-") or "host"
         self.writer = f"eb-{host}-{os.getpid()}-{secrets.token_hex(3)}"
-        self._sequence = itertools.count()
+        self._sequence = 0  # of the next batch
+        self._writing: int | None = None  # the group of the batch being created
         self._queue: collections.deque[_Pending] = collections.deque()
         self._flusher: asyncio.Task[None] | None = None
         self._locks: dict[Key, tuple[asyncio.Lock, list[int]]] = {}  # lock, holders+waiters
@@ -160,8 +162,10 @@ class Journal:
                 entry = self._queue.popleft()
                 taken.append(entry)
                 size += len(entry.text)
-            name = f"{self.writer}-{next(self._sequence)}"
-            batch = EventBatch(name, self.writer, tuple(e.text for e in taken))
+            name, group = f"{self.writer}-{self._sequence}", self._sequence // GROUP_SIZE
+            self._sequence += 1
+            batch = EventBatch(name, self.writer, tuple(e.text for e in taken), group)
+            self._writing = group
             try:
                 stored = await self.batches.create(batch)
             except BaseException as exc:  # the events fail (their states may still be stored)
@@ -175,6 +179,8 @@ class Journal:
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
+            finally:
+                self._writing = None
             self._committed(stored, taken)
 
     def _committed(self, stored: Stored[EventBatch], taken: list[_Pending]) -> None:
@@ -195,7 +201,8 @@ class Journal:
             if not entry.future.done():
                 entry.future.set_result(origin)
         with self._guard:
-            self._live[stored.name] = _Batch(origin, keys, stored.created_at, True, executions)
+            batch = _Batch(origin, keys, stored.created_at, True, executions, stored.value.group)
+            self._live[stored.name] = batch
         metrics.journal_batch(len(taken))
         if any(e.terminal for e in taken) and self._wake is not None:
             self._wake.set()
@@ -311,22 +318,42 @@ class Journal:
 
         await asyncio.gather(*(one(k) for k in dict.fromkeys(keys)))
 
+    def _done(self, batch: _Batch) -> bool:
+        """Each state of the batch is in its object, or superseded by a newer batch (which
+        holds the whole state)."""
+        return not any(self._pending(k) == batch.origin for k in batch.keys)
+
     async def _delete_done(self, orphans: dict[str, _Batch]) -> None:
-        """Delete batches each of whose states is in its object or superseded by a newer
-        batch (the newer one holds the whole state): this process's, and orphans."""
+        """Delete this process's groups of batches once all of their states are done (one
+        call per group), and done orphans one by one."""
+        groups: dict[int, list[tuple[str, _Batch]]] = {}
         for name, batch in self._batches():
-            if not batch.own and name not in orphans:
+            if batch.own:
+                groups.setdefault(batch.group, []).append((name, batch))
+            elif name in orphans and self._done(batch):
+                await self._delete([name], self.batches.delete(name))
+        idle = not self._queue and (self._flusher is None or self._flusher.done())
+        for group, members in groups.items():
+            if group == self._writing or not all(self._done(b) for _, b in members):
                 continue
-            if any(self._pending(k) == batch.origin for k in batch.keys):
-                continue
-            try:
-                await self.batches.delete(name)
-            except NotFound:
-                pass
-            except Exception as exc:  # noqa: BLE001 - retried on the next pass
-                log.warning("journal: batch %s not deleted yet: %s", name, exc)
-                continue
-            with self._guard:
+            if group == self._sequence // GROUP_SIZE:  # later batches would join it
+                if not idle:
+                    continue
+                self._sequence = (group + 1) * GROUP_SIZE  # closed: the next starts a group
+            labels = {WRITER_LABEL: self.writer, GROUP_LABEL: str(group)}
+            names = [name for name, _ in members]
+            await self._delete(names, self.batches.delete_matching(labels, names))
+
+    async def _delete(self, names: list[str], call: Awaitable[None]) -> None:
+        try:
+            await call
+        except NotFound:
+            pass
+        except Exception as exc:  # noqa: BLE001 - retried on the next pass
+            log.warning("journal: batches %s not deleted yet: %s", names, exc)
+            return
+        with self._guard:
+            for name in names:
                 self._live.pop(name, None)
 
     async def _check_retired(self, now: float) -> None:

@@ -83,6 +83,9 @@ def test_a_remote_run_shows_on_the_metrics_pages(e2e_stack: Stack, tmp_path: Pat
     assert grew(before, after, kube, verb="create", resource="executions") >= 1
     assert grew(before, after, kube, verb="update", resource="executions") >= 1  # its phases
     assert grew(before, after, kube, verb="create", resource="nodeexecutions") >= 1
+    # Node and task states through the event journal (docs/event-journal.md).
+    assert grew(before, after, "flyteadmin_journal_records_total", path="journal") >= 1
+    assert grew(before, after, kube, verb="create", resource="eventbatches") >= 1
     events = "flyteadmin_store_watch_events_total"
     assert grew(before, after, events, resource="executions", type="MODIFIED") >= 1
     assert after.value("flyteadmin_store_objects", resource="executions") >= 1

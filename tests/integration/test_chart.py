@@ -335,7 +335,9 @@ def test_defaults(render, tmp_path: Path):
     # RBAC: exactly what each component needs, each bound to its own ServiceAccount.
     assert grants(find(objs, "Role", "rel-flyteadmin-api-server")) == expand(
         "flyteadmin.io", PLURALS, ALL_VERBS
-    ) | expand("flyteadmin.io", WITH_STATUS, {"get", "update", "patch"})
+    ) | expand("flyteadmin.io", WITH_STATUS, {"get", "update", "patch"}) | {
+        ("flyteadmin.io", "eventbatches", "deletecollection")
+    }
     assert grants(find(objs, "Role", "rel-flyteadmin-operator")) == expected_operator_grants()
     assert grants(find(objs, "ClusterRole", "rel-flyteadmin-flyte-operator")) == (
         OPERATOR_CLUSTER_GRANTS | CLUSTER_RESOURCE_GRANTS
@@ -532,6 +534,8 @@ def service_account_kubeconfig(
 # (verb, resource, allowed) per component, checked with `kubectl auth can-i` as the account.
 API_SERVER_ACCESS = [
     ("create", "projects.flyteadmin.io", True),
+    ("deletecollection", "eventbatches.flyteadmin.io", True),  # the event journal
+    ("deletecollection", "nodeexecutions.flyteadmin.io", False),
     ("delete", "executions.flyteadmin.io", True),
     ("update", "signals.flyteadmin.io/status", True),
     ("update", "projects.flyteadmin.io/status", False),  # projects have no status

@@ -23,6 +23,7 @@ from flyteadmin.core.store import ORIGIN_ANNOTATION
 from tests.integration.conftest import running_api_server
 from tests.integration.registration_helpers import register_basics
 from tests.integration.test_events_api import NODE, TASK, WF, Propeller, run_task_node
+from tests.scrape import parse
 from tests.waiting import eventually
 
 NEVER = 3600.0  # a fold delay no test waits for: non-terminal states stay in the journal
@@ -197,3 +198,33 @@ def test_the_archiver_waits_for_the_journal(servers, kube_api, namespace):
         "n0",
         "n1",
     }
+
+
+def batch_deletes(kube_api) -> dict[str, float]:
+    """kube-apiserver's own count of DELETE requests on batches (its /metrics), by scope:
+    ``resource`` (one object) or ``namespace`` (a delete collection)."""
+    config = kube_api.configuration
+    auth = {a["key"]: a["value"] for a in config.auth_settings().values() if a["in"] == "header"}
+    response = kube_api.call_api("GET", config.host + "/metrics", header_params=auth)
+    page = parse(response.read().decode())
+    name, labels = "apiserver_request_total", {"resource": "eventbatches", "verb": "DELETE"}
+    return {scope: page.value(name, scope=scope, **labels) for scope in ("resource", "namespace")}
+
+
+def test_folded_batches_are_deleted_a_group_at_a_time(servers, kube_api, namespace):
+    server, stub = servers(fold_delay_seconds=NEVER)
+    register_basics(stub)
+    p = Propeller(stub, "j7")
+    p.create()
+    p.workflow(WF.RUNNING, 1)
+    for node in ("n0", "n1", "n2", "n3"):  # one batch each, in one group
+        p.node(node, NODE.RUNNING, 2)
+    assert len(objects(kube_api, namespace, crds.EVENT_BATCH)) == 4
+    before = batch_deletes(kube_api)
+    for node in ("n0", "n1", "n2", "n3"):
+        p.node(node, NODE.SUCCEEDED, 3)
+    eventually(server.backend.journal.idle, "the journal folded")
+    assert objects(kube_api, namespace, crds.EVENT_BATCH) == []
+    after = batch_deletes(kube_api)
+    assert after["resource"] == before["resource"]  # no batch deleted on its own
+    assert 1 <= after["namespace"] - before["namespace"] <= 2  # 8 batches, in 1 or 2 calls
