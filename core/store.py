@@ -258,6 +258,23 @@ def in_sorted_order(items: list[tuple[tuple[Any, Any], str]], descending: bool) 
         end = start
 
 
+def _journal_state(
+    name: str, value: T, origin: int, under: Stored[T] | None, created_at: dt.datetime
+) -> Stored[T]:
+    """A journal state (``value``, durable at ``origin``) served over ``under``, the object as
+    stored if there is one: its version (for the next write of it), uid, creation time and
+    size (what etcd holds) are the object's."""
+    return Stored(
+        name=name,
+        resource_version=under.resource_version if under else 0,
+        uid=under.uid if under else "",
+        created_at=under.created_at if under else created_at,
+        value=value,
+        size=under.size if under else 0,
+        origin=origin,
+    )
+
+
 def _set_done(future: asyncio.Future[None]) -> None:
     if not future.done():  # a waiter that timed out meanwhile
         future.set_result(None)
@@ -697,17 +714,8 @@ class Collection(Generic[T]):
                 self._bury(stored.name, stored.resource_version)
                 self._remove(stored.name)
             elif current is not None and self._pending.get(stored.name, 0) > stored.revision:
-                self._put(
-                    Stored(
-                        name=stored.name,
-                        resource_version=stored.resource_version,
-                        uid=stored.uid,
-                        created_at=stored.created_at,
-                        value=current.value,
-                        size=stored.size,
-                        origin=current.origin,
-                    )
-                )
+                kept = (current.value, current.origin, stored, stored.created_at)
+                self._put(_journal_state(stored.name, *kept))
                 return  # the value served is unchanged
             else:
                 self._pending.pop(stored.name, None)
@@ -723,15 +731,7 @@ class Collection(Generic[T]):
             current = self._objects.get(name)
             if current is not None and current.revision >= origin:
                 return False
-            stored = Stored(
-                name=name,
-                resource_version=current.resource_version if current else 0,
-                uid=current.uid if current else "",
-                created_at=current.created_at if current else created_at,
-                value=value,
-                size=current.size if current else 0,  # what etcd holds of it (the object)
-                origin=origin,
-            )
+            stored = _journal_state(name, value, origin, current, created_at)
             self._put(stored)
             self._pending[name] = origin
         self._notify("MODIFIED", stored)
@@ -786,16 +786,8 @@ class Collection(Generic[T]):
             for name, origin in self._pending.items():
                 listed = fresh.get(name)
                 if listed is None or listed.revision < origin:
-                    state = self._objects[name]
-                    fresh[name] = Stored(
-                        name=name,
-                        resource_version=listed.resource_version if listed else 0,
-                        uid=listed.uid if listed else state.uid,
-                        created_at=listed.created_at if listed else state.created_at,
-                        value=state.value,
-                        size=listed.size if listed else 0,
-                        origin=origin,
-                    )
+                    was = self._objects[name]
+                    fresh[name] = _journal_state(name, was.value, origin, listed, was.created_at)
                     pending[name] = origin
             gone = [s for name, s in self._objects.items() if name not in fresh]
             self._objects = {}

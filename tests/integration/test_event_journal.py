@@ -60,6 +60,15 @@ def servers(settings) -> Iterator:
         yield start
 
 
+def running(stub, name: str) -> Propeller:
+    """A RUNNING execution ``name`` on a server with the basics registered."""
+    register_basics(stub)
+    p = Propeller(stub, name)
+    p.create()
+    p.workflow(WF.RUNNING, 1)
+    return p
+
+
 def node_phase(stub, p: Propeller, node: str) -> int:
     request = node_execution_pb2.NodeExecutionGetRequest(id=p.node_id(node))
     return stub.GetNodeExecution(request).closure.phase
@@ -69,10 +78,7 @@ def test_an_event_is_in_a_batch_before_its_answer_and_in_its_object_after(
     servers, kube_api, namespace
 ):
     server, stub = servers(fold_delay_seconds=NEVER)
-    register_basics(stub)
-    p = Propeller(stub, "j1")
-    p.create()
-    p.workflow(WF.RUNNING, 1)
+    p = running(stub, "j1")
     p.node("n0", NODE.QUEUED, 2)
     p.node("n0", NODE.RUNNING, 3)
 
@@ -97,10 +103,7 @@ def test_an_event_is_in_a_batch_before_its_answer_and_in_its_object_after(
 def test_another_server_serves_and_continues_from_the_journal(servers, kube_api, namespace):
     a, stub_a = servers(fold_delay_seconds=NEVER)
     b, stub_b = servers(fold_delay_seconds=NEVER)
-    register_basics(stub_a)
-    on_a, on_b = Propeller(stub_a, "j2"), Propeller(stub_b, "j2")
-    on_a.create()
-    on_a.workflow(WF.RUNNING, 1)
+    on_a, on_b = running(stub_a, "j2"), Propeller(stub_b, "j2")
     on_a.node("n0", NODE.RUNNING, 2)
     on_a.task_event("n0", 0, TASK.RUNNING, 3)
     assert objects(kube_api, namespace, crds.NODE_EXECUTION) == []
@@ -125,10 +128,7 @@ def test_another_server_serves_and_continues_from_the_journal(servers, kube_api,
 
 def test_the_batches_of_a_server_that_died_are_folded_by_another(servers, kube_api, namespace):
     dead, stub = servers(fold_delay_seconds=NEVER)
-    register_basics(stub)
-    p = Propeller(stub, "j3")
-    p.create()
-    p.workflow(WF.RUNNING, 1)
+    p = running(stub, "j3")
     p.node("n0", NODE.RUNNING, 2)
 
     async def crash() -> None:  # it stops without folding what it wrote, as a killed one
@@ -148,10 +148,7 @@ def test_the_batches_of_a_server_that_died_are_folded_by_another(servers, kube_a
 
 def test_past_its_limit_events_go_straight_into_their_objects(servers, kube_api, namespace):
     server, stub = servers(fold_delay_seconds=NEVER, max_unfolded=1)
-    register_basics(stub)
-    p = Propeller(stub, "j4")
-    p.create()
-    p.workflow(WF.RUNNING, 1)
+    p = running(stub, "j4")
     p.node("n0", NODE.QUEUED, 2)  # journaled: one state unfolded, the limit
     assert objects(kube_api, namespace, crds.NODE_EXECUTION) == []
     p.node("n0", NODE.RUNNING, 3)  # written into the object (created from the journal state)
@@ -167,10 +164,7 @@ def test_a_server_that_stops_folds_what_it_wrote(settings, kube_api, namespace):
     with running_api_server(journaled(settings, fold_delay_seconds=NEVER)) as server:
         with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
             stub = admin_pb2_grpc.AdminServiceStub(channel)
-            register_basics(stub)
-            p = Propeller(stub, "j5")
-            p.create()
-            p.workflow(WF.RUNNING, 1)
+            p = running(stub, "j5")
             p.node("n0", NODE.RUNNING, 2)
             assert objects(kube_api, namespace, crds.NODE_EXECUTION) == []
     (node,) = objects(kube_api, namespace, crds.NODE_EXECUTION)
@@ -180,10 +174,7 @@ def test_a_server_that_stops_folds_what_it_wrote(settings, kube_api, namespace):
 
 def test_the_archiver_waits_for_the_journal(servers, kube_api, namespace):
     server, stub = servers(fold_delay_seconds=NEVER)
-    register_basics(stub)
-    p = Propeller(stub, "j6")
-    p.create()
-    p.workflow(WF.RUNNING, 1)
+    p = running(stub, "j6")
     run_task_node(p, "n0", 2)
     p.node("n1", NODE.RUNNING, 20)  # left running in the journal: not in its object
     p.workflow(WF.SUCCEEDED, 30)
@@ -213,10 +204,7 @@ def batch_deletes(kube_api) -> dict[str, float]:
 
 def test_folded_batches_are_deleted_a_group_at_a_time(servers, kube_api, namespace):
     server, stub = servers(fold_delay_seconds=NEVER)
-    register_basics(stub)
-    p = Propeller(stub, "j7")
-    p.create()
-    p.workflow(WF.RUNNING, 1)
+    p = running(stub, "j7")
     for node in ("n0", "n1", "n2", "n3"):  # one batch each, in one group
         p.node(node, NODE.RUNNING, 2)
     assert len(objects(kube_api, namespace, crds.EVENT_BATCH)) == 4
