@@ -7,22 +7,29 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
+import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack
 
 import grpc
 import pytest
-from flyteidl.admin import node_execution_pb2
+from flyteidl.admin import event_pb2, node_execution_pb2
+from flyteidl.event import event_pb2 as ev
 from flyteidl.service import admin_pb2_grpc
+from google.protobuf import json_format
 from kubernetes import client
 
+from flyteadmin.api_server.app import WORKER_HEADER
+from flyteadmin.api_server.workers import Workers
 from flyteadmin.core import crds
 from flyteadmin.core.archive import Archiver
 from flyteadmin.core.config import ArchiveSettings, EtcdSettings, JournalSettings, Settings
 from flyteadmin.core.store import ORIGIN_ANNOTATION
 from tests.integration.conftest import running_api_server
 from tests.integration.registration_helpers import register_basics
-from tests.integration.test_events_api import NODE, TASK, WF, Propeller, run_task_node
+from tests.integration.test_events_api import NODE, TASK, WF, Propeller, at, run_task_node
 from tests.scrape import parse
 from tests.waiting import eventually
 
@@ -216,3 +223,50 @@ def test_folded_batches_are_deleted_a_group_at_a_time(servers, kube_api, namespa
     after = batch_deletes(kube_api)
     assert after["resource"] == before["resource"]  # no batch deleted on its own
     assert 1 <= after["namespace"] - before["namespace"] <= 2  # 8 batches, in 1 or 2 calls
+
+
+def test_a_worker_killed_before_folding_loses_no_accepted_event(settings, kube_api, namespace):
+    """kill -9 of the API-server worker that accepted an event, before it folded it: the
+    state is served by the other worker and folded as an orphan."""
+    pool = Workers(journaled(settings, fold_delay_seconds=NEVER, orphan_seconds=1.0), count=2)
+    pool.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{pool.grpc_port}") as channel:
+            stub = admin_pb2_grpc.AdminServiceStub(channel)
+            p = running(stub, "j8")
+            event = event_pb2.NodeExecutionEventRequest(
+                request_id="k",
+                event=ev_node(p, "n0", NODE.RUNNING),
+            )
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{pool.http_port}/api/v1/events/nodes",
+                data=json_format.MessageToJson(event).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert response.status == 200
+                accepted_by = int(response.headers[WORKER_HEADER])
+            assert len(objects(kube_api, namespace, crds.EVENT_BATCH)) == 1
+            assert objects(kube_api, namespace, crds.NODE_EXECUTION) == []
+            os.kill(pool.pids()[accepted_by], signal.SIGKILL)
+
+            def folded() -> bool:
+                nodes = objects(kube_api, namespace, crds.NODE_EXECUTION)
+                return bool(nodes) and nodes[0]["status"]["phase"] == "RUNNING"
+
+            eventually(folded, "the dead worker's batch folded by another", timeout=120)
+            eventually(lambda: not objects(kube_api, namespace, crds.EVENT_BATCH), "deleted")
+            assert node_phase(stub, p, "n0") == NODE.RUNNING
+    finally:
+        pool.stop()
+
+
+def ev_node(p: Propeller, node: str, phase: int) -> ev.NodeExecutionEvent:
+    return ev.NodeExecutionEvent(
+        id=p.node_id(node),
+        producer_id="propeller",
+        phase=phase,
+        occurred_at=at(2),
+        spec_node_id=node,
+        node_name=node,
+    )
