@@ -55,6 +55,7 @@ class _Pending:
     """A state queued for the next batch."""
 
     collection: Collection[Any]
+    name: str
     value: Any
     text: str
     execution: tuple[str, str, str]
@@ -76,9 +77,12 @@ class _Batch:
     origin: int
     keys: list[Key]
     created_at: dt.datetime
-    own: bool
     executions: set[tuple[str, str, str]] = field(default_factory=set)
-    group: int = -1  # this process's batches: its group
+    group: int = -1  # its group (see GROUP_SIZE) when written here; -1: another process's
+
+    @property
+    def own(self) -> bool:
+        return self.group >= 0
 
 
 def _execution_of(body: dict[str, Any]) -> tuple[str, str, str]:
@@ -138,13 +142,16 @@ class Journal:
             if not users[0]:
                 del self._locks[key]
 
-    async def record(self, collection: Collection[Any], value: Any, terminal: bool) -> int:
-        """Make ``value`` (the new state of one of ``collection``'s objects) durable in the next
-        batch and serve it; the batch's revision. Call inside ``hold``."""
+    async def record(
+        self, collection: Collection[Any], name: str, value: Any, terminal: bool
+    ) -> int:
+        """Make ``value`` (the new state of ``collection``'s object ``name``) durable in the
+        next batch and serve it; the batch's revision. Call inside ``hold``."""
         body = collection.body(value)
         text = json.dumps(body, separators=(",", ":"))
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(collection, value, text, _execution_of(body), terminal, future))
+        pending = _Pending(collection, name, value, text, _execution_of(body), terminal, future)
+        self._queue.append(pending)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return await future
@@ -190,9 +197,8 @@ class Journal:
         executions = set()
         for entry in taken:
             collection = entry.collection
-            name = collection.codec.name(entry.value)
-            collection.overlay(name, entry.value, origin, stored.created_at)
-            key = (collection.kind.kind, name)
+            collection.overlay(entry.name, entry.value, origin, stored.created_at)
+            key = (collection.kind.kind, entry.name)
             keys.append(key)
             executions.add(entry.execution)
             before = self._unfolded.get(key)
@@ -201,7 +207,7 @@ class Journal:
             if not entry.future.done():
                 entry.future.set_result(origin)
         with self._guard:
-            batch = _Batch(origin, keys, stored.created_at, True, executions, stored.value.group)
+            batch = _Batch(origin, keys, stored.created_at, executions, stored.value.group)
             self._live[stored.name] = batch
         metrics.journal_batch(len(taken))
         if any(e.terminal for e in taken) and self._wake is not None:
@@ -246,7 +252,7 @@ class Journal:
             except Exception:  # noqa: BLE001 - a record written by hand: skip it, say so
                 log.exception("event batch %s: a record cannot be read; skipped", stored.name)
         with self._guard:
-            self._live[stored.name] = _Batch(origin, keys, stored.created_at, False, executions)
+            self._live[stored.name] = _Batch(origin, keys, stored.created_at, executions)
 
     def _batches(self) -> list[tuple[str, _Batch]]:
         with self._guard:

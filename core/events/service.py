@@ -157,7 +157,7 @@ class Events(DetailReads):
             base = (ex.project, ex.domain, ex.name, event.id.node_id)
             inputs_unset = current is None or not current.value.node.input_uri
             offload = self._offload(event, inputs_unset, base)
-            node_events.apply(current.value if current else None, event, links, offload)
+            checked = node_events.apply(current.value if current else None, event, links, offload)
             await self._write(event, offload)
             dynamic = event.task_node_metadata.dynamic_workflow
             if event.task_node_metadata.HasField("dynamic_workflow"):
@@ -169,6 +169,7 @@ class Events(DetailReads):
                 name,
                 lambda v: node_events.apply(v, event, links, offload),
                 terminal=event.phase in NODE_TERMINAL,
+                checked=(current, checked),
             )
 
     def _node_links(
@@ -235,13 +236,14 @@ class Events(DetailReads):
             base += (t.project, t.domain, t.name, t.version, str(event.retry_attempt))
             inputs_unset = current is None or not current.value.task.input_uri
             offload = self._offload(event, inputs_unset, base)
-            task_events.apply(current.value if current else None, event, offload)
+            checked = task_events.apply(current.value if current else None, event, offload)
             await self._write(event, offload)
             await self._store(
                 self.tasks,
                 name,
                 lambda v: task_events.apply(v, event, offload),
                 terminal=event.phase in TASK_TERMINAL,
+                checked=(current, checked),
             )
 
     def _serial(self, records: Collection[Any], name: str) -> AbstractAsyncContextManager[None]:
@@ -256,12 +258,19 @@ class Events(DetailReads):
         change: Callable[[Any], Any],
         *,
         terminal: bool,
+        checked: tuple[Stored[Any] | None, Any],
     ) -> None:
         """Record the state ``change`` makes of the object's current one: in the journal, or
-        (journal off or full) by writing the object, retrying on conflicts."""
+        (journal off or full) by writing the object, retrying on conflicts. ``checked``: the
+        state the event's check made and what it was made from, used when that is still
+        current (a pure transition: no need to run it again)."""
         current = records.get(name)
         if self.journal is not None and self.journal.accepts():
-            await self.journal.record(records, change(current.value if current else None), terminal)
+            if current is checked[0]:
+                value = checked[1]
+            else:  # another process's state arrived meanwhile
+                value = change(current.value if current else None)
+            await self.journal.record(records, name, value, terminal)
             return
         metrics.journal_records("direct")
         if current is None:

@@ -15,8 +15,7 @@ from contextlib import ExitStack
 
 import grpc
 import pytest
-from flyteidl.admin import event_pb2, node_execution_pb2
-from flyteidl.event import event_pb2 as ev
+from flyteidl.admin import node_execution_pb2
 from flyteidl.service import admin_pb2_grpc
 from google.protobuf import json_format
 from kubernetes import client
@@ -29,7 +28,7 @@ from flyteadmin.core.config import ArchiveSettings, EtcdSettings, JournalSetting
 from flyteadmin.core.store import ORIGIN_ANNOTATION
 from tests.integration.conftest import running_api_server
 from tests.integration.registration_helpers import register_basics
-from tests.integration.test_events_api import NODE, TASK, WF, Propeller, at, run_task_node
+from tests.integration.test_events_api import NODE, TASK, WF, Propeller, run_task_node
 from tests.scrape import parse
 from tests.waiting import eventually
 
@@ -234,10 +233,7 @@ def test_a_worker_killed_before_folding_loses_no_accepted_event(settings, kube_a
         with grpc.insecure_channel(f"127.0.0.1:{pool.grpc_port}") as channel:
             stub = admin_pb2_grpc.AdminServiceStub(channel)
             p = running(stub, "j8")
-            event = event_pb2.NodeExecutionEventRequest(
-                request_id="k",
-                event=ev_node(p, "n0", NODE.RUNNING),
-            )
+            event = p.node_request("n0", NODE.RUNNING, 2)
             request = urllib.request.Request(
                 f"http://127.0.0.1:{pool.http_port}/api/v1/events/nodes",
                 data=json_format.MessageToJson(event).encode(),
@@ -259,14 +255,3 @@ def test_a_worker_killed_before_folding_loses_no_accepted_event(settings, kube_a
             assert node_phase(stub, p, "n0") == NODE.RUNNING
     finally:
         pool.stop()
-
-
-def ev_node(p: Propeller, node: str, phase: int) -> ev.NodeExecutionEvent:
-    return ev.NodeExecutionEvent(
-        id=p.node_id(node),
-        producer_id="propeller",
-        phase=phase,
-        occurred_at=at(2),
-        spec_node_id=node,
-        node_name=node,
-    )

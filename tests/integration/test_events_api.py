@@ -80,7 +80,7 @@ class Propeller:
     def node_id(self, node: str) -> identifier_pb2.NodeExecutionIdentifier:
         return identifier_pb2.NodeExecutionIdentifier(execution_id=self.ex, node_id=node)
 
-    def node(self, node: str, phase: int, t: float, **kw) -> None:
+    def node_request(self, node: str, phase: int, t: float, **kw):
         event = ev.NodeExecutionEvent(
             id=self.node_id(node),
             producer_id="propeller",
@@ -90,7 +90,10 @@ class Propeller:
             node_name=node,
             **kw,
         )
-        self.stub.CreateNodeEvent(event_pb2.NodeExecutionEventRequest(request_id="n", event=event))
+        return event_pb2.NodeExecutionEventRequest(request_id="n", event=event)
+
+    def node(self, node: str, phase: int, t: float, **kw) -> None:
+        self.stub.CreateNodeEvent(self.node_request(node, phase, t, **kw))
 
     def task_event(self, node: str, attempt: int, phase: int, t: float, **kw) -> None:
         event = ev.TaskExecutionEvent(
