@@ -37,6 +37,7 @@ from flyteadmin.core.crmap.registered import (
 )
 from flyteadmin.core.crmap.signals import SignalCodec
 from flyteadmin.core.crmap.task_executions import TaskExecutionCodec
+from flyteadmin.core.events import workflow_events
 from flyteadmin.core.events.journal import Journal
 from flyteadmin.core.events.service import Events
 from flyteadmin.core.executions.history import ChildrenOf, ExecutionHistory
@@ -94,9 +95,11 @@ class Backend:
         # Every process serves the journal's states; API servers also write and fold them.
         self.journal = Journal(
             self.event_batches,
-            (self.node_execution_records, self.task_execution_records),
+            (self.node_execution_records, self.task_execution_records, self.execution_records),
             settings.journal,
         )
+        # Workflow events' states too; the operator and the API write Executions as well.
+        self.journal.replayable(self.execution_records, workflow_events.replayer)
         self._journal_task: asyncio.Task[None] | None = None
         for records in (
             self.task_records,

@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Body = dict[str, Any]
+# The change that made a journal state, made again from a newer object (None: it no longer
+# applies).
+Rebase = Callable[[T], T | None]
 
 _LIST_PAGE = 500
 _WATCH_SECONDS = 300
@@ -302,6 +305,14 @@ class Collection(Generic[T]):
         # name -> origin of a journal state newer than the object (or of an object not written
         # yet): the cache serves it, and the journal's fold writes it (core/events/journal.py).
         self._pending: dict[str, int] = {}
+        # name -> (the object's resourceVersion the journal state was made from, the change
+        # that makes it again from a newer object): for kinds other writers change too
+        # (``stamps_origin``), so that a journal state and their write both count.
+        self._replays: dict[str, tuple[int, Rebase[T]]] = {}
+        # Every update says, in the origin annotation, the newest state it was made from: a
+        # journal state it did not see is then told apart from one it includes (set by
+        # Journal.replayable).
+        self.stamps_origin = False
         # name -> (resourceVersion of the deletion, monotonic time): see _bury
         self._tombstones: OrderedDict[str, tuple[int, float]] = OrderedDict()
         self._indexes: dict[str, _Index | _SortedIndex] = {}
@@ -459,6 +470,10 @@ class Collection(Generic[T]):
             self._budget.admit(self.kind.kind, new_work=False)
         body = self._full_body(value)
         body["metadata"]["resourceVersion"] = str(current.resource_version)
+        if self.stamps_origin:
+            annotations = {**body["metadata"].get("annotations", {})}
+            annotations[ORIGIN_ANNOTATION] = str(current.revision)
+            body["metadata"]["annotations"] = annotations
         has_status = self.kind.separate_status and body.get("status") is not None
         try:
             if not has_status:
@@ -656,6 +671,7 @@ class Collection(Generic[T]):
 
     def _remove(self, name: str) -> None:
         self._pending.pop(name, None)
+        self._replays.pop(name, None)
         old = self._objects.pop(name, None)
         if old is not None:
             self._bytes -= old.size
@@ -713,24 +729,78 @@ class Collection(Generic[T]):
             if event == "DELETED":
                 self._bury(stored.name, stored.resource_version)
                 self._remove(stored.name)
-            elif current is not None and self._pending.get(stored.name, 0) > stored.revision:
-                kept = (current.value, current.origin, stored, stored.created_at)
-                self._put(_journal_state(stored.name, *kept))
-                return  # the value served is unchanged
+            elif current is not None and self._pending.get(stored.name, 0) > self.holds_up_to(
+                stored
+            ):
+                # The object's body does not hold the journal state served over it.
+                value = self._rebased(stored)
+                if value is not None:
+                    kept = (value, current.origin, stored, stored.created_at)
+                    self._put(served := _journal_state(stored.name, *kept))
+                    if value is current.value:
+                        return  # the value served is unchanged
+                    stored, event = served, "MODIFIED"
+                else:  # the journal state's change does not apply to what the object became
+                    self._pending.pop(stored.name, None)
+                    self._replays.pop(stored.name, None)
+                    self._put(stored)
             else:
                 self._pending.pop(stored.name, None)
+                self._replays.pop(stored.name, None)
                 self._put(stored)
         self._notify(event, stored)
 
-    def overlay(self, name: str, value: T, origin: int, created_at: dt.datetime) -> bool:
+    def holds_up_to(self, stored: Stored[T]) -> int:
+        """The journal states ``stored``'s body holds: those up to this revision. Every writer
+        of a ``stamps_origin`` kind says which state it wrote from; an object without that
+        (a create, or an edit with kubectl) holds none."""
+        if self.stamps_origin and not stored.origin:
+            return 0
+        return stored.revision
+
+    def _rebased(self, under: Stored[T]) -> T | None:
+        """The journal state served for ``under.name`` over the object ``under`` (lock held):
+        as it is, unless another writer changed the object after the state was made from it
+        without seeing it; then the state's change made again from the object (None when it
+        no longer applies)."""
+        current = self._objects[under.name]
+        replay = self._replays.get(under.name)
+        if replay is None or under.resource_version <= replay[0]:
+            return current.value
+        value = replay[1](under.value)
+        if value is not None:
+            self._replays[under.name] = (under.resource_version, replay[1])
+        return value
+
+    def overlay(
+        self,
+        name: str,
+        value: T,
+        origin: int,
+        created_at: dt.datetime,
+        replay: tuple[int, Rebase[T]] | None = None,
+    ) -> bool:
         """Serve ``value``, made durable in the event journal at revision ``origin``, unless
-        the cache holds a state at least as new; whether it was taken."""
+        the cache holds a state at least as new; whether it was taken. ``replay``: the
+        resourceVersion of the object ``value`` was made from, and the change that made it
+        (made again from the object when another writer has changed it since)."""
         with self._lock:
             if origin <= self._tombstones.get(name, (-1, 0.0))[0]:
                 return False
             current = self._objects.get(name)
-            if current is not None and current.revision >= origin:
+            if current is not None and self.holds_up_to(current) >= origin:
                 return False
+            if replay is not None:
+                based_on, rebase = replay
+                if current is not None and name not in self._pending:
+                    if current.resource_version > based_on:  # written since, without it
+                        rebased = rebase(current.value)
+                        if rebased is None:
+                            return False
+                        value, based_on = rebased, current.resource_version
+                self._replays[name] = (based_on, rebase)
+            else:
+                self._replays.pop(name, None)
             stored = _journal_state(name, value, origin, current, created_at)
             self._put(stored)
             self._pending[name] = origin
@@ -785,10 +855,14 @@ class Collection(Generic[T]):
             pending = {}
             for name, origin in self._pending.items():
                 listed = fresh.get(name)
-                if listed is None or listed.revision < origin:
+                if listed is None or self.holds_up_to(listed) < origin:
                     was = self._objects[name]
-                    fresh[name] = _journal_state(name, was.value, origin, listed, was.created_at)
+                    value = self._rebased(listed) if listed is not None else was.value
+                    if value is None:
+                        continue  # the listed object stays; its replay goes below
+                    fresh[name] = _journal_state(name, value, origin, listed, was.created_at)
                     pending[name] = origin
+            self._replays = {n: r for n, r in self._replays.items() if n in pending}
             gone = [s for name, s in self._objects.items() if name not in fresh]
             self._objects = {}
             self._bytes = 0

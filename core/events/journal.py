@@ -1,4 +1,5 @@
-"""The event journal (docs/event-journal.md): node and task event results, written in batches.
+"""The event journal (docs/event-journal.md): event results (node and task states, an
+execution's phases on the way), written in batches.
 
 kube-apiserver's cost of a write is mostly per request, not per byte, and every event was one
 write of its object. Here an accepted event's resulting object body goes into an
@@ -11,6 +12,10 @@ once, others ``fold_delay_seconds`` after the object's oldest unfolded state, so
 several states become one write. A batch is deleted when each of its states is in its object or
 superseded by a newer batch. Which of two states is newer is decided by the etcd revision each
 became durable at (``Stored.revision``), kept in a folded object as an annotation.
+
+Executions have other writers too (the operator, TerminateExecution): their states carry their
+event (``replayable``), made again from an Execution that such a writer changed without having
+seen the state, so that both changes count (``Collection.overlay``).
 
 A process that ends folds what it wrote (``close``); batches of one that crashed are folded by
 any process once ``orphan_seconds`` old. Past ``max_unfolded`` states waiting, events are
@@ -30,7 +35,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +43,7 @@ from flyteadmin.core import metrics
 from flyteadmin.core.config import JournalSettings
 from flyteadmin.core.crmap.event_batches import GROUP_LABEL, WRITER_LABEL, EventBatch
 from flyteadmin.core.names import slug
-from flyteadmin.core.store import Collection, NotFound, Stored
+from flyteadmin.core.store import Collection, NotFound, Rebase, Stored
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,12 @@ FOLD_CONCURRENCY = 8
 GROUP_SIZE = 16  # batches deleted together (see event_batches.GROUP_LABEL)
 
 Key = tuple[str, str]  # (kind, object name)
+# A record's replay field -> the change it made, to make it again from a newer object.
+Replayer = Callable[[dict[str, Any]], Rebase[Any]]
+# What a state of a kind that other writers change too is made of: the resourceVersion of the
+# object it was made from, the replay field of its record, and the change itself.
+Replay = tuple[int, dict[str, Any], Rebase[Any]]
+REPLAY = "replay"  # the record's field (beside the object's body) for the replay
 
 
 @dataclass
@@ -61,6 +72,7 @@ class _Pending:
     execution: tuple[str, str, str]
     terminal: bool
     future: asyncio.Future[int]
+    replay: tuple[int, Rebase[Any]] | None = None
 
 
 @dataclass
@@ -86,7 +98,8 @@ class _Batch:
 
 
 def _execution_of(body: dict[str, Any]) -> tuple[str, str, str]:
-    ex = body["spec"]["executionId"]
+    spec = body["spec"]
+    ex = spec["executionId"] if "executionId" in spec else spec["id"]  # (an Execution's own)
     return (ex.get("project", ""), ex.get("domain", ""), ex.get("name", ""))
 
 
@@ -116,7 +129,16 @@ class Journal:
         # if the watch shows one, its states are served and folded here like any other.
         self._uncertain: dict[str, None] = {}
         self._wake: asyncio.Event | None = None
+        self._replayers: dict[str, Replayer] = {}
         batches.add_listener(self._on_batch)
+
+    def replayable(self, collection: Collection[Any], replayer: Replayer) -> None:
+        """States of ``collection``, which other writers change too, carry their change:
+        when the object is written by one that had not seen the state, the change is made
+        again from what it wrote (``Collection.overlay``), so both count. Every process's
+        journal needs it (every process may write such objects)."""
+        self._replayers[collection.kind.kind] = replayer
+        collection.stamps_origin = True
 
     # ----------------------------------------------------------------------------- writing
 
@@ -143,14 +165,25 @@ class Journal:
                 del self._locks[key]
 
     async def record(
-        self, collection: Collection[Any], name: str, value: Any, terminal: bool
+        self,
+        collection: Collection[Any],
+        name: str,
+        value: Any,
+        terminal: bool,
+        replay: Replay | None = None,
     ) -> int:
         """Make ``value`` (the new state of ``collection``'s object ``name``) durable in the
-        next batch and serve it; the batch's revision. Call inside ``hold``."""
+        next batch and serve it; the batch's revision. Call inside ``hold``. ``replay``: for
+        a ``replayable`` collection."""
         body = collection.body(value)
+        execution = _execution_of(body)
+        if replay is not None:
+            body[REPLAY] = {**replay[1], "basedOn": replay[0]}
         text = json.dumps(body, separators=(",", ":"))
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        pending = _Pending(collection, name, value, text, _execution_of(body), terminal, future)
+        pending = _Pending(collection, name, value, text, execution, terminal, future)
+        if replay is not None:
+            pending.replay = (replay[0], replay[2])
         self._queue.append(pending)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
@@ -197,7 +230,7 @@ class Journal:
         executions = set()
         for entry in taken:
             collection = entry.collection
-            collection.overlay(entry.name, entry.value, origin, stored.created_at)
+            collection.overlay(entry.name, entry.value, origin, stored.created_at, entry.replay)
             key = (collection.kind.kind, entry.name)
             keys.append(key)
             executions.add(entry.execution)
@@ -246,9 +279,12 @@ class Journal:
                 executions.add(_execution_of(body))
                 keys.append((body["kind"], name))
                 current = collection.get(name)
-                if current is None or current.revision < origin:
+                if current is None or collection.holds_up_to(current) < origin:
                     value = collection.codec.decode(body)
-                    collection.overlay(name, value, origin, stored.created_at)
+                    replay = None
+                    if (field_ := body.get(REPLAY)) is not None:
+                        replay = (field_["basedOn"], self._replayers[body["kind"]](field_))
+                    collection.overlay(name, value, origin, stored.created_at, replay)
             except Exception:  # noqa: BLE001 - a record written by hand: skip it, say so
                 log.exception("event batch %s: a record cannot be read; skipped", stored.name)
         with self._guard:

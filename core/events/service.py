@@ -123,9 +123,27 @@ class Events(DetailReads):
             )
         workflow_events.apply(stored.value, event, offload)  # refuse before writing anything
         await self._write(event, offload)
-        await self.executions.records.mutate(
-            stored.name, lambda value: workflow_events.apply(value, event, offload)
-        )
+        records = self.executions.records
+        async with self._serial(records, stored.name):
+            current = records.get(stored.name)
+            if (
+                self.journal is not None
+                and self.journal.accepts()
+                and workflow_events.journaled(event)
+                and current is not None
+                and current.resource_version
+                and not records.pending_origin(stored.name)
+            ):
+                # One journal state at a time: a second event while one waits is written
+                # into the object with it (so a replay is always one event).
+                value = workflow_events.apply(current.value, event)
+                field = workflow_events.replay_field(event)
+                replay = (current.resource_version, field, workflow_events.replayer(field))
+                await self.journal.record(records, stored.name, value, False, replay)
+                return
+            await records.mutate(
+                stored.name, lambda value: workflow_events.apply(value, event, offload)
+            )
 
     # ----------------------------------------------------------------------------- nodes
 

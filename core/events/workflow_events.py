@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from flyteidl.admin import execution_pb2
 from flyteidl.event import event_pb2
 
 from flyteadmin.core.crmap.executions import ExecutionRecord
-from flyteadmin.core.errors import failed_precondition, invalid_argument
+from flyteadmin.core.errors import AdminError, failed_precondition, invalid_argument
 from flyteadmin.core.events.common import (
     INLINE,
     WORKFLOW_TERMINAL,
@@ -99,3 +102,33 @@ def apply(
     elif event.HasField("error"):
         closure.error.CopyFrom(event.error)
     return replace(record, execution=execution)
+
+
+# ---------------------------------------------------------------------------- the journal
+
+
+def journaled(event: event_pb2.WorkflowExecutionEvent) -> bool:
+    """Whether the event's state can wait in the event journal: a phase on the way (the
+    final one is written into the Execution at once), with no data inline (a record stays
+    small)."""
+    return event.phase not in WORKFLOW_TERMINAL and not event.HasField("output_data")
+
+
+def replay_field(event: event_pb2.WorkflowExecutionEvent) -> dict[str, Any]:
+    """What a journal record keeps to apply ``event`` again (``replayer``)."""
+    return {"workflowEvent": base64.b64encode(event.SerializeToString()).decode()}
+
+
+def replayer(field: dict[str, Any]) -> Callable[[ExecutionRecord], ExecutionRecord | None]:
+    """The change a journaled event made, made again from another execution record (an
+    Execution written meanwhile by a writer that had not seen it); None where the event no
+    longer applies (e.g. the execution was aborted meanwhile)."""
+    event = event_pb2.WorkflowExecutionEvent.FromString(base64.b64decode(field["workflowEvent"]))
+
+    def rebase(record: ExecutionRecord) -> ExecutionRecord | None:
+        try:
+            return apply(record, event)
+        except AdminError:
+            return None
+
+    return rebase

@@ -45,12 +45,28 @@ def objects(kube_api, namespace: str, kind: crds.Kind) -> list[dict]:
     return found["items"]
 
 
+def node_batches(kube_api, namespace: str) -> list[dict]:
+    """The batches holding node or task states (not the execution's own)."""
+    return [
+        b
+        for b in objects(kube_api, namespace, crds.EVENT_BATCH)
+        if any(json.loads(text)["kind"] != "Execution" for text in b["spec"]["records"])
+    ]
+
+
 def batch_records(kube_api, namespace: str) -> list[dict]:
     return [
         json.loads(text)
         for batch in objects(kube_api, namespace, crds.EVENT_BATCH)
         for text in batch["spec"]["records"]
     ]
+
+
+def execution_object(kube_api, namespace: str, name: str) -> dict:
+    (found,) = [
+        o for o in objects(kube_api, namespace, crds.EXECUTION) if o["spec"]["id"]["name"] == name
+    ]
+    return found
 
 
 @pytest.fixture
@@ -67,7 +83,8 @@ def servers(settings) -> Iterator:
 
 
 def running(stub, name: str) -> Propeller:
-    """A RUNNING execution ``name`` on a server with the basics registered."""
+    """A RUNNING execution ``name`` on a server with the basics registered (its RUNNING waits
+    in the journal too, until the execution's final phase supersedes it)."""
     register_basics(stub)
     p = Propeller(stub, name)
     p.create()
@@ -96,8 +113,10 @@ def test_an_event_is_in_a_batch_before_its_answer_and_in_its_object_after(
     assert node_phase(stub, p, "n0") == NODE.RUNNING
     assert [n.id.node_id for n in p.nodes().node_executions] == ["n0"]
 
-    # A terminal state is folded at once: one write of the object, and the batches go.
+    # A terminal state is folded at once: one write of the object, and the batches go (the
+    # execution's RUNNING with its final phase, written into its object).
     p.node("n0", NODE.SUCCEEDED, 4)
+    p.workflow(WF.SUCCEEDED, 5)
     eventually(server.backend.journal.idle, "the journal folded")
     (node,) = objects(kube_api, namespace, crds.NODE_EXECUTION)
     assert node["status"]["phase"] == "SUCCEEDED"
@@ -141,7 +160,7 @@ def test_the_batches_of_a_server_that_died_are_folded_by_another(servers, kube_a
         pass
 
     dead.backend.journal.close = crash  # (its fold delay keeps its loop from folding)
-    assert len(objects(kube_api, namespace, crds.EVENT_BATCH)) == 1
+    assert len(objects(kube_api, namespace, crds.EVENT_BATCH)) == 2  # the execution's, the node's
 
     heir, heir_stub = servers(fold_delay_seconds=NEVER, orphan_seconds=0.5)
     # Served at once from the batch (the list at start), folded once the batch is an orphan.
@@ -150,19 +169,22 @@ def test_the_batches_of_a_server_that_died_are_folded_by_another(servers, kube_a
     eventually(lambda: not objects(kube_api, namespace, crds.EVENT_BATCH), "the batch deleted")
     (node,) = objects(kube_api, namespace, crds.NODE_EXECUTION)
     assert node["status"]["phase"] == "RUNNING"
+    assert execution_object(kube_api, namespace, "j3")["status"]["phase"] == "RUNNING"
 
 
 def test_past_its_limit_events_go_straight_into_their_objects(servers, kube_api, namespace):
-    server, stub = servers(fold_delay_seconds=NEVER, max_unfolded=1)
-    p = running(stub, "j4")
-    p.node("n0", NODE.QUEUED, 2)  # journaled: one state unfolded, the limit
+    server, stub = servers(fold_delay_seconds=NEVER, max_unfolded=2)
+    p = running(stub, "j4")  # journaled: one state unfolded
+    p.node("n0", NODE.QUEUED, 2)  # journaled: two states unfolded, the limit
     assert objects(kube_api, namespace, crds.NODE_EXECUTION) == []
     p.node("n0", NODE.RUNNING, 3)  # written into the object (created from the journal state)
     (node,) = objects(kube_api, namespace, crds.NODE_EXECUTION)
     assert node["status"]["phase"] == "RUNNING"
     assert ORIGIN_ANNOTATION not in (node["metadata"].get("annotations") or {})
-    # The batch's state is superseded by the object: the batch goes without a fold.
-    eventually(server.backend.journal.idle, "the superseded batch deleted")
+    # The batch's state is superseded by the object: the batch goes without a fold (and the
+    # execution's with its final phase).
+    p.workflow(WF.SUCCEEDED, 5)
+    eventually(server.backend.journal.idle, "the superseded batches deleted")
     assert objects(kube_api, namespace, crds.NODE_EXECUTION)[0]["metadata"] == node["metadata"]
 
 
@@ -213,15 +235,16 @@ def test_folded_batches_are_deleted_a_group_at_a_time(servers, kube_api, namespa
     p = running(stub, "j7")
     for node in ("n0", "n1", "n2", "n3"):  # one batch each, in one group
         p.node(node, NODE.RUNNING, 2)
-    assert len(objects(kube_api, namespace, crds.EVENT_BATCH)) == 4
+    assert len(objects(kube_api, namespace, crds.EVENT_BATCH)) == 5  # and the execution's
     before = batch_deletes(kube_api)
     for node in ("n0", "n1", "n2", "n3"):
         p.node(node, NODE.SUCCEEDED, 3)
+    p.workflow(WF.SUCCEEDED, 4)
     eventually(server.backend.journal.idle, "the journal folded")
     assert objects(kube_api, namespace, crds.EVENT_BATCH) == []
     after = batch_deletes(kube_api)
     assert after["resource"] == before["resource"]  # no batch deleted on its own
-    assert 1 <= after["namespace"] - before["namespace"] <= 2  # 8 batches, in 1 or 2 calls
+    assert 1 <= after["namespace"] - before["namespace"] <= 2  # 9 batches, in 1 or 2 calls
 
 
 def test_a_worker_killed_before_folding_loses_no_accepted_event(settings, kube_api, namespace):
@@ -242,7 +265,7 @@ def test_a_worker_killed_before_folding_loses_no_accepted_event(settings, kube_a
             with urllib.request.urlopen(request, timeout=30) as response:
                 assert response.status == 200
                 accepted_by = int(response.headers[WORKER_HEADER])
-            assert len(objects(kube_api, namespace, crds.EVENT_BATCH)) == 1
+            assert len(node_batches(kube_api, namespace)) == 1
             assert objects(kube_api, namespace, crds.NODE_EXECUTION) == []
             os.kill(pool.pids()[accepted_by], signal.SIGKILL)
 
@@ -251,7 +274,68 @@ def test_a_worker_killed_before_folding_loses_no_accepted_event(settings, kube_a
                 return bool(nodes) and nodes[0]["status"]["phase"] == "RUNNING"
 
             eventually(folded, "the dead worker's batch folded by another", timeout=120)
-            eventually(lambda: not objects(kube_api, namespace, crds.EVENT_BATCH), "deleted")
+            eventually(lambda: not node_batches(kube_api, namespace), "deleted")
             assert node_phase(stub, p, "n0") == NODE.RUNNING
     finally:
         pool.stop()
+
+
+def test_a_workflow_event_waits_in_the_journal_and_the_final_one_is_written(
+    servers, kube_api, namespace
+):
+    server, stub = servers(fold_delay_seconds=NEVER)
+    p = running(stub, "j10")  # RUNNING: a phase on the way
+    assert execution_object(kube_api, namespace, "j10")["status"].get("phase") != "RUNNING"
+    (record,) = [r for r in batch_records(kube_api, namespace) if r["kind"] == "Execution"]
+    assert record["status"]["phase"] == "RUNNING"
+    assert p.get().closure.phase == WF.RUNNING
+    with pytest.raises(grpc.RpcError) as info:  # checked against the journal's state
+        p.workflow(WF.RUNNING, 1)
+    assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+    p.workflow(WF.SUCCEEDED, 5)  # final: into the object at once, with RUNNING's start
+    stored = execution_object(kube_api, namespace, "j10")
+    assert (stored["status"]["phase"], stored["status"]["duration"]) == ("SUCCEEDED", "4.000s")
+    eventually(server.backend.journal.idle, "the superseded batch deleted")
+    assert p.get().closure.phase == WF.SUCCEEDED
+
+
+@pytest.mark.parametrize("says_origin", [True, False], ids=["lagging-process", "kubectl"])
+def test_a_writer_that_had_not_seen_a_workflow_event_loses_neither_change(
+    servers, kube_api, namespace, says_origin
+):
+    server, stub = servers(fold_delay_seconds=NEVER)
+    p = running(stub, "j11")
+    # Another process of ours that has not seen the batch yet (an operator whose watch lags)
+    # writes the Execution from the object it has: here, its state archived. Like every
+    # writer of Executions it says which state it made that from (the object's version);
+    # kubectl says nothing.
+    stored = execution_object(kube_api, namespace, "j11")
+    stored["spec"]["state"] = "EXECUTION_ARCHIVED"
+    if says_origin:
+        basis = stored["metadata"]["resourceVersion"]
+        stored["metadata"]["annotations"] = {ORIGIN_ANNOTATION: basis}
+    custom = client.CustomObjectsApi(kube_api)
+    kind = crds.EXECUTION
+    custom.replace_namespaced_custom_object(
+        kind.group, kind.version, namespace, kind.plural, stored["metadata"]["name"], stored
+    )
+
+    def both() -> bool:
+        closure = p.get().closure
+        archived = closure.state_change_details.state == 1  # EXECUTION_ARCHIVED
+        return archived and closure.phase == WF.RUNNING
+
+    eventually(both, "the event's state made again from the archived Execution")
+    # Folded (its delay made 0 here) into one object holding both.
+    server.backend.journal.settings = dataclasses.replace(
+        server.backend.journal.settings, fold_delay_seconds=0.0
+    )
+    eventually(server.backend.journal.idle, "the state folded")
+    folded = execution_object(kube_api, namespace, "j11")
+    assert (folded["spec"]["state"], folded["status"]["phase"]) == (
+        "EXECUTION_ARCHIVED",
+        "RUNNING",
+    )
+    p.workflow(WF.SUCCEEDED, 5)
+    assert p.get().closure.state_change_details.state == 1

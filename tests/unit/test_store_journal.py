@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pytest
@@ -10,7 +11,7 @@ from flyteidl.admin import project_pb2
 from kubernetes import client
 
 from flyteadmin.core.crmap.projects import ProjectCodec
-from flyteadmin.core.store import Collection, Stored
+from flyteadmin.core.store import ORIGIN_ANNOTATION, Collection, Stored
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -72,3 +73,106 @@ def test_a_relist_keeps_journal_states_newer_than_what_it_listed(records):
     assert records.get("q") is not None and records.pending_origin("q") == 110
     records._replace_all([obj(130, "running", origin=100)], list_rv=400)
     assert served(records) == ("running", 130, 0)
+
+
+# ---------------------------------------------------------------------------- replayed states
+# A kind other writers change too (Executions: the operator, TerminateExecution): its journal
+# states carry their change, made again from what such a writer wrote without seeing them.
+
+
+def run(value: project_pb2.Project) -> project_pb2.Project | None:
+    """The journaled change: refused (None) once the object was aborted."""
+    if "aborted" in value.description:
+        return None
+    return state(value.description + "+run")
+
+
+def test_a_write_that_did_not_see_a_journal_state_gets_its_change_made_again(records):
+    records._apply("ADDED", obj(90, "queued"))
+    assert records.overlay("p", state("queued+run"), 100, NOW, (90, run))
+    # Another writer, from the object at 90 (its origin says so): its change and the state's.
+    records._apply("MODIFIED", obj(150, "queued archived", origin=90))
+    assert served(records) == ("queued archived+run", 150, 100)
+    # The fold of the state made again lands: the object holds both.
+    records._apply("MODIFIED", obj(160, "queued archived+run", origin=100))
+    assert served(records) == ("queued archived+run", 160, 0)
+
+
+def test_a_write_that_saw_the_journal_state_replaces_it(records):
+    records._apply("ADDED", obj(90, "queued"))
+    records.overlay("p", state("queued+run"), 100, NOW, (90, run))
+    records._apply("MODIFIED", obj(150, "queued+run archived", origin=100))
+    assert served(records) == ("queued+run archived", 150, 0)
+
+
+def test_a_journal_state_seen_after_such_a_write_is_made_again_from_it(records):
+    records._apply("ADDED", obj(90, "queued"))
+    records._apply("MODIFIED", obj(150, "archived", origin=90))  # committed before the batch
+    assert records.overlay("p", state("queued+run"), 120, NOW, (90, run))
+    assert served(records) == ("archived+run", 150, 120)
+
+
+def test_a_journal_state_made_from_a_newer_object_than_the_cache_has_is_served_as_is(records):
+    records._apply("ADDED", obj(90, "queued"))
+    assert records.overlay("p", state("archived+run"), 200, NOW, (150, run))
+    records._apply("MODIFIED", obj(150, "archived", origin=90))  # what it was made from
+    assert served(records) == ("archived+run", 150, 200)
+
+
+def test_a_change_that_no_longer_applies_leaves_the_object(records):
+    records._apply("ADDED", obj(90, "queued"))
+    records.overlay("p", state("queued+run"), 100, NOW, (90, run))
+    records._apply("MODIFIED", obj(150, "aborted", origin=90))
+    assert served(records) == ("aborted", 150, 0)
+    # Seen again (another process's relist of the batch): still not applicable.
+    assert not records.overlay("p", state("queued+run"), 100, NOW, (90, run))
+    assert served(records) == ("aborted", 150, 0)
+
+
+def test_a_relist_makes_a_journal_state_again_from_what_it_listed(records):
+    records._apply("ADDED", obj(90, "queued"))
+    records.overlay("p", state("queued+run"), 100, NOW, (90, run))
+    records._replace_all([obj(150, "archived", origin=90)], list_rv=300)
+    assert served(records) == ("archived+run", 150, 100)
+    records._replace_all([obj(170, "aborted", origin=90)], list_rv=400)
+    assert served(records) == ("aborted", 170, 0)
+
+
+def test_an_edit_that_does_not_say_what_it_was_made_from_holds_no_journal_state(records):
+    records.stamps_origin = True  # as for Executions: every writer of ours says it
+    records._apply("ADDED", obj(90, "queued"))
+    records.overlay("p", state("queued+run"), 100, NOW, (90, run))
+    records._apply("MODIFIED", obj(150, "archived"))  # kubectl edit: no origin
+    assert served(records) == ("archived+run", 150, 100)
+    # Nor does the batch, seen again by a relist, lose to it.
+    records._replace_all([obj(150, "archived")], list_rv=300)
+    assert served(records) == ("archived+run", 150, 100)
+
+
+class _Echo:
+    """An API server that stores what it is sent, at resourceVersion 300."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+
+    async def request_sized(self, method: str, path: str, body: dict) -> tuple[dict, int]:
+        self.sent.append(body)
+        meta = {**body["metadata"], "resourceVersion": "300", "uid": "uid"}
+        return {**body, "metadata": {**meta, "creationTimestamp": "2026-01-01T00:00:00Z"}}, 10
+
+
+@pytest.mark.parametrize("journal_state", [False, True])
+def test_an_update_says_which_state_it_was_made_from(records, journal_state):
+    records._http = _Echo()  # type: ignore[assignment]
+    records.stamps_origin = True
+    records._apply("ADDED", obj(90, "queued", origin=40))
+    if journal_state:
+        records.overlay("p", state("queued+run"), 100, NOW, (90, run))
+    current = records.get("p")
+    assert current is not None
+    asyncio.run(records.update(current, state(current.value.description + " archived")))
+    (sent,) = records._http.sent  # type: ignore[attr-defined]
+    assert sent["metadata"]["resourceVersion"] == "90"
+    assert sent["metadata"]["annotations"][ORIGIN_ANNOTATION] == ("100" if journal_state else "40")
+    # It holds the journal state it was made from: that state is not served over it.
+    assert served(records) == (current.value.description + " archived", 300, 0)
