@@ -729,21 +729,18 @@ class Collection(Generic[T]):
             if event == "DELETED":
                 self._bury(stored.name, stored.resource_version)
                 self._remove(stored.name)
-            elif current is not None and self._pending.get(stored.name, 0) > self.holds_up_to(
-                stored
+            elif (
+                current is not None
+                and self._pending.get(stored.name, 0) > self.holds_up_to(stored)
+                # (None: the journal state's change does not apply to what the object became)
+                and (value := self._rebased(stored)) is not None
             ):
                 # The object's body does not hold the journal state served over it.
-                value = self._rebased(stored)
-                if value is not None:
-                    kept = (value, current.origin, stored, stored.created_at)
-                    self._put(served := _journal_state(stored.name, *kept))
-                    if value is current.value:
-                        return  # the value served is unchanged
-                    stored, event = served, "MODIFIED"
-                else:  # the journal state's change does not apply to what the object became
-                    self._pending.pop(stored.name, None)
-                    self._replays.pop(stored.name, None)
-                    self._put(stored)
+                kept = (value, current.origin, stored, stored.created_at)
+                self._put(served := _journal_state(stored.name, *kept))
+                if value is current.value:
+                    return  # the value served is unchanged
+                stored, event = served, "MODIFIED"
             else:
                 self._pending.pop(stored.name, None)
                 self._replays.pop(stored.name, None)
@@ -792,12 +789,16 @@ class Collection(Generic[T]):
                 return False
             if replay is not None:
                 based_on, rebase = replay
-                if current is not None and name not in self._pending:
-                    if current.resource_version > based_on:  # written since, without it
-                        rebased = rebase(current.value)
-                        if rebased is None:
-                            return False
-                        value, based_on = rebased, current.resource_version
+                # The object written since the state was made from it, without it:
+                if (
+                    current is not None
+                    and name not in self._pending
+                    and current.resource_version > based_on
+                ):
+                    rebased = rebase(current.value)
+                    if rebased is None:
+                        return False
+                    value, based_on = rebased, current.resource_version
                 self._replays[name] = (based_on, rebase)
             else:
                 self._replays.pop(name, None)

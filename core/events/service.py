@@ -121,7 +121,7 @@ class Events(DetailReads):
             offload = Offload(
                 outputs_uri=self._uri(ex.project, ex.domain, ex.name, "offloaded_outputs")
             )
-        workflow_events.apply(stored.value, event, offload)  # refuse before writing anything
+        checked = workflow_events.apply(stored.value, event, offload)  # refuse before writing
         await self._write(event, offload)
         records = self.executions.records
         async with self._serial(records, stored.name):
@@ -135,10 +135,14 @@ class Events(DetailReads):
                 and not records.pending_origin(stored.name)
             ):
                 # One journal state at a time: a second event while one waits is written
-                # into the object with it (so a replay is always one event).
-                value = workflow_events.apply(current.value, event)
-                field = workflow_events.replay_field(event)
-                replay = (current.resource_version, field, workflow_events.replayer(field))
+                # into the object with it (so a replay is always one event). The check's
+                # state is reused while it is still current, as in _store.
+                if current is stored:
+                    value = checked
+                else:
+                    value = workflow_events.apply(current.value, event, offload)
+                field, rebase = workflow_events.replay(event)
+                replay = (current.resource_version, field, rebase)
                 await self.journal.record(records, stored.name, value, False, replay)
                 return
             await records.mutate(

@@ -114,16 +114,26 @@ def journaled(event: event_pb2.WorkflowExecutionEvent) -> bool:
     return event.phase not in WORKFLOW_TERMINAL and not event.HasField("output_data")
 
 
-def replay_field(event: event_pb2.WorkflowExecutionEvent) -> dict[str, Any]:
-    """What a journal record keeps to apply ``event`` again (``replayer``)."""
-    return {"workflowEvent": base64.b64encode(event.SerializeToString()).decode()}
+Rebase = Callable[[ExecutionRecord], ExecutionRecord | None]
 
 
-def replayer(field: dict[str, Any]) -> Callable[[ExecutionRecord], ExecutionRecord | None]:
-    """The change a journaled event made, made again from another execution record (an
-    Execution written meanwhile by a writer that had not seen it); None where the event no
-    longer applies (e.g. the execution was aborted meanwhile)."""
-    event = event_pb2.WorkflowExecutionEvent.FromString(base64.b64decode(field["workflowEvent"]))
+def replay(event: event_pb2.WorkflowExecutionEvent) -> tuple[dict[str, Any], Rebase]:
+    """What a journal record keeps to apply ``event`` again (read back by ``replayer``), and
+    that change itself."""
+    return {"workflowEvent": base64.b64encode(event.SerializeToString()).decode()}, _rebase(event)
+
+
+def replayer(field: dict[str, Any]) -> Rebase:
+    """The change of a journaled event, from its record's replay field."""
+    return _rebase(
+        event_pb2.WorkflowExecutionEvent.FromString(base64.b64decode(field["workflowEvent"]))
+    )
+
+
+def _rebase(event: event_pb2.WorkflowExecutionEvent) -> Rebase:
+    """The change ``event`` made, made again from another execution record (an Execution
+    written meanwhile by a writer that had not seen it); None where the event no longer
+    applies (e.g. the execution was aborted meanwhile)."""
 
     def rebase(record: ExecutionRecord) -> ExecutionRecord | None:
         try:
