@@ -142,6 +142,7 @@ def test_another_server_serves_and_continues_from_the_journal(servers, kube_api,
     assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
     on_b.task_event("n0", 0, TASK.SUCCEEDED, 4)
     on_b.node("n0", NODE.SUCCEEDED, 5)
+    on_b.workflow(WF.SUCCEEDED, 6)  # supersedes A's RUNNING (else only its orphan fold ends it)
 
     for server in (a, b):
         eventually(server.backend.journal.idle, "both journals folded")
