@@ -101,6 +101,9 @@ class Backend:
         # Workflow events' states too; the operator and the API write Executions as well.
         self.journal.replayable(self.execution_records, workflow_events.replayer)
         self._journal_task: asyncio.Task[None] | None = None
+        # Read-your-writes across API-server workers (``share_writes``, ``barrier``).
+        self._watermarks: Watermarks | None = None
+        self._caught_up_with: tuple[int, ...] | None = None
         for records in (
             self.task_records,
             self.workflow_records,
@@ -224,12 +227,19 @@ class Backend:
         ``barrier`` wait for the others' (core/watermarks.py)."""
         for slot, collection in enumerate(self.collections):
             collection.share_writes(watermarks, slot)
+        self._watermarks = watermarks
 
     async def barrier(self, timeout: float = 2.0) -> None:
         """Wait until every cache has seen the writes other workers acknowledged before now.
         Nearly always immediate; past ``timeout`` the call goes on with what the cache has."""
+        if self._watermarks is None:
+            return
+        published = self._watermarks.others_published()
+        if published == self._caught_up_with:
+            return  # nothing acknowledged elsewhere since the caches last held it all
         lagging = [(c, v) for c in self.collections if (v := c.catch_up_version())]
         if not lagging:
+            self._caught_up_with = published
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -238,7 +248,9 @@ class Backend:
             remaining = max(0.0, deadline - loop.time())
             if not await collection.wait_seen(version, remaining):
                 behind.append(collection.kind.plural)
-        if behind:
+        if not behind:
+            self._caught_up_with = published
+        else:
             log.warning(
                 "caches of %s still behind other workers after %.1fs; serving anyway",
                 ", ".join(behind),

@@ -13,6 +13,11 @@ kind's watch delivers its events in that order, so "my watch of kind K has passe
 means "every write of K up to r is in my cache". The wait is usually nothing or a millisecond
 (watch latency); it is bounded, and after the bound the call is served anyway (logged), never
 failed.
+
+Each row also counts its worker's publications. A worker that found its caches up to date
+remembers the other rows' counts; while they have not changed, no other worker acknowledged a
+write since, and the per-kind check is skipped (one read of a counter per worker instead of one
+per kind and worker: about 15 µs of every call, 4% of a GetProject's CPU).
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ class Watermarks:
 
     def __init__(self, path: Path, workers: int, kinds: int, *, create: bool = False) -> None:
         self.path, self.workers, self.kinds = Path(path), workers, kinds
-        size = workers * kinds * _SLOT.size
+        self._row = kinds + 1  # the kinds' revisions, then the count of publications
+        size = workers * self._row * _SLOT.size
         if create:
             self.path.write_bytes(bytes(size))
         fd = os.open(self.path, os.O_RDWR)
@@ -43,18 +49,30 @@ class Watermarks:
 
     def publish(self, kind: int, revision: int) -> None:
         """This worker wrote ``kind`` at ``revision`` (keeps the maximum)."""
-        offset = (self.worker * self.kinds + kind) * _SLOT.size
+        offset = (self.worker * self._row + kind) * _SLOT.size
         if revision > _SLOT.unpack_from(self._map, offset)[0]:
             _SLOT.pack_into(self._map, offset, revision)
+            # Counted after the revision is in place, and before the write is acknowledged.
+            count = (self.worker * self._row + self.kinds) * _SLOT.size
+            _SLOT.pack_into(self._map, count, _SLOT.unpack_from(self._map, count)[0] + 1)
 
     def others(self, kind: int) -> int:
         """The highest revision of ``kind`` that any other worker published."""
         best = 0
         for worker in range(self.workers):
             if worker != self.worker:
-                offset = (worker * self.kinds + kind) * _SLOT.size
+                offset = (worker * self._row + kind) * _SLOT.size
                 best = max(best, _SLOT.unpack_from(self._map, offset)[0])
         return best
+
+    def others_published(self) -> tuple[int, ...]:
+        """How many times each other worker has published so far: unchanged means no other
+        worker acknowledged a write since."""
+        return tuple(
+            _SLOT.unpack_from(self._map, (worker * self._row + self.kinds) * _SLOT.size)[0]
+            for worker in range(self.workers)
+            if worker != self.worker
+        )
 
     def close(self) -> None:
         self._map.close()

@@ -7,10 +7,10 @@ Kopf settings chosen (docs/operator.md explains them):
   peering: operators that see each other with the same priority all pause, which guards against
   an accidental second operator (a rollout overlap, a developer's local run) but is not leader
   election, so the supported layout is one replica (the chart enforces it);
-- no persistence is used by the handlers (``on.event`` + a plain resync loop over the core's
-  project cache), so Kopf adds no annotations and no finalizers to our resources; nor a diff
-  base (``NoDiffBase``): Kopf deep-copies every object on every event to diff it for
-  on.create/update handlers, and we have none.
+- no persistence is used by the handlers (``on.event``; projects follow the core's project
+  cache, plus a plain resync loop), so Kopf adds no annotations and no finalizers to our
+  resources; nor a diff base (``NoDiffBase``): Kopf deep-copies every object on every event to
+  diff it for on.create/update handlers, and we have none.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from flyteadmin.operator import cluster_resources, clusters, notifications
 from flyteadmin.operator.archiver import run_archiver
 from flyteadmin.operator.context import OperatorContext
 from flyteadmin.operator.handlers import (
-    register,
+    follow_projects,
     register_executions,
     resync_executions,
     resync_projects,
@@ -56,7 +56,6 @@ class NoDiffBase(kopf.DiffBaseStorage):
 
 def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    register(registry, ctx)
     register_executions(registry, ctx)
     notifications.register(registry, ctx)
     cluster_resources.register(registry, ctx)
@@ -127,6 +126,7 @@ async def run_operator(
     await backend.start()
     # Plain loops beside Kopf's handlers (one line per component).
     loops = [
+        follow_projects(ctx, backend.project_records),
         resync_projects(ctx, backend.project_records),
         resync_executions(ctx),
         cluster_resources.run(ctx),

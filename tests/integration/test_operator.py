@@ -111,3 +111,42 @@ def test_restarted_operator_adopts_existing_state_idempotently(op_settings, back
         "flyteadmin.io", "v1alpha1", op_settings.kubernetes.namespace, "projects", "web"
     )
     assert not body["metadata"].get("finalizers")
+
+
+@pytest.mark.parametrize("existing", [1, 20], ids=["one-project", "a-burst"])
+def test_projects_are_followed_at_once_without_the_resync(op_settings, backend, kube_api, existing):
+    """The operator follows the core's project cache: projects there at start (one, or more
+    than a burst, which lists the namespaces first) and projects registered or archived later
+    get their namespaces at once, with the periodic resync an hour away."""
+    backend, loop = backend
+    settings = dataclasses.replace(
+        op_settings, operator=dataclasses.replace(op_settings.operator, resync_seconds=3600.0)
+    )
+    template = settings.operator.namespace_template
+    domains = settings.domain_ids()
+    early = [f"early{i}" for i in range(existing)]
+    kept = namespace_for(template, early[-1], "production")  # a user's namespace, adopted
+    client.CoreV1Api(kube_api).create_namespace({"metadata": {"name": kept, "labels": {"x": "y"}}})
+    for project in early:
+        request = project_pb2.ProjectRegisterRequest(project=Project(id=project, name=project))
+        loop.call(backend.projects.register(request))
+    operator = RunningOperator(settings)
+    try:
+        for project in early:
+            for domain in domains:
+                name = namespace_for(template, project, domain)
+                eventually(lambda n=name: (labels_of(kube_api, n) or {}).get(MANAGED) == "true")
+        assert labels_of(kube_api, kept)["x"] == "y"
+
+        request = project_pb2.ProjectRegisterRequest(project=Project(id="late", name="late"))
+        loop.call(backend.projects.register(request))
+        for domain in domains:
+            name = namespace_for(template, "late", domain)
+            eventually(lambda n=name: (labels_of(kube_api, n) or {}).get(MANAGED) == "true")
+
+        loop.call(backend.projects.update(Project(id="late", state=Project.ARCHIVED)))
+        for domain in domains:
+            name = namespace_for(template, "late", domain)
+            eventually(lambda n=name: MANAGED not in (labels_of(kube_api, n) or {MANAGED: 1}))
+    finally:
+        operator.stop()
