@@ -4,13 +4,15 @@
 # times, alternating, so that the machine's drift hits both alike. Run from the project root
 # (its .venv runs both: each checkout's code is put first on PYTHONPATH, through a folder that
 # holds only its `flyteadmin` package, because a checkout's `operator/` folder would shadow the
-# standard library's module). Prints bench.event_waves' total line per run.
+# standard library's module). Prints the benchmark's last two lines per run. BENCH names another
+# benchmark module with its options, e.g. BENCH="bench.registration_waves --count 2000".
 #
 #     bash bench/event_ab.sh A_CHECKOUT B_CHECKOUT [ROUNDS=3] [WAVES=5]
 #
 # e.g. `git worktree add /tmp/base HEAD~1` and `bash bench/event_ab.sh /tmp/base . 3 5`.
 set -euo pipefail
 A=$(cd "$1" && pwd); B=$(cd "$2" && pwd); ROUNDS=${3:-3}; WAVES=${4:-5}
+read -r -a BENCH <<< "${BENCH:-bench.event_waves --waves $WAVES}"
 ANCHOR=${ANCHOR:-../shared/anchor}
 export ANCHOR_RUN=${ANCHOR_RUN:-/tmp/event-ab-run}
 PATHS=$(mktemp -d)
@@ -20,7 +22,7 @@ ln -s "$A/flyteadmin" "$PATHS/A/flyteadmin"; ln -s "$B/flyteadmin" "$PATHS/B/fly
 for round in $(seq 1 "$ROUNDS"); do
   for side in A B; do
     PYTHONPATH="$PATHS/$side" "$ANCHOR/project_start.sh" > /dev/null
-    echo "$side ($round): $(.venv/bin/python -m bench.event_waves --waves "$WAVES" | tail -2 | tr '\n' ' ')"
+    echo "$side ($round): $(.venv/bin/python -m "${BENCH[@]}" | tail -2 | tr '\n' ' ')"
     "$ANCHOR/project_stop.sh" > /dev/null 2>&1
     sleep 2
   done
