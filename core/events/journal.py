@@ -123,7 +123,8 @@ class Journal:
         self._locks: dict[Key, tuple[asyncio.Lock, list[int]]] = {}  # lock, holders+waiters
         self._unfolded: dict[Key, _Unfolded] = {}
         self._live: dict[str, _Batch] = {}  # batch name -> what it holds
-        self._retired: list[tuple[float, Key, int]] = []
+        # In the order they were retired (monotonic times), so the due ones are at the left.
+        self._retired: collections.deque[tuple[float, Key, int]] = collections.deque()
         self._guard = threading.Lock()  # _live and _retired change on the watch thread too
         # Batches whose create failed without saying whether it was stored (e.g. a timeout):
         # if the watch shows one, its states are served and folded here like any other.
@@ -403,9 +404,10 @@ class Journal:
         superseded: normally this process's watch of the objects shows it within
         milliseconds. One still served from that batch after a grace is read from the API
         server (after a relist, the object may have been written and deleted meanwhile)."""
+        due = []
         with self._guard:
-            due = [e for e in self._retired if now - e[0] >= RETIRED_GRACE_SECONDS]
-            self._retired = [e for e in self._retired if now - e[0] < RETIRED_GRACE_SECONDS]
+            while self._retired and now - self._retired[0][0] >= RETIRED_GRACE_SECONDS:
+                due.append(self._retired.popleft())
         for _, key, origin in due:
             if self._pending(key) == origin:
                 await self.targets[key[0]].drop_journal_state(key[1], origin)

@@ -10,7 +10,11 @@ import pytest
 from flyteidl.admin import project_pb2
 from kubernetes import client
 
+from flyteadmin.core import kube
+from flyteadmin.core.config import JournalSettings
+from flyteadmin.core.crmap.event_batches import EventBatchCodec
 from flyteadmin.core.crmap.projects import ProjectCodec
+from flyteadmin.core.events.journal import RETIRED_GRACE_SECONDS, Journal
 from flyteadmin.core.store import ORIGIN_ANNOTATION, Collection, Stored
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -176,3 +180,34 @@ def test_an_update_says_which_state_it_was_made_from(records, journal_state):
     assert sent["metadata"]["annotations"][ORIGIN_ANNOTATION] == ("100" if journal_state else "40")
     # It holds the journal state it was made from: that state is not served over it.
     assert served(records) == (current.value.description + " archived", 300, 0)
+
+
+class _Gone:
+    """An API server where every object was deleted."""
+
+    async def request_sized(self, method: str, path: str, body: object = None) -> None:
+        raise kube.KubeError(404, "gone")
+
+
+def test_states_of_retired_batches_are_dropped_once_their_grace_is_over(records):
+    """Another process deleted the batches these states came from, and no object holding them
+    was seen: after the grace each is read from the API server (here: gone), in the order
+    the batches went, and a state served from a newer batch meanwhile is kept."""
+    records._http = _Gone()  # type: ignore[assignment]
+    batches = Collection(client.ApiClient(), "ns", EventBatchCodec(), http=None)  # type: ignore[arg-type]
+    journal = Journal(batches, [records], JournalSettings())
+    names = ("a", "b", "c")
+    for n, name in enumerate(names):
+        assert records.overlay(name, project_pb2.Project(id=name), 100 + n, NOW)
+    t0 = 1000.0
+    journal._retired.extend((t0 + n, ("Project", name), 100 + n) for n, name in enumerate(names))
+    assert records.overlay("b", project_pb2.Project(id="b", name="newer"), 200, NOW)
+
+    asyncio.run(journal._check_retired(t0 + RETIRED_GRACE_SECONDS + 0.5))  # "a" only is due
+    assert records.get("a") is None and records.get("c") is not None
+    assert [key for _, key, _ in journal._retired] == [("Project", "b"), ("Project", "c")]
+
+    asyncio.run(journal._check_retired(t0 + RETIRED_GRACE_SECONDS + 10))
+    assert records.get("c") is None and not journal._retired
+    newer = records.get("b")  # its state came from a newer batch: still served
+    assert newer is not None and newer.value.name == "newer"
