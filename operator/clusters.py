@@ -13,7 +13,7 @@ from flyteadmin.core.cluster_targets import Target
 from flyteadmin.core.executions.launch import cluster_of
 from flyteadmin.operator import cluster_resources
 from flyteadmin.operator.context import OperatorContext
-from flyteadmin.operator.handlers import launcher, namespace_listings, reconcile_project
+from flyteadmin.operator.handlers import launcher, namespace_listings, reconcile_projects
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +21,7 @@ log = logging.getLogger(__name__)
 async def catch_up(ctx: OperatorContext, target: Target) -> None:
     if target in ctx.targets.namespace_targets():
         listings = await namespace_listings(ctx, [target])
-        for stored in ctx.backend.project_records.values():
-            try:
-                await reconcile_project(ctx, stored.value, [target], listings)
-            except Exception as exc:  # noqa: BLE001 - the periodic resync retries
-                log.warning("namespaces of project %s: %s", stored.name, exc)
+        await reconcile_projects(ctx, ctx.backend.project_records.values(), [target], listings)
     sync = cluster_resources.controller(ctx)
     if sync.enabled and target in ctx.targets.resource_targets():
         await sync.sync(clusters=[target.name], force=True)

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 import kopf
 from aiolimiter import AsyncLimiter
@@ -156,15 +156,26 @@ async def follow_projects(ctx: OperatorContext, projects: Collection[project_pb2
         batch = list(waiting)
         waiting.clear()
         listings = await namespace_listings(ctx) if len(batch) > _LISTED_BURST else None
-        for name in batch:
-            stored = projects.get(name)
-            if stored is None:
-                continue  # deleted meanwhile
-            try:
-                with metrics.reconciling("project_namespaces"):
-                    await reconcile_project(ctx, stored.value, listings=listings)
-            except Exception as exc:  # noqa: BLE001 - the periodic resync retries; report it
-                log.warning("namespaces of project %s: %s", name, exc)
+        # Each read when its turn comes (a round is paced); one deleted meanwhile is skipped.
+        current = (stored for name in batch if (stored := projects.get(name)) is not None)
+        await reconcile_projects(ctx, current, listings=listings, handler="project_namespaces")
+
+
+async def reconcile_projects(
+    ctx: OperatorContext,
+    projects: Iterable[Stored[project_pb2.Project]],
+    targets: list[Target] | None = None,
+    listings: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None,
+    handler: str | None = None,
+) -> None:
+    """``reconcile_project`` for each project in turn; a failure is logged per project (the
+    periodic resync retries it). ``handler``: count each as a run of that operator handler."""
+    for stored in projects:
+        try:
+            with metrics.reconciling(handler) if handler else contextlib.nullcontext():
+                await reconcile_project(ctx, stored.value, targets, listings)
+        except Exception as exc:  # noqa: BLE001 - one project must not stop the others
+            log.warning("namespaces of project %s: %s", stored.name, exc)
 
 
 def launcher(ctx: OperatorContext) -> Launcher:
@@ -223,8 +234,4 @@ async def resync_projects(ctx: OperatorContext, projects: Collection[project_pb2
         await asyncio.sleep(ctx.settings.operator.resync_seconds)
         with metrics.resync("projects"):
             listings = await namespace_listings(ctx)
-            for stored in projects.values():
-                try:
-                    await reconcile_project(ctx, stored.value, listings=listings)
-                except Exception as exc:  # noqa: BLE001 - one project must not stop others
-                    log.warning("resync of project %s: %s", stored.name, exc)
+            await reconcile_projects(ctx, projects.values(), listings=listings)

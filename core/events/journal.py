@@ -182,10 +182,10 @@ class Journal:
             body[REPLAY] = {**replay[1], "basedOn": replay[0]}
         text = json.dumps(body, separators=(",", ":"))
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        pending = _Pending(collection, name, value, text, execution, terminal, future)
-        if replay is not None:
-            pending.replay = (replay[0], replay[2])
-        self._queue.append(pending)
+        rebase = None if replay is None else (replay[0], replay[2])
+        self._queue.append(
+            _Pending(collection, name, value, text, execution, terminal, future, rebase)
+        )
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return await future
