@@ -16,13 +16,13 @@ from aiohttp.typedefs import Middleware
 from google.protobuf.message import Message
 
 from flyteadmin.api_server.auth.authentication import Authenticator
-from flyteadmin.api_server.auth.grpc_interceptor import AuthInterceptor
+from flyteadmin.api_server.auth.grpc_authentication import authenticating
 from flyteadmin.api_server.auth.http_middleware import auth_middleware, oauth2_routes
 from flyteadmin.api_server.context import CallContext, Handler
 from flyteadmin.api_server.gateway import build_http_app
 from flyteadmin.api_server.grpc_server import build_grpc_server, mark_serving
 from flyteadmin.api_server.services import build_registry
-from flyteadmin.api_server.telemetry import TelemetryInterceptor, observe, telemetry_middleware
+from flyteadmin.api_server.telemetry import grpc_telemetry, observe, telemetry_middleware
 from flyteadmin.core.auth.runtime import build_auth
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.config import Settings
@@ -89,8 +89,8 @@ class ApiServer:
             self.registry,
             address=f"{server.host}:{server.grpc_port}",
             reflection_on=server.grpc_reflection,
-            interceptors=[TelemetryInterceptor()]
-            + ([AuthInterceptor(authenticator)] if authenticator else []),
+            decorations=[grpc_telemetry]
+            + ([authenticating(authenticator)] if authenticator else []),
             max_message_bytes=server.max_message_bytes,
             reuse_port=self._shared_ports,
         )

@@ -15,7 +15,7 @@ import importlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -29,7 +29,8 @@ from flyteadmin.api_server.routes import SERVICES
 from flyteadmin.api_server.unary import (
     AioContext,
     Behaviour,
-    Continuation,
+    DecoratingServer,
+    Decoration,
     Deserializer,
     MethodHandler,
     behaviour_of,
@@ -126,22 +127,18 @@ def _refusing_undecodable(behavior: Behaviour) -> Behaviour:
     return method
 
 
-class DecodeErrors(grpc.aio.ServerInterceptor):
-    """INVALID_ARGUMENT for request bytes that are not the method's message (garbage, a
-    truncated message, invalid UTF-8 in a string), instead of grpcio's UNKNOWN."""
-
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> MethodHandler | None:
-        handler = await continuation(handler_call_details)
-        inner = behaviour_of(handler) if handler is not None else None
-        if handler is None or inner is None or handler.request_deserializer is None:
-            return handler
-        return rebuilt(
-            handler,
-            _refusing_undecodable(inner),
-            deserializer=_lenient(handler.request_deserializer),
-        )
+def decode_errors(method: str, handler: MethodHandler) -> MethodHandler:
+    """The decoration that answers INVALID_ARGUMENT for request bytes that are not the method's
+    message (garbage, a truncated message, invalid UTF-8 in a string), instead of grpcio's
+    UNKNOWN."""
+    inner = behaviour_of(handler)
+    if inner is None or handler.request_deserializer is None:
+        return handler
+    return rebuilt(
+        handler,
+        _refusing_undecodable(inner),
+        deserializer=_lenient(handler.request_deserializer),
+    )
 
 
 def _adapt(full_method: str, handler: Handler) -> Callable[[Any, Any, AioContext], Awaitable[Any]]:
@@ -179,11 +176,12 @@ def build_grpc_server(
     *,
     address: str,
     reflection_on: bool = True,
-    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    decorations: Sequence[Decoration] = (),
     max_message_bytes: int = 64 * 1024 * 1024,
     reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
     """Create the server bound to ``address`` (host:port, port 0 picks one); returns the port.
+    ``decorations`` (api_server/unary.py) apply to every unary method, the first outermost.
 
     SO_REUSEPORT only when asked (API-server workers share a port): grpcio turns it on by
     default, which would let a second server on the same port take half the connections."""
@@ -192,12 +190,14 @@ def build_grpc_server(
         *message_options(max_message_bytes),
         ("grpc.so_reuseport", 1 if reuse_port else 0),
     ]
-    server = grpc.aio.server(options=options, interceptors=[*interceptors, DecodeErrors()])
+    server = grpc.aio.server(options=options)
+    # Registration functions call only what DecoratingServer has of a server.
+    decorating = cast(grpc.aio.Server, DecoratingServer(server, [*decorations, decode_errors]))
     for service in SERVICES:
         servicer, add = _servicer(service, registry)
-        add(servicer, server)
+        add(servicer, decorating)
     health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, decorating)
     names = [s.full_name for s in SERVICES] + [
         health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
     ]

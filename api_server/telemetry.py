@@ -1,10 +1,11 @@
 """What both doors record about every RPC: a request id, metrics, an access log line, a trace.
 
-- ``TelemetryInterceptor`` (gRPC, the outermost interceptor) and ``telemetry_middleware`` (HTTP,
-  before authentication) give each call a request id (the caller's ``x-request-id``, else a new
-  one), return it (gRPC trailing metadata, HTTP header ``X-Request-Id``), put a
-  ``core.logs.RequestContext`` in place for the call's log lines, count and time the call
-  (core/metrics.py), write one access log line, and open a span when tracing is on.
+- ``grpc_telemetry`` (gRPC, the outermost decoration of each method) and
+  ``telemetry_middleware`` (HTTP, before authentication) give each call a request id (the
+  caller's ``x-request-id``, else a new one), return it (gRPC trailing metadata, HTTP header
+  ``X-Request-Id``), put a ``core.logs.RequestContext`` in place for the call's log lines,
+  count and time the call (core/metrics.py), write one access log line, and open a span when
+  tracing is on.
 - ``observe`` wraps every handler of the registry, which both doors call: it fills in the RPC,
   project, domain and execution of the context from the request (and the response, e.g.
   CreateExecution's new id), and records the status code a handler fails with.
@@ -38,7 +39,6 @@ from flyteadmin.api_server.gateway import HTTP_STATUS
 from flyteadmin.api_server.routes import TABLE, descriptor_of
 from flyteadmin.api_server.unary import (
     AioContext,
-    Continuation,
     MethodHandler,
     behaviour_of,
     rebuilt,
@@ -103,60 +103,52 @@ def _finish(
 # ---------------------------------------------------------------------------- gRPC
 
 
-class TelemetryInterceptor(grpc.aio.ServerInterceptor):
-    """Request id, metrics, access log and span of every unary RPC (flyteidl's and health's;
-    reflection streams are left alone)."""
+def grpc_telemetry(full_method: str, handler: MethodHandler) -> MethodHandler:
+    """The decoration (api_server/unary.py) that gives every unary RPC, flyteidl's and health's,
+    its request id, metrics, access log line and span; reflection streams are left alone."""
+    inner = behaviour_of(handler)
+    if inner is None:
+        return handler
+    service, method = _split(full_method)
+    labels = (service, method, GRPC)
+    deserialize, serialize = handler.request_deserializer, handler.response_serializer
 
-    async def intercept_service(
-        self,
-        continuation: Continuation,
-        details: grpc.HandlerCallDetails,
-    ) -> MethodHandler | None:
-        handler = await continuation(details)
-        inner = behaviour_of(handler) if handler is not None else None
-        if handler is None or inner is None:
-            return handler
-        full_method = details.method
-        service, method = _split(full_method)
-        labels = (service, method, GRPC)
-        metadata = metadata_of(details.invocation_metadata)
-        deserialize, serialize = handler.request_deserializer, handler.response_serializer
+    # Sizes come from the bytes grpc reads and writes, so nothing is serialized twice.
+    def read(data: bytes) -> Any:
+        metrics.rpc_request_bytes(service, method, GRPC, len(data))
+        return deserialize(data) if deserialize else data
 
-        # Sizes come from the bytes grpc reads and writes, so nothing is serialized twice.
-        def read(data: bytes) -> Any:
-            metrics.rpc_request_bytes(service, method, GRPC, len(data))
-            return deserialize(data) if deserialize else data
+    def write(message: Any) -> bytes:
+        data = serialize(message) if serialize else message
+        metrics.rpc_response_bytes(service, method, GRPC, len(data))
+        return data
 
-        def write(message: Any) -> bytes:
-            data = serialize(message) if serialize else message
-            metrics.rpc_response_bytes(service, method, GRPC, len(data))
-            return data
+    async def behaviour(request: Any, context: AioContext) -> Any:
+        metadata = metadata_of(context.invocation_metadata())
+        call = RequestContext(request_id(metadata.get(REQUEST_ID_KEY)), rpc=full_method[1:])
+        token = REQUEST.set(call)
+        metrics.rpc_started(GRPC)
+        started, code = time.monotonic(), "OK"
+        with tracing.rpc_span(service, method, GRPC, metadata) as span:
+            try:
+                # In the trailers: they cost no extra write (initial metadata would). A
+                # failed call's status carries it too (grpc_server.status_of).
+                context.set_trailing_metadata(((REQUEST_ID_KEY, call.request_id),))
+                return await inner(request, context)
+            except asyncio.CancelledError:
+                code = "CANCELLED"  # the caller went away
+                raise
+            except BaseException:
+                code = "INTERNAL"  # unless the call was aborted with a status (below)
+                raise
+            finally:
+                aborted = context.code()  # None unless aborted (every error is an abort)
+                if isinstance(aborted, grpc.StatusCode):
+                    code = aborted.name
+                _finish(call, labels, code, started, span)
+                REQUEST.reset(token)
 
-        async def behaviour(request: Any, context: AioContext) -> Any:
-            call = RequestContext(request_id(metadata.get(REQUEST_ID_KEY)), rpc=full_method[1:])
-            token = REQUEST.set(call)
-            metrics.rpc_started(GRPC)
-            started, code = time.monotonic(), "OK"
-            with tracing.rpc_span(service, method, GRPC, metadata) as span:
-                try:
-                    # In the trailers: they cost no extra write (initial metadata would). A
-                    # failed call's status carries it too (grpc_server.status_of).
-                    context.set_trailing_metadata(((REQUEST_ID_KEY, call.request_id),))
-                    return await inner(request, context)
-                except asyncio.CancelledError:
-                    code = "CANCELLED"  # the caller went away
-                    raise
-                except BaseException:
-                    code = "INTERNAL"  # unless the call was aborted with a status (below)
-                    raise
-                finally:
-                    aborted = context.code()  # None unless aborted (every error is an abort)
-                    if isinstance(aborted, grpc.StatusCode):
-                        code = aborted.name
-                    _finish(call, labels, code, started, span)
-                    REQUEST.reset(token)
-
-        return rebuilt(handler, behaviour, deserializer=read, serializer=write)
+    return rebuilt(handler, behaviour, deserializer=read, serializer=write)
 
 
 # ---------------------------------------------------------------------------- HTTP

@@ -5,7 +5,8 @@
 # (its .venv runs both: each checkout's code is put first on PYTHONPATH, through a folder that
 # holds only its `flyteadmin` package, because a checkout's `operator/` folder would shadow the
 # standard library's module). Prints the benchmark's last two lines per run. BENCH names another
-# benchmark module with its options, e.g. BENCH="bench.registration_waves --count 2000".
+# benchmark module with its options, e.g. BENCH="bench.registration_waves --count 2000", and
+# TAIL how many of its last lines to print (2).
 #
 #     bash bench/event_ab.sh A_CHECKOUT B_CHECKOUT [ROUNDS=3] [WAVES=5]
 #
@@ -22,8 +23,11 @@ ln -s "$A/flyteadmin" "$PATHS/A/flyteadmin"; ln -s "$B/flyteadmin" "$PATHS/B/fly
 for round in $(seq 1 "$ROUNDS"); do
   for side in A B; do
     PYTHONPATH="$PATHS/$side" "$ANCHOR/project_start.sh" > /dev/null
-    echo "$side ($round): $(.venv/bin/python -m "${BENCH[@]}" | tail -2 | tr '\n' ' ')"
+    echo "$side ($round): $(.venv/bin/python -m "${BENCH[@]}" | tail -"${TAIL:-2}" | tr '\n' ' ')"
     "$ANCHOR/project_stop.sh" > /dev/null 2>&1
+    # The next stack binds the same ports: wait until this one's workers have let them go.
+    while ss -ltnH "( sport = :${PROJ_GRPC_PORT:-38089} or sport = :${PROJ_HTTP_PORT:-38088} )" \
+        | grep -q .; do sleep 1; done
     sleep 2
   done
 done

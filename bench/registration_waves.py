@@ -1,12 +1,16 @@
-"""RegisterProject and CreateTask against a running server, and the CPU every process spent.
+"""RegisterProject, CreateTask and GetProject against a running server, and the CPU every
+process spent.
 
-Sends ``--count`` RegisterProject calls (unique ids) and then ``--count`` CreateTask calls (the
-anchor's task, unique versions of one name), each from 16 clients over 16 channels as
+Sends ``--count`` RegisterProject calls (unique ids), ``--count`` CreateTask calls (the
+anchor's task, unique versions of one name) and ``--count`` GetProject calls (one project, so a
+read with no write behind it: the per-call cost of the gRPC door), each from 16 clients over 16
+channels as
 ../shared/anchor/bench_admin.py does, and prints the rate and the CPU per call of kube-apiserver,
 etcd, the API-server workers and the dev process (operator and supervisor), read from /proc over
 each phase only (bench.event_waves has the grouping). Prints figures; asserts nothing.
 
     .venv/bin/python -m bench.registration_waves [--endpoint 127.0.0.1:38089] [--count 2000]
+        [--only projects|tasks|gets]
 
 Against the anchor's stack (``ANCHOR_RUN=/tmp/ar ../shared/anchor/project_start.sh``).
 """
@@ -79,10 +83,15 @@ async def run(endpoint: str, count: int, only: str) -> None:
         request = anchor.task_request(project, anchor.TASK_NAME, f"v{n:06d}")
         return stub.CreateTask(request, timeout=60)
 
+    def get_project(stub: admin_pb2_grpc.AdminServiceStub, n: int) -> Awaitable[object]:
+        return stub.GetProject(project_pb2.ProjectGetRequest(id=project), timeout=60)
+
     if only in ("", "projects"):
         await _phase("RegisterProject", stubs, count, register)
     if only in ("", "tasks"):
         await _phase("CreateTask", stubs, count, create_task)
+    if only in ("", "gets"):
+        await _phase("GetProject", stubs, count, get_project)
     for channel in channels:
         await channel.close()
 
@@ -91,7 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--endpoint", default="127.0.0.1:38089")
     parser.add_argument("--count", type=int, default=2000)
-    parser.add_argument("--only", choices=("projects", "tasks"), default="")
+    parser.add_argument("--only", choices=("projects", "tasks", "gets"), default="")
     args = parser.parse_args()
     asyncio.run(run(args.endpoint, args.count, args.only))
 

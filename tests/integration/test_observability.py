@@ -24,6 +24,7 @@ import yaml
 from flyteidl.admin import execution_pb2, project_pb2
 from flyteidl.core import identifier_pb2
 from flyteidl.service import admin_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -35,6 +36,7 @@ from tests.scrape import Page, fetch, scrape
 from tests.waiting import eventually
 
 ADMIN = "flyteidl.service.AdminService"
+HEALTH = "grpc.health.v1.Health"
 
 
 @contextlib.contextmanager
@@ -91,6 +93,8 @@ def test_grpc_and_http_calls_are_counted_timed_and_sized_with_bounded_labels(set
         with pytest.raises(grpc.RpcError) as missing:
             stub.GetProject(project_pb2.ProjectGetRequest(id=f"{project}-missing"))
         assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+        # grpc's health service is registered by method (not a generic handler): counted too.
+        health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
         # HTTP: the same kinds of calls through the gateway.
         status, _, _ = http_call(server.http_port, "/api/v1/projects")
         assert status == 200
@@ -110,6 +114,7 @@ def test_grpc_and_http_calls_are_counted_timed_and_sized_with_bounded_labels(set
     rpc = "flyteadmin_rpc_requests_total"
     assert delta(before, after, rpc, method="RegisterProject", transport="grpc", code="OK") == 1
     assert delta(before, after, rpc, method="GetProject", transport="grpc", code="NOT_FOUND") == 1
+    assert delta(before, after, rpc, service=HEALTH, method="Check", code="OK") == 1
     assert delta(before, after, rpc, method="ListProjects", transport="http", code="OK") == 1
     assert delta(before, after, rpc, method="GetProject", transport="http", code="NOT_FOUND") == 1
     assert delta(before, after, rpc, service="http", method="-", code="NOT_FOUND") == 1

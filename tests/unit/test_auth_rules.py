@@ -18,7 +18,7 @@ from flyteadmin.api_server.auth.authorization import (
     Rule,
     locate,
 )
-from flyteadmin.api_server.auth.grpc_interceptor import guarded
+from flyteadmin.api_server.auth.grpc_authentication import guarded
 from flyteadmin.api_server.auth.http_middleware import is_open
 from flyteadmin.api_server.routes import SERVICES
 from flyteadmin.core import crds
