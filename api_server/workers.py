@@ -68,10 +68,11 @@ def _exit_with_parent() -> None:
 def _run_worker(spec: _Spec, ready: Connection) -> None:
     """A worker process: one ApiServer until SIGTERM/SIGINT."""
     _exit_with_parent()
-    from flyteadmin.core import logs, tracing
+    from flyteadmin.core import heap, logs, tracing
 
     logs.configure(spec.settings.logging, logging.getLevelName(spec.log_level), worker=spec.index)
     tracing.configure(spec.settings.tracing, "flyteadmin-api-server")
+    heap.manage(spec.settings.freeze_caches)
     event_loop.run(_serve(spec, ready), spec.settings.event_loop)
 
 

@@ -16,7 +16,7 @@ from flyteidl.admin import launch_plan_pb2, matchable_resource_pb2
 from flyteidl.core import identifier_pb2
 from kubernetes import client
 
-from flyteadmin.core import kube, metrics
+from flyteadmin.core import heap, kube, metrics
 from flyteadmin.core.attributes import Attributes
 from flyteadmin.core.blobstore import GcsBlobStore
 from flyteadmin.core.budget import StorageBudget, follow_database_size
@@ -283,6 +283,7 @@ class Backend:
                     f"the {collection.kind.plural} cache did not sync within {timeout}s: is "
                     f"the namespace {collection.namespace!r} there and are the CRDs installed?"
                 )
+        heap.caches_loaded()
 
     def fold_journal(self) -> None:
         """Run the journal's fold in this process (the API server's: it writes events)."""

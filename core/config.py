@@ -631,6 +631,10 @@ class Settings:
     """The system-wide domains every project has."""
     event_loop: str = "uvloop"
     """The event loop of every process: `uvloop` or `asyncio` (core/event_loop.py)."""
+    freeze_caches: bool = True
+    """Keep the loaded watch caches, and what survives each full garbage collection, out of
+    Python's collector (core/heap.py): its full passes stay short however large the store.
+    `false`: Python's defaults."""
 
     def __post_init__(self) -> None:
         if self.event_loop not in LOOPS:

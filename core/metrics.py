@@ -402,6 +402,32 @@ def blob_call(operation: str, outcome: str, seconds: float) -> None:
     _of(BLOB_DURATION, operation).observe(seconds)
 
 
+# ---------------------------------------------------------------------------- the heap
+
+GC_PASSES = Histogram(
+    "flyteadmin_gc_pass_seconds",
+    "Passes of Python's cyclic garbage collector, by generation: each holds the process's GIL "
+    "throughout (core/heap.py).",
+    ["generation"],
+    buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+GC_FROZEN = Gauge(
+    "flyteadmin_gc_frozen_objects",
+    "Objects the collector no longer visits (core/heap.py): cached entities, and any cyclic "
+    "garbage frozen with them.",
+    multiprocess_mode="livesum",
+)
+_GENERATIONS = ("0", "1", "2")
+
+
+def gc_pass(generation: int, seconds: float) -> None:
+    _of(GC_PASSES, _GENERATIONS[generation]).observe(seconds)
+
+
+def gc_frozen(objects: int) -> None:
+    GC_FROZEN.set(objects)
+
+
 # ---------------------------------------------------------------------------- the caches
 
 STORE_OBJECTS = Gauge(

@@ -45,11 +45,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _observe(settings: Settings, args: argparse.Namespace, service: str) -> None:
-    """Logging and tracing of this process (as ``service``) from the configuration."""
-    from flyteadmin.core import tracing
+    """Logging and tracing of this process (as ``service``) from the configuration, and its
+    heap managed as a server's (core/heap.py)."""
+    from flyteadmin.core import heap, tracing
 
     logs.configure(settings.logging, args.log_level)
     tracing.configure(settings.tracing, service)
+    heap.manage(settings.freeze_caches)
 
 
 @contextlib.contextmanager
