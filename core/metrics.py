@@ -21,6 +21,7 @@ import asyncio
 import datetime as dt
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -418,14 +419,30 @@ GC_FROZEN = Gauge(
     multiprocess_mode="livesum",
 )
 _GENERATIONS = ("0", "1", "2")
+# What the collector's callback reported, published by ``record_store``. The callback runs
+# inside whatever allocation started the pass, prometheus-client's own code included, whose
+# values take a lock (one for every value in multiprocess mode): recording there would wait
+# for a lock its own thread holds. So the callback only appends here (no lock is taken).
+_GC_PASSES_SEEN: deque[tuple[int, float]] = deque(maxlen=10_000)
+_GC_FROZEN_SEEN: list[int] = []
 
 
 def gc_pass(generation: int, seconds: float) -> None:
-    _of(GC_PASSES, _GENERATIONS[generation]).observe(seconds)
+    """A collector pass (safe in a gc callback)."""
+    _GC_PASSES_SEEN.append((generation, seconds))
 
 
 def gc_frozen(objects: int) -> None:
-    GC_FROZEN.set(objects)
+    """The objects frozen now (safe in a gc callback)."""
+    _GC_FROZEN_SEEN[:] = [objects]
+
+
+def _publish_gc() -> None:
+    while _GC_PASSES_SEEN:
+        generation, seconds = _GC_PASSES_SEEN.popleft()
+        _of(GC_PASSES, _GENERATIONS[generation]).observe(seconds)
+    if _GC_FROZEN_SEEN:
+        GC_FROZEN.set(_GC_FROZEN_SEEN[0])
 
 
 # ---------------------------------------------------------------------------- the caches
@@ -482,7 +499,9 @@ def record_store(
     waiting: Callable[[], dict[str, int]] | None = None,
 ) -> None:
     """Set the cache and budget gauges from ``collections`` (store Collections) and ``budget``
-    (a core.budget.StorageBudget), and the waiting executions by cluster (``waiting``)."""
+    (a core.budget.StorageBudget), the waiting executions by cluster (``waiting``), and what the
+    garbage collector reported since the last call."""
+    _publish_gc()
     for collection in collections:
         plural = collection.kind.plural
         _of(STORE_OBJECTS, plural).set(len(collection))

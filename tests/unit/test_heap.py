@@ -3,6 +3,7 @@ which the test process must keep as Python's defaults."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -10,12 +11,13 @@ import textwrap
 PRELUDE = """
 import gc
 from prometheus_client import REGISTRY
-from flyteadmin.core import heap
+from flyteadmin.core import heap, metrics
 
 class Node:
     pass
 
 def passes(generation):
+    metrics.record_store([])  # publishes what the collector reported
     return REGISTRY.get_sample_value(
         "flyteadmin_gc_pass_seconds_count", {"generation": str(generation)}
     ) or 0.0
@@ -37,19 +39,23 @@ def test_loaded_caches_and_the_many_survivors_of_a_full_pass_are_frozen_and_pass
         heap.caches_loaded()
         loaded = gc.get_freeze_count()
         assert loaded >= 5000, loaded
+        metrics.record_store([])
         assert REGISTRY.get_sample_value("flyteadmin_gc_frozen_objects") == loaded
 
-        # A full pass whose survivors are fewer than FREEZE_AT leaves them to the collector.
+        # A full pass whose survivors are fewer than FREEZE_AT leaves them to the collector
+        # (after a full pass it keeps them in its oldest generation; frozen ones are in none).
         few = [Node() for _ in range(100)]
         before = passes(2)
         gc.collect()
         assert passes(2) == before + 1
-        assert gc.get_freeze_count() == loaded
+        kept = {id(o) for o in gc.get_objects(generation=2)}
+        assert all(id(n) in kept for n in few)
         # Once they are FREEZE_AT or more, they are frozen.
         later = [Node() for _ in range(3000)]
         gc.collect()
+        kept = {id(o) for o in gc.get_objects(generation=2)}
+        assert not any(id(n) in kept for n in few + later)
         assert gc.get_freeze_count() >= loaded + 3000
-
         # Frozen objects are still freed by reference counting.
         del cached, few, later
         assert gc.get_freeze_count() < loaded
@@ -108,3 +114,24 @@ def test_freeze_caches_false_times_passes_and_freezes_nothing():
         assert passes(2) >= 1
         """
     )
+
+
+def test_collections_inside_prometheus_client_never_wait_on_its_lock(tmp_path):
+    # In multiprocess mode every value shares one lock, and a pass can start inside any
+    # allocation, the library's own under that lock: the callback must not record there.
+    script = PRELUDE + textwrap.dedent(
+        """
+        heap.manage()
+        heap.caches_loaded()
+        for n in range(20000):
+            metrics.rpc_finished("s", f"m{n % 500}", "grpc", "OK", 0.001)
+            garbage = [[Node()] for _ in range(20)]
+        metrics.record_store([])
+        assert passes(0) > 0
+        """
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
