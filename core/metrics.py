@@ -424,7 +424,7 @@ _GENERATIONS = ("0", "1", "2")
 # values take a lock (one for every value in multiprocess mode): recording there would wait
 # for a lock its own thread holds. So the callback only appends here (no lock is taken).
 _GC_PASSES_SEEN: deque[tuple[int, float]] = deque(maxlen=10_000)
-_GC_FROZEN_SEEN: list[int] = []
+_gc_frozen_seen: int | None = None
 
 
 def gc_pass(generation: int, seconds: float) -> None:
@@ -434,15 +434,16 @@ def gc_pass(generation: int, seconds: float) -> None:
 
 def gc_frozen(objects: int) -> None:
     """The objects frozen now (safe in a gc callback)."""
-    _GC_FROZEN_SEEN[:] = [objects]
+    global _gc_frozen_seen
+    _gc_frozen_seen = objects
 
 
 def _publish_gc() -> None:
     while _GC_PASSES_SEEN:
         generation, seconds = _GC_PASSES_SEEN.popleft()
         _of(GC_PASSES, _GENERATIONS[generation]).observe(seconds)
-    if _GC_FROZEN_SEEN:
-        GC_FROZEN.set(_GC_FROZEN_SEEN[0])
+    if _gc_frozen_seen is not None:
+        GC_FROZEN.set(_gc_frozen_seen)
 
 
 # ---------------------------------------------------------------------------- the caches
