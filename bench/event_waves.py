@@ -65,7 +65,9 @@ async def run(endpoint: str, waves: int) -> None:
     sys.path.insert(0, str(ANCHOR))
     import bench_admin as anchor  # noqa: PLC0415 - the anchor's own request shapes
 
-    channels = [grpc.aio.insecure_channel(endpoint) for _ in range(CLIENTS)]
+    # one connection per channel, as the anchor's client: the API workers share the load
+    options = anchor.CHANNEL_OPTIONS
+    channels = [grpc.aio.insecure_channel(endpoint, options=options) for _ in range(CLIENTS)]
     stubs = [admin_pb2_grpc.AdminServiceStub(c) for c in channels]
     project, version = "waves", "v1"
     register = project_pb2.ProjectRegisterRequest(

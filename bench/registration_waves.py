@@ -65,7 +65,7 @@ async def run(endpoint: str, count: int, only: str) -> None:
     sys.path.insert(0, str(ANCHOR))
     import bench_admin as anchor  # noqa: PLC0415 - the anchor's own request shapes
 
-    options = [("grpc.use_local_subchannel_pool", 1)]  # one connection per channel
+    options = anchor.CHANNEL_OPTIONS  # one connection per channel
     channels = [grpc.aio.insecure_channel(endpoint, options=options) for _ in range(CLIENTS)]
     stubs = [admin_pb2_grpc.AdminServiceStub(c) for c in channels]
     run_id = uuid.uuid4().hex[:6]
