@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
         "--workers",
         type=int,
         default=0,
-        help="API-server processes sharing the ports (default: one per core)",
+        help="API-server processes sharing the ports (default: server.workers, 1)",
     )
     dev.add_argument(
         "--no-pod-runner",

@@ -272,8 +272,10 @@ async def _serve(
     # The API server runs in worker processes of its own: the operator, the pod runner and the
     # API then never wait for each other's CPU (one Python process is one core). Workers
     # supervises them itself (``check``).
-    # --workers, else one per core (not server.workers, whose default of 1 suits a pod).
-    server = Workers(settings, options.workers or max(1, os.cpu_count() or 1), say=say)
+    # --workers, else server.workers (1). Not one per core: every worker watches every write,
+    # and on a small machine the second one costs the writes more than it gives the reads
+    # (docs/operations.md, "Sizing").
+    server = Workers(settings, options.workers or None, say=say)
     stack.workers = server
     metrics = await serve_metrics(settings, also=server.problems)  # every process's metrics
     operator = OperatorThread(settings)

@@ -124,7 +124,8 @@ def dev_stack(tmp_path: Path, kubeconfig: Path | None) -> Iterator[Stack]:
     config["cluster_resources"]["templates_dir"] = str(templates_dir)
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml.safe_dump(config))
-    extra = ["--config", str(config_file), "--project", PROJECT]
+    # Two API-server workers: every e2e flow then also crosses workers (read-your-writes).
+    extra = ["--config", str(config_file), "--project", PROJECT, "--workers", "2"]
     if kubeconfig is not None:
         extra += ["--kubeconfig", str(kubeconfig)]
     proc, found, log = start_dev(tmp_path, *extra)
