@@ -1,7 +1,8 @@
 """Propeller-shaped events against a running server, and the CPU every process spent on them.
 
 Creates ``--waves`` x 100 single-task executions first (the anchor's task and requests:
-../shared/anchor/bench_admin.py), lets the operator settle, then sends each wave's 800 events
+../shared/anchor/bench_admin.py) and prints their rate and the CPU per execution until the
+operator's launches settled, then sends each wave's 800 events
 (8 per execution, each execution's in order, 100 executions at once) and prints events/s and
 the CPU per event of kube-apiserver, etcd, the API-server workers and the dev process (operator
 and supervisor), read from /proc over the event waves only. Prints figures; asserts nothing.
@@ -86,9 +87,20 @@ async def run(endpoint: str, waves: int) -> None:
             )
 
     names = [[f"w{uuid.uuid4().hex[:10]}" for _ in range(PER_WAVE)] for _ in range(waves)]
+    before, started = cpu_by_group(), time.perf_counter()
     for wave in names:
         await asyncio.gather(*(create(i, n) for i, n in enumerate(wave)))
+    created = time.perf_counter() - started
     await asyncio.sleep(8)  # the operator's launches settle
+    launched = {g: total - before.get(g, 0.0) for g, total in cpu_by_group().items()}
+    count = PER_WAVE * waves
+    per_launch = ", ".join(f"{g} {1000 * s / count:.2f}" for g, s in sorted(launched.items()))
+    every = 1000 * sum(launched.values()) / count
+    print(
+        f"CreateExecution: {count / created:.0f}/s; CPU ms per execution created and launched "
+        f"(until the launches settled): {per_launch}, all {every:.2f}",
+        flush=True,
+    )
     errors: list[str] = []
 
     async def stream(i: int, name: str) -> None:

@@ -4,7 +4,10 @@ Projects: every change the core's project cache sees (and every project at start
 the project's namespaces (``follow_projects``), and ``resync_projects`` repeats that for every
 project periodically (a namespace deleted by hand comes back). Neither keeps progress
 annotations or adds finalizers, so the operator can be stopped, restarted or replaced at any
-point without leaving anything behind. Executions: a Kopf ``on.event`` handler.
+point without leaving anything behind. Executions the same way: every change of the core's
+execution cache that asks something of the operator (a launch, an abort), and every such
+execution at start, is reconciled (``follow_executions``); ``resync_executions`` repeats every
+execution's step periodically.
 """
 
 from __future__ import annotations
@@ -15,23 +18,23 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
-import kopf
 from aiolimiter import AsyncLimiter
 from flyteidl.admin import project_pb2
 
-from flyteadmin.core import crds, metrics
+from flyteadmin.core import metrics
 from flyteadmin.core.cluster_targets import Target, unavailable_reason
-from flyteadmin.core.crmap.executions import ExecutionCodec
-from flyteadmin.core.executions.launch import Launcher
+from flyteadmin.core.crmap.executions import ExecutionRecord
+from flyteadmin.core.executions.launch import Launcher, Phase
 from flyteadmin.core.namespaces import namespace_labels, reconcile_project_namespaces
 from flyteadmin.core.store import Collection, Stored
 from flyteadmin.operator.context import OperatorContext
 
 log = logging.getLogger(__name__)
-_EXECUTIONS = (crds.GROUP, crds.VERSION, crds.EXECUTION.plural)
-# Phases in which an execution event asks something of the operator at once: launch, abort.
+# Phases in which an execution's change asks something of the operator at once: launch, abort.
 # (A finished execution's object is deleted after its retention, by the periodic resync.)
-_ACTS_ON = frozenset({"UNDEFINED", "ABORTING"})
+_ACTS_ON = frozenset({Phase.UNDEFINED, Phase.ABORTING})
+# Executions reconciled at once (each mostly waits: a blob read, a FlyteWorkflow create).
+_CONCURRENT_EXECUTIONS = 64
 # More projects than this waiting at once (a restart, a relist): list the namespaces first.
 _LISTED_BURST = 16
 
@@ -187,29 +190,62 @@ def launcher(ctx: OperatorContext) -> Launcher:
     return shared
 
 
-def _acts_on(event: kopf.RawEvent, body: kopf.Body, **_: object) -> bool:
-    """Whether an execution's watch event asks something of the operator. Most are propeller's
-    progress: filtered here, Kopf does not invoke the handler for them (its invocation, with its
-    debug logging, was a fifth of the operator's CPU while events came in)."""
-    if event.get("type") == "DELETED":
-        return False
-    return (body.get("status") or {}).get("phase", "UNDEFINED") in _ACTS_ON
+async def follow_executions(ctx: OperatorContext, executions: Collection[ExecutionRecord]) -> None:
+    """Reconcile each execution whose change in the core's cache asks for a launch or an abort,
+    and every such execution at start; one at a time per execution (a change that comes while it
+    runs is reconciled after, from the newest value), up to ``_CONCURRENT_EXECUTIONS`` at once.
 
-
-def register_executions(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
-    """New executions become FlyteWorkflow objects; terminated ones lose theirs. Kopf does not
-    retry ``on.event`` handlers: a failure waits for ``resync_executions``."""
-    codec = ExecutionCodec()
+    The cache has already decoded the execution, so a change costs a phase check. A Kopf
+    ``on.event`` handler on executions cost a second watch stream (kube-apiserver sends every
+    execution write to each) and Kopf's own processing of every write, propeller's progress
+    included, though only launches and aborts call the handler (docs/operator.md). A failure is
+    logged; the periodic resync retries it."""
     launch = launcher(ctx)
+    loop = asyncio.get_running_loop()
+    limit = asyncio.Semaphore(_CONCURRENT_EXECUTIONS)
+    running: dict[str, asyncio.Task[None]] = {}
+    again: set[str] = set()  # changed while being reconciled
 
-    @kopf.on.event(*_EXECUTIONS, registry=registry, when=_acts_on)
-    async def execution_event(body: kopf.Body, **_: object) -> None:
-        record = codec.decode(dict(body))
+    async def reconcile(name: str) -> None:
         try:
-            with metrics.reconciling("execution"):
-                await launch.reconcile(record)
-        except Exception as exc:  # noqa: BLE001 - Kubernetes or the blob store: resynced
-            log.warning("execution %s: %s (retried at the next resync)", record.id.name, exc)
+            while True:
+                again.discard(name)
+                stored = executions.get(name)
+                if stored is not None and stored.value.phase in _ACTS_ON:
+                    async with limit:
+                        try:
+                            with metrics.reconciling("execution"):
+                                await launch.reconcile(stored.value)
+                        except Exception as exc:  # noqa: BLE001 - Kubernetes or the blob store
+                            log.warning("execution %s: %s (retried at the next resync)", name, exc)
+                if name not in again:
+                    return
+        finally:
+            running.pop(name, None)
+
+    def changed(name: str) -> None:
+        if name in running:
+            again.add(name)
+        else:
+            running[name] = asyncio.create_task(reconcile(name))
+
+    def on_change(event: str, stored: Stored[ExecutionRecord]) -> None:
+        # From the cache's watch thread (or this loop's own writes): hand over; must not raise.
+        if event != "DELETED" and stored.value.phase in _ACTS_ON:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: stopping
+                loop.call_soon_threadsafe(changed, stored.name)
+
+    executions.add_listener(on_change)  # first, so no change between the two is missed
+    for stored in executions.values():
+        if stored.value.phase in _ACTS_ON:
+            changed(stored.name)
+    try:
+        await asyncio.Event().wait()  # until cancelled
+    finally:
+        tasks = list(running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def resync_executions(ctx: OperatorContext) -> None:

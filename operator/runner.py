@@ -30,8 +30,8 @@ from flyteadmin.operator import cluster_resources, clusters, notifications
 from flyteadmin.operator.archiver import run_archiver
 from flyteadmin.operator.context import OperatorContext
 from flyteadmin.operator.handlers import (
+    follow_executions,
     follow_projects,
-    register_executions,
     resync_executions,
     resync_projects,
 )
@@ -56,7 +56,6 @@ class NoDiffBase(kopf.DiffBaseStorage):
 
 def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    register_executions(registry, ctx)
     notifications.register(registry, ctx)
     cluster_resources.register(registry, ctx)
     refuse_changing_handlers(registry)
@@ -127,6 +126,7 @@ async def run_operator(
     # Plain loops beside Kopf's handlers (one line per component).
     loops = [
         follow_projects(ctx, backend.project_records),
+        follow_executions(ctx, backend.execution_records),
         resync_projects(ctx, backend.project_records),
         resync_executions(ctx),
         cluster_resources.run(ctx),
