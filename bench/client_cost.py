@@ -26,9 +26,9 @@ from flyteidl.admin import project_pb2
 from flyteidl.service import admin_pb2_grpc
 
 from bench.common import print_table, run_main
+from bench.requests import CHANNEL_OPTIONS  # one connection per channel
 
 CLIENTS = 16
-CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1)]  # one connection per channel
 TRIVIAL = "grpc.aio, trivial handler"
 DOMAINS = ("development", "staging", "production")
 

@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TypeVar
 
 from aiolimiter import AsyncLimiter
 from flyteidl.admin import project_pb2
@@ -30,6 +31,7 @@ from flyteadmin.core.store import Collection, Stored
 from flyteadmin.operator.context import OperatorContext
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 # Phases in which an execution's change asks something of the operator at once: launch, abort.
 # (A finished execution's object is deleted after its retention, by the periodic resync.)
 _ACTS_ON = frozenset({Phase.UNDEFINED, Phase.ABORTING})
@@ -127,6 +129,26 @@ async def namespace_listings(
     return listings
 
 
+def _follow_changes(
+    collection: Collection[T], changed: Callable[[str], None], wanted: Callable[[T], bool]
+) -> None:
+    """Call ``changed(name)`` on this event loop for every object of ``collection`` that
+    ``wanted`` accepts: each one now, and each later change of one but a deletion. The listener
+    is added first, so no change between the two is missed."""
+    loop = asyncio.get_running_loop()
+
+    def on_change(event: str, stored: Stored[T]) -> None:
+        # From the cache's watch thread (or this loop's own writes): hand over; must not raise.
+        if event != "DELETED" and wanted(stored.value):
+            with contextlib.suppress(RuntimeError):  # the loop is closed: stopping
+                loop.call_soon_threadsafe(changed, stored.name)
+
+    collection.add_listener(on_change)
+    for stored in collection.values():
+        if wanted(stored.value):
+            changed(stored.name)
+
+
 async def follow_projects(ctx: OperatorContext, projects: Collection[project_pb2.Project]) -> None:
     """Reconcile each project the cache sees change, and every project once at start.
 
@@ -136,7 +158,6 @@ async def follow_projects(ctx: OperatorContext, projects: Collection[project_pb2
     operator's CPU per RegisterProject (docs/operator.md). Changes that come while a project
     waits are one reconcile; a burst (a restart, a relist) lists the namespaces first, and
     what changes meanwhile waits for the next round (with a listing of its own if it is one)."""
-    loop = asyncio.get_running_loop()
     waiting: dict[str, None] = {}  # names in the order they changed
     wake = asyncio.Event()
 
@@ -144,14 +165,7 @@ async def follow_projects(ctx: OperatorContext, projects: Collection[project_pb2
         waiting[name] = None
         wake.set()
 
-    def on_change(event: str, stored: Stored[project_pb2.Project]) -> None:
-        # From the cache's watch thread: hand over to the loop; must not raise.
-        if event != "DELETED":
-            with contextlib.suppress(RuntimeError):  # the loop is closed: stopping
-                loop.call_soon_threadsafe(changed, stored.name)
-
-    projects.add_listener(on_change)  # first, so no change between the two is missed
-    waiting.update(dict.fromkeys(stored.name for stored in projects.values()))
+    _follow_changes(projects, changed, lambda project: True)
     while True:
         if not waiting:
             await wake.wait()
@@ -201,7 +215,6 @@ async def follow_executions(ctx: OperatorContext, executions: Collection[Executi
     included, though only launches and aborts call the handler (docs/operator.md). A failure is
     logged; the periodic resync retries it."""
     launch = launcher(ctx)
-    loop = asyncio.get_running_loop()
     limit = asyncio.Semaphore(_CONCURRENT_EXECUTIONS)
     running: dict[str, asyncio.Task[None]] = {}
     again: set[str] = set()  # changed while being reconciled
@@ -229,16 +242,7 @@ async def follow_executions(ctx: OperatorContext, executions: Collection[Executi
         else:
             running[name] = asyncio.create_task(reconcile(name))
 
-    def on_change(event: str, stored: Stored[ExecutionRecord]) -> None:
-        # From the cache's watch thread (or this loop's own writes): hand over; must not raise.
-        if event != "DELETED" and stored.value.phase in _ACTS_ON:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: stopping
-                loop.call_soon_threadsafe(changed, stored.name)
-
-    executions.add_listener(on_change)  # first, so no change between the two is missed
-    for stored in executions.values():
-        if stored.value.phase in _ACTS_ON:
-            changed(stored.name)
+    _follow_changes(executions, changed, lambda record: record.phase in _ACTS_ON)
     try:
         await asyncio.Event().wait()  # until cancelled
     finally:
