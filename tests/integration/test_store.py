@@ -292,3 +292,25 @@ def test_cached_sizes_are_the_stored_json_without_encoding_again(
             "flyteadmin.io", "v1alpha1", namespace, "projects", "sized", _preload_content=False
         )
         assert written.size == seen.size == len(raw.data.rstrip(b"\n"))
+
+
+def test_a_create_records_spec_and_status_whole_for_the_field_manager(
+    kubeconfig, namespace, kube_api
+):
+    """kube-apiserver records the fields of every create (managedFields; a create cannot opt
+    out): with spec and status atomic in the CRDs that is one entry for each, not one per leaf
+    to store, send to every watch and decode (docs/storage.md). The first update drops it."""
+    with Replica(kubeconfig, namespace) as r:
+        first = r.run(r.projects.create(project("tracked", "Tracked")))
+        custom = client.CustomObjectsApi(kube_api)
+
+        def managed():
+            body = custom.get_namespaced_custom_object(
+                "flyteadmin.io", "v1alpha1", namespace, "projects", "tracked"
+            )
+            return body["metadata"].get("managedFields") or []
+
+        (entry,) = managed()
+        assert entry["fieldsV1"]["f:spec"] == {}, entry["fieldsV1"]
+        r.run(r.projects.update(first, project("tracked", "Tracked 2")))
+        assert managed() == []
