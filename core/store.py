@@ -836,7 +836,13 @@ class Collection(Generic[T]):
         """Call ``listener(event, stored)`` after each change the cache applies ("ADDED",
         "MODIFIED" or "DELETED", with the object as it was last); from the watch thread or
         the writer's task, so it must be quick and must not raise."""
-        self._listeners.append(listener)
+        # Copied, not changed in place: the watch thread may be iterating the old list.
+        self._listeners = [*self._listeners, listener]
+
+    def remove_listener(self, listener: Callable[[str, Stored[T]], None]) -> None:
+        """No more calls of ``listener`` once the change the watch thread may be applying at
+        this moment is done."""
+        self._listeners = [known for known in self._listeners if known is not listener]
 
     def _notify(self, event: str, stored: Stored[T]) -> None:
         for listener in self._listeners:

@@ -129,24 +129,38 @@ async def namespace_listings(
     return listings
 
 
-def _follow_changes(
+def follow_changes(
     collection: Collection[T], changed: Callable[[str], None], wanted: Callable[[T], bool]
-) -> None:
+) -> Callable[[], None]:
     """Call ``changed(name)`` on this event loop for every object of ``collection`` that
     ``wanted`` accepts: each one now, and each later change of one but a deletion. The listener
-    is added first, so no change between the two is missed."""
+    is added first, so no change between the two is missed. Returns what ends it: after that
+    ``changed`` is not called again, not even for a change already handed over, so a follower
+    that stops (the operator's shutdown) starts no work behind its own cleanup."""
     loop = asyncio.get_running_loop()
+    following = True
+
+    def hand_over(name: str) -> None:
+        if following:
+            changed(name)
 
     def on_change(event: str, stored: Stored[T]) -> None:
         # From the cache's watch thread (or this loop's own writes): hand over; must not raise.
         if event != "DELETED" and wanted(stored.value):
             with contextlib.suppress(RuntimeError):  # the loop is closed: stopping
-                loop.call_soon_threadsafe(changed, stored.name)
+                loop.call_soon_threadsafe(hand_over, stored.name)
 
     collection.add_listener(on_change)
     for stored in collection.values():
         if wanted(stored.value):
             changed(stored.name)
+
+    def stop() -> None:
+        nonlocal following
+        following = False
+        collection.remove_listener(on_change)
+
+    return stop
 
 
 async def follow_projects(ctx: OperatorContext, projects: Collection[project_pb2.Project]) -> None:
@@ -165,17 +179,20 @@ async def follow_projects(ctx: OperatorContext, projects: Collection[project_pb2
         waiting[name] = None
         wake.set()
 
-    _follow_changes(projects, changed, lambda project: True)
-    while True:
-        if not waiting:
-            await wake.wait()
-        wake.clear()
-        batch = list(waiting)
-        waiting.clear()
-        listings = await namespace_listings(ctx) if len(batch) > _LISTED_BURST else None
-        # Each read when its turn comes (a round is paced); one deleted meanwhile is skipped.
-        current = (stored for name in batch if (stored := projects.get(name)) is not None)
-        await reconcile_projects(ctx, current, listings=listings, handler="project_namespaces")
+    stop = follow_changes(projects, changed, lambda project: True)
+    try:
+        while True:
+            if not waiting:
+                await wake.wait()
+            wake.clear()
+            batch = list(waiting)
+            waiting.clear()
+            listings = await namespace_listings(ctx) if len(batch) > _LISTED_BURST else None
+            # Each read when its turn comes (a round is paced); one deleted meanwhile is skipped.
+            current = (stored for name in batch if (stored := projects.get(name)) is not None)
+            await reconcile_projects(ctx, current, listings=listings, handler="project_namespaces")
+    finally:
+        stop()
 
 
 async def reconcile_projects(
@@ -242,10 +259,11 @@ async def follow_executions(ctx: OperatorContext, executions: Collection[Executi
         else:
             running[name] = asyncio.create_task(reconcile(name))
 
-    _follow_changes(executions, changed, lambda record: record.phase in _ACTS_ON)
+    stop = follow_changes(executions, changed, lambda record: record.phase in _ACTS_ON)
     try:
         await asyncio.Event().wait()  # until cancelled
     finally:
+        stop()
         tasks = list(running.values())
         for task in tasks:
             task.cancel()

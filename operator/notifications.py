@@ -1,46 +1,61 @@
-"""Execution phase notifications: a second ``on.event`` handler on executions.
+"""Execution phase notifications, following the core's execution cache.
 
-Level-triggered like the others: every event of an execution, and the initial listing after a
-restart, offers the execution to the core's Notifier, which starts in the background whatever
-the execution is owed and not yet recorded in ``status.notified``, and returns at once. Kopf
-does not retry ``on.event`` handlers, so retries live in the Notifier (with backoff), and the
-handler itself never fails on a delivery. Nothing is registered when notifications are off.
+Level-triggered like the launches (operator/handlers.py, ``follow_executions``): every change
+of an execution the cache sees, and every execution at start, is offered to the core's
+Notifier, which starts in the background whatever the execution is owed and not yet recorded in
+``status.notified``, and returns at once. Retries live in the Notifier (with backoff). Nothing
+runs when notifications are off.
+
+This was a Kopf ``on.event`` handler on executions: a second watch stream of every execution
+write (launch marks, every fold of propeller's workflow events) and Kopf's processing of each;
+the cache has already decoded them. With notifications on, the operator's CPU per event fell
+from 0.23-0.28 to 0.18-0.22 ms (docs/operator.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
-import kopf
-
-from flyteadmin.core import crds, metrics
-from flyteadmin.core.crmap.executions import ExecutionCodec
+from flyteadmin.core import metrics
+from flyteadmin.core.crmap.executions import ExecutionRecord
 from flyteadmin.core.notifications import Notifier, build_routes
+from flyteadmin.core.store import Collection
 from flyteadmin.operator.context import OperatorContext
+from flyteadmin.operator.handlers import follow_changes
 
 log = logging.getLogger(__name__)
-_EXECUTIONS = (crds.GROUP, crds.VERSION, crds.EXECUTION.plural)
 
 
-def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
+def notifier(ctx: OperatorContext) -> Notifier | None:
+    """The operator's Notifier (None when notifications are off), made before anything runs,
+    so that a misconfiguration stops the operator's start."""
     settings = ctx.settings.notifications
     if not settings.enabled:
-        return
-    routes = build_routes(settings)  # a misconfiguration stops the operator's start here
-    notifier = Notifier(settings, ctx.backend.execution_records, routes)
-    codec = ExecutionCodec()
+        return None
+    return Notifier(settings, ctx.backend.execution_records, build_routes(settings))
 
-    @kopf.on.event(*_EXECUTIONS, registry=registry)
-    async def notify_execution(
-        event: kopf.RawEvent, body: kopf.Body, name: str, **_: object
-    ) -> None:
-        if event.get("type") == "DELETED":
+
+async def follow_notifications(
+    notifier: Notifier | None, executions: Collection[ExecutionRecord]
+) -> None:
+    """Offer each execution to ``notifier`` at start and at every change, until cancelled;
+    then stop its deliveries."""
+    if notifier is None:
+        return
+
+    def changed(name: str) -> None:
+        stored = executions.get(name)
+        if stored is None:
             return
         with metrics.reconciling("notifications"):
-            started = notifier.offer(name, codec.decode(dict(body)))
+            started = notifier.offer(name, stored.value)
         if started:
             log.info("execution %s: sending %d notification(s)", name, len(started))
 
-    @kopf.on.cleanup(registry=registry)
-    async def stop_notifications(**_: object) -> None:
+    stop = follow_changes(executions, changed, lambda record: True)
+    try:
+        await asyncio.Event().wait()  # until cancelled
+    finally:
+        stop()
         await notifier.close()

@@ -56,7 +56,6 @@ class NoDiffBase(kopf.DiffBaseStorage):
 
 def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    notifications.register(registry, ctx)
     cluster_resources.register(registry, ctx)
     refuse_changing_handlers(registry)
     return registry
@@ -116,6 +115,7 @@ async def run_operator(
     targets = Targets(settings, api, backend.http)
     ctx = OperatorContext(settings, api, backend, targets)
     registry = build_registry(ctx)
+    notifier = notifications.notifier(ctx)
 
     @kopf.on.login(registry=registry)
     def login(**_: object) -> kopf.ConnectionInfo:
@@ -127,6 +127,7 @@ async def run_operator(
     loops = [
         follow_projects(ctx, backend.project_records),
         follow_executions(ctx, backend.execution_records),
+        notifications.follow_notifications(notifier, backend.execution_records),
         resync_projects(ctx, backend.project_records),
         resync_executions(ctx),
         cluster_resources.run(ctx),
