@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import TypeVar
 
 from aiolimiter import AsyncLimiter
@@ -129,19 +129,20 @@ async def namespace_listings(
     return listings
 
 
-def follow_changes(
+@contextlib.contextmanager
+def following(
     collection: Collection[T], changed: Callable[[str], None], wanted: Callable[[T], bool]
-) -> Callable[[], None]:
-    """Call ``changed(name)`` on this event loop for every object of ``collection`` that
-    ``wanted`` accepts: each one now, and each later change of one but a deletion. The listener
-    is added first, so no change between the two is missed. Returns what ends it: after that
-    ``changed`` is not called again, not even for a change already handed over, so a follower
-    that stops (the operator's shutdown) starts no work behind its own cleanup."""
+) -> Iterator[None]:
+    """While inside, call ``changed(name)`` on this event loop for every object of
+    ``collection`` that ``wanted`` accepts: each one on entry, and each later change of one but
+    a deletion. The listener is added first, so no change between the two is missed. After the
+    block ``changed`` is not called again, not even for a change already handed over, so a
+    follower that stops (the operator's shutdown) starts no work behind its own cleanup."""
     loop = asyncio.get_running_loop()
-    following = True
+    active = True
 
     def hand_over(name: str) -> None:
-        if following:
+        if active:
             changed(name)
 
     def on_change(event: str, stored: Stored[T]) -> None:
@@ -151,16 +152,14 @@ def follow_changes(
                 loop.call_soon_threadsafe(hand_over, stored.name)
 
     collection.add_listener(on_change)
-    for stored in collection.values():
-        if wanted(stored.value):
-            changed(stored.name)
-
-    def stop() -> None:
-        nonlocal following
-        following = False
+    try:
+        for stored in collection.values():
+            if wanted(stored.value):
+                changed(stored.name)
+        yield
+    finally:
+        active = False
         collection.remove_listener(on_change)
-
-    return stop
 
 
 async def follow_projects(ctx: OperatorContext, projects: Collection[project_pb2.Project]) -> None:
@@ -179,8 +178,7 @@ async def follow_projects(ctx: OperatorContext, projects: Collection[project_pb2
         waiting[name] = None
         wake.set()
 
-    stop = follow_changes(projects, changed, lambda project: True)
-    try:
+    with following(projects, changed, lambda project: True):
         while True:
             if not waiting:
                 await wake.wait()
@@ -191,8 +189,6 @@ async def follow_projects(ctx: OperatorContext, projects: Collection[project_pb2
             # Each read when its turn comes (a round is paced); one deleted meanwhile is skipped.
             current = (stored for name in batch if (stored := projects.get(name)) is not None)
             await reconcile_projects(ctx, current, listings=listings, handler="project_namespaces")
-    finally:
-        stop()
 
 
 async def reconcile_projects(
@@ -259,11 +255,10 @@ async def follow_executions(ctx: OperatorContext, executions: Collection[Executi
         else:
             running[name] = asyncio.create_task(reconcile(name))
 
-    stop = follow_changes(executions, changed, lambda record: record.phase in _ACTS_ON)
     try:
-        await asyncio.Event().wait()  # until cancelled
+        with following(executions, changed, lambda record: record.phase in _ACTS_ON):
+            await asyncio.Event().wait()  # until cancelled
     finally:
-        stop()
         tasks = list(running.values())
         for task in tasks:
             task.cancel()

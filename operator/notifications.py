@@ -19,10 +19,10 @@ import logging
 
 from flyteadmin.core import metrics
 from flyteadmin.core.crmap.executions import ExecutionRecord
-from flyteadmin.core.notifications import Notifier, build_routes
+from flyteadmin.core.notifications import Notifier, build_routes, may_be_owed
 from flyteadmin.core.store import Collection
 from flyteadmin.operator.context import OperatorContext
-from flyteadmin.operator.handlers import follow_changes
+from flyteadmin.operator.handlers import following
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,9 @@ async def follow_notifications(
         if started:
             log.info("execution %s: sending %d notification(s)", name, len(started))
 
-    stop = follow_changes(executions, changed, lambda record: True)
     try:
-        await asyncio.Event().wait()  # until cancelled
+        # Most changes are propeller's progress: left in the watch thread, not handed over.
+        with following(executions, changed, may_be_owed):
+            await asyncio.Event().wait()  # until cancelled
     finally:
-        stop()
         await notifier.close()

@@ -3,7 +3,7 @@ execution is owed (``due``), senders (``senders``, ``smtp``, ``webhook``) and th
 delivery with retries and a record on the execution (``notifier``), and the request checks
 (``validation``). The operator drives the delivery."""
 
-from flyteadmin.core.notifications.due import Delivery, due
+from flyteadmin.core.notifications.due import Delivery, due, may_be_owed
 from flyteadmin.core.notifications.messages import Message, render
 from flyteadmin.core.notifications.notifier import Notifier
 from flyteadmin.core.notifications.senders import DeliveryError, Sender, build_routes
@@ -17,6 +17,7 @@ __all__ = [
     "Sender",
     "build_routes",
     "due",
+    "may_be_owed",
     "render",
     "validate_notifications",
 ]

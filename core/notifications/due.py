@@ -48,6 +48,12 @@ def ended_at(record: ExecutionRecord) -> dt.datetime | None:
     return stamp.ToDatetime(tzinfo=dt.UTC)
 
 
+def may_be_owed(record: ExecutionRecord) -> bool:
+    """Whether ``due`` can find anything for ``record`` at all: a terminal phase and some
+    notification. Cheap, so that a caller can skip most executions' changes before ``due``."""
+    return record.phase in TERMINAL and len(record.execution.closure.notifications) > 0
+
+
 def due(
     record: ExecutionRecord,
     routes: Mapping[str, Iterable[str]],
@@ -62,9 +68,9 @@ def due(
     the record's own ``notified``). With ``max_age``, an execution that reached its phase
     longer ago than that is owed nothing (old executions when notifications are first turned
     on, or after a long outage)."""
-    phase = record.phase
-    if phase not in TERMINAL:
+    if not may_be_owed(record):
         return []
+    phase = record.phase
     if max_age is not None:
         ended = ended_at(record)
         if ended is not None and (now or dt.datetime.now(dt.UTC)) - ended > max_age:

@@ -17,7 +17,7 @@ from kubernetes import client
 from flyteadmin.core.crmap.executions import ExecutionCodec, ExecutionRecord
 from flyteadmin.core.executions.launch import Phase
 from flyteadmin.core.store import Collection, Stored
-from flyteadmin.operator.handlers import follow_changes, follow_executions
+from flyteadmin.operator.handlers import follow_executions, following
 
 _versions = iter(range(1, 1_000_000))
 
@@ -166,17 +166,17 @@ def test_a_stopped_follower_is_called_for_nothing_not_even_what_was_already_hand
 
     async def scenario() -> tuple[list[str], list[str]]:
         seen: list[str] = []
-        stop = follow_changes(executions, seen.append, lambda record: True)
-        _from_watch_thread(executions, ("ADDED", _stored("handed-over", Phase.UNDEFINED)))
-        stop()  # before the loop ran the hand-over
+        with following(executions, seen.append, lambda record: True):
+            _from_watch_thread(executions, ("ADDED", _stored("handed-over", Phase.UNDEFINED)))
+        # Left before the loop ran the hand-over.
         assert executions._listeners == []  # the watch thread hands nothing over any more
         _from_watch_thread(executions, ("ADDED", _stored("after", Phase.UNDEFINED)))
         await asyncio.sleep(0.05)
         after_stop = list(seen)
         still: list[str] = []
-        follow_changes(executions, still.append, lambda record: True)  # a follower that stays
-        _from_watch_thread(executions, ("ADDED", _stored("later", Phase.UNDEFINED)))
-        await asyncio.sleep(0.05)
+        with following(executions, still.append, lambda record: True):  # one that stays
+            _from_watch_thread(executions, ("ADDED", _stored("later", Phase.UNDEFINED)))
+            await asyncio.sleep(0.05)
         return after_stop, still
 
     after_stop, still = asyncio.run(scenario())

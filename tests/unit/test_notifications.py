@@ -24,7 +24,14 @@ from flyteadmin.core.config import (
 )
 from flyteadmin.core.crmap.executions import ExecutionCodec, ExecutionRecord
 from flyteadmin.core.errors import AdminError, Code
-from flyteadmin.core.notifications import Delivery, Notifier, build_routes, due, render
+from flyteadmin.core.notifications import (
+    Delivery,
+    Notifier,
+    build_routes,
+    due,
+    may_be_owed,
+    render,
+)
 from flyteadmin.core.notifications.due import recorded
 from flyteadmin.core.notifications.messages import substitute
 from flyteadmin.core.notifications.notifier import backoff
@@ -182,6 +189,19 @@ DUE_TABLE = [
 def test_due(phase, notifications, expected):
     owed = due(record(phase, *notifications), ROUTES)
     assert owed == [Delivery(*d) for d in expected]
+
+
+@pytest.mark.parametrize(
+    ("phase", "notifications", "may"),
+    [
+        (WF.RUNNING, (EMAIL_ON_FAIL,), False),  # the operator skips propeller's progress
+        (WF.SUCCEEDED, (), False),  # and executions with no notifications
+        (WF.SUCCEEDED, (EMAIL_ON_FAIL,), True),  # (due decides: nothing, here)
+        (WF.FAILED, (EMAIL_ON_FAIL,), True),
+    ],
+)
+def test_may_be_owed_is_what_due_needs_before_it_looks(phase, notifications, may):
+    assert may_be_owed(record(phase, *notifications)) is may
 
 
 def test_recorded_deliveries_are_not_due_again():
