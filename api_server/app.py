@@ -18,7 +18,7 @@ from google.protobuf.message import Message
 from flyteadmin.api_server.auth.authentication import Authenticator
 from flyteadmin.api_server.auth.grpc_authentication import authenticating
 from flyteadmin.api_server.auth.http_middleware import auth_middleware, oauth2_routes
-from flyteadmin.api_server.context import CallContext, Handler
+from flyteadmin.api_server.context import CallContext, Handler, Response
 from flyteadmin.api_server.gateway import build_http_app
 from flyteadmin.api_server.grpc_server import build_grpc_server, mark_serving
 from flyteadmin.api_server.services import build_registry
@@ -37,7 +37,7 @@ def _after_barrier(registry: dict[str, Handler], backend: Backend) -> dict[str, 
     """Each handler first waits for the writes other workers acknowledged (core/watermarks)."""
 
     def wrap(handler: Handler) -> Handler:
-        async def handle(request: Message, ctx: CallContext) -> Message:
+        async def handle(request: Message, ctx: CallContext) -> Response:
             await backend.barrier()
             return await handler(request, ctx)
 

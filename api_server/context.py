@@ -12,6 +12,7 @@ from google.protobuf.message import Message
 
 from flyteadmin.core.auth.tokens import Identity
 from flyteadmin.core.logs import current_request_id
+from flyteadmin.core.wire import Encoded
 
 # The caller that the door's authentication (gRPC interceptor, HTTP middleware) verified for the
 # call in progress; None when authentication is off or the method is anonymous.
@@ -64,8 +65,10 @@ class CallContext:
         )
 
 
-# A transport-neutral RPC implementation: request message in, response message out; failures
+# A transport-neutral RPC implementation: request message in, response message out (a list may
+# answer with its message already serialized: core/wire.py, which each door handles); failures
 # are raised as core.errors.AdminError. The request is the RPC's own message type (each door
 # parses it from the method's descriptor), narrower than Message, so it is Any here: a
 # Callable's parameter types cannot be narrowed per entry of one registry.
-Handler = Callable[[Any, CallContext], Awaitable[Message]]
+Response = Message | Encoded[Any]
+Handler = Callable[[Any, CallContext], Awaitable[Response]]

@@ -32,6 +32,7 @@ from flyteadmin.api_server.routes import (
     resolve_field_path,
 )
 from flyteadmin.core.errors import AdminError, Code, invalid_argument, quoted
+from flyteadmin.core.wire import message_of
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +309,9 @@ def _endpoint(
             handler = handlers.get(route.full_method)
             if handler is None:
                 raise _unimplemented(route, handlers)
-            response = await handler(message, CallContext.from_metadata(request.headers))
+            response = message_of(
+                await handler(message, CallContext.from_metadata(request.headers))
+            )
             if route.response_body:
                 response = getattr(response, route.response_body)
             return web.Response(body=outbound.encode(response), content_type=outbound.content_type)

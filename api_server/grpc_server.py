@@ -38,6 +38,7 @@ from flyteadmin.api_server.unary import (
 )
 from flyteadmin.core.errors import AdminError
 from flyteadmin.core.logs import current_request_id
+from flyteadmin.core.wire import Encoded
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,19 @@ def decode_errors(method: str, handler: MethodHandler) -> MethodHandler:
     )
 
 
+def encoded_answers(method: str, handler: MethodHandler) -> MethodHandler:
+    """The decoration that sends an answer a handler returned already serialized
+    (core/wire.py, the list RPCs) as it is, and serializes every other one as before."""
+    inner, serialize = behaviour_of(handler), handler.response_serializer
+    if inner is None or serialize is None:
+        return handler
+
+    def write(response: Any) -> bytes:
+        return response.data if isinstance(response, Encoded) else serialize(response)
+
+    return rebuilt(handler, inner, serializer=write)
+
+
 def _adapt(full_method: str, handler: Handler) -> Callable[[Any, Any, AioContext], Awaitable[Any]]:
     async def method(self: Any, request: Any, context: AioContext) -> Any:
         ctx = CallContext.from_metadata(metadata_of(context.invocation_metadata()))
@@ -192,7 +206,9 @@ def build_grpc_server(
     ]
     server = grpc.aio.server(options=options)
     # Registration functions call only what DecoratingServer has of a server.
-    decorating = cast(grpc.aio.Server, DecoratingServer(server, [*decorations, decode_errors]))
+    decorating = cast(
+        grpc.aio.Server, DecoratingServer(server, [*decorations, decode_errors, encoded_answers])
+    )
     for service in SERVICES:
         servicer, add = _servicer(service, registry)
         add(servicer, decorating)

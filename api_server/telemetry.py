@@ -32,6 +32,7 @@ from flyteadmin.api_server.context import (
     REQUEST_ID_KEY,
     CallContext,
     Handler,
+    Response,
     metadata_of,
     new_request_id,
 )
@@ -265,7 +266,7 @@ def observe(registry: Mapping[str, Handler]) -> dict[str, Handler]:
 def _observed(full_method: str, handler: Handler) -> Handler:
     rpc = full_method.lstrip("/")
 
-    async def run(request: Message, ctx: CallContext) -> Message:
+    async def run(request: Message, ctx: CallContext) -> Response:
         call = REQUEST.get()
         if call is None:  # called directly (tests, tools): nothing to describe
             return await handler(request, ctx)
@@ -279,7 +280,7 @@ def _observed(full_method: str, handler: Handler) -> Handler:
         except Exception:
             call.code = Code.INTERNAL.name
             raise
-        if not call.execution:
+        if not call.execution and isinstance(response, Message):  # not a list (core/wire.py)
             _describe(call, full_method, response)
         return response
 

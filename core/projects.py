@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from functools import partial
 
 from flyteidl.admin import project_pb2
 
-from flyteadmin.core import listing
+from flyteadmin.core import listing, wire
 from flyteadmin.core.config import Domain
 from flyteadmin.core.errors import AdminError, Code, invalid_argument, missing, not_found
 from flyteadmin.core.listing import Column, ColumnType, EntitySchema, SortSpec
@@ -17,6 +18,7 @@ from flyteadmin.core.validation.projects import validate_project, validate_regis
 
 ACTIVE = project_pb2.Project.ACTIVE
 ARCHIVED = project_pb2.Project.ARCHIVED
+_LISTED = "wire:listed"  # Stored.memo key of a project's answer, serialized
 
 Record = Stored[project_pb2.Project]
 
@@ -116,7 +118,9 @@ class Projects:
             raise not_found(f"project [{project_id}] not found")
         return self._with_domains(stored)
 
-    async def list(self, request: project_pb2.ProjectListRequest) -> project_pb2.Projects:
+    async def list(
+        self, request: project_pb2.ProjectListRequest
+    ) -> wire.Encoded[project_pb2.Projects]:
         query = listing.parse_list_request(
             self.schema,
             filters=request.filters,
@@ -132,9 +136,8 @@ class Projects:
             archived = listing.build_filter(self.schema, "ne", "state", [str(ARCHIVED)])
             query = query.with_filters(archived)
         page = await listing.evaluate_async(query, self._collection.values())
-        return project_pb2.Projects(
-            projects=[self._with_domains(r) for r in page.items], token=page.next_token
-        )
+        items = (wire.kept(r.memo, _LISTED, partial(self._with_domains, r)) for r in page.items)
+        return wire.page(project_pb2.Projects, "projects", items, page.next_token)
 
     def check_project_domain(self, project_id: str, domain: str) -> None:
         """§1.3: the project exists and is ACTIVE, and the domain is configured."""

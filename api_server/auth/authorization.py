@@ -16,7 +16,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from flyteadmin.api_server.auth.authentication import count_failure
-from flyteadmin.api_server.context import CallContext, Handler
+from flyteadmin.api_server.context import CallContext, Handler, Response
 from flyteadmin.core import crds
 from flyteadmin.core.auth.access import AccessReviewer, subject_of
 from flyteadmin.core.auth.runtime import Auth
@@ -222,7 +222,7 @@ def authorize(registry: Mapping[str, Handler], authorizer: Authorizer) -> dict[s
 
 
 def _guard(method: str, rule: Rule, handler: Handler, authorizer: Authorizer) -> Handler:
-    async def guarded(request: Message, ctx: CallContext) -> Message:
+    async def guarded(request: Message, ctx: CallContext) -> Response:
         try:
             await authorizer.check(method, rule, request, ctx)
         except AdminError as error:

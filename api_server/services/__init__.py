@@ -9,7 +9,7 @@ from typing import NoReturn
 from google.protobuf.message import Message
 
 from flyteadmin.api_server.auth.authorization import authorize, authorizer_for
-from flyteadmin.api_server.context import CallContext, Handler
+from flyteadmin.api_server.context import CallContext, Handler, Response
 from flyteadmin.api_server.routes import SERVICES
 from flyteadmin.api_server.services import (
     attributes,
@@ -61,7 +61,7 @@ def checked(handler: Handler) -> Handler:
     """``handler`` behind the checks every request passes first (defined enum numbers,
     bounded identifiers: core/validation/requests.py)."""
 
-    async def run(request: Message, ctx: CallContext) -> Message:
+    async def run(request: Message, ctx: CallContext) -> Response:
         if request.ByteSize() > _CHECK_OFF_LOOP_BYTES:
             await asyncio.to_thread(check_request, request)
         else:

@@ -8,6 +8,7 @@ from flyteidl.admin import common_pb2, execution_pb2
 from flyteadmin.api_server.context import CallContext, Handler
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.executions.metrics import ExecutionMetrics
+from flyteadmin.core.wire import Encoded
 
 ADMIN = "/flyteidl.service.AdminService/"
 
@@ -29,7 +30,7 @@ def handlers(backend: Backend) -> dict[str, Handler]:
 
     async def list_(
         request: common_pb2.ResourceListRequest, ctx: CallContext
-    ) -> execution_pb2.ExecutionList:
+    ) -> Encoded[execution_pb2.ExecutionList]:
         return await executions.list(request)
 
     async def update(

@@ -6,6 +6,7 @@ from flyteidl.admin import project_pb2
 
 from flyteadmin.api_server.context import CallContext, Handler
 from flyteadmin.core.backend import Backend
+from flyteadmin.core.wire import Encoded
 
 ADMIN = "/flyteidl.service.AdminService/"
 
@@ -30,7 +31,7 @@ def handlers(backend: Backend) -> dict[str, Handler]:
 
     async def list_(
         request: project_pb2.ProjectListRequest, ctx: CallContext
-    ) -> project_pb2.Projects:
+    ) -> Encoded[project_pb2.Projects]:
         return await projects.list(request)
 
     async def domains(

@@ -14,6 +14,7 @@ from flyteidl.core import identifier_pb2
 from flyteadmin.api_server.context import CallContext, Handler
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.validation.identifiers import validate_identifier
+from flyteadmin.core.wire import Encoded
 
 ADMIN = "/flyteidl.service.AdminService/"
 RT = identifier_pb2.ResourceType
@@ -51,9 +52,8 @@ def handlers(backend: Backend) -> dict[str, Handler]:
 
     async def list_tasks(
         request: common_pb2.ResourceListRequest, ctx: CallContext
-    ) -> task_pb2.TaskList:
-        items, token = await tasks.list_full(request, rpc="ListTasks")
-        return task_pb2.TaskList(tasks=items, token=token)
+    ) -> Encoded[task_pb2.TaskList]:
+        return await tasks.list_full(request, rpc="ListTasks")
 
     async def list_task_ids(
         request: common_pb2.NamedEntityIdentifierListRequest, ctx: CallContext
@@ -73,9 +73,10 @@ def handlers(backend: Backend) -> dict[str, Handler]:
 
     async def list_workflows(
         request: common_pb2.ResourceListRequest, ctx: CallContext
-    ) -> workflow_pb2.WorkflowList:
-        items, token = await workflows.list_page(request, rpc="ListWorkflows")
-        return workflow_pb2.WorkflowList(workflows=items, token=token)
+    ) -> Encoded[workflow_pb2.WorkflowList]:
+        return await workflows.list_answer(
+            request, workflow_pb2.WorkflowList, "workflows", rpc="ListWorkflows"
+        )
 
     async def list_workflow_ids(
         request: common_pb2.NamedEntityIdentifierListRequest, ctx: CallContext
@@ -106,12 +107,12 @@ def handlers(backend: Backend) -> dict[str, Handler]:
 
     async def list_active_launch_plans(
         request: launch_plan_pb2.ActiveLaunchPlanListRequest, ctx: CallContext
-    ) -> launch_plan_pb2.LaunchPlanList:
+    ) -> Encoded[launch_plan_pb2.LaunchPlanList]:
         return await launch_plans.list_launch_plans(request, active_only=True)
 
     async def list_launch_plans(
         request: common_pb2.ResourceListRequest, ctx: CallContext
-    ) -> launch_plan_pb2.LaunchPlanList:
+    ) -> Encoded[launch_plan_pb2.LaunchPlanList]:
         return await launch_plans.list_launch_plans(request)
 
     async def list_launch_plan_ids(
@@ -144,7 +145,7 @@ def handlers(backend: Backend) -> dict[str, Handler]:
 
     async def list_descriptions(
         request: description_entity_pb2.DescriptionEntityListRequest, ctx: CallContext
-    ) -> description_entity_pb2.DescriptionEntityList:
+    ) -> Encoded[description_entity_pb2.DescriptionEntityList]:
         return await descriptions.list_descriptions(request)
 
     return {

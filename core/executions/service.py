@@ -12,6 +12,7 @@ import re
 import secrets
 import uuid
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from flyteidl.admin import common_pb2, execution_pb2, launch_plan_pb2
@@ -19,7 +20,7 @@ from flyteidl.admin import matchable_resource_pb2 as mr_pb2
 from flyteidl.core import execution_pb2 as core_execution
 from flyteidl.core import identifier_pb2, literals_pb2
 
-from flyteadmin.core import listing
+from flyteadmin.core import listing, wire
 from flyteadmin.core.attributes import Attributes, merge_workflow_execution_config
 from flyteadmin.core.blobstore import BlobStore, read_referenced
 from flyteadmin.core.clusters import ClusterChooser
@@ -439,7 +440,9 @@ class Executions:
     ) -> execution_pb2.Execution:
         return (await self.lookup(ident)).value.execution
 
-    async def list(self, request: common_pb2.ResourceListRequest) -> execution_pb2.ExecutionList:
+    async def list(
+        self, request: common_pb2.ResourceListRequest
+    ) -> wire.Encoded[execution_pb2.ExecutionList]:
         ident = request.id
         if not ident.project:
             raise missing("project")
@@ -463,8 +466,11 @@ class Executions:
             # Archived executions are hidden unless a filter names the state (§5.7).
             query = query.with_filters(listing.eq_filter(self.schema, "state", "0"))
         page = await self._merged_page(query, (ident.project, ident.domain))
-        return execution_pb2.ExecutionList(
-            executions=[_listed(r.value.execution) for r in page.items], token=page.next_token
+        return wire.page(
+            execution_pb2.ExecutionList,
+            "executions",
+            (wire.kept(r.memo, _LISTED, partial(_listed, r.value.execution)) for r in page.items),
+            page.next_token,
         )
 
     async def _merged_page(
@@ -636,6 +642,9 @@ def _task_resources(
                 if getattr(spec, key):
                     out[section][key] = getattr(spec, key)
     return out
+
+
+_LISTED = "wire:listed"  # Stored.memo key of an execution's ListExecutions form, serialized
 
 
 def _listed(execution: execution_pb2.Execution) -> execution_pb2.Execution:

@@ -7,6 +7,7 @@ import datetime as dt
 from flyteidl.admin import description_entity_pb2 as de_pb2
 from flyteidl.core import identifier_pb2
 
+from flyteadmin.core import wire
 from flyteadmin.core.crmap.registered import Registered
 from flyteadmin.core.errors import invalid_value, missing
 from flyteadmin.core.listing import Column, ColumnType
@@ -61,10 +62,15 @@ class Descriptions(VersionedEntities[de_pb2.DescriptionEntity]):
 
     async def list_descriptions(
         self, request: de_pb2.DescriptionEntityListRequest
-    ) -> de_pb2.DescriptionEntityList:
+    ) -> wire.Encoded[de_pb2.DescriptionEntityList]:
         # flyteadmin requires the name, and (quirk kept) ignores resource_type.
         if not request.id.name:
             raise missing("name")
         schema = SCHEMA_BY_TYPE.get(request.resource_type, SCHEMA)
-        items, token = await self.list_page(request, rpc="ListDescriptionEntities", schema=schema)
-        return de_pb2.DescriptionEntityList(descriptionEntities=items, token=token)
+        return await self.list_answer(
+            request,
+            de_pb2.DescriptionEntityList,
+            "descriptionEntities",
+            rpc="ListDescriptionEntities",
+            schema=schema,
+        )

@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Hashable, Iterable
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from flyteidl.admin import common_pb2
 from flyteidl.core import identifier_pb2
 from google.protobuf.message import Message
 
-from flyteadmin.core import listing
+from flyteadmin.core import listing, wire
 from flyteadmin.core.crmap.registered import Registered
 from flyteadmin.core.errors import invalid_argument, missing, not_found
 from flyteadmin.core.listing import Column, ColumnType, EntitySchema, SortSpec
 from flyteadmin.core.store import Collection, Stored
 
 M = TypeVar("M", bound=Message)
+L = TypeVar("L", bound=Message)  # a list response
 Record = Stored[Registered[Any]]
 RT = identifier_pb2.ResourceType
+LISTED = "wire:listed"  # Stored.memo key of a version's listed form, serialized
 
 
 def created_at(record: Record) -> dt.datetime:
@@ -132,18 +135,26 @@ class VersionedEntities(Generic[M]):
             return self.records.by_index("pdn", (project, domain, name))
         return self.records.by_index("pd", (project, domain))
 
-    async def list_page(
+    async def list_answer(
         self,
         request: Any,
+        message_type: type[L],
+        items_field: str,
         *,
         extra: Iterable[listing.Filter] = (),
         rpc: str,
         schema: EntitySchema | None = None,
-    ) -> tuple[list[M], str]:
-        """One page of ``request`` (id, filters, sort_by, token, limit); ``schema`` replaces the
-        kind's own one (e.g. description entities, parsed as the listed resource type)."""
+    ) -> wire.Encoded[L]:
+        """One page of ``request`` (id, filters, sort_by, token, limit) as a ``message_type``
+        already serialized (core/wire.py); ``schema`` replaces the kind's own one (e.g.
+        description entities, parsed as the listed resource type)."""
         records, token = await self.list_records(request, extra=extra, rpc=rpc, schema=schema)
-        return [self._light(r) for r in records], token
+        return wire.page(message_type, items_field, map(self.listed_bytes, records), token)
+
+    def listed_bytes(self, record: Record) -> bytes:
+        """A version's listed form, serialized once and kept with the version: a kind whose
+        listed form depends on more than its version (a launch plan's state) overrides it."""
+        return wire.kept(record.memo, LISTED, partial(self._light, record))
 
     async def list_records(
         self,

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from flyteidl.admin import common_pb2, launch_plan_pb2
 from flyteidl.core import identifier_pb2, interface_pb2
 
-from flyteadmin.core import listing
+from flyteadmin.core import listing, wire
 from flyteadmin.core.crmap.registered import Registered, schedule_type
 from flyteadmin.core.errors import invalid_argument, missing, not_found
 from flyteadmin.core.listing import Column, ColumnType, Join
 from flyteadmin.core.notifications.validation import validate_notifications
 from flyteadmin.core.projects import Projects
 from flyteadmin.core.registration.entities import (
+    LISTED,
     VersionedEntities,
     describe_id,
     entity_schema,
@@ -98,6 +100,11 @@ class LaunchPlans(VersionedEntities[launch_plan_pb2.LaunchPlan]):
         answer.CopyFrom(record.value.message)
         answer.closure.state = self._state(record)
         return answer
+
+    def listed_bytes(self, record: Record) -> bytes:
+        # Which version is active is kept apart from the versions: one form per state.
+        key = (LISTED, self._state(record))
+        return wire.kept(record.memo, key, partial(self._with_state, record))
 
     # ----------------------------------------------------------------------------- create
 
@@ -196,16 +203,17 @@ class LaunchPlans(VersionedEntities[launch_plan_pb2.LaunchPlan]):
 
     async def list_launch_plans(
         self, request: Any, *, active_only: bool = False
-    ) -> launch_plan_pb2.LaunchPlanList:
+    ) -> wire.Encoded[launch_plan_pb2.LaunchPlanList]:
         extra = []
         if active_only:
             extra.append(listing.build_filter(self.schema, "eq", "state", [str(LPState.ACTIVE)]))
-        items, token = await self.list_page(
+        return await self.list_answer(
             _as_resource_request(request) if active_only else request,
+            launch_plan_pb2.LaunchPlanList,
+            "launch_plans",
             extra=extra,
             rpc="ListActiveLaunchPlans" if active_only else "ListLaunchPlans",
         )
-        return launch_plan_pb2.LaunchPlanList(launch_plans=items, token=token)
 
 
 def build_launch_plan(

@@ -11,6 +11,7 @@ from flyteidl.admin import task_pb2
 from flyteidl.core import identifier_pb2
 from google.protobuf import timestamp_pb2
 
+from flyteadmin.core import wire
 from flyteadmin.core.compiler import CompileErrors, compile_task
 from flyteadmin.core.crmap.registered import Registered
 from flyteadmin.core.errors import invalid_argument
@@ -46,6 +47,7 @@ SCHEMA = entity_schema(
 
 RULE = IdentityRule("task", payload=lambda r: r.message.closure.compiled_task)
 Record = Stored[Registered[task_pb2.Task]]
+_FULL = "wire:full"  # Stored.memo key of an inline task version, serialized
 
 
 def light(task: task_pb2.Task) -> task_pb2.Task:
@@ -97,11 +99,20 @@ class Tasks(VersionedEntities[task_pb2.Task]):
         """GetTask."""
         return await self.full(self.require(identifier))
 
-    async def list_full(self, request: Any, rpc: str) -> tuple[list[task_pb2.Task], str]:
+    async def list_full(self, request: Any, rpc: str) -> wire.Encoded[task_pb2.TaskList]:
         """ListTasks: whole tasks, as flyteadmin returns them (flytekit's fetch of the latest
-        version reads the template from the list)."""
+        version reads the template from the list), already serialized (core/wire.py)."""
         records, token = await self.list_records(request, rpc=rpc)
-        return [await self.full(r) for r in records], token
+        return wire.page(
+            task_pb2.TaskList, "tasks", [await self._full_bytes(r) for r in records], token
+        )
+
+    async def _full_bytes(self, record: Record) -> bytes:
+        if record.value.payload_ref:
+            # Offloaded because it is large: the offloader's bounded cache keeps its closure,
+            # not every listed version's memo.
+            return (await self.full(record)).SerializeToString()
+        return wire.kept(record.memo, _FULL, lambda: record.value.message)
 
     async def create(self, request: task_pb2.TaskCreateRequest) -> None:
         validate_task_identifier(request)

@@ -114,3 +114,29 @@ def test_bad_joined_filters(stub, filters, message):
         names(stub, filters)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert message in info.value.details()
+
+
+def test_a_listed_execution_is_its_current_version(stub):
+    """List items are kept serialized per stored version (core/wire.py): a change makes a new
+    version, and the next list answers it, not the bytes kept for the one before."""
+
+    def listed(state: int) -> execution_pb2.Execution:
+        (only,) = stub.ListExecutions(
+            common_pb2.ResourceListRequest(
+                id=common_pb2.NamedEntityIdentifier(project=PROJECT, domain=DOMAIN),
+                limit=10,
+                filters=f"eq(execution_name,by-lp)+eq(state,{state})",
+            )
+        ).executions
+        assert not only.spec.HasField("inputs")  # the listed form, trimmed (§5.7)
+        return only
+
+    before = listed(0)
+    assert before.closure.state_change_details.state == execution_pb2.EXECUTION_ACTIVE
+    stub.UpdateExecution(
+        execution_pb2.ExecutionUpdateRequest(id=before.id, state=execution_pb2.EXECUTION_ARCHIVED)
+    )
+    after = listed(1)
+    assert after.closure.state_change_details.state == execution_pb2.EXECUTION_ARCHIVED
+    assert after.id == before.id
+    assert "by-lp" not in names(stub, "")  # archived executions are hidden by default
