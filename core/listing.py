@@ -643,7 +643,7 @@ def evaluate(query: ListQuery, records: Iterable[R]) -> Page[R]:
     for f in query.filters:
         rows = filter(f.matches, rows)
     wanted = query.offset + query.limit if query.limit else 0
-    return _page(query, _ordered(query, list(rows), wanted))
+    return cut(query, _ordered(query, list(rows), wanted))
 
 
 # Lists over more rows than this are evaluated on a worker thread: a few thousand rows cost
@@ -672,10 +672,11 @@ def scan_in_order(query: ListQuery, rows_in_order: Iterable[R]) -> Page[R]:
             matches.append(r)
             if wanted and len(matches) >= wanted:
                 break
-    return _page(query, matches)
+    return cut(query, matches)
 
 
-def _page(query: ListQuery, ordered: list[R]) -> Page[R]:
+def cut(query: ListQuery, ordered: list[R]) -> Page[R]:
+    """The page of ``ordered``, rows that already match the query's filters, in its order."""
     start = query.offset
     items = ordered[start : start + query.limit] if query.limit else ordered[start:]
     # flyteadmin's rule: a token whenever the page is exactly full, so a full last page is
@@ -698,6 +699,7 @@ __all__ = [
     "Page",
     "SortSpec",
     "build_filter",
+    "cut",
     "check_limit",
     "eq_filter",
     "evaluate",

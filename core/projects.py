@@ -18,7 +18,9 @@ from flyteadmin.core.validation.projects import validate_project, validate_regis
 
 ACTIVE = project_pb2.Project.ACTIVE
 ARCHIVED = project_pb2.Project.ARCHIVED
-_LISTED = "wire:listed"  # Stored.memo key of a project's answer, serialized
+_LIST = wire.ListShape(project_pb2.Projects, "projects")
+_LISTED = "wire:listed"  # Stored.memo key of a project's ListProjects entry
+_BY_ID = "id"  # the sorted index of projects by id
 
 Record = Stored[project_pb2.Project]
 
@@ -54,6 +56,8 @@ class Projects:
         self._domains = [project_pb2.Domain(id=d.id, name=d.name) for d in domains]
         self._domain_ids = {d.id for d in domains}
         self._answers: dict[str, tuple[int, project_pb2.Project]] = {}
+        # Projects by id (the default order): a list reads its page's rows, not all of them.
+        collection.add_sorted_index(_BY_ID, lambda p: (None, (p.id, p.id)))
 
     def domains(self) -> list[project_pb2.Domain]:
         return list(self._domains)
@@ -135,9 +139,16 @@ class Projects:
             # Without filters, archived projects are hidden (§7); any filter drops the default.
             archived = listing.build_filter(self.schema, "ne", "state", [str(ARCHIVED)])
             query = query.with_filters(archived)
-        page = await listing.evaluate_async(query, self._collection.values())
-        items = (wire.kept(r.memo, _LISTED, partial(self._with_domains, r)) for r in page.items)
-        return wire.page(project_pb2.Projects, "projects", items, page.next_token)
+        sort = query.sort
+        few = len(self._collection) < listing.OFF_LOOP_ROWS
+        if sort is not None and sort.key == "identifier" and few:
+            # A selective filter reads every row: on the event loop only while they are few.
+            rows = self._collection.in_order(_BY_ID, None, not sort.ascending)
+            page = listing.scan_in_order(query, rows)
+        else:
+            page = await listing.evaluate_async(query, self._collection.values())
+        items = [_LIST.kept(r.memo, _LISTED, partial(self._with_domains, r)) for r in page.items]
+        return _LIST.page(items, page.next_token)
 
     def check_project_domain(self, project_id: str, domain: str) -> None:
         """§1.3: the project exists and is ACTIVE, and the domain is configured."""

@@ -14,7 +14,7 @@ the HTTP gateway, which answers JSON, parses them back into the message first.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -53,48 +53,44 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _length_delimited(number: int, data: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(data)) + data
-
-
-def _field(message_type: type[Message], name: str, kind: int) -> int:
+def _tag(message_type: type[Message], name: str, kind: int) -> tuple[int, bytes]:
+    """(number, the tag of a length-delimited field ``name``), checking the field's type."""
     field = message_type.DESCRIPTOR.fields_by_name[name]
     if field.type != kind:
         raise TypeError(f"{message_type.__name__}.{name} is not of the expected type")
-    return field.number
+    return field.number, _varint(field.number << 3 | 2)
 
 
-def page(
-    message_type: type[M], items_field: str, items: Iterable[bytes], token: str = ""
-) -> Encoded[M]:
-    """``message_type(<items_field>=items, token=token)`` on the wire, ``items`` each an item
-    message's serialized bytes. The same bytes as serializing the built message: fields in
-    number order (items before the token in every flyteidl list), an empty token left out."""
-    number = _field(message_type, items_field, FieldDescriptor.TYPE_MESSAGE)
-    parts = [_length_delimited(number, item) for item in items]
-    if token:
-        token_number = _field(message_type, "token", FieldDescriptor.TYPE_STRING)
-        if token_number < number:
+class ListShape(Generic[M]):
+    """A flyteidl list message (``message_type``: repeated ``items_field``, then ``token``) put
+    together from its items' bytes. An item is kept framed (its field's tag and length before
+    it), so a page is one join."""
+
+    def __init__(self, message_type: type[M], items_field: str) -> None:
+        self.message_type = message_type
+        number, self._item_tag = _tag(message_type, items_field, FieldDescriptor.TYPE_MESSAGE)
+        token_number, self._token_tag = _tag(message_type, "token", FieldDescriptor.TYPE_STRING)
+        if token_number < number:  # serializers write fields in number order
             raise TypeError(f"{message_type.__name__}: the token comes before the items")
-        parts.append(_length_delimited(token_number, token.encode()))
-    return Encoded(message_type, b"".join(parts))
 
+    def item(self, data: bytes) -> bytes:
+        """An item message's serialized bytes, framed as one entry of the list."""
+        return self._item_tag + _varint(len(data)) + data
 
-def kept(memo: dict[Any, Any], key: Any, make: Callable[[], Message]) -> bytes:
-    """``make()`` serialized, made once per stored version (``memo`` is its ``Stored.memo``)."""
-    try:
-        data: bytes = memo[key]
-    except KeyError:
-        data = memo[key] = make().SerializeToString()
-    return data
+    def kept(self, memo: dict[Any, Any], key: Any, make: Callable[[], Message]) -> bytes:
+        """``item(make())``, made once per stored version (``memo`` is its ``Stored.memo``;
+        ``key`` names the item's form in this shape)."""
+        try:
+            entry: bytes = memo[key]
+        except KeyError:
+            entry = memo[key] = self.item(make().SerializeToString())
+        return entry
 
-
-async def kept_async(
-    memo: dict[Any, Any], key: Any, make: Callable[[], Awaitable[Message]]
-) -> bytes:
-    """``kept`` for an item that takes a wait to make (e.g. a payload from the blob store)."""
-    try:
-        data: bytes = memo[key]
-    except KeyError:
-        data = memo[key] = (await make()).SerializeToString()
-    return data
+    def page(self, items: Iterable[bytes], token: str = "") -> Encoded[M]:
+        """``message_type(<items>, token=token)`` on the wire, ``items`` framed by ``item`` or
+        ``kept``: the bytes serializing the built message gives (an empty token left out)."""
+        data = b"".join(items)
+        if token:
+            text = token.encode()
+            data += self._token_tag + _varint(len(text)) + text
+        return Encoded(self.message_type, data)

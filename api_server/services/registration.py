@@ -74,9 +74,7 @@ def handlers(backend: Backend) -> dict[str, Handler]:
     async def list_workflows(
         request: common_pb2.ResourceListRequest, ctx: CallContext
     ) -> Encoded[workflow_pb2.WorkflowList]:
-        return await workflows.list_answer(
-            request, workflow_pb2.WorkflowList, "workflows", rpc="ListWorkflows"
-        )
+        return await workflows.list_workflows(request)
 
     async def list_workflow_ids(
         request: common_pb2.NamedEntityIdentifierListRequest, ctx: CallContext

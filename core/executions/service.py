@@ -466,10 +466,8 @@ class Executions:
             # Archived executions are hidden unless a filter names the state (§5.7).
             query = query.with_filters(listing.eq_filter(self.schema, "state", "0"))
         page = await self._merged_page(query, (ident.project, ident.domain))
-        return wire.page(
-            execution_pb2.ExecutionList,
-            "executions",
-            (wire.kept(r.memo, _LISTED, partial(_listed, r.value.execution)) for r in page.items),
+        return _LIST.page(
+            [_LIST.kept(r.memo, _LISTED, partial(_listed, r.value.execution)) for r in page.items],
             page.next_token,
         )
 
@@ -490,6 +488,8 @@ class Executions:
             # live object counts, once.
             if (live_copy := self.records.get(r.name)) is None or live_copy.value.archived_in
         ]
+        if not archived:  # the live rows are filtered and in order already
+            return listing.cut(query, live)
         return listing.evaluate(query, live + archived)
 
     def _page(self, query: listing.ListQuery, pd: tuple[str, str]) -> listing.Page[Record]:
@@ -644,7 +644,8 @@ def _task_resources(
     return out
 
 
-_LISTED = "wire:listed"  # Stored.memo key of an execution's ListExecutions form, serialized
+_LIST = wire.ListShape(execution_pb2.ExecutionList, "executions")
+_LISTED = "wire:listed"  # Stored.memo key of an execution's ListExecutions entry
 
 
 def _listed(execution: execution_pb2.Execution) -> execution_pb2.Execution:

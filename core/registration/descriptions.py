@@ -23,6 +23,7 @@ COLUMNS = id_columns(
     }
 )
 SCHEMA = entity_schema("description_entity", COLUMNS)
+_LIST = wire.ListShape(de_pb2.DescriptionEntityList, "descriptionEntities")
 # flyteadmin parses a ListDescriptionEntities filter with the resource type's own entity as the
 # primary one, so its prefix is allowed: flyteconsole sends `eq(workflow.name,...)` on a
 # workflow, `eq(task.name,...)` on a task. Other resource types: unprefixed columns only.
@@ -69,8 +70,7 @@ class Descriptions(VersionedEntities[de_pb2.DescriptionEntity]):
         schema = SCHEMA_BY_TYPE.get(request.resource_type, SCHEMA)
         return await self.list_answer(
             request,
-            de_pb2.DescriptionEntityList,
-            "descriptionEntities",
+            _LIST,
             rpc="ListDescriptionEntities",
             schema=schema,
         )

@@ -25,7 +25,7 @@ M = TypeVar("M", bound=Message)
 L = TypeVar("L", bound=Message)  # a list response
 Record = Stored[Registered[Any]]
 RT = identifier_pb2.ResourceType
-LISTED = "wire:listed"  # Stored.memo key of a version's listed form, serialized
+LISTED = "wire:listed"  # Stored.memo key (with the list's shape) of a version's list entry
 
 
 def created_at(record: Record) -> dt.datetime:
@@ -138,8 +138,7 @@ class VersionedEntities(Generic[M]):
     async def list_answer(
         self,
         request: Any,
-        message_type: type[L],
-        items_field: str,
+        shape: wire.ListShape[L],
         *,
         extra: Iterable[listing.Filter] = (),
         rpc: str,
@@ -149,12 +148,13 @@ class VersionedEntities(Generic[M]):
         already serialized (core/wire.py); ``schema`` replaces the kind's own one (e.g.
         description entities, parsed as the listed resource type)."""
         records, token = await self.list_records(request, extra=extra, rpc=rpc, schema=schema)
-        return wire.page(message_type, items_field, map(self.listed_bytes, records), token)
+        return shape.page([self.listed_entry(shape, r) for r in records], token)
 
-    def listed_bytes(self, record: Record) -> bytes:
-        """A version's listed form, serialized once and kept with the version: a kind whose
-        listed form depends on more than its version (a launch plan's state) overrides it."""
-        return wire.kept(record.memo, LISTED, partial(self._light, record))
+    def listed_entry(self, shape: wire.ListShape[Any], record: Record) -> bytes:
+        """A version's listed form as an entry of ``shape``, made once and kept with the
+        version: a kind whose listed form depends on more than its version (a launch plan's
+        state) overrides it."""
+        return shape.kept(record.memo, (LISTED, shape), partial(self._light, record))
 
     async def list_records(
         self,

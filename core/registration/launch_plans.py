@@ -44,6 +44,7 @@ from flyteadmin.core.validation.schedules import validate_schedule
 
 RT = identifier_pb2.ResourceType
 LPState = launch_plan_pb2.LaunchPlanState
+_LIST = wire.ListShape(launch_plan_pb2.LaunchPlanList, "launch_plans")
 Record = Stored[Registered[launch_plan_pb2.LaunchPlan]]
 
 
@@ -101,10 +102,10 @@ class LaunchPlans(VersionedEntities[launch_plan_pb2.LaunchPlan]):
         answer.closure.state = self._state(record)
         return answer
 
-    def listed_bytes(self, record: Record) -> bytes:
+    def listed_entry(self, shape: wire.ListShape[Any], record: Record) -> bytes:
         # Which version is active is kept apart from the versions: one form per state.
-        key = (LISTED, self._state(record))
-        return wire.kept(record.memo, key, partial(self._with_state, record))
+        key = (LISTED, shape, self._state(record))
+        return shape.kept(record.memo, key, partial(self._with_state, record))
 
     # ----------------------------------------------------------------------------- create
 
@@ -209,8 +210,7 @@ class LaunchPlans(VersionedEntities[launch_plan_pb2.LaunchPlan]):
             extra.append(listing.build_filter(self.schema, "eq", "state", [str(LPState.ACTIVE)]))
         return await self.list_answer(
             _as_resource_request(request) if active_only else request,
-            launch_plan_pb2.LaunchPlanList,
-            "launch_plans",
+            _LIST,
             extra=extra,
             rpc="ListActiveLaunchPlans" if active_only else "ListLaunchPlans",
         )

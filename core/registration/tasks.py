@@ -47,7 +47,8 @@ SCHEMA = entity_schema(
 
 RULE = IdentityRule("task", payload=lambda r: r.message.closure.compiled_task)
 Record = Stored[Registered[task_pb2.Task]]
-_FULL = "wire:full"  # Stored.memo key of an inline task version, serialized
+_LIST = wire.ListShape(task_pb2.TaskList, "tasks")
+_FULL = "wire:full"  # Stored.memo key of an inline task version's ListTasks entry
 
 
 def light(task: task_pb2.Task) -> task_pb2.Task:
@@ -103,16 +104,14 @@ class Tasks(VersionedEntities[task_pb2.Task]):
         """ListTasks: whole tasks, as flyteadmin returns them (flytekit's fetch of the latest
         version reads the template from the list), already serialized (core/wire.py)."""
         records, token = await self.list_records(request, rpc=rpc)
-        return wire.page(
-            task_pb2.TaskList, "tasks", [await self._full_bytes(r) for r in records], token
-        )
+        return _LIST.page([await self._entry(r) for r in records], token)
 
-    async def _full_bytes(self, record: Record) -> bytes:
+    async def _entry(self, record: Record) -> bytes:
         if record.value.payload_ref:
             # Offloaded because it is large: the offloader's bounded cache keeps its closure,
             # not every listed version's memo.
-            return (await self.full(record)).SerializeToString()
-        return wire.kept(record.memo, _FULL, lambda: record.value.message)
+            return _LIST.item((await self.full(record)).SerializeToString())
+        return _LIST.kept(record.memo, _FULL, lambda: record.value.message)
 
     async def create(self, request: task_pb2.TaskCreateRequest) -> None:
         validate_task_identifier(request)

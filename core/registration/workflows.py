@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from flyteidl.admin import workflow_pb2
 from flyteidl.core import compiler_pb2, identifier_pb2, interface_pb2
 from google.protobuf import timestamp_pb2
 
+from flyteadmin.core import wire
 from flyteadmin.core.compiler import CompileErrors, compile_workflow, id_key, requirements
 from flyteadmin.core.compiler._graph import LaunchPlanLike
 from flyteadmin.core.crmap.registered import Registered
@@ -32,6 +34,7 @@ from flyteadmin.core.store import Collection, Stored
 from flyteadmin.core.validation.identifiers import proto_text, validate_identifier
 
 RT = identifier_pb2.ResourceType
+_LIST = wire.ListShape(workflow_pb2.WorkflowList, "workflows")
 Record = Stored[Registered[workflow_pb2.Workflow]]
 
 SCHEMA = entity_schema(
@@ -87,6 +90,9 @@ class Workflows(VersionedEntities[workflow_pb2.Workflow]):
 
     def interface(self, record: Record) -> interface_pb2.TypedInterface:
         return record.value.message.closure.compiled_workflow.primary.template.interface
+
+    async def list_workflows(self, request: Any) -> wire.Encoded[workflow_pb2.WorkflowList]:
+        return await self.list_answer(request, _LIST, rpc="ListWorkflows")
 
     async def get_full(self, identifier: identifier_pb2.Identifier) -> workflow_pb2.Workflow:
         """GetWorkflow: the full compiled closure (flytekit needs it to run anything)."""

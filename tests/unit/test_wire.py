@@ -16,6 +16,8 @@ from flyteidl.admin import (
 
 from flyteadmin.core import wire
 
+EXECUTIONS = wire.ListShape(execution_pb2.ExecutionList, "executions")
+
 
 def _executions(count: int) -> list[execution_pb2.Execution]:
     out = []
@@ -34,9 +36,7 @@ def _executions(count: int) -> list[execution_pb2.Execution]:
 def test_a_page_is_the_built_message_on_the_wire(count: int, token: str) -> None:
     items = _executions(count)
     built = execution_pb2.ExecutionList(executions=items, token=token)
-    answer = wire.page(
-        execution_pb2.ExecutionList, "executions", [i.SerializeToString() for i in items], token
-    )
+    answer = EXECUTIONS.page([EXECUTIONS.item(i.SerializeToString()) for i in items], token)
     assert answer.data == built.SerializeToString()
     assert answer.message() == built
     assert wire.message_of(answer) == built and wire.serialized(answer) == answer.data
@@ -59,17 +59,17 @@ def test_every_list_message_takes_its_items_then_its_token(message_type: type, f
     built = message_type(token="t")
     for _ in range(2):
         getattr(built, field).add()
-    items = [i.SerializeToString() for i in getattr(built, field)]
-    answer = wire.page(message_type, field, items, "t")
+    shape = wire.ListShape(message_type, field)
+    answer = shape.page([shape.item(i.SerializeToString()) for i in getattr(built, field)], "t")
     assert answer.data == built.SerializeToString()
     assert answer.message() == built
 
 
 def test_a_field_that_is_not_a_message_list_is_refused() -> None:
     with pytest.raises(TypeError):
-        wire.page(execution_pb2.ExecutionList, "token", [b""])
+        wire.ListShape(execution_pb2.ExecutionList, "token")
     with pytest.raises(KeyError):
-        wire.page(execution_pb2.ExecutionList, "nothing", [b""])
+        wire.ListShape(execution_pb2.ExecutionList, "nothing")
 
 
 def test_an_item_is_serialized_once_per_memo() -> None:
@@ -80,8 +80,8 @@ def test_an_item_is_serialized_once_per_memo() -> None:
         return _executions(2)[1]
 
     memo: dict[object, object] = {}
-    first = wire.kept(memo, "k", make)
-    assert wire.kept(memo, "k", make) is first
+    first = EXECUTIONS.kept(memo, "k", make)
+    assert EXECUTIONS.kept(memo, "k", make) is first
     assert made == [1]
-    assert first == _executions(2)[1].SerializeToString()
-    assert wire.kept({}, "k", make) == first and made == [1, 1]  # another version: made again
+    assert first == EXECUTIONS.item(_executions(2)[1].SerializeToString())
+    assert EXECUTIONS.kept({}, "k", make) == first and made == [1, 1]  # another version
