@@ -12,6 +12,7 @@ from flyteadmin.api_server.context import CallContext, Handler
 from flyteadmin.core import metrics
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.errors import AdminError, Code
+from flyteadmin.core.wire import Encoded
 
 ADMIN = "/flyteidl.service.AdminService/"
 # Failures of ours (or the apiserver's), not of the event: counted as `error`, not `rejected`.
@@ -75,12 +76,12 @@ def handlers(backend: Backend) -> dict[str, Handler]:
 
     async def list_nodes(
         request: node_execution_pb2.NodeExecutionListRequest, ctx: CallContext
-    ) -> node_execution_pb2.NodeExecutionList:
+    ) -> Encoded[node_execution_pb2.NodeExecutionList]:
         return await events.list_nodes(request)
 
     async def list_nodes_for_task(
         request: node_execution_pb2.NodeExecutionForTaskListRequest, ctx: CallContext
-    ) -> node_execution_pb2.NodeExecutionList:
+    ) -> Encoded[node_execution_pb2.NodeExecutionList]:
         return await events.list_nodes_for_task(request)
 
     async def node_data(
@@ -100,7 +101,7 @@ def handlers(backend: Backend) -> dict[str, Handler]:
 
     async def list_tasks(
         request: task_execution_pb2.TaskExecutionListRequest, ctx: CallContext
-    ) -> task_execution_pb2.TaskExecutionList:
+    ) -> Encoded[task_execution_pb2.TaskExecutionList]:
         return await events.list_tasks(request)
 
     async def task_data(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from flyteidl.admin import node_execution_pb2, task_execution_pb2
 from flyteidl.core import compiler_pb2, identifier_pb2, literals_pb2
 
-from flyteadmin.core import listing
+from flyteadmin.core import listing, wire
 from flyteadmin.core.blobstore import BlobStore, read_referenced
 from flyteadmin.core.crmap.executions import ExecutionRecord, execution_object_name
 from flyteadmin.core.crmap.node_executions import NodeExecutionRecord
@@ -23,6 +24,13 @@ if TYPE_CHECKING:  # core/executions/service.py imports the events package
     from flyteadmin.core.executions.service import Executions
 
 
+_NODES = wire.ListShape(node_execution_pb2.NodeExecutionList, "node_executions")
+_TASKS = wire.ListShape(task_execution_pb2.TaskExecutionList, "task_executions")
+# Stored.memo key of a node or task execution's list entry, with whether it has children (an
+# answer's is_parent flag comes from its siblings, not from its own version).
+_LISTED = "wire:listed"
+
+
 def _check_execution_id(ex: identifier_pb2.WorkflowExecutionIdentifier) -> None:
     for field in ("project", "domain", "name"):
         if not getattr(ex, field):
@@ -36,6 +44,35 @@ def _trimmed(node: node_execution_pb2.NodeExecution) -> node_execution_pb2.NodeE
     out = node_execution_pb2.NodeExecution()
     out.CopyFrom(node)
     out.closure.error.message = out.closure.error.message.encode()[:100].decode(errors="ignore")
+    return out
+
+
+def _has_children(record: NodeExecutionRecord, children: Children) -> bool:
+    return bool(children.with_parent(record.id.node_id))
+
+
+def _node_answer(
+    record: NodeExecutionRecord, has_children: bool
+) -> node_execution_pb2.NodeExecution:
+    node = record.node
+    if node.metadata.is_parent_node or not has_children:
+        return node
+    out = node_execution_pb2.NodeExecution()
+    out.CopyFrom(node)
+    out.metadata.is_parent_node = True  # children recorded without an is_parent event
+    return out
+
+
+def _listed_node(
+    record: NodeExecutionRecord, has_children: bool
+) -> node_execution_pb2.NodeExecution:
+    return _trimmed(_node_answer(record, has_children))
+
+
+def _task_answer(record: TaskExecutionRecord, is_parent: bool) -> task_execution_pb2.TaskExecution:
+    out = task_execution_pb2.TaskExecution()
+    out.CopyFrom(record.task)
+    out.is_parent = is_parent
     return out
 
 
@@ -104,13 +141,7 @@ class DetailReads:
     def _served_node(
         self, record: NodeExecutionRecord, children: Children
     ) -> node_execution_pb2.NodeExecution:
-        node = record.node
-        if node.metadata.is_parent_node or not children.with_parent(record.id.node_id):
-            return node
-        out = node_execution_pb2.NodeExecution()
-        out.CopyFrom(node)
-        out.metadata.is_parent_node = True  # children recorded without an is_parent event
-        return out
+        return _node_answer(record, _has_children(record, children))
 
     async def get_node(
         self, ident: identifier_pb2.NodeExecutionIdentifier
@@ -120,7 +151,7 @@ class DetailReads:
 
     async def list_nodes(
         self, request: node_execution_pb2.NodeExecutionListRequest
-    ) -> node_execution_pb2.NodeExecutionList:
+    ) -> wire.Encoded[node_execution_pb2.NodeExecutionList]:
         ex = request.workflow_execution_id
         _check_execution_id(ex)
         if request.unique_parent_id:
@@ -140,7 +171,7 @@ class DetailReads:
 
     async def list_nodes_for_task(
         self, request: node_execution_pb2.NodeExecutionForTaskListRequest
-    ) -> node_execution_pb2.NodeExecutionList:
+    ) -> wire.Encoded[node_execution_pb2.NodeExecutionList]:
         _, children = await self.find_task(request.task_execution_id)
         rows = children.with_parent_task(task_execution_key(request.task_execution_id))
         return self._node_page(request, rows, children, "ListNodeExecutionsForTask")
@@ -151,13 +182,15 @@ class DetailReads:
         rows: list[Stored[NodeExecutionRecord]],
         children: Children,
         rpc: str,
-    ) -> node_execution_pb2.NodeExecutionList:
+    ) -> wire.Encoded[node_execution_pb2.NodeExecutionList]:
         schema = self._schemas(children)[0]
         page = listing.evaluate(_query(schema, request, rpc), rows)
-        return node_execution_pb2.NodeExecutionList(
-            node_executions=[_trimmed(self._served_node(r.value, children)) for r in page.items],
-            token=page.next_token,
-        )
+        entries = []
+        for r in page.items:
+            parent = _has_children(r.value, children)
+            make = partial(_listed_node, r.value, parent)
+            entries.append(_NODES.kept(r.memo, (_LISTED, parent), make))
+        return _NODES.page(entries, page.next_token)
 
     async def get_node_data(
         self, ident: identifier_pb2.NodeExecutionIdentifier
@@ -217,10 +250,7 @@ class DetailReads:
     def _served_task(
         self, record: TaskExecutionRecord, children: Children
     ) -> task_execution_pb2.TaskExecution:
-        out = task_execution_pb2.TaskExecution()
-        out.CopyFrom(record.task)
-        out.is_parent = bool(children.with_parent_task(task_execution_key(record.id)))
-        return out
+        return _task_answer(record, bool(children.with_parent_task(task_execution_key(record.id))))
 
     async def get_task(
         self, ident: identifier_pb2.TaskExecutionIdentifier
@@ -230,7 +260,7 @@ class DetailReads:
 
     async def list_tasks(
         self, request: task_execution_pb2.TaskExecutionListRequest
-    ) -> task_execution_pb2.TaskExecutionList:
+    ) -> wire.Encoded[task_execution_pb2.TaskExecutionList]:
         node = request.node_execution_id
         _check_execution_id(node.execution_id)
         if not node.node_id:
@@ -239,10 +269,12 @@ class DetailReads:
         rows = children.tasks_of(node.node_id)
         schema = self._schemas(children)[1]
         page = listing.evaluate(_query(schema, request, "ListTaskExecutions"), rows)
-        return task_execution_pb2.TaskExecutionList(
-            task_executions=[self._served_task(r.value, children) for r in page.items],
-            token=page.next_token,
-        )
+        entries = []
+        for r in page.items:
+            parent = bool(children.with_parent_task(task_execution_key(r.value.id)))
+            make = partial(_task_answer, r.value, parent)
+            entries.append(_TASKS.kept(r.memo, (_LISTED, parent), make))
+        return _TASKS.page(entries, page.next_token)
 
     async def get_task_data(
         self, ident: identifier_pb2.TaskExecutionIdentifier

@@ -372,6 +372,27 @@ def test_an_abort_after_terminate(stub):
     assert p.tasks("n0").task_executions[0].closure.phase == TASK.ABORTED
 
 
+def test_listed_parents_follow_their_children(stub):
+    """A listed node or task execution is a parent once a child is recorded, even when no event
+    of its own said so: list entries are kept per version and per that flag (core/wire.py)."""
+    p = Propeller(stub, "flags")
+    p.create()
+    p.workflow(WF.RUNNING, 1)
+    p.node("n0", NODE.RUNNING, 2)
+    p.task_event("n0", 0, TASK.RUNNING, 3)
+    assert not p.nodes().node_executions[0].metadata.is_parent_node
+    assert not p.tasks("n0").task_executions[0].is_parent
+    p.node(
+        "n0-0-dn0",
+        NODE.RUNNING,
+        4,
+        parent_node_metadata=ev.ParentNodeExecutionMetadata(node_id="n0"),
+        parent_task_metadata=ev.ParentTaskExecutionMetadata(id=p.task_id("n0", 0)),
+    )
+    assert p.nodes().node_executions[0].metadata.is_parent_node
+    assert p.tasks("n0").task_executions[0].is_parent
+
+
 def test_child_nodes_and_dynamic_workflows(stub):
     p = Propeller(stub, "parents")
     p.create()
