@@ -140,7 +140,7 @@ class NamedEntities:
             rpc="ListNamedEntities",
             implicit=extra,
         )
-        names = {r.value.id.name for r in kind.candidates(request.project, request.domain)}
+        names = {r.value.key[2] for r in kind.candidates(request.project, request.domain)}
         rows = [self.meta(request.resource_type, request.project, request.domain, n) for n in names]
         page = await listing.evaluate_async(query, rows)
         return common_pb2.NamedEntityList(
