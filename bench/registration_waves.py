@@ -34,7 +34,7 @@ from bench.event_waves import ANCHOR, CLIENTS, cpu_by_group
 Call = Callable[[admin_pb2_grpc.AdminServiceStub, int], Awaitable[object]]
 
 
-async def _phase(name: str, stubs: list, count: int, call: Call) -> None:
+async def count_phase(name: str, stubs: list, count: int, call: Call) -> None:
     numbers = itertools.count()
     errors: list[str] = []
 
@@ -87,11 +87,11 @@ async def run(endpoint: str, count: int, only: str) -> None:
         return stub.GetProject(project_pb2.ProjectGetRequest(id=project), timeout=60)
 
     if only in ("", "projects"):
-        await _phase("RegisterProject", stubs, count, register)
+        await count_phase("RegisterProject", stubs, count, register)
     if only in ("", "tasks"):
-        await _phase("CreateTask", stubs, count, create_task)
+        await count_phase("CreateTask", stubs, count, create_task)
     if only in ("", "gets"):
-        await _phase("GetProject", stubs, count, get_project)
+        await count_phase("GetProject", stubs, count, get_project)
     for channel in channels:
         await channel.close()
 
