@@ -47,10 +47,6 @@ def _trimmed(node: node_execution_pb2.NodeExecution) -> node_execution_pb2.NodeE
     return out
 
 
-def _has_children(record: NodeExecutionRecord, children: Children) -> bool:
-    return bool(children.with_parent(record.id.node_id))
-
-
 def _node_answer(
     record: NodeExecutionRecord, has_children: bool
 ) -> node_execution_pb2.NodeExecution:
@@ -141,7 +137,7 @@ class DetailReads:
     def _served_node(
         self, record: NodeExecutionRecord, children: Children
     ) -> node_execution_pb2.NodeExecution:
-        return _node_answer(record, _has_children(record, children))
+        return _node_answer(record, children.has_children(record.id.node_id))
 
     async def get_node(
         self, ident: identifier_pb2.NodeExecutionIdentifier
@@ -187,7 +183,7 @@ class DetailReads:
         page = listing.evaluate(_query(schema, request, rpc), rows)
         entries = []
         for r in page.items:
-            parent = _has_children(r.value, children)
+            parent = children.has_children(r.value.id.node_id)
             make = partial(_listed_node, r.value, parent)
             entries.append(_NODES.kept(r.memo, (_LISTED, parent), make))
         return _NODES.page(entries, page.next_token)
@@ -250,7 +246,7 @@ class DetailReads:
     def _served_task(
         self, record: TaskExecutionRecord, children: Children
     ) -> task_execution_pb2.TaskExecution:
-        return _task_answer(record, bool(children.with_parent_task(task_execution_key(record.id))))
+        return _task_answer(record, children.has_task_children(task_execution_key(record.id)))
 
     async def get_task(
         self, ident: identifier_pb2.TaskExecutionIdentifier
@@ -271,7 +267,7 @@ class DetailReads:
         page = listing.evaluate(_query(schema, request, "ListTaskExecutions"), rows)
         entries = []
         for r in page.items:
-            parent = bool(children.with_parent_task(task_execution_key(r.value.id)))
+            parent = children.has_task_children(task_execution_key(r.value.id))
             make = partial(_task_answer, r.value, parent)
             entries.append(_TASKS.kept(r.memo, (_LISTED, parent), make))
         return _TASKS.page(entries, page.next_token)

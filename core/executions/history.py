@@ -99,6 +99,14 @@ class Children:
     def with_parent_task(self, key: TaskExecutionKey) -> list[Stored[NodeExecutionRecord]]:
         return list(self._by_parent_task.get(key, ()))
 
+    def has_children(self, node_id: str) -> bool:
+        """Whether any node has ``node_id`` as its parent node (``with_parent`` not empty)."""
+        return bool(self._by_parent.get(node_id))
+
+    def has_task_children(self, key: TaskExecutionKey) -> bool:
+        """Whether any node has this task execution as its parent (``with_parent_task``)."""
+        return bool(self._by_parent_task.get(key))
+
     def tasks_of(self, node_id: str) -> list[Stored[TaskExecutionRecord]]:
         return list(self._tasks_of.get(node_id, ()))
 
@@ -133,6 +141,13 @@ class LiveChildren(Children):
 
     def with_parent_task(self, key: TaskExecutionKey) -> list[Stored[NodeExecutionRecord]]:
         return self._node_records.by_index("parent-task", key)
+
+    # Counts, not lists: a list answer asks this of every item it holds.
+    def has_children(self, node_id: str) -> bool:
+        return self._node_records.index_count("parent", (*self.key, node_id)) > 0
+
+    def has_task_children(self, key: TaskExecutionKey) -> bool:
+        return self._node_records.index_count("parent-task", key) > 0
 
     def tasks_of(self, node_id: str) -> list[Stored[TaskExecutionRecord]]:
         return self._task_records.by_index("node", (*self.key, node_id))
