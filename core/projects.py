@@ -19,7 +19,7 @@ from flyteadmin.core.validation.projects import validate_project, validate_regis
 ACTIVE = project_pb2.Project.ACTIVE
 ARCHIVED = project_pb2.Project.ARCHIVED
 _LIST = wire.ListShape(project_pb2.Projects, "projects")
-_LISTED = "wire:listed"  # Stored.memo key of a project's ListProjects entry
+_ANSWER = "project:answer"  # Stored.memo key of a project's answer (``_with_domains``)
 _BY_ID = "id"  # the sorted index of projects by id
 
 Record = Stored[project_pb2.Project]
@@ -55,7 +55,6 @@ class Projects:
         )
         self._domains = [project_pb2.Domain(id=d.id, name=d.name) for d in domains]
         self._domain_ids = {d.id for d in domains}
-        self._answers: dict[str, tuple[int, project_pb2.Project]] = {}
         # Projects by id (the default order): a list reads its page's rows, not all of them.
         collection.add_sorted_index(_BY_ID, lambda p: (None, (p.id, p.id)))
 
@@ -63,18 +62,15 @@ class Projects:
         return list(self._domains)
 
     def _with_domains(self, record: Record) -> project_pb2.Project:
-        """The stored project plus the configured domains, memoised per resourceVersion (a
-        list answers up to all projects each time; responses copy, so sharing is safe)."""
-        memo = self._answers.get(record.name)
-        if memo is not None and memo[0] == record.resource_version:
-            return memo[1]
-        out = project_pb2.Project()
-        out.CopyFrom(record.value)
-        out.domains.extend(self._domains)
-        if len(self._answers) > 2 * len(self._collection) + 100:
-            self._answers.clear()  # objects deleted behind our back: start over
-        self._answers[record.name] = (record.resource_version, out)
-        return out
+        """The stored project plus the configured domains, made once per stored version (kept in
+        its memo; responses copy, so sharing is safe)."""
+        try:
+            answer: project_pb2.Project = record.memo[_ANSWER]
+        except KeyError:
+            answer = record.memo[_ANSWER] = project_pb2.Project()
+            answer.CopyFrom(record.value)
+            answer.domains.extend(self._domains)
+        return answer
 
     async def register(self, request: project_pb2.ProjectRegisterRequest) -> None:
         validate_register(request)
@@ -147,7 +143,7 @@ class Projects:
             page = listing.scan_in_order(query, rows)
         else:
             page = await listing.evaluate_async(query, self._collection.values())
-        items = [_LIST.kept(r.memo, _LISTED, partial(self._with_domains, r)) for r in page.items]
+        items = [_LIST.kept(r.memo, partial(self._with_domains, r)) for r in page.items]
         return _LIST.page(items, page.next_token)
 
     def check_project_domain(self, project_id: str, domain: str) -> None:

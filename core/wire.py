@@ -40,10 +40,6 @@ def message_of(response: Message | Encoded[Any]) -> Message:
     return response.message() if isinstance(response, Encoded) else response
 
 
-def serialized(response: Message | Encoded[Any]) -> bytes:
-    return response.data if isinstance(response, Encoded) else response.SerializeToString()
-
-
 def _varint(value: int) -> bytes:
     out = bytearray()
     while value > 0x7F:
@@ -77,9 +73,10 @@ class ListShape(Generic[M]):
         """An item message's serialized bytes, framed as one entry of the list."""
         return self._item_tag + _varint(len(data)) + data
 
-    def kept(self, memo: dict[Any, Any], key: Any, make: Callable[[], Message]) -> bytes:
-        """``item(make())``, made once per stored version (``memo`` is its ``Stored.memo``;
-        ``key`` names the item's form in this shape)."""
+    def kept(self, memo: dict[Any, Any], make: Callable[[], Message], *variant: Any) -> bytes:
+        """``item(make())``, made once per stored version (``memo`` is its ``Stored.memo``) and
+        ``variant``: what else than the version the item's form depends on, if anything."""
+        key = (self, *variant)
         try:
             entry: bytes = memo[key]
         except KeyError:

@@ -26,9 +26,6 @@ if TYPE_CHECKING:  # core/executions/service.py imports the events package
 
 _NODES = wire.ListShape(node_execution_pb2.NodeExecutionList, "node_executions")
 _TASKS = wire.ListShape(task_execution_pb2.TaskExecutionList, "task_executions")
-# Stored.memo key of a node or task execution's list entry, with whether it has children (an
-# answer's is_parent flag comes from its siblings, not from its own version).
-_LISTED = "wire:listed"
 
 
 def _check_execution_id(ex: identifier_pb2.WorkflowExecutionIdentifier) -> None:
@@ -185,7 +182,8 @@ class DetailReads:
         for r in page.items:
             parent = children.has_children(r.value.id.node_id)
             make = partial(_listed_node, r.value, parent)
-            entries.append(_NODES.kept(r.memo, (_LISTED, parent), make))
+            # Kept per whether it has children: is_parent comes from its siblings.
+            entries.append(_NODES.kept(r.memo, make, parent))
         return _NODES.page(entries, page.next_token)
 
     async def get_node_data(
@@ -269,7 +267,7 @@ class DetailReads:
         for r in page.items:
             parent = children.has_task_children(task_execution_key(r.value.id))
             make = partial(_task_answer, r.value, parent)
-            entries.append(_TASKS.kept(r.memo, (_LISTED, parent), make))
+            entries.append(_TASKS.kept(r.memo, make, parent))
         return _TASKS.page(entries, page.next_token)
 
     async def get_task_data(

@@ -467,7 +467,7 @@ class Executions:
             query = query.with_filters(listing.eq_filter(self.schema, "state", "0"))
         page = await self._merged_page(query, (ident.project, ident.domain))
         return _LIST.page(
-            [_LIST.kept(r.memo, _LISTED, partial(_listed, r.value.execution)) for r in page.items],
+            [_LIST.kept(r.memo, partial(_listed, r.value.execution)) for r in page.items],
             page.next_token,
         )
 
@@ -645,7 +645,6 @@ def _task_resources(
 
 
 _LIST = wire.ListShape(execution_pb2.ExecutionList, "executions")
-_LISTED = "wire:listed"  # Stored.memo key of an execution's ListExecutions entry
 
 
 def _listed(execution: execution_pb2.Execution) -> execution_pb2.Execution:

@@ -25,7 +25,6 @@ M = TypeVar("M", bound=Message)
 L = TypeVar("L", bound=Message)  # a list response
 Record = Stored[Registered[Any]]
 RT = identifier_pb2.ResourceType
-LISTED = "wire:listed"  # Stored.memo key (with the list's shape) of a version's list entry
 
 
 def created_at(record: Record) -> dt.datetime:
@@ -154,7 +153,7 @@ class VersionedEntities(Generic[M]):
         """A version's listed form as an entry of ``shape``, made once and kept with the
         version: a kind whose listed form depends on more than its version (a launch plan's
         state) overrides it."""
-        return shape.kept(record.memo, (LISTED, shape), partial(self._light, record))
+        return shape.kept(record.memo, partial(self._light, record))
 
     async def list_records(
         self,

@@ -25,7 +25,6 @@ from flyteadmin.core.listing import Column, ColumnType, Join
 from flyteadmin.core.notifications.validation import validate_notifications
 from flyteadmin.core.projects import Projects
 from flyteadmin.core.registration.entities import (
-    LISTED,
     VersionedEntities,
     describe_id,
     entity_schema,
@@ -104,8 +103,7 @@ class LaunchPlans(VersionedEntities[launch_plan_pb2.LaunchPlan]):
 
     def listed_entry(self, shape: wire.ListShape[Any], record: Record) -> bytes:
         # Which version is active is kept apart from the versions: one form per state.
-        key = (LISTED, shape, self._state(record))
-        return shape.kept(record.memo, key, partial(self._with_state, record))
+        return shape.kept(record.memo, partial(self._with_state, record), self._state(record))
 
     # ----------------------------------------------------------------------------- create
 

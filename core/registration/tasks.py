@@ -48,7 +48,6 @@ SCHEMA = entity_schema(
 RULE = IdentityRule("task", payload=lambda r: r.message.closure.compiled_task)
 Record = Stored[Registered[task_pb2.Task]]
 _LIST = wire.ListShape(task_pb2.TaskList, "tasks")
-_FULL = "wire:full"  # Stored.memo key of an inline task version's ListTasks entry
 
 
 def light(task: task_pb2.Task) -> task_pb2.Task:
@@ -111,7 +110,7 @@ class Tasks(VersionedEntities[task_pb2.Task]):
             # Offloaded because it is large: the offloader's bounded cache keeps its closure,
             # not every listed version's memo.
             return _LIST.item((await self.full(record)).SerializeToString())
-        return _LIST.kept(record.memo, _FULL, lambda: record.value.message)
+        return _LIST.kept(record.memo, lambda: record.value.message)
 
     async def create(self, request: task_pb2.TaskCreateRequest) -> None:
         validate_task_identifier(request)
