@@ -79,6 +79,17 @@ class OperatorSettings:
     project-domain's first execution is launched: no namespaces for projects that never run
     anything). Cluster-resource templates, when configured, make theirs either way."""
 
+    use_offloaded_workflow_closure: bool = True
+    """FlyteWorkflow objects name their workflow closure in the blob store
+    (`workflowClosureReference`) instead of carrying the spec and task templates: an object a
+    third the size, which kube-apiserver decodes, stores and field-tracks at every one of
+    propeller's updates. Propeller (1.10 or later) reads it with its storage client, so it needs
+    read access to `storage.bucket`. flyteadmin's `useOffloadedWorkflowClosure`, off there."""
+    use_offloaded_inputs: bool = True
+    """FlyteWorkflow objects name the execution's inputs in the blob store (`offloadedInputs`)
+    instead of carrying them, so inputs of any size stay out of etcd. Needs propeller 1.14 or
+    later and read access to `storage.bucket`. flyteadmin's `useOffloadedInputs`."""
+
     namespace_writes_per_second: float = 20.0
     """Most namespace creates and label patches the operator makes per second (0: no limit),
     like kube-controller-manager's `--kube-api-qps` (20): a burst of registered projects then

@@ -37,6 +37,7 @@ from flyteadmin.core.cluster_targets import (
     unavailable_reason,
 )
 from flyteadmin.core.crmap.executions import ExecutionRecord, execution_object_name
+from flyteadmin.core.executions.closures import OffloadedClosures
 from flyteadmin.core.flyteworkflow import crd as fw_crd
 from flyteadmin.core.flyteworkflow.build import (
     FlyteWorkflowBuildError,
@@ -77,7 +78,16 @@ class Launcher:
         targets: Targets | None = None,
     ) -> None:
         self.backend = backend
-        self.options = options or FlyteWorkflowOptions()
+        settings = backend.settings.operator
+        self.options = options or FlyteWorkflowOptions(
+            use_offloaded_inputs=settings.use_offloaded_inputs
+        )
+        # Where each launch's closure lies in the blob store, when objects name it.
+        self.closures = (
+            OffloadedClosures(lambda: backend.blobs, self.options.dynamic_queue)
+            if settings.use_offloaded_workflow_closure
+            else None
+        )
         self.retention = retention
         self.targets = targets or Targets.local(backend.api, backend.http)
         # Executions this process created (or found) the object of, and finished ones whose
@@ -244,16 +254,17 @@ class Launcher:
 
     async def _build(self, record: ExecutionRecord) -> dict[str, Any]:
         workflow = await self.backend.workflows.get_full(record.workflow_id)
-        data = await self.backend.blobs.get(record.inputs_uri) if record.inputs_uri else b""
-        inputs = literals_pb2.LiteralMap.FromString(data)
+        compiled = workflow.closure.compiled_workflow
+        options = self.options
+        if self.closures is not None:
+            reference = await self.closures.reference(record, compiled)
+            options = replace(options, workflow_closure_reference=reference)
+        inputs = None  # offloaded: propeller reads them by name
+        if not options.use_offloaded_inputs:
+            data = await self.backend.blobs.get(record.inputs_uri) if record.inputs_uri else b""
+            inputs = literals_pb2.LiteralMap.FromString(data)
         accepted = record.execution.closure.created_at.ToDatetime(tzinfo=dt.UTC)
-        return build_flyteworkflow(
-            record,
-            workflow.closure.compiled_workflow,
-            inputs,
-            accepted_at=accepted,
-            options=self.options,
-        )
+        return build_flyteworkflow(record, compiled, inputs, accepted_at=accepted, options=options)
 
     async def _fail(self, record: ExecutionRecord, message: str) -> None:
         log.warning("execution %s failed to launch: %s", record.id.name, message)

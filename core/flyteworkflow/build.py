@@ -46,22 +46,27 @@ class FlyteWorkflowOptions:
     event_version: int = 2
     role_name_key: str = ""  # annotation key for the IAM role; "" leaves it out
     dynamic_queue: str = ""  # the execution queue's ``dynamic`` entry, if any
-    use_offloaded_inputs: bool = False
-    workflow_closure_reference: str = ""  # set: spec/tasks/subWorkflows are offloaded
+    use_offloaded_inputs: bool = False  # set: the inputs are named (record.inputs_uri)
+    workflow_closure_reference: str = ""  # set: spec/tasks/subWorkflows are offloaded there
     console_url: str = ""
 
 
 def build_flyteworkflow(
     record: ExecutionRecord,
     closure: compiler_pb2.CompiledWorkflowClosure,
-    inputs: literals_pb2.LiteralMap,
+    inputs: literals_pb2.LiteralMap | None,
     *,
     accepted_at: dt.datetime,
     options: FlyteWorkflowOptions = FlyteWorkflowOptions(),
 ) -> dict[str, Any]:
-    """Raises ``FlyteWorkflowBuildError``. ``closure`` and ``inputs`` are not modified."""
-    closure = _prepared_closure(closure, record.resolved, options.dynamic_queue)
-    check_inputs(closure.primary.template.interface, inputs)
+    """Raises ``FlyteWorkflowBuildError``. ``closure`` and ``inputs`` are not modified.
+    ``inputs`` None: not read (``options.use_offloaded_inputs``; CreateExecution checked them
+    against the launch plan, and propeller reads them by name)."""
+    closure = prepare_closure(closure, record.resolved, options.dynamic_queue)
+    if inputs is not None:
+        check_inputs(closure.primary.template.interface, inputs)
+    elif not options.use_offloaded_inputs:
+        raise ValueError("inputs are needed unless they are offloaded")
     tasks = {identifier_key(t.template.id): t.template for t in closure.tasks}
     for task in tasks.values():
         strip_interface(task.interface)
@@ -79,7 +84,7 @@ def build_flyteworkflow(
         "metadata": _metadata(record, spec["id"], options.role_name_key),
         "spec": spec,
         "workflowMeta": {"eventVersion": options.event_version} if options.event_version else {},
-        "inputs": jsonpb(inputs),
+        "inputs": jsonpb(inputs) if inputs is not None else None,
         "executionId": go_struct_json(ident),
         "tasks": {key: jsonpb(t) for key, t in tasks.items()},
     }
@@ -104,10 +109,12 @@ def build_flyteworkflow(
     return body
 
 
-def _prepared_closure(
+def prepare_closure(
     closure: compiler_pb2.CompiledWorkflowClosure, resolved: dict[str, Any], dynamic_queue: str
 ) -> compiler_pb2.CompiledWorkflowClosure:
-    """A copy whose container tasks carry the child queue and completed resources (§5.2)."""
+    """A copy whose container tasks carry the child queue and completed resources (§5.2): what
+    the object's tasks are built from, and what an offloaded closure holds. It depends on the
+    closure, ``resolved["taskResources"]`` and ``dynamic_queue`` only."""
     out = compiler_pb2.CompiledWorkflowClosure()
     out.CopyFrom(closure)
     platform = resolved.get("taskResources") or {}
@@ -216,6 +223,7 @@ def _offload(body: dict[str, Any], record: ExecutionRecord, options: FlyteWorkfl
         body.pop("subWorkflows", None)
     if options.use_offloaded_inputs:
         body.pop("inputs", None)
-        body["offloadedInputs"] = record.inputs_uri
+        if record.inputs_uri:  # none: propeller starts with no inputs, as from an empty map
+            body["offloadedInputs"] = record.inputs_uri
     if options.console_url:
         body["consoleUrl"] = options.console_url

@@ -1,8 +1,8 @@
 """The FlyteWorkflow CustomResourceDefinition stock flytepropeller watches.
 
 Propeller's objects carry large protobuf-shaped trees (and nulls where Go has nil pointers), so
-the schema only pins the top level and keeps every field as written. Generated files:
-``python -m flyteadmin.core.flyteworkflow.crd write``.
+the schema only pins the top level, keeps every field as written and marks each tree atomic.
+Generated files: ``python -m flyteadmin.core.flyteworkflow.crd write``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,25 @@ _HEADER = (
 )
 
 _ANY_OBJECT = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+# The object's trees (FlyteWorkflow's JSON fields that hold objects; spec and tasks are null
+# when offloaded). Atomic: kube-apiserver's field manager records each as one field instead of
+# every leaf, which for a granular tree is a managedFields entry as large as the object itself,
+# rebuilt at each of propeller's updates. Propeller replaces the whole object, so nothing ever
+# merges inside them.
+_TREES = (
+    "spec",
+    "tasks",
+    "subWorkflows",
+    "inputs",
+    "status",
+    "executionConfig",
+    "executionId",
+    "securityContext",
+    "node-defaults",
+    "rawOutputDataConfig",
+    "workflowMeta",
+)
+_ATOMIC_TREE = {**_ANY_OBJECT, "nullable": True, "x-kubernetes-map-type": "atomic"}
 
 
 def manifest() -> dict[str, Any]:
@@ -54,7 +73,12 @@ def manifest() -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     # no status subresource: propeller updates the whole object
-                    "schema": {"openAPIV3Schema": _ANY_OBJECT},
+                    "schema": {
+                        "openAPIV3Schema": {
+                            **_ANY_OBJECT,
+                            "properties": {name: dict(_ATOMIC_TREE) for name in _TREES},
+                        }
+                    },
                 }
             ],
         },

@@ -123,6 +123,10 @@ def render_config(setup: PropellerSetup, prof_port: int) -> dict[str, Any]:
                 },
             },
             "limits": {"maxDownloadMBs": 100},
+            # Propeller reads an object's offloaded closure at every round
+            # (operator.use_offloaded_workflow_closure): from memory, for closures up to
+            # 1/1024 of this (32 KiB). Blobs it reads are immutable.
+            "cache": {"max_size_mbs": 32},
         },
         "tasks": {
             "task-plugins": {

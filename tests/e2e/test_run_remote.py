@@ -1,18 +1,22 @@
 """The user's path on the e2e stack (tests/e2e/stacks.py: `flyteadmin dev`, or the chart in a
 cluster): `pyflyte register`, `pyflyte run --remote` (fast registration through the data proxy,
 for a workflow and for a single task), an execution of a registered launch plan, and what the
-operator makes of them: FlyteWorkflow objects with the content flytepropeller needs, removed
-again by TerminateExecution."""
+operator makes of them: FlyteWorkflow objects naming the content flytepropeller needs (the
+closure and the inputs, read here as propeller does, from the blob store), removed again by
+TerminateExecution."""
 
 from __future__ import annotations
 
 import functools
 import re
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from flyteidl.admin import workflow_pb2
+from flyteidl.core import compiler_pb2, literals_pb2
 from flytekit.configuration import Config
 from flytekit.models.core.execution import WorkflowExecutionPhase
 from flytekit.remote import FlyteRemote
@@ -60,18 +64,37 @@ def flyteworkflow(api: client.ApiClient, stack: Stack, name: str) -> dict[str, A
     return wait_for(lambda: read_flyteworkflow(api, namespace, name), f"FlyteWorkflow {name}")
 
 
-def literal(inputs: dict, name: str) -> Any:
-    """A primitive input of the object (JSON as propeller reads it: int64 as a string)."""
-    (value,) = inputs["literals"][name]["scalar"]["primitive"].values()
-    return value
+def blob(remote: FlyteRemote, uri: str, message: type[T]) -> T:
+    """A blob the object names, through a signed URL of the data proxy."""
+    url = remote.client.get_download_signed_url(uri).signed_url
+    with urllib.request.urlopen(url, timeout=30) as answer:  # noqa: S310 - the stack's own
+        return message.FromString(answer.read())  # type: ignore[attr-defined]
 
 
-def task_names(obj: dict) -> set[str]:
-    """Task names from the `tasks` keys (the Identifier's text format, as propeller keys them)."""
-    return {re.search(r'name:"([^"]+)"', key).group(1) for key in obj["tasks"]}
+def closure_of(remote: FlyteRemote, obj: dict) -> compiler_pb2.CompiledWorkflowClosure:
+    """The closure the object names (`operator.use_offloaded_workflow_closure`, the default)."""
+    assert (obj["spec"], obj["tasks"]) == (None, None)
+    ref = obj["workflowClosureReference"]
+    return blob(remote, ref, workflow_pb2.WorkflowClosure).compiled_workflow
 
 
-def check_common(obj: dict, stack: Stack, name: str, workflow: str) -> None:
+def inputs_of(remote: FlyteRemote, obj: dict) -> dict[str, Any]:
+    """The primitive inputs the object names (`operator.use_offloaded_inputs`)."""
+    assert "inputs" not in obj
+    inputs = blob(remote, obj["offloadedInputs"], literals_pb2.LiteralMap)
+    return {
+        name: getattr(lit.scalar.primitive, lit.scalar.primitive.WhichOneof("value"))
+        for name, lit in inputs.literals.items()
+    }
+
+
+def task_names(closure: compiler_pb2.CompiledWorkflowClosure) -> set[str]:
+    return {t.template.id.name for t in closure.tasks}
+
+
+def check_common(
+    obj: dict, closure: compiler_pb2.CompiledWorkflowClosure, stack: Stack, name: str, workflow: str
+) -> None:
     meta = obj["metadata"]
     assert (meta["name"], meta["namespace"]) == (name, stack.namespace())
     labels = meta["labels"]
@@ -80,10 +103,10 @@ def check_common(obj: dict, stack: Stack, name: str, workflow: str) -> None:
     # A label value: the name with dots and underscores as dashes, no leading dash.
     assert labels["workflow-name"] == re.sub(r"[._]", "-", workflow).lstrip("-")
     assert obj["executionId"] == {"project": PROJECT, "domain": DOMAIN, "name": name}
-    assert obj["spec"]["id"] == f"{PROJECT}:{DOMAIN}:{workflow}"
+    primary = closure.primary.template
+    assert (primary.id.project, primary.id.domain, primary.id.name) == (PROJECT, DOMAIN, workflow)
     assert obj["acceptedAt"]
-    node_ids = set(obj["spec"]["nodes"])
-    assert {"start-node", "end-node"} <= node_ids
+    assert primary.nodes
 
 
 @pytest.fixture(scope="module")
@@ -102,9 +125,10 @@ def test_register_and_run_remote_make_flyteworkflows(e2e_stack: Stack, e2e_kube,
     fixed_lp = remote.fetch_launch_plan(name="myproject.workflows.pipeline_fixed", version="v1")
     pipeline_run = remote.execute(fixed_lp, inputs={}, execution_name=f"e2e-{uuid.uuid4().hex[:8]}")
     obj = flyteworkflow(e2e_kube, e2e_stack, pipeline_run.id.name)
-    check_common(obj, e2e_stack, pipeline_run.id.name, "myproject.workflows.pipeline")
-    assert literal(obj["inputs"], "a") == "10"
-    assert literal(obj["inputs"], "label") == "fixed"
+    pipeline = closure_of(remote, obj)
+    check_common(obj, pipeline, e2e_stack, pipeline_run.id.name, "myproject.workflows.pipeline")
+    given = inputs_of(remote, obj)
+    assert (given["a"], given["label"]) == (10, "fixed")
     assert {
         "myproject.workflows.add",
         "myproject.workflows.square",
@@ -112,9 +136,10 @@ def test_register_and_run_remote_make_flyteworkflows(e2e_stack: Stack, e2e_kube,
         "myproject.workflows.double",
         "myproject.workflows.fan_out",
         "myproject.shared.normalize",  # the reference task, at its pinned version
-    } <= task_names(obj)
-    assert any("myproject.workflows.inner" in key for key in obj.get("subWorkflows", {}))
-    assert any('version:"ref-v1"' in key for key in obj["tasks"])
+    } <= task_names(pipeline)
+    sub_workflows = {s.template.id.name for s in pipeline.sub_workflows}
+    assert "myproject.workflows.inner" in sub_workflows
+    assert any(t.template.id.version == "ref-v1" for t in pipeline.tasks)
 
     # `pyflyte run --remote`: a workflow, and a single task (the .flytegen launch plan).
     names = [
@@ -129,22 +154,24 @@ def test_register_and_run_remote_make_flyteworkflows(e2e_stack: Stack, e2e_kube,
     assert task_run.inputs["b"] == 2
 
     inner = flyteworkflow(e2e_kube, e2e_stack, names[0])
-    check_common(inner, e2e_stack, names[0], "myproject.workflows.inner")
-    assert (literal(inner["inputs"], "a"), literal(inner["inputs"], "b")) == ("3", "4")
-    assert task_names(inner) == {"myproject.workflows.add", "myproject.workflows.square"}
+    inner_closure = closure_of(remote, inner)
+    check_common(inner, inner_closure, e2e_stack, names[0], "myproject.workflows.inner")
+    assert inputs_of(remote, inner) == {"a": 3, "b": 4}
+    assert task_names(inner_closure) == {"myproject.workflows.add", "myproject.workflows.square"}
     # Fast registration: the tasks run from the tarball pyflyte uploaded.
-    for template in inner["tasks"].values():
-        assert template["container"]["args"][0] == "pyflyte-fast-execute"
+    for task in inner_closure.tasks:
+        assert task.template.container.args[0] == "pyflyte-fast-execute"
     single = flyteworkflow(e2e_kube, e2e_stack, names[1])
-    check_common(single, e2e_stack, names[1], ".flytegen.myproject.workflows.add")
-    assert task_names(single) == {"myproject.workflows.add"}
+    single_closure = closure_of(remote, single)
+    check_common(single, single_closure, e2e_stack, names[1], ".flytegen.myproject.workflows.add")
+    assert task_names(single_closure) == {"myproject.workflows.add"}
 
 
 def test_terminate_removes_the_flyteworkflow(e2e_stack: Stack, e2e_kube, remote):
     name = run_remote(e2e_stack, "sleepy.py", "wait_then_run", "--x", "2", cwd=FLOWS)
     namespace = e2e_stack.namespace()
     obj = flyteworkflow(e2e_kube, e2e_stack, name)
-    assert literal(obj["inputs"], "x") == "2"
+    assert inputs_of(remote, obj) == {"x": 2}
 
     execution = remote.fetch_execution(name=name)
     remote.terminate(execution, cause="e2e: terminate")

@@ -55,3 +55,27 @@ def test_built_object_is_accepted_and_read_back_equal(
     for field in _SERVER_FIELDS:
         stored["metadata"].pop(field, None)
     assert stored == body
+
+
+def test_the_field_manager_records_each_tree_as_one_field(
+    kube_api: client.ApiClient, flyteworkflow_crd: None, namespace: str
+) -> None:
+    """The CRD marks the object's trees atomic: kube-apiserver's managedFields name `spec`,
+    `tasks`, `status` ... each as one field, not every leaf below them (which made that entry
+    about as large as the object, rebuilt at each of propeller's updates)."""
+    body = CASES[0].build()
+    body["metadata"]["namespace"] = namespace
+    api = client.CustomObjectsApi(kube_api)
+    created = api.create_namespaced_custom_object(
+        crd.GROUP, crd.VERSION, namespace, crd.PLURAL, copy.deepcopy(body)
+    )
+    name = body["metadata"]["name"]
+    body["metadata"]["resourceVersion"] = created["metadata"]["resourceVersion"]
+    body["status"] = {"phase": 2, "nodeStatus": {"n0": {"phase": 1}}}  # as propeller's update
+    stored = api.replace_namespaced_custom_object(
+        crd.GROUP, crd.VERSION, namespace, crd.PLURAL, name, body
+    )
+    (entry,) = [e for e in stored["metadata"]["managedFields"] if e["operation"] == "Update"]
+    fields = entry["fieldsV1"]
+    for tree in ("spec", "tasks", "inputs", "status", "executionConfig", "executionId"):
+        assert fields[f"f:{tree}"] == {}, tree

@@ -9,17 +9,26 @@ import time
 
 import grpc
 import pytest
-from flyteidl.admin import event_pb2, execution_pb2, project_pb2
+from flyteidl.admin import (
+    event_pb2,
+    execution_pb2,
+    matchable_resource_pb2,
+    project_domain_attributes_pb2,
+    project_pb2,
+    workflow_pb2,
+)
 from flyteidl.core import execution_pb2 as core_execution
-from flyteidl.core import identifier_pb2
+from flyteidl.core import identifier_pb2, literals_pb2
 from flyteidl.event import event_pb2 as ev
 from flyteidl.service import admin_pb2_grpc
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from flyteadmin.core.blobstore import GcsBlobStore
 from flyteadmin.core.flyteworkflow import crd as fw_crd
 from flyteadmin.core.namespaces import namespace_for
 from flyteadmin.operator.runner import OperatorThread
+from tests.integration.conftest import run as run_async
 from tests.integration.conftest import running_api_server
 from tests.integration.registration_helpers import (
     DOMAIN,
@@ -105,17 +114,27 @@ def run(stub, name: str) -> identifier_pb2.WorkflowExecutionIdentifier:
     ).id  # fmt: skip
 
 
-def test_an_execution_becomes_a_flyteworkflow_and_terminate_removes_it(stack, kube_api):
+def _blob(storage_settings, uri: str, message):
+    """The blob at ``uri``, parsed as ``message``."""
+    store = GcsBlobStore(storage_settings)
+    try:
+        return message.FromString(run_async(store.get(uri)))
+    finally:
+        run_async(store.close())
+
+
+def _launched(kube_api, namespace: str, name: str) -> dict:
+    read = _flyteworkflow(kube_api, namespace, name)
+    return eventually(lambda: _exists(read) and read(), f"the FlyteWorkflow {name}")
+
+
+def test_an_execution_becomes_a_flyteworkflow_and_terminate_removes_it(
+    stack, kube_api, storage_settings
+):
     stub, namespace = stack
-    custom = client.CustomObjectsApi(kube_api)
-
-    def read():
-        return custom.get_namespaced_custom_object(
-            fw_crd.GROUP, fw_crd.VERSION, namespace, fw_crd.PLURAL, "run-a"
-        )
-
+    read = _flyteworkflow(kube_api, namespace, "run-a")
     execution = run(stub, "run-a")
-    obj = eventually(lambda: _exists(read) and read())
+    obj = _launched(kube_api, namespace, "run-a")
     labels = obj["metadata"]["labels"]
     assert (labels["execution-id"], labels["project"], labels["domain"]) == (
         "run-a",
@@ -124,11 +143,82 @@ def test_an_execution_becomes_a_flyteworkflow_and_terminate_removes_it(stack, ku
     )
     assert "flyte.org/finalizer" in obj["metadata"]["finalizers"]
     assert obj["executionId"] == {"project": PROJECT, "domain": DOMAIN, "name": "run-a"}
-    assert {"n0", "n1", "start-node", "end-node"} <= set(obj["spec"]["nodes"])
+    # The closure and the inputs are named, not carried (operator.use_offloaded_*): what
+    # propeller reads is there, the prepared closure (each task's resources completed).
+    assert (obj["spec"], obj["tasks"]) == (None, None) and "inputs" not in obj
+    closure = _blob(storage_settings, obj["workflowClosureReference"], workflow_pb2.WorkflowClosure)
+    primary = closure.compiled_workflow.primary.template
+    assert (primary.id.name, {n.id for n in primary.nodes}) == (
+        "wf",
+        {"start-node", "end-node", "n0", "n1"},
+    )
+    (task,) = closure.compiled_workflow.tasks
+    assert task.template.id.name == "t"
+    assert {r.name for r in task.template.container.resources.requests}  # filled in at launch
+    inputs = _blob(storage_settings, obj["offloadedInputs"], literals_pb2.LiteralMap)
+    assert inputs.literals["x"].scalar.primitive.integer == 1  # the launch plan's default
 
     stub.TerminateExecution(execution_pb2.ExecutionTerminateRequest(id=execution, cause="bye"))
     # Propeller's finalizer keeps the object until propeller lets go; deletion has begun.
     eventually(lambda: not _exists(read) or read()["metadata"].get("deletionTimestamp"))
+
+
+def _task_cpu(stub, cpu: str) -> None:
+    """The project-domain's task resource defaults (what a launch completes tasks with)."""
+    resources = matchable_resource_pb2.TaskResourceAttributes()
+    resources.defaults.cpu = cpu
+    resources.limits.cpu = "8"
+    stub.UpdateProjectDomainAttributes(
+        project_domain_attributes_pb2.ProjectDomainAttributesUpdateRequest(
+            attributes=project_domain_attributes_pb2.ProjectDomainAttributes(
+                project=PROJECT,
+                domain=DOMAIN,
+                matching_attributes=matchable_resource_pb2.MatchingAttributes(
+                    task_resource_attributes=resources
+                ),
+            )
+        )
+    )
+
+
+def test_launches_name_one_closure_per_resolution(stack, kube_api, storage_settings):
+    """Executions of one workflow version with the same resolved task resources name the same
+    closure blob; new defaults for the project-domain make the next launch name another one,
+    which holds them (flyteadmin names the registered closure, without them)."""
+    stub, namespace = stack
+    _task_cpu(stub, "3")
+    first, second = (_launched(kube_api, namespace, run(stub, n).name) for n in ("c-1", "c-2"))
+    assert first["workflowClosureReference"] == second["workflowClosureReference"]
+    _task_cpu(stub, "5")
+    third = _launched(kube_api, namespace, run(stub, "c-3").name)
+    assert third["workflowClosureReference"] != first["workflowClosureReference"]
+
+    def cpu(obj: dict) -> list[str]:
+        closure = _blob(
+            storage_settings, obj["workflowClosureReference"], workflow_pb2.WorkflowClosure
+        )
+        (task,) = closure.compiled_workflow.tasks
+        return [r.value for r in task.template.container.resources.requests if r.name == 1]
+
+    assert (cpu(first), cpu(third)) == (["3"], ["5"])  # 1: CPU
+
+
+def test_objects_carry_closure_and_inputs_when_not_offloaded(
+    settings, storage_settings, unique, kube_api
+):
+    inline = _settings(
+        settings,
+        storage_settings,
+        unique,
+        use_offloaded_workflow_closure=False,
+        use_offloaded_inputs=False,
+    )
+    with _served(inline, kube_api) as (stub, namespace):
+        obj = _launched(kube_api, namespace, run(stub, "inline").name)
+    assert {"n0", "n1", "start-node", "end-node"} <= set(obj["spec"]["nodes"])
+    assert [t["id"]["name"] for t in obj["tasks"].values()] == ["t"]
+    assert obj["inputs"]["literals"]["x"]["scalar"]["primitive"]["integer"] == "1"
+    assert "workflowClosureReference" not in obj and "offloadedInputs" not in obj
 
 
 def test_an_execution_the_cluster_refuses_fails_with_the_reason(stack, kube_api):
