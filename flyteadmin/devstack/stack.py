@@ -280,9 +280,12 @@ async def _serve(
     metrics = await serve_metrics(settings, also=server.problems)  # every process's metrics
     operator = OperatorThread(settings)
     try:
+        # Seeded before the workers start, so that their caches load the projects with
+        # everything else: seeded after, a client's first call right after `ready` could reach
+        # a worker whose watch had not delivered them yet.
+        await _seed(settings, options.seed_projects)
         await asyncio.to_thread(server.start)
         say(f"API server: {server.count} worker process(es)")
-        await _seed(settings, options.seed_projects)
         await asyncio.to_thread(operator.start)
         for setup in propeller_setups:
             from flyteadmin.devstack.propeller import start_propeller

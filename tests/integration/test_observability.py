@@ -409,8 +409,9 @@ def test_operator_event_and_blob_metrics_and_the_event_of_a_failed_launch(
         assert delta(before, page, reconciles, handler="execution", outcome="ok") >= 1
         # (the project's namespaces were made before `before`: `_served` waits for them)
         assert page.value(reconciles, handler="project_namespaces", outcome="ok") >= 1
-        # The launch read the inputs from the blob store.
-        assert delta(before, page, "flyteadmin_blob_requests_total", operation="read") >= 1
+        # CreateExecution wrote the inputs and the user's (the launch plan's default fills x),
+        # the launch the closure its object names (operator.use_offloaded_workflow_closure).
+        assert delta(before, page, "flyteadmin_blob_requests_total", operation="write") >= 3
 
         # Events as flytepropeller sends them: accepted, a duplicate, a refused one.
         propeller = Propeller(stub, "run-ok")
