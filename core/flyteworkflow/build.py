@@ -86,7 +86,10 @@ def build_flyteworkflow(
         "workflowMeta": {"eventVersion": options.event_version} if options.event_version else {},
         "inputs": jsonpb(inputs) if inputs is not None else None,
         "executionId": go_struct_json(ident),
-        "tasks": {key: jsonpb(t) for key, t in tasks.items()},
+        # Offloaded: propeller builds them from the closure it reads, so not converted here.
+        "tasks": None
+        if options.workflow_closure_reference
+        else {key: jsonpb(t) for key, t in tasks.items()},
     }
     if sub_workflows:
         body["subWorkflows"] = sub_workflows
