@@ -28,7 +28,7 @@ import json
 import uuid
 from pathlib import Path
 
-from bench.common import print_table, run_main, say, timed_pass
+from bench.common import add_apiserver_arguments, print_table, run_main, say, timed_pass
 from flyteadmin.core import crds, kube
 
 # (kind, API group/version, plural, updated by events)
@@ -123,9 +123,7 @@ async def _main(args) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench.apiserver_ceiling", description=__doc__)
-    parser.add_argument("--kubeconfig", required=True)
-    parser.add_argument("--apiserver-pid", type=int, required=True)
-    parser.add_argument("--etcd-pid", type=int, required=True)
+    add_apiserver_arguments(parser)
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--json", type=Path)

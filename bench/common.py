@@ -151,6 +151,14 @@ def _status_kib(pid: int, key: str) -> float:
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def add_apiserver_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a benchmark that writes straight to a running stack's kube-apiserver and
+    counts its and etcd's CPU."""
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--apiserver-pid", type=int, required=True)
+    parser.add_argument("--etcd-pid", type=int, required=True)
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU seconds (user + system) the process has used; 0 when it is gone."""
     try:
