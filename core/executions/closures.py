@@ -15,7 +15,6 @@ as the workflow version exists, like the registration's own offloaded closures.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from flyteidl.core import compiler_pb2
 from flyteadmin.core.blobstore import BlobStore
 from flyteadmin.core.crmap.executions import ExecutionRecord
 from flyteadmin.core.flyteworkflow.build import prepare_closure
+from flyteadmin.core.registration.versions import digest
 
 # (project, domain, name, version, resolved task resources as canonical JSON)
 Key = tuple[str, str, str, str, str]
@@ -51,13 +51,11 @@ class OffloadedClosures:
             self._written.move_to_end(key)
             return uri
         prepared = prepare_closure(closure, record.resolved, self._dynamic_queue)
-        data = workflow_pb2.WorkflowClosure(compiled_workflow=prepared).SerializeToString(
-            deterministic=True
-        )
-        digest = hashlib.sha256(data).hexdigest()[:32]
+        message = workflow_pb2.WorkflowClosure(compiled_workflow=prepared)
         blobs = self._blobs()
-        uri = blobs.uri_for("admin", "launch-closures", *key[:4], digest)
-        await blobs.put(uri, data)  # the same bytes as any earlier write of this name
+        uri = blobs.uri_for("admin", "launch-closures", *key[:4], digest(message))
+        # The same bytes as any earlier write of this name.
+        await blobs.put(uri, message.SerializeToString(deterministic=True))
         self._written[key] = uri
         if len(self._written) > self._size:
             self._written.popitem(last=False)

@@ -72,16 +72,13 @@ class Launcher:
     def __init__(
         self,
         backend: Any,
-        options: FlyteWorkflowOptions | None = None,
         *,
         retention: dt.timedelta = dt.timedelta(hours=1),
         targets: Targets | None = None,
     ) -> None:
         self.backend = backend
         settings = backend.settings.operator
-        self.options = options or FlyteWorkflowOptions(
-            use_offloaded_inputs=settings.use_offloaded_inputs
-        )
+        self.options = FlyteWorkflowOptions(use_offloaded_inputs=settings.use_offloaded_inputs)
         # Where each launch's closure lies in the blob store, when objects name it.
         self.closures = (
             OffloadedClosures(lambda: backend.blobs, self.options.dynamic_queue)
