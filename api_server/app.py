@@ -72,7 +72,8 @@ class ApiServer:
         self.backend = backend or Backend(settings)
         self.auth = build_auth(settings)  # None when auth.mode is off
         self.registry = build_registry(self.backend, self.auth)
-        if watermarks is not None:
+        if watermarks is not None and watermarks.workers > 1:
+            # A lone worker has no other worker's writes to wait for: no barrier, no publishing.
             self.backend.share_writes(watermarks)
             self.registry = _after_barrier(self.registry, self.backend)
         # Every handler describes its call (RPC, project, execution) for logs and metrics.
