@@ -39,6 +39,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from flyteadmin.core.errors import invalid_argument, invalid_value, quoted
 
 R = TypeVar("R")
+A = TypeVar("A")
 Getter = Callable[[Any], Any]
 Predicate = Callable[[Any], bool]
 
@@ -673,6 +674,33 @@ def scan_in_order(query: ListQuery, rows_in_order: Iterable[R]) -> Page[R]:
             if wanted and len(matches) >= wanted:
                 break
     return cut(query, matches)
+
+
+class PageMemo(Generic[A]):
+    """A list RPC's answers, kept while the collection they come from is unchanged
+    (``Collection.changes``), keyed by the request's bytes: clients and consoles ask for the
+    same page of a kind that rarely changes (ListProjects) over and over. Used on the event
+    loop only; ``put`` refuses an answer made from a state that has changed since its ``get``."""
+
+    def __init__(self, changes: Callable[[], int], max_entries: int = 256) -> None:
+        self._changes, self._max = changes, max_entries
+        self._at = -1
+        self._answers: dict[bytes, A] = {}
+
+    def get(self, key: bytes) -> tuple[A | None, int]:
+        """The kept answer, if any, and the state to ``put`` a new one with."""
+        at = self._changes()
+        if at != self._at:
+            self._answers.clear()
+            self._at = at
+        return self._answers.get(key), at
+
+    def put(self, key: bytes, at: int, answer: A) -> None:
+        if at != self._at or at != self._changes():
+            return  # made from a state that is gone
+        if len(self._answers) >= self._max:
+            self._answers.clear()  # many distinct requests (filters, tokens): start over
+        self._answers[key] = answer
 
 
 def cut(query: ListQuery, ordered: list[R]) -> Page[R]:

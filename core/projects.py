@@ -57,6 +57,9 @@ class Projects:
         self._domain_ids = {d.id for d in domains}
         # Projects by id (the default order): a list reads its page's rows, not all of them.
         collection.add_sorted_index(_BY_ID, lambda p: (None, (p.id, p.id)))
+        self._pages: listing.PageMemo[wire.Encoded[project_pb2.Projects]] = listing.PageMemo(
+            lambda: collection.changes
+        )
 
     def domains(self) -> list[project_pb2.Domain]:
         return list(self._domains)
@@ -119,6 +122,17 @@ class Projects:
         return self._with_domains(stored)
 
     async def list(
+        self, request: project_pb2.ProjectListRequest
+    ) -> wire.Encoded[project_pb2.Projects]:
+        key = request.SerializeToString(deterministic=True)
+        kept, at = self._pages.get(key)
+        if kept is not None:
+            return kept
+        answer = await self._list(request)
+        self._pages.put(key, at, answer)
+        return answer
+
+    async def _list(
         self, request: project_pb2.ProjectListRequest
     ) -> wire.Encoded[project_pb2.Projects]:
         query = listing.parse_list_request(

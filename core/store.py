@@ -327,6 +327,9 @@ class Collection(Generic[T]):
         self._seen_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._budget: StorageBudget | None = None
         self._bytes = 0  # sum of the cached objects' sizes
+        # Counts every change of what the cache holds (listing.PageMemo keeps answers made
+        # while it stays the same).
+        self.changes = 0
         self._watermarks: Watermarks | None = None
         self._kind_slot = -1
         self._response: Any = None  # the open watch response (urllib3), for stop()
@@ -665,6 +668,7 @@ class Collection(Generic[T]):
     def _put(self, stored: Stored[T]) -> None:
         old = self._objects.get(stored.name)
         self._objects[stored.name] = stored
+        self.changes += 1
         self._bytes += stored.size - (old.size if old is not None else 0)
         for index in self._indexes.values():
             index.put(stored.name, stored.value)
@@ -676,6 +680,7 @@ class Collection(Generic[T]):
         old = self._objects.pop(name, None)
         if old is not None:
             self._bytes -= old.size
+            self.changes += 1
         for index in self._indexes.values():
             index.remove(name)
         self._report()
@@ -873,6 +878,7 @@ class Collection(Generic[T]):
             self._replays = {n: r for n, r in self._replays.items() if n in pending}
             gone = [s for name, s in self._objects.items() if name not in fresh]
             self._objects = {}
+            self.changes += 1
             self._bytes = 0
             self._tombstones = OrderedDict()
             for index in self._indexes.values():

@@ -22,6 +22,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from kubernetes import client
 
+from tests.waiting import eventually
+
 Project = project_pb2.Project
 
 
@@ -113,6 +115,42 @@ def test_get_project_returns_domains_and_stored_fields(stub, kube_api, namespace
         "labels": {"team": "ml"},
         "state": "ACTIVE",
     }
+
+
+def test_a_repeated_list_follows_every_change_of_the_projects(stub, kube_api, namespace):
+    """ListProjects keeps its answers while the projects are unchanged (listing.PageMemo):
+    the same request after a registration, an update, an archive, and an edit made straight
+    to the object (as with kubectl) must answer the new state."""
+    request = project_pb2.ProjectListRequest(limit=100)
+
+    def listed() -> dict[str, tuple[str, str]]:
+        return {p.id: (p.name, p.description) for p in stub.ListProjects(request).projects}
+
+    register(stub, "memo-a", name="A", description="first")
+    assert listed() == {"memo-a": ("A", "first")}
+    assert listed() == {"memo-a": ("A", "first")}  # kept
+    register(stub, "memo-b", name="B", description="second")
+    assert listed() == {"memo-a": ("A", "first"), "memo-b": ("B", "second")}
+    stub.UpdateProject(Project(id="memo-b", name="B2", state=Project.ACTIVE))
+    assert listed() == {"memo-a": ("A", "first"), "memo-b": ("B2", "second")}
+    stub.UpdateProject(Project(id="memo-a", state=Project.ARCHIVED))
+    assert listed() == {"memo-b": ("B2", "second")}
+    client.CustomObjectsApi(kube_api).patch_namespaced_custom_object(
+        "flyteadmin.io",
+        "v1alpha1",
+        namespace,
+        "projects",
+        "memo-b",
+        {"spec": {"description": "edited by hand"}},
+    )
+    eventually(
+        lambda: listed() == {"memo-b": ("B2", "edited by hand")},
+        "the hand edit in ListProjects",
+    )
+    # Another request of the same state is its own answer.
+    first = stub.ListProjects(project_pb2.ProjectListRequest(limit=1))
+    assert ([p.id for p in first.projects], first.token) == (["memo-b"], "1")
+    assert not stub.ListProjects(project_pb2.ProjectListRequest(limit=1, token="1")).projects
 
 
 def test_update_writes_only_non_empty_fields_and_always_the_state(stub):

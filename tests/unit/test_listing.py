@@ -510,3 +510,25 @@ def test_ten_thousand_records_filter_and_sort() -> None:
     assert len(page.items) == 100 and page.next_token == "100"
     assert all(e.state == 0 and e.phase != "RUNNING" for e in page.items)
     assert [e.created for e in page.items] == sorted((e.created for e in page.items), reverse=True)
+
+
+def test_page_memo_keeps_answers_only_while_the_state_is_unchanged():
+    from flyteadmin.core.listing import PageMemo
+
+    state = [0]
+    memo: PageMemo[str] = PageMemo(lambda: state[0], max_entries=2)
+    assert memo.get(b"a") == (None, 0)
+    memo.put(b"a", 0, "answer a")
+    assert memo.get(b"a") == ("answer a", 0)
+    assert memo.get(b"b") == (None, 0)  # keyed by the request
+    state[0] = 1  # the collection changed
+    assert memo.get(b"a") == (None, 1)
+    # An answer made from a state that changed before it was put is not kept.
+    _, at = memo.get(b"c")
+    state[0] = 2
+    memo.put(b"c", at, "stale")
+    assert memo.get(b"c") == (None, 2)
+    # Bounded: past max_entries it starts over rather than growing.
+    for key in (b"x", b"y", b"z"):
+        memo.put(key, 2, key.decode())
+    assert memo.get(b"z") == ("z", 2) and memo.get(b"x") == (None, 2)
