@@ -668,10 +668,10 @@ class Collection(Generic[T]):
     def _put(self, stored: Stored[T]) -> None:
         old = self._objects.get(stored.name)
         self._objects[stored.name] = stored
-        self.changes += 1
         self._bytes += stored.size - (old.size if old is not None else 0)
         for index in self._indexes.values():
             index.put(stored.name, stored.value)
+        self.changes += 1  # after the indexes: whoever reads the new count finds the change
         self._report()
 
     def _remove(self, name: str) -> None:
@@ -680,9 +680,10 @@ class Collection(Generic[T]):
         old = self._objects.pop(name, None)
         if old is not None:
             self._bytes -= old.size
-            self.changes += 1
         for index in self._indexes.values():
             index.remove(name)
+        if old is not None:
+            self.changes += 1
         self._report()
 
     def _report(self) -> None:
