@@ -80,16 +80,16 @@ def _split(full_method: str) -> tuple[str, str]:
 
 def _finish(
     context: RequestContext,
-    labels: tuple[str, str, str],
+    meter: metrics.RpcMeter,
+    transport: str,
     code: str,
     started: float,
     span: Any,
 ) -> None:
-    """``labels``: service, method, transport."""
     seconds = time.monotonic() - started
-    service, method, transport = labels
-    metrics.rpc_finished(service, method, transport, code, seconds)
-    tracing.end_rpc(span, code, context.request_id, context.rpc)
+    meter.finished(code, seconds)
+    if span is not None:
+        tracing.end_rpc(span, code, context.request_id, context.rpc)
     if access_log.isEnabledFor(logging.INFO):
         access_log.info(
             "%s %s %s %.1fms",
@@ -104,33 +104,49 @@ def _finish(
 # ---------------------------------------------------------------------------- gRPC
 
 
+_NO_CARRIER: dict[str, str] = {}
+
+
+def _given_request_id(metadata: Any) -> str | None:
+    """The caller's ``x-request-id`` (grpc gives keys in lower case), without a dict of all."""
+    for key, value in metadata or ():
+        if key == REQUEST_ID_KEY and isinstance(value, str):
+            return value
+    return None
+
+
 def grpc_telemetry(full_method: str, handler: MethodHandler) -> MethodHandler:
     """The decoration (api_server/unary.py) that gives every unary RPC, flyteidl's and health's,
-    its request id, metrics, access log line and span; reflection streams are left alone."""
+    its request id, metrics, access log line and span; reflection streams are left alone.
+    Everything a call needs is resolved here, once per method: a call costs about 10 µs of
+    it (bench/README.md, "The cost of telemetry")."""
     inner = behaviour_of(handler)
     if inner is None:
         return handler
     service, method = _split(full_method)
-    labels = (service, method, GRPC)
+    rpc = full_method[1:]
+    meter = metrics.rpc_meter(service, method, GRPC)
+    in_flight = meter.in_flight
     deserialize, serialize = handler.request_deserializer, handler.response_serializer
 
     # Sizes come from the bytes grpc reads and writes, so nothing is serialized twice.
     def read(data: bytes) -> Any:
-        metrics.rpc_request_bytes(service, method, GRPC, len(data))
+        meter.request_bytes(len(data))
         return deserialize(data) if deserialize else data
 
     def write(message: Any) -> bytes:
         data = serialize(message) if serialize else message
-        metrics.rpc_response_bytes(service, method, GRPC, len(data))
+        meter.response_bytes(len(data))
         return data
 
     async def behaviour(request: Any, context: AioContext) -> Any:
-        metadata = metadata_of(context.invocation_metadata())
-        call = RequestContext(request_id(metadata.get(REQUEST_ID_KEY)), rpc=full_method[1:])
+        metadata = context.invocation_metadata()
+        call = RequestContext(request_id(_given_request_id(metadata)), rpc=rpc)
         token = REQUEST.set(call)
-        metrics.rpc_started(GRPC)
+        in_flight.add(1)
         started, code = time.monotonic(), "OK"
-        with tracing.rpc_span(service, method, GRPC, metadata) as span:
+        carrier = metadata_of(metadata) if tracing.enabled() else _NO_CARRIER
+        with tracing.rpc_span(service, method, GRPC, carrier) as span:
             try:
                 # In the trailers: they cost no extra write (initial metadata would). A
                 # failed call's status carries it too (grpc_server.status_of).
@@ -146,7 +162,7 @@ def grpc_telemetry(full_method: str, handler: MethodHandler) -> MethodHandler:
                 aborted = context.code()  # None unless aborted (every error is an abort)
                 if isinstance(aborted, grpc.StatusCode):
                     code = aborted.name
-                _finish(call, labels, code, started, span)
+                _finish(call, meter, GRPC, code, started, span)
                 REQUEST.reset(token)
 
     return rebuilt(handler, behaviour, deserializer=read, serializer=write)
@@ -195,13 +211,13 @@ async def telemetry_middleware(
         finally:
             if not call.rpc:
                 call.rpc = _http_rpc(request)
-            service, method = _split(call.rpc)
+            meter = metrics.rpc_meter(*_split(call.rpc), HTTP)
             if request.content_length is not None:
-                metrics.rpc_request_bytes(service, method, HTTP, request.content_length)
+                meter.request_bytes(request.content_length)
             if response is not None and (size := _body_size(response)) is not None:
-                metrics.rpc_response_bytes(service, method, HTTP, size)
+                meter.response_bytes(size)
             code = call.code if call.code and status >= 400 else code_of_status(status)
-            _finish(call, (service, method, HTTP), code, started, span)
+            _finish(call, meter, HTTP, code, started, span)
             REQUEST.reset(token)
 
 
@@ -271,7 +287,8 @@ def _observed(full_method: str, handler: Handler) -> Handler:
         if call is None:  # called directly (tests, tools): nothing to describe
             return await handler(request, ctx)
         call.rpc = rpc
-        _describe(call, full_method, request)
+        # Read from the messages only if a log line asks (core/logs.py RequestContext).
+        call.describe_later(lambda c: _describe(c, full_method, request))
         try:
             response = await handler(request, ctx)
         except AdminError as error:
@@ -280,8 +297,13 @@ def _observed(full_method: str, handler: Handler) -> Handler:
         except Exception:
             call.code = Code.INTERNAL.name
             raise
-        if not call.execution and isinstance(response, Message):  # not a list (core/wire.py)
-            _describe(call, full_method, response)
+        if isinstance(response, Message):  # not a list (core/wire.py)
+
+            def from_response(c: RequestContext) -> None:
+                if not c.execution:  # e.g. CreateExecution's new id
+                    _describe(c, full_method, response)
+
+            call.describe_later(from_response)
         return response
 
     return run

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
@@ -23,19 +23,67 @@ FIELDS = ("request_id", "rpc", "project", "domain", "execution")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-@dataclass
 class RequestContext:
-    """What the log lines of one RPC carry; filled in as the call learns it."""
+    """What the log lines of one RPC carry; filled in as the call learns it.
 
-    request_id: str
-    rpc: str = ""
-    """``<service>/<method>`` (``AdminService/GetExecution``), or the HTTP route template."""
-    project: str = ""
-    domain: str = ""
-    execution: str = ""
-    """The execution's name, when the RPC names one."""
-    code: str = ""
-    """The status code name a handler failed with (set by the handler wrapper)."""
+    ``rpc``: ``<service>/<method>`` (``AdminService/GetExecution``), or the HTTP route template.
+    ``execution``: the execution's name, when the RPC names one. ``code``: the status code name
+    a handler failed with (set by the handler wrapper). Project, domain and execution are read
+    from the call's messages by the describers given to ``describe_later``, when something
+    first asks for them: most calls write no log line, and reading them costs microseconds."""
+
+    __slots__ = ("request_id", "rpc", "code", "_project", "_domain", "_execution", "_later")
+
+    def __init__(
+        self,
+        request_id: str,
+        rpc: str = "",
+        project: str = "",
+        domain: str = "",
+        execution: str = "",
+        code: str = "",
+    ) -> None:
+        self.request_id, self.rpc, self.code = request_id, rpc, code
+        self._project, self._domain, self._execution = project, domain, execution
+        self._later: list[Callable[[RequestContext], None]] | None = None
+
+    def describe_later(self, describe: Callable[[RequestContext], None]) -> None:
+        """Call ``describe(self)`` (which sets project, domain, execution) before any of them
+        is next read; describers run in the order given."""
+        if self._later is None:
+            self._later = [describe]
+        else:
+            self._later.append(describe)
+
+    def _described(self) -> RequestContext:
+        later, self._later = self._later, None
+        for describe in later or ():
+            describe(self)
+        return self
+
+    @property
+    def project(self) -> str:
+        return self._described()._project
+
+    @project.setter
+    def project(self, value: str) -> None:
+        self._project = value
+
+    @property
+    def domain(self) -> str:
+        return self._described()._domain
+
+    @domain.setter
+    def domain(self, value: str) -> None:
+        self._domain = value
+
+    @property
+    def execution(self) -> str:
+        return self._described()._execution
+
+    @execution.setter
+    def execution(self, value: str) -> None:
+        self._execution = value
 
 
 REQUEST: ContextVar[RequestContext | None] = ContextVar("flyteadmin_request", default=None)

@@ -18,9 +18,12 @@ seconds (``follow_store``) rather than computed at scrape time.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import datetime as dt
 import os
+import threading
 import time
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -254,22 +257,167 @@ def _of(metric: Any, *values: str) -> Any:
     return child
 
 
+# ---------------------------------------------------------------------------- recorded later
+
+# Every RPC and every Kubernetes call changes several values, and prometheus-client takes a few
+# microseconds for each (a lock, checks; in multiprocess mode a write into a shared file too):
+# a fifth of an API worker's CPU per GetProject (bench/README.md, "The cost of telemetry").
+# Those values are added up in plain fields instead and written to their metrics by ``flush``:
+# every FLUSH_SECONDS from a thread, before this process collects a page, and at exit. A page
+# collected by another process (multiprocess mode) is at most FLUSH_SECONDS behind.
+FLUSH_SECONDS = 0.1
+_PENDING_LOCK = threading.Lock()
+_PENDING: list[_Pending] = []  # those with changes not written yet
+_LATER: dict[tuple[Any, tuple[str, ...]], _Pending] = {}
+_flusher: threading.Thread | None = None
+
+
+class _Pending:
+    """What one child of a counter, gauge (increments only) or histogram was given since the
+    last flush."""
+
+    __slots__ = ("child", "bounds", "amount", "buckets", "queued")
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+        # A histogram's upper bounds (+Inf last), as its ``observe`` compares them.
+        self.bounds: list[float] | None = getattr(child, "_upper_bounds", None)
+        self.amount = 0.0  # the increments; a histogram's sum of observations
+        self.buckets = [0] * len(self.bounds) if self.bounds is not None else []
+        self.queued = False
+
+    def add(self, amount: float) -> None:
+        """``inc(amount)`` of a counter or gauge, ``observe(amount)`` of a histogram."""
+        with _PENDING_LOCK:
+            self.amount += amount
+            if self.bounds is not None:
+                self.buckets[bisect_left(self.bounds, amount)] += 1
+            if not self.queued:
+                self.queued = True
+                _PENDING.append(self)
+
+    def write(self) -> None:
+        """Hand the changes to the metric (under _PENDING_LOCK)."""
+        if self.bounds is None:
+            self.child.inc(self.amount)
+        else:
+            # What ``observe`` does, per bucket instead of per observation: the child keeps
+            # its sum and one count per bucket (prometheus-client 0.26; the unit test compares
+            # the page with one made by ``observe``).
+            self.child._sum.inc(self.amount)
+            for value, count in zip(self.child._buckets, self.buckets, strict=True):
+                if count:
+                    value.inc(count)
+            self.buckets = [0] * len(self.buckets)
+        self.amount = 0.0
+        self.queued = False
+
+
+def _later(metric: Any, *values: str) -> _Pending:
+    """The recorder of ``metric.labels(*values)``'s changes, written at the next flush."""
+    key = (metric, values)
+    pending = _LATER.get(key)
+    if pending is None:
+        pending = _LATER[key] = _Pending(_of(metric, *values))
+        _start_flushing()
+    return pending
+
+
+def flush() -> None:
+    """Write every change recorded since the last flush to its metric."""
+    with _PENDING_LOCK:
+        for pending in _PENDING:
+            pending.write()
+        _PENDING.clear()
+
+
+def _flush_forever() -> None:
+    while True:
+        time.sleep(FLUSH_SECONDS)
+        flush()
+
+
+def _start_flushing() -> None:
+    global _flusher
+    if _flusher is None or not _flusher.is_alive():
+        _flusher = threading.Thread(target=_flush_forever, name="metrics-flush", daemon=True)
+        _flusher.start()
+
+
+def _forked() -> None:
+    """In a forked child: the parent's changes are the parent's to write, and the flushing
+    thread did not come along (nor the lock's holder, if any)."""
+    global _PENDING_LOCK, _flusher
+    _PENDING_LOCK = threading.Lock()
+    for pending in _PENDING:
+        pending.amount, pending.queued = 0.0, False
+        pending.buckets = [0] * len(pending.buckets)
+    _PENDING.clear()
+    _flusher = None
+    if _LATER:
+        _start_flushing()
+
+
+atexit.register(flush)
+os.register_at_fork(
+    before=lambda: _PENDING_LOCK.acquire(), after_in_parent=lambda: _PENDING_LOCK.release()
+)
+os.register_at_fork(after_in_child=_forked)
+
+
+class RpcMeter:
+    """The metrics of one RPC method on one transport, resolved once: the gRPC door keeps one
+    per method, so that a call costs no label lookups."""
+
+    def __init__(self, service: str, method: str, transport: str) -> None:
+        self._labels = (service, method, transport)
+        self.in_flight = _later(RPC_IN_FLIGHT, transport)
+        self._duration = _later(RPC_DURATION, service, method, transport)
+        self._request_bytes = _later(RPC_REQUEST_BYTES, service, method, transport)
+        self._response_bytes = _later(RPC_RESPONSE_BYTES, service, method, transport)
+        self._requests: dict[str, _Pending] = {}  # by status code name
+
+    def finished(self, code: str, seconds: float) -> None:
+        """The call (counted in flight since it started) ended with ``code``."""
+        requests = self._requests.get(code)
+        if requests is None:
+            requests = self._requests[code] = _later(RPC_REQUESTS, *self._labels, code)
+        self.in_flight.add(-1)
+        requests.add(1)
+        self._duration.add(seconds)
+
+    def request_bytes(self, size: int) -> None:
+        self._request_bytes.add(size)
+
+    def response_bytes(self, size: int) -> None:
+        self._response_bytes.add(size)
+
+
+_METERS: dict[tuple[str, str, str], RpcMeter] = {}
+
+
+def rpc_meter(service: str, method: str, transport: str) -> RpcMeter:
+    key = (service, method, transport)
+    meter = _METERS.get(key)
+    if meter is None:
+        meter = _METERS[key] = RpcMeter(service, method, transport)
+    return meter
+
+
 def rpc_started(transport: str) -> None:
-    _of(RPC_IN_FLIGHT, transport).inc()
+    _later(RPC_IN_FLIGHT, transport).add(1)
 
 
 def rpc_finished(service: str, method: str, transport: str, code: str, seconds: float) -> None:
-    _of(RPC_IN_FLIGHT, transport).dec()
-    _of(RPC_REQUESTS, service, method, transport, code).inc()
-    _of(RPC_DURATION, service, method, transport).observe(seconds)
+    rpc_meter(service, method, transport).finished(code, seconds)
 
 
 def rpc_request_bytes(service: str, method: str, transport: str, size: int) -> None:
-    _of(RPC_REQUEST_BYTES, service, method, transport).observe(size)
+    rpc_meter(service, method, transport).request_bytes(size)
 
 
 def rpc_response_bytes(service: str, method: str, transport: str, size: int) -> None:
-    _of(RPC_RESPONSE_BYTES, service, method, transport).observe(size)
+    rpc_meter(service, method, transport).response_bytes(size)
 
 
 def auth_failure(reason: str) -> None:
@@ -302,8 +450,8 @@ def kube_labels(method: str, path: str) -> tuple[str, str]:
 
 def kube_call(method: str, path: str, status: int, seconds: float) -> None:
     verb, resource = kube_labels(method, path)
-    _of(KUBE_REQUESTS, verb, resource, str(status)).inc()
-    _of(KUBE_DURATION, verb, resource).observe(seconds)
+    _later(KUBE_REQUESTS, verb, resource, str(status)).add(1)
+    _later(KUBE_DURATION, verb, resource).add(seconds)
 
 
 def conflict_retry(resource: str) -> None:
@@ -545,6 +693,7 @@ def process_ended(pid: int) -> None:
 def registry() -> CollectorRegistry:
     """What ``/metrics`` serves: this process's registry (with the library's process and GC
     collectors), or, in multiprocess mode, every process's values aggregated."""
+    flush()  # this process's recent changes
     if not os.environ.get(MULTIPROC_ENV):
         return REGISTRY
     aggregated = CollectorRegistry()
