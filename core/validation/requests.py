@@ -14,10 +14,9 @@ The walk visits only fields that are set, and skips google.protobuf's own types 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import cache
 
-from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from flyteadmin.core.errors import invalid_argument
@@ -38,54 +37,61 @@ _EVERYWHERE = frozenset({"project", "domain", "org"})
 
 def check_request(request: Message) -> None:
     """Raise InvalidArgument naming the first field that breaks a rule above."""
-    for problem in _problems(request, ""):
-        raise invalid_argument(problem)
+    problem = _problem(request)
+    if problem is not None:
+        what, path = problem
+        raise invalid_argument(f"invalid value for {'.'.join(reversed(path))}: {what}")
 
 
-def _problems(message: Message, prefix: str) -> Iterator[str]:
+# A problem: what is wrong, and the path to the field from the innermost name out (built only
+# when there is one: every request is checked, and nearly all pass).
+_Problem = tuple[str, list[str]]
+
+
+def _problem(message: Message) -> _Problem | None:
     plan = _plan(message.DESCRIPTOR)
     for fd, value in message.ListFields():
-        kind = plan.get(fd.name)
-        if kind is None:
+        step = plan.get(fd.name)
+        if step is None:
             continue
-        path = prefix + fd.name
-        if kind == _ENUM:
-            assert fd.enum_type is not None  # an enum field has its enum's descriptor
-            defined = _numbers(fd.enum_type)
+        kind, defined = step
+        found: _Problem | None = None
+        if kind is _ENUM:
             for number in value if fd.is_repeated else (value,):
                 if number not in defined:
-                    yield (
-                        f"invalid value for {path}: {number} is not a value of "
-                        f"{fd.enum_type.full_name}"
-                    )
-        elif kind == _ID:
+                    assert fd.enum_type is not None  # an enum field has its enum's descriptor
+                    found = (f"{number} is not a value of {fd.enum_type.full_name}", [])
+                    break
+        elif kind is _ID:
             if len(value) > MAX_ID_LENGTH:
-                yield (
-                    f"invalid value for {path}: {len(value)} characters, at most {MAX_ID_LENGTH}"
-                )
-        elif kind == _MAP:
-            for item in value.values():
-                yield from _problems(item, path + ".")
-        elif fd.is_repeated:
-            for item in value:
-                yield from _problems(item, path + ".")
+                found = (f"{len(value)} characters, at most {MAX_ID_LENGTH}", [])
         else:
-            yield from _problems(value, path + ".")
+            items = value.values() if kind is _MAP else value if fd.is_repeated else (value,)
+            for item in items:
+                found = _problem(item)
+                if found is not None:
+                    break
+        if found is not None:
+            found[1].append(fd.name)
+            return found
+    return None
 
 
 _ENUM, _ID, _MESSAGE, _MAP = "enum", "id", "message", "map"
 
 
 @cache
-def _plan(descriptor: Descriptor) -> dict[str, str]:
-    """Field name -> what to check, for the fields of ``descriptor`` that need a look."""
+def _plan(descriptor: Descriptor) -> dict[str, tuple[str, frozenset[int]]]:
+    """Field name -> what to check (and an enum's numbers), for the fields of ``descriptor``
+    that need a look."""
     ids = _ID_FIELDS.get(descriptor.full_name, frozenset()) | _EVERYWHERE
-    plan: dict[str, str] = {}
+    plan: dict[str, tuple[str, frozenset[int]]] = {}
     for fd in descriptor.fields:
         if fd.type == FieldDescriptor.TYPE_ENUM:
-            plan[fd.name] = _ENUM
+            assert fd.enum_type is not None  # an enum field has its enum's descriptor
+            plan[fd.name] = (_ENUM, frozenset(v.number for v in fd.enum_type.values))
         elif fd.type == FieldDescriptor.TYPE_STRING and fd.name in ids:
-            plan[fd.name] = _ID
+            plan[fd.name] = (_ID, _NONE)
         elif fd.type == FieldDescriptor.TYPE_MESSAGE:
             target = fd.message_type
             assert target is not None  # a message field has its message's descriptor
@@ -96,16 +102,14 @@ def _plan(descriptor: Descriptor) -> dict[str, str]:
                     and value.message_type is not None
                     and _worth_visiting(value.message_type)
                 ):
-                    plan[fd.name] = _MAP
+                    plan[fd.name] = (_MAP, _NONE)
             elif _worth_visiting(target):
-                plan[fd.name] = _MESSAGE
+                plan[fd.name] = (_MESSAGE, _NONE)
     return plan
+
+
+_NONE: frozenset[int] = frozenset()
 
 
 def _worth_visiting(descriptor: Descriptor) -> bool:
     return not descriptor.full_name.startswith("google.protobuf.")
-
-
-@cache
-def _numbers(enum_type: EnumDescriptor) -> frozenset[int]:
-    return frozenset(v.number for v in enum_type.values)
