@@ -259,15 +259,16 @@ def _of(metric: Any, *values: str) -> Any:
 
 # ---------------------------------------------------------------------------- recorded later
 
-# Every RPC and every Kubernetes call changes several values, and prometheus-client takes a few
-# microseconds for each (a lock, checks; in multiprocess mode a write into a shared file too):
-# a fifth of an API worker's CPU per GetProject (bench/README.md, "The cost of telemetry").
-# Those values are added up in plain fields instead and written to their metrics by ``flush``:
+# Every RPC, Kubernetes call, watch event, propeller event and blob request changes values, and
+# prometheus-client takes a few microseconds for each (a lock, checks; in multiprocess mode a
+# write into a shared file too): a fifth of an API worker's CPU per GetProject (bench/README.md,
+# "The cost of telemetry"). Those values are added up in plain fields instead (``_later``; a
+# gauge's newest value: ``_latest``) and written to their metrics by ``flush``:
 # every FLUSH_SECONDS from a thread, before this process collects a page, and at exit. A page
 # collected by another process (multiprocess mode) is at most FLUSH_SECONDS behind.
 FLUSH_SECONDS = 0.1
 _PENDING_LOCK = threading.Lock()
-_PENDING: list[_Pending] = []  # those with changes not written yet
+_PENDING: list[_Pending | _Latest] = []  # those with changes not written yet
 _LATER: dict[tuple[Any, tuple[str, ...]], _Pending] = {}
 _flusher: threading.Thread | None = None
 
@@ -308,19 +309,60 @@ class _Pending:
             for value, count in zip(self.child._buckets, self.buckets, strict=True):
                 if count:
                     value.inc(count)
-            self.buckets = [0] * len(self.buckets)
-        self.amount = 0.0
-        self.queued = False
+        self.drop()
+
+    def drop(self) -> None:
+        """Forget the changes (written, or not this process's to write)."""
+        self.amount, self.queued = 0.0, False
+        if self.bounds is not None:
+            self.buckets = [0] * len(self.bounds)
 
 
 def _later(metric: Any, *values: str) -> _Pending:
-    """The recorder of ``metric.labels(*values)``'s changes, written at the next flush."""
+    """The recorder of ``metric.labels(*values)``'s changes (the metric's own when it has no
+    labels), written at the next flush."""
     key = (metric, values)
     pending = _LATER.get(key)
     if pending is None:
-        pending = _LATER[key] = _Pending(_of(metric, *values))
+        pending = _LATER[key] = _Pending(_of(metric, *values) if values else metric)
         _start_flushing()
     return pending
+
+
+class _Latest:
+    """A gauge child's newest value, set at the next flush."""
+
+    __slots__ = ("child", "value", "queued")
+
+    def __init__(self, child: Any) -> None:
+        self.child, self.value, self.queued = child, 0.0, False
+
+    def set(self, value: float) -> None:
+        with _PENDING_LOCK:
+            self.value = value
+            if not self.queued:
+                self.queued = True
+                _PENDING.append(self)
+
+    def write(self) -> None:
+        self.child.set(self.value)
+        self.queued = False
+
+    def drop(self) -> None:
+        self.queued = False
+
+
+_LATEST: dict[tuple[Any, tuple[str, ...]], _Latest] = {}
+
+
+def _latest(metric: Any, *values: str) -> _Latest:
+    """The setter of gauge ``metric.labels(*values)``, written at the next flush."""
+    key = (metric, values)
+    latest = _LATEST.get(key)
+    if latest is None:
+        latest = _LATEST[key] = _Latest(_of(metric, *values))
+        _start_flushing()
+    return latest
 
 
 def flush() -> None:
@@ -350,11 +392,10 @@ def _forked() -> None:
     global _PENDING_LOCK, _flusher
     _PENDING_LOCK = threading.Lock()
     for pending in _PENDING:
-        pending.amount, pending.queued = 0.0, False
-        pending.buckets = [0] * len(pending.buckets)
+        pending.drop()
     _PENDING.clear()
     _flusher = None
-    if _LATER:
+    if _LATER or _LATEST:
         _start_flushing()
 
 
@@ -462,7 +503,7 @@ def listed(resource: str, started: float) -> None:
     """A watch cache loaded a full list; ``started`` is its ``time.monotonic()`` at the start."""
     _of(STORE_LISTS, resource).inc()
     _of(STORE_LIST_DURATION, resource).observe(time.monotonic() - started)
-    _of(STORE_WATCH_LAST_EVENT, resource).set(time.time())
+    _latest(STORE_WATCH_LAST_EVENT, resource).set(time.time())
 
 
 def watch_ended(resource: str, status: int | None) -> None:
@@ -471,8 +512,8 @@ def watch_ended(resource: str, status: int | None) -> None:
 
 
 def watch_event(resource: str, event_type: str) -> None:
-    _of(STORE_WATCH_EVENTS, resource, event_type).inc()
-    _of(STORE_WATCH_LAST_EVENT, resource).set(time.time())
+    _later(STORE_WATCH_EVENTS, resource, event_type).add(1)
+    _latest(STORE_WATCH_LAST_EVENT, resource).set(time.time())
 
 
 @contextmanager
@@ -484,8 +525,8 @@ def reconciling(handler: str) -> Iterator[None]:
         yield
         outcome = "ok"
     finally:
-        _of(RECONCILES, handler, outcome).inc()
-        _of(RECONCILE_DURATION, handler).observe(time.monotonic() - started)
+        _later(RECONCILES, handler, outcome).add(1)
+        _later(RECONCILE_DURATION, handler).add(time.monotonic() - started)
 
 
 @contextmanager
@@ -523,17 +564,17 @@ def cluster_resource_synced(outcome: str) -> None:
 
 
 def event_ingested(kind: str, outcome: str, occurred_at: dt.datetime | None = None) -> None:
-    _of(EVENTS, kind, outcome).inc()
+    _later(EVENTS, kind, outcome).add(1)
     if outcome == "accepted" and occurred_at is not None:
-        _of(EVENT_LATENCY, kind).observe(_since(occurred_at))
+        _later(EVENT_LATENCY, kind).add(_since(occurred_at))
 
 
 def journal_records(path: str, count: int = 1) -> None:
-    _of(JOURNAL_RECORDS, path).inc(count)
+    _later(JOURNAL_RECORDS, path).add(count)
 
 
 def journal_batch(records: int) -> None:
-    JOURNAL_BATCH_RECORDS.observe(records)
+    _later(JOURNAL_BATCH_RECORDS).add(records)
     journal_records("journal", records)
 
 
@@ -547,8 +588,8 @@ def journal_state(unfolded: int, oldest_batch_seconds: float) -> None:
 
 
 def blob_call(operation: str, outcome: str, seconds: float) -> None:
-    _of(BLOB_REQUESTS, operation, outcome).inc()
-    _of(BLOB_DURATION, operation).observe(seconds)
+    _later(BLOB_REQUESTS, operation, outcome).add(1)
+    _later(BLOB_DURATION, operation).add(seconds)
 
 
 # ---------------------------------------------------------------------------- the heap

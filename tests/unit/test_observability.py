@@ -272,15 +272,21 @@ def test_values_recorded_later_are_what_the_metrics_would_have_recorded():
         histogram = Histogram("h", "h", ["m"], buckets=(0.001, 0.01, 0.5, 1.0), registry=registry)
         counter = Counter("c", "c", ["m"], registry=registry)
         gauge = Gauge("g", "g", ["m"], registry=registry)
+        latest = Gauge("l", "l", ["m"], registry=registry)
+        plain = Histogram("p", "p", buckets=(1.0, 10.0), registry=registry)  # no labels
         for value in observations:
             if deferred:
                 metrics._later(histogram, "x").add(value)
                 metrics._later(counter, "x").add(2)
                 metrics._later(gauge, "x").add(1)
+                metrics._later(plain).add(value * 100)
+                metrics._latest(latest, "x").set(value)
             else:
                 histogram.labels("x").observe(value)
                 counter.labels("x").inc(2)
                 gauge.labels("x").inc(1)
+                plain.observe(value * 100)
+                latest.labels("x").set(value)
         if deferred:
             metrics._later(gauge, "x").add(-3)
             metrics.flush()
