@@ -398,15 +398,17 @@ def test_operator_event_and_blob_metrics_and_the_event_of_a_failed_launch(
         before = scrape(url)
         run(stub, "run-ok")
 
+        reconciles = "flyteadmin_operator_reconciles_total"
+
         def launched() -> Page | None:
             page = scrape(url)
             done = delta(before, page, "flyteadmin_execution_launches_total", outcome="created")
-            return page if done else None
+            # The reconcile is counted when its handler returns, after the launch it made.
+            reconciled = delta(before, page, reconciles, handler="execution", outcome="ok")
+            return page if done and reconciled else None
 
-        page = eventually(launched, "the FlyteWorkflow object of run-ok")
+        page = eventually(launched, "the FlyteWorkflow object of run-ok, its reconcile counted")
         assert page.value("flyteadmin_execution_launch_latency_seconds_count") >= 1
-        reconciles = "flyteadmin_operator_reconciles_total"
-        assert delta(before, page, reconciles, handler="execution", outcome="ok") >= 1
         # (the project's namespaces were made before `before`: `_served` waits for them)
         assert page.value(reconciles, handler="project_namespaces", outcome="ok") >= 1
         # CreateExecution wrote the inputs and the user's (the launch plan's default fills x),
