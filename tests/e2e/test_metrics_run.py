@@ -16,6 +16,7 @@ from flytekit.remote import FlyteRemote
 from tests.e2e.stacks import DOMAIN, PROJECT, Stack
 from tests.pyflyte import pyflyte
 from tests.scrape import Page, fetch, parse
+from tests.waiting import eventually
 
 FLOW = textwrap.dedent(
     """
@@ -71,7 +72,18 @@ def test_a_remote_run_shows_on_the_metrics_pages(e2e_stack: Stack, tmp_path: Pat
     execution = remote.wait(remote.fetch_execution(name=name), timeout=240, poll_interval=1)
     assert execution.closure.phase == WorkflowExecutionPhase.SUCCEEDED, execution.closure.error
     assert execution.outputs["o0"] == 16
-    after = scrape_all(e2e_stack)
+
+    def counted() -> Page | None:
+        # A worker's counts reach the supervisor's page at its next flush (0.1 s): the last
+        # events may have been answered just now.
+        page = scrape_all(e2e_stack)
+        events = [
+            grew(before, page, "flyteadmin_events_total", kind=kind, outcome="accepted")
+            for kind in ("workflow", "node", "task")
+        ]
+        return page if min(events) >= 2 else None
+
+    after = eventually(counted, "propeller's events counted", 30, 0.2)
 
     # RPCs: pyflyte's (fast registration, the execution) and propeller's events, over gRPC.
     rpc = "flyteadmin_rpc_requests_total"
