@@ -15,6 +15,7 @@ from aiohttp.typedefs import Handler as HttpHandler
 from aiohttp.typedefs import Middleware
 from google.protobuf.message import Message
 
+from flyteadmin.api_server.affinity import pin_python_threads
 from flyteadmin.api_server.auth.authentication import Authenticator
 from flyteadmin.api_server.auth.grpc_authentication import authenticating
 from flyteadmin.api_server.auth.http_middleware import auth_middleware, oauth2_routes
@@ -79,6 +80,7 @@ class ApiServer:
         # Every handler describes its call (RPC, project, execution) for logs and metrics.
         self.registry = observe(self.registry)
         self._shared_ports = watermarks is not None
+        self._worker = worker
         server = settings.server
         authenticator = Authenticator(self.auth) if self.auth is not None else None
         # Telemetry first (outermost), so that refused calls are counted and logged too.
@@ -125,6 +127,9 @@ class ApiServer:
         if self.http_port == 0:
             self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         await mark_serving(self.grpc)
+        if self.settings.server.thread_pinning == "on":  # `auto` is resolved by `dev`
+            # Last: every Python thread of the server (watches, grpc.aio's poller) runs by now.
+            pin_python_threads(self._worker or 0)
         log.info("serving gRPC on %s and HTTP on %s", self.grpc_port, self.http_port)
 
     async def stop(self) -> None:

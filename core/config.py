@@ -22,6 +22,7 @@ import yaml
 from flyteadmin.core.event_loop import LOOPS
 
 ENV_PREFIX = "FLYTEADMIN__"
+THREAD_PINNING = ("auto", "on", "off")  # server.thread_pinning
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,24 @@ class ServerSettings:
     workers: int = 1
     """API-server processes sharing the ports (one Python process uses at most one core);
     0 means one per core (api_server/workers.py)."""
+    thread_pinning: str = "auto"
+    """Keep each API-server process's Python threads on one CPU, grpc's own threads free
+    (api_server/affinity.py): `on`, `off`, or `auto` (on in `flyteadmin dev`, which owns its
+    machine; off in `flyteadmin serve`, which may share a node's CPUs with other pods). Turn it
+    on where the pod has CPUs of its own (Guaranteed QoS with the static CPU manager policy)."""
     cors_allowed_origins: tuple[str, ...] = ("*",)
     """Origins allowed by CORS; `*` allows any (the exact origin is echoed for credentials)."""
     max_message_bytes: int = 64 * 1024 * 1024
     """Largest request and response: gRPC messages and HTTP bodies. A larger request is refused
     with RESOURCE_EXHAUSTED (HTTP 413) naming this limit; anything smaller that is valid is
     stored (large closures in the blob store)."""
+
+    def __post_init__(self) -> None:
+        if self.thread_pinning not in THREAD_PINNING:
+            raise ConfigError(
+                f"server.thread_pinning: expected one of {THREAD_PINNING}, "
+                f"got {self.thread_pinning!r}"
+            )
 
 
 @dataclass(frozen=True)

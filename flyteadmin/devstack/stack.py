@@ -375,6 +375,8 @@ def _run(options: DevOptions, stack: Stack, shutdown: Shutdown, planned: list) -
     stack.cleanups.append(blobs.stop)
     stack.supervise(blobs.processes, blobs.service)
     say(f"blob store: {blobs.endpoint} bucket {blobs.bucket}")
+    # `auto` is on here: the dev stack owns its machine (api_server/affinity.py).
+    pinning = options.settings.server.thread_pinning
     settings = dataclasses.replace(
         options.settings,
         server=dataclasses.replace(
@@ -382,6 +384,7 @@ def _run(options: DevOptions, stack: Stack, shutdown: Shutdown, planned: list) -
             host="127.0.0.1",
             grpc_port=options.grpc_port,
             http_port=options.http_port,
+            thread_pinning="on" if pinning == "auto" else pinning,
         ),
         metrics=dataclasses.replace(options.settings.metrics, port=options.metrics_port),
         kubernetes=dataclasses.replace(options.settings.kubernetes, kubeconfig=kubeconfig),

@@ -108,3 +108,43 @@ def test_a_worker_that_cannot_start_is_reported(settings, tmp_path):
             pool.start(timeout=120)
     finally:
         pool.stop()
+
+
+def _threads(pid: int) -> dict[int, tuple[str, set[int]]]:
+    """Each thread of the process: its name and the CPUs it may run on."""
+    threads = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            name = open(f"/proc/{pid}/task/{task}/comm").read().strip()
+            threads[int(task)] = (name, os.sched_getaffinity(int(task)))
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended meanwhile
+    return threads
+
+
+@pytest.mark.parametrize("pinning", ["on", "off"])
+def test_thread_pinning_keeps_the_python_threads_on_one_cpu_and_grpcs_free(settings, pinning):
+    allowed = os.sched_getaffinity(0)  # what a worker inherits from this process
+    server = dataclasses.replace(settings.server, thread_pinning=pinning)
+    pool = Workers(dataclasses.replace(settings, server=server), count=1, say=print)
+    pool.start()
+    try:
+        (pid,) = pool.pids()
+        # A call first: the server's threads are all running once it has answered.
+        status, _, _ = _http("GET", f"http://127.0.0.1:{pool.http_port}/api/v1/projects?limit=1")
+        assert status == 200
+        threads = _threads(pid)
+        main_cpus = threads[pid][1]
+        pinned = [name for name, cpus in threads.values() if cpus == {max(allowed)}]
+        grpcs = [cpus for name, cpus in threads.values() if name == "event_engine"]
+        assert grpcs, f"no grpc threads found among {sorted(n for n, _ in threads.values())}"
+        if pinning == "off":
+            assert main_cpus == allowed
+            assert all(cpus == allowed for _, cpus in threads.values())
+        else:
+            # The last CPU the process may use; every watch thread with it (a dozen or more).
+            assert main_cpus == {max(allowed)}
+            assert len(pinned) >= 12, pinned
+            assert all(cpus == allowed for cpus in grpcs)  # grpc's own threads stay free
+    finally:
+        pool.stop()

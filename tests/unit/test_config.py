@@ -44,6 +44,10 @@ def test_file_and_environment_overrides(tmp_path):
             "operator:\n  namespace_writes_per_second: -1\n",
             "operator.namespace_writes_per_second must not be negative",
         ),
+        (
+            "server:\n  thread_pinning: yes please\n",
+            "server.thread_pinning: expected one of ('auto', 'on', 'off'), got 'yes please'",
+        ),
     ],
 )
 def test_mistakes_are_reported_clearly(tmp_path, text, message):
