@@ -23,6 +23,21 @@ FIELDS = ("request_id", "rpc", "project", "domain", "execution")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+class _Described:
+    """A field of ``RequestContext`` that its describers fill in: reading it runs them first."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}"
+
+    def __get__(self, context: RequestContext | None, owner: type | None = None) -> Any:
+        if context is None:  # on the class
+            return self
+        return getattr(context._described(), self._slot)
+
+    def __set__(self, context: RequestContext, value: str) -> None:
+        setattr(context, self._slot, value)
+
+
 class RequestContext:
     """What the log lines of one RPC carry; filled in as the call learns it.
 
@@ -61,29 +76,9 @@ class RequestContext:
             describe(self)
         return self
 
-    @property
-    def project(self) -> str:
-        return self._described()._project
-
-    @project.setter
-    def project(self, value: str) -> None:
-        self._project = value
-
-    @property
-    def domain(self) -> str:
-        return self._described()._domain
-
-    @domain.setter
-    def domain(self, value: str) -> None:
-        self._domain = value
-
-    @property
-    def execution(self) -> str:
-        return self._described()._execution
-
-    @execution.setter
-    def execution(self, value: str) -> None:
-        self._execution = value
+    project = _Described()
+    domain = _Described()
+    execution = _Described()
 
 
 REQUEST: ContextVar[RequestContext | None] = ContextVar("flyteadmin_request", default=None)
