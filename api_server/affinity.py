@@ -10,7 +10,7 @@ instead of 4,300-4,950 (bench/README.md, "Python threads on one CPU"). Pinning g
 as well costs the sixteen-client rate (the sockets' work no longer runs beside the handlers),
 so they keep every CPU the process may use; threads they start later inherit that.
 
-Off unless asked (``auto`` is on only in ``flyteadmin dev``): a process that pins itself
+Not unless asked (``auto`` pins only in ``flyteadmin dev``): a process that pins itself
 cannot move away from a CPU that something else keeps busy, which on a node shared with other
 pods is their choice to make, not ours.
 """

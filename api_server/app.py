@@ -127,7 +127,7 @@ class ApiServer:
         if self.http_port == 0:
             self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         await mark_serving(self.grpc)
-        if self.settings.server.thread_pinning == "on":  # `auto` is resolved by `dev`
+        if self.settings.server.thread_pinning == "always":  # `auto` is resolved by `dev`
             # Last: every Python thread of the server (watches, grpc.aio's poller) runs by now.
             pin_python_threads(self._worker or 0)
         log.info("serving gRPC on %s and HTTP on %s", self.grpc_port, self.http_port)

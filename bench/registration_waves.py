@@ -3,14 +3,14 @@ process spent.
 
 Sends ``--count`` RegisterProject calls (unique ids), ``--count`` CreateTask calls (the
 anchor's task, unique versions of one name) and ``--count`` GetProject calls (one project, so a
-read with no write behind it: the per-call cost of the gRPC door), each from 16 clients over 16
-channels as
-../shared/anchor/bench_admin.py does, and prints the rate and the CPU per call of kube-apiserver,
-etcd, the API-server workers and the dev process (operator and supervisor), read from /proc over
-each phase only (bench.event_waves has the grouping). Prints figures; asserts nothing.
+read with no write behind it: the per-call cost of the gRPC door), each from ``--clients`` (16)
+clients over as many channels, as ../shared/anchor/bench_admin.py does, and prints the rate and
+the CPU per call of kube-apiserver, etcd, the API-server workers and the dev process (operator
+and supervisor), read from /proc over each phase only (bench.event_waves has the grouping).
+Prints figures; asserts nothing.
 
     .venv/bin/python -m bench.registration_waves [--endpoint 127.0.0.1:38089] [--count 2000]
-        [--only projects|tasks|gets]
+        [--only projects|tasks|gets] [--clients 16]
 
 Against the anchor's stack (``ANCHOR_RUN=/tmp/ar ../shared/anchor/project_start.sh``).
 """
@@ -35,6 +35,7 @@ Call = Callable[[admin_pb2_grpc.AdminServiceStub, int], Awaitable[object]]
 
 
 async def count_phase(name: str, stubs: list, count: int, call: Call) -> None:
+    """``count`` calls from one client per stub."""
     numbers = itertools.count()
     errors: list[str] = []
 
@@ -48,7 +49,7 @@ async def count_phase(name: str, stubs: list, count: int, call: Call) -> None:
                 errors.append(f"{exc.code().name}: {exc.details()}")
 
     before, started = cpu_by_group(), time.perf_counter()
-    await asyncio.gather(*(client(i) for i in range(CLIENTS)))
+    await asyncio.gather(*(client(i) for i in range(len(stubs))))
     seconds = time.perf_counter() - started
     spent = {g: s - before.get(g, 0.0) for g, s in cpu_by_group().items()}
     per_call = ", ".join(f"{g} {1000 * s / count:.2f}" for g, s in sorted(spent.items()))
@@ -61,12 +62,12 @@ async def count_phase(name: str, stubs: list, count: int, call: Call) -> None:
         print(f"  first error: {errors[0]}")
 
 
-async def run(endpoint: str, count: int, only: str) -> None:
+async def run(endpoint: str, count: int, only: str, clients: int = CLIENTS) -> None:
     sys.path.insert(0, str(ANCHOR))
     import bench_admin as anchor  # noqa: PLC0415 - the anchor's own request shapes
 
     options = anchor.CHANNEL_OPTIONS  # one connection per channel
-    channels = [grpc.aio.insecure_channel(endpoint, options=options) for _ in range(CLIENTS)]
+    channels = [grpc.aio.insecure_channel(endpoint, options=options) for _ in range(clients)]
     stubs = [admin_pb2_grpc.AdminServiceStub(c) for c in channels]
     run_id = uuid.uuid4().hex[:6]
     project = f"rw{run_id}"
@@ -101,8 +102,9 @@ def main() -> None:
     parser.add_argument("--endpoint", default="127.0.0.1:38089")
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--only", choices=("projects", "tasks", "gets"), default="")
+    parser.add_argument("--clients", type=int, default=CLIENTS)
     args = parser.parse_args()
-    asyncio.run(run(args.endpoint, args.count, args.only))
+    asyncio.run(run(args.endpoint, args.count, args.only, args.clients))
 
 
 if __name__ == "__main__":

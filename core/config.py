@@ -22,7 +22,7 @@ import yaml
 from flyteadmin.core.event_loop import LOOPS
 
 ENV_PREFIX = "FLYTEADMIN__"
-THREAD_PINNING = ("auto", "on", "off")  # server.thread_pinning
+THREAD_PINNING = ("auto", "always", "never")  # server.thread_pinning
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,9 @@ class ServerSettings:
     0 means one per core (api_server/workers.py)."""
     thread_pinning: str = "auto"
     """Keep each API-server process's Python threads on one CPU, grpc's own threads free
-    (api_server/affinity.py): `on`, `off`, or `auto` (on in `flyteadmin dev`, which owns its
-    machine; off in `flyteadmin serve`, which may share a node's CPUs with other pods). Turn it
-    on where the pod has CPUs of its own (Guaranteed QoS with the static CPU manager policy)."""
+    (api_server/affinity.py): `always`, `never`, or `auto` (pinned in `flyteadmin dev`, which
+    owns its machine; not in `flyteadmin serve`, which may share a node's CPUs with other pods).
+    `always` where the pod has CPUs of its own (Guaranteed QoS, static CPU manager policy)."""
     cors_allowed_origins: tuple[str, ...] = ("*",)
     """Origins allowed by CORS; `*` allows any (the exact origin is echoed for credentials)."""
     max_message_bytes: int = 64 * 1024 * 1024
@@ -672,8 +672,17 @@ class ConfigError(ValueError):
     pass
 
 
+class _EnvText(str):
+    """An environment variable's value: YAML for a field that is not text (a number, a list),
+    the value itself for text, so that `FLYTEADMIN__AUTH__MODE=off` means `off`, not false."""
+
+
 def _convert(tp: Any, value: Any, where: str) -> Any:
     """Convert a YAML value to the annotated field type, with a clear error."""
+    if isinstance(value, _EnvText):
+        if tp is str:
+            return str(value)
+        value = yaml.safe_load(value)
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
@@ -703,6 +712,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return tp(value)
     if tp is str:
+        if isinstance(value, bool):  # YAML reads on, off, yes and no as booleans
+            raise ConfigError(f"{where}: expected a string, got {value!r}: quote the value")
         if not isinstance(value, str | int | float):
             raise ConfigError(f"{where}: expected a string, got {value!r}")
         return str(value)
@@ -736,7 +747,7 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         data = loaded
     for key, raw in sorted(env.items()):
         if key.startswith(ENV_PREFIX):
-            _set_path(data, key[len(ENV_PREFIX) :].lower().split("__"), yaml.safe_load(raw))
+            _set_path(data, key[len(ENV_PREFIX) :].lower().split("__"), _EnvText(raw))
     settings: Settings = _build(Settings, data, "")
     return settings
 

@@ -384,7 +384,7 @@ def _run(options: DevOptions, stack: Stack, shutdown: Shutdown, planned: list) -
             host="127.0.0.1",
             grpc_port=options.grpc_port,
             http_port=options.http_port,
-            thread_pinning="on" if pinning == "auto" else pinning,
+            thread_pinning="always" if pinning == "auto" else pinning,
         ),
         metrics=dataclasses.replace(options.settings.metrics, port=options.metrics_port),
         kubernetes=dataclasses.replace(options.settings.kubernetes, kubeconfig=kubeconfig),

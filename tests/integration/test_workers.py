@@ -122,7 +122,7 @@ def _threads(pid: int) -> dict[int, tuple[str, set[int]]]:
     return threads
 
 
-@pytest.mark.parametrize("pinning", ["on", "off"])
+@pytest.mark.parametrize("pinning", ["always", "never"])
 def test_thread_pinning_keeps_the_python_threads_on_one_cpu_and_grpcs_free(settings, pinning):
     allowed = os.sched_getaffinity(0)  # what a worker inherits from this process
     server = dataclasses.replace(settings.server, thread_pinning=pinning)
@@ -138,7 +138,7 @@ def test_thread_pinning_keeps_the_python_threads_on_one_cpu_and_grpcs_free(setti
         pinned = [name for name, cpus in threads.values() if cpus == {max(allowed)}]
         grpcs = [cpus for name, cpus in threads.values() if name == "event_engine"]
         assert grpcs, f"no grpc threads found among {sorted(n for n, _ in threads.values())}"
-        if pinning == "off":
+        if pinning == "never":
             assert main_cpus == allowed
             assert all(cpus == allowed for _, cpus in threads.values())
         else:

@@ -32,6 +32,13 @@ def test_file_and_environment_overrides(tmp_path):
     assert settings.domains == (Domain("dev", "Dev"),)
 
 
+def test_an_environment_value_for_text_is_that_text():
+    """YAML would read off, on, yes and no as booleans; a text field takes them as written."""
+    env = {"FLYTEADMIN__AUTH__MODE": "off", "FLYTEADMIN__SERVER__THREAD_PINNING": "never"}
+    settings = load_settings(None, env=env)
+    assert (settings.auth.mode, settings.server.thread_pinning) == ("off", "never")
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
@@ -44,9 +51,10 @@ def test_file_and_environment_overrides(tmp_path):
             "operator:\n  namespace_writes_per_second: -1\n",
             "operator.namespace_writes_per_second must not be negative",
         ),
+        ("auth:\n  mode: off\n", "auth.mode: expected a string, got False: quote the value"),
         (
             "server:\n  thread_pinning: yes please\n",
-            "server.thread_pinning: expected one of ('auto', 'on', 'off'), got 'yes please'",
+            "server.thread_pinning: expected one of ('auto', 'always', 'never'), got 'yes please'",
         ),
     ],
 )
