@@ -33,11 +33,15 @@ def pin_python_threads(index: int) -> int | None:
         return None
     allowed = sorted(os.sched_getaffinity(0))
     cpu = allowed[-1 - index % len(allowed)]
-    for thread in threading.enumerate():
-        if thread.native_id is not None:
-            try:
-                os.sched_setaffinity(thread.native_id, {cpu})
-            except ProcessLookupError:
-                pass  # the thread ended meanwhile
+    try:
+        for thread in threading.enumerate():
+            if thread.native_id is not None:
+                try:
+                    os.sched_setaffinity(thread.native_id, {cpu})
+                except ProcessLookupError:
+                    pass  # the thread ended meanwhile
+    except OSError as exc:  # e.g. a sandbox that forbids it: serve unpinned rather than not
+        log.warning("cannot pin the Python threads to CPU %d (server.thread_pinning): %s", cpu, exc)
+        return None
     log.info("Python threads pinned to CPU %d (server.thread_pinning)", cpu)
     return cpu
