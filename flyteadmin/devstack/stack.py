@@ -375,7 +375,7 @@ def _run(options: DevOptions, stack: Stack, shutdown: Shutdown, planned: list) -
     stack.cleanups.append(blobs.stop)
     stack.supervise(blobs.processes, blobs.service)
     say(f"blob store: {blobs.endpoint} bucket {blobs.bucket}")
-    # `auto` is on here: the dev stack owns its machine (api_server/affinity.py).
+    # `auto` pins here: the dev stack owns its machine (api_server/affinity.py).
     pinning = options.settings.server.thread_pinning
     settings = dataclasses.replace(
         options.settings,
