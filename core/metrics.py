@@ -27,7 +27,7 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
@@ -269,7 +269,9 @@ def _of(metric: Any, *values: str) -> Any:
 FLUSH_SECONDS = 0.1
 _PENDING_LOCK = threading.Lock()
 _PENDING: list[_Pending | _Latest] = []  # those with changes not written yet
-_LATER: dict[tuple[Any, tuple[str, ...]], _Pending] = {}
+_R = TypeVar("_R", "_Pending", "_Latest")
+# (recorder class, metric, label values) -> its one recorder
+_RECORDERS: dict[tuple[type, Any, tuple[str, ...]], _Pending | _Latest] = {}
 _flusher: threading.Thread | None = None
 
 
@@ -318,15 +320,20 @@ class _Pending:
             self.buckets = [0] * len(self.bounds)
 
 
-def _later(metric: Any, *values: str) -> _Pending:
-    """The recorder of ``metric.labels(*values)``'s changes (the metric's own when it has no
-    labels), written at the next flush."""
-    key = (metric, values)
-    pending = _LATER.get(key)
-    if pending is None:
-        pending = _LATER[key] = _Pending(_of(metric, *values) if values else metric)
+def _recorder(kind: type[_R], metric: Any, values: tuple[str, ...]) -> _R:
+    """The one ``kind`` recorder of ``metric.labels(*values)`` (the metric's own when it has no
+    labels); the first one made starts the flushing thread."""
+    key = (kind, metric, values)
+    recorder = _RECORDERS.get(key)
+    if recorder is None:
+        recorder = _RECORDERS[key] = kind(_of(metric, *values) if values else metric)
         _start_flushing()
-    return pending
+    return cast(_R, recorder)
+
+
+def _later(metric: Any, *values: str) -> _Pending:
+    """The recorder of ``metric.labels(*values)``'s changes, written at the next flush."""
+    return _recorder(_Pending, metric, values)
 
 
 class _Latest:
@@ -352,17 +359,9 @@ class _Latest:
         self.queued = False
 
 
-_LATEST: dict[tuple[Any, tuple[str, ...]], _Latest] = {}
-
-
 def _latest(metric: Any, *values: str) -> _Latest:
     """The setter of gauge ``metric.labels(*values)``, written at the next flush."""
-    key = (metric, values)
-    latest = _LATEST.get(key)
-    if latest is None:
-        latest = _LATEST[key] = _Latest(_of(metric, *values))
-        _start_flushing()
-    return latest
+    return _recorder(_Latest, metric, values)
 
 
 def flush() -> None:
@@ -395,7 +394,7 @@ def _forked() -> None:
         pending.drop()
     _PENDING.clear()
     _flusher = None
-    if _LATER or _LATEST:
+    if _RECORDERS:
         _start_flushing()
 
 

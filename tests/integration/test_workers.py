@@ -10,6 +10,7 @@ import signal
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -115,7 +116,7 @@ def _threads(pid: int) -> dict[int, tuple[str, set[int]]]:
     threads = {}
     for task in os.listdir(f"/proc/{pid}/task"):
         try:
-            name = open(f"/proc/{pid}/task/{task}/comm").read().strip()
+            name = Path(f"/proc/{pid}/task/{task}/comm").read_text().strip()
             threads[int(task)] = (name, os.sched_getaffinity(int(task)))
         except (FileNotFoundError, ProcessLookupError):
             continue  # ended meanwhile
