@@ -17,7 +17,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
-import aiohttp
 import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -32,7 +31,7 @@ log = logging.getLogger(__name__)
 # HTTP statuses that say "not now" rather than "no": the cluster, not the request, is the problem.
 TRANSIENT_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
 # A data-plane cluster far away must not hold a caller for a minute before failing.
-REMOTE_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=5)
+REMOTE_TIMEOUT, REMOTE_CONNECT_TIMEOUT = 30.0, 5.0
 FLYTEWORKFLOW_API = f"/apis/{fw_crd.GROUP}/{fw_crd.VERSION}"
 
 
@@ -86,7 +85,9 @@ class Targets:
                 remote_api, remote_http, shared = api, http, True
             else:
                 remote_api = kube.api_client(cluster.kubeconfig, context=cluster.context)
-                remote_http = kube.KubeHttp(remote_api, timeout=REMOTE_TIMEOUT)
+                remote_http = kube.KubeHttp(
+                    remote_api, timeout=REMOTE_TIMEOUT, connect_timeout=REMOTE_CONNECT_TIMEOUT
+                )
                 shared = False
             self._by_name[cluster.name] = Target(
                 cluster.name,

@@ -14,12 +14,12 @@ import ssl
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import aiohttp
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from flyteadmin.core import crds, metrics, tracing
+from flyteadmin.core import crds, http1, metrics, tracing
 from flyteadmin.core.errors import AdminError, Code
 
 
@@ -52,6 +52,9 @@ def watch_client(api: client.ApiClient) -> client.ApiClient:
     configuration.retries = False
     return client.ApiClient(configuration)
 
+
+USER_AGENT = "flyteadmin"
+"""Also the field manager kube-apiserver records for the objects this client creates."""
 
 AUTH_REFRESH_SECONDS = 10.0
 """How long ``KubeHttp`` reuses the credentials it read from its client's configuration."""
@@ -121,78 +124,93 @@ def translate(exc: ApiException | KubeError, *, creating: bool = False) -> Admin
     return AdminError(code, f"kubernetes API: {message}")
 
 
-def decode_response(status: int, reason: str, text: str) -> dict[str, Any]:
+def decode_response(status: int, reason: str, text: str | bytes) -> dict[str, Any]:
     """A Kubernetes API answer as JSON; a status of 400 or more raises KubeError with the
     server's message (or the HTTP reason when the body has none)."""
     try:
         data = json.loads(text) if text else {}
     except ValueError:
-        data = {"message": text[:500]}
+        data = {"message": (text if isinstance(text, str) else text.decode(errors="replace"))[:500]}
     if status >= 400:
         message = data.get("message") if isinstance(data, dict) else None
         raise KubeError(status, message or reason)
     return data
 
 
+def ssl_context(cfg: client.Configuration) -> ssl.SSLContext | None:
+    """TLS as the client's configuration says (None for an http:// host)."""
+    if not cfg.host.startswith("https"):
+        return None
+    ctx = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
+    if not cfg.verify_ssl:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if cfg.cert_file:
+        ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
+    return ctx
+
+
 class KubeHttp:
     """An asyncio client for the Kubernetes REST API, with the credentials of ``api``.
 
-    The store's writes go through it: an aiohttp request costs about half the CPU of the
-    official (synchronous, urllib3) client's, and needs no thread per request in flight. It is
-    bound to the event loop it is first used on; ``close()`` it on that loop.
+    The store's writes and the operator's calls go through it: a request over its transport
+    (core/http1.py) costs a third of the CPU of an aiohttp request and a sixth of the official
+    (synchronous, urllib3) client's, and needs no thread per request in flight. It is bound to
+    the event loop it is first used on; ``close()`` it on that loop. ``timeout`` bounds a whole
+    call, ``connect_timeout`` opening a connection.
     """
 
     def __init__(
         self,
         api: client.ApiClient,
         max_connections: int = 16,
-        timeout: aiohttp.ClientTimeout | None = None,
+        timeout: float = 60.0,
+        connect_timeout: float | None = None,
     ) -> None:
         self._cfg = api.configuration
         self._max_connections = max_connections
-        self._timeout = timeout or aiohttp.ClientTimeout(total=60)
-        self._session: aiohttp.ClientSession | None = None
+        self._timeout, self._connect_timeout = timeout, connect_timeout
+        url = urlsplit(self._cfg.host)
+        self._base = url.path.rstrip("/")  # a host URL with a path (a proxy's, e.g. Rancher's)
+        self._host_line = f"Host: {url.netloc}\r\nUser-Agent: {USER_AGENT}\r\n"
+        self._pool: http1.Http1Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._auth_lines = ""
         self._auth: dict[str, str] | None = None
         self._auth_read_at = 0.0
 
-    def _ssl(self) -> ssl.SSLContext | bool:
-        cfg = self._cfg
-        if not cfg.host.startswith("https"):
-            return False
-        ctx = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
-        if not cfg.verify_ssl:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        if cfg.cert_file:
-            ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
-        return ctx
-
-    def _session_for_loop(self) -> aiohttp.ClientSession:
+    def _pool_for_loop(self) -> http1.Http1Pool:
         loop = asyncio.get_running_loop()
-        if self._session is None:
-            connector = aiohttp.TCPConnector(ssl=self._ssl(), limit=self._max_connections)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        if self._pool is None:
+            url = urlsplit(self._cfg.host)
+            tls = ssl_context(self._cfg)
+            self._pool = http1.Http1Pool(
+                url.hostname or "localhost",
+                url.port or (443 if tls is not None else 80),
+                tls,
+                server_hostname=getattr(self._cfg, "tls_server_name", None) or None,
+                max_connections=self._max_connections,
+                timeout=self._timeout,
+                connect_timeout=self._connect_timeout,
+            )
             self._loop = loop
         elif loop is not self._loop:
             raise RuntimeError("KubeHttp is bound to another event loop")
-        return self._session
+        return self._pool
 
     async def request(
         self, method: str, path: str, body: Any = None, content_type: str = ""
     ) -> dict[str, Any]:
         """``content_type`` for a body that is not plain JSON (e.g. a merge patch)."""
-        status, reason, text = await self.request_text(
-            method, path, body, content_type=content_type
-        )
-        return decode_response(status, reason, text)
+        status, reason, data = await self._call(method, path, body, content_type=content_type)
+        return decode_response(status, reason, data)
 
     async def send(self, method: str, path: str, body: Any = None) -> None:
         """``request`` for a caller that needs no answer: a successful body (a created
         FlyteWorkflow is ~5 KB) is not parsed."""
-        status, reason, text = await self.request_text(method, path, body)
+        status, reason, data = await self._call(method, path, body)
         if status >= 400:
-            decode_response(status, reason, text)  # raises KubeError with the server's message
+            decode_response(status, reason, data)  # raises KubeError with the server's message
 
     async def request_sized(
         self, method: str, path: str, body: Any = None
@@ -200,8 +218,8 @@ class KubeHttp:
         """``request``, and the answer's JSON size in bytes (what the object costs in etcd,
         measured without encoding the object again; without the final newline kube-apiserver
         adds, so that it equals the object's size on a watch line)."""
-        status, reason, text = await self.request_text(method, path, body)
-        return decode_response(status, reason, text), len(text.removesuffix("\n").encode())
+        status, reason, data = await self._call(method, path, body)
+        return decode_response(status, reason, data), len(data.removesuffix(b"\n"))
 
     async def request_text(
         self,
@@ -212,26 +230,42 @@ class KubeHttp:
         content_type: str = "",
     ) -> tuple[int, str, str]:
         """The raw answer: HTTP status, reason and body text."""
-        headers = {"Accept": accept, **self._auth_headers()}
-        if content_type:
-            headers["Content-Type"] = content_type
-        session = self._session_for_loop()
+        status, reason, data = await self._call(method, path, body, accept, content_type)
+        return status, reason, data.decode()
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        accept: str = "application/json",
+        content_type: str = "",
+    ) -> http1.Answer:
+        pool = self._pool_for_loop()
+        target = pool.target(self._base + path)
+        head = f"{method} {target} HTTP/1.1\r\n{self._host_line}{self._auth_header_lines()}"
+        head += f"Accept: {accept}\r\n"
+        payload = b""
+        if body is not None:
+            payload = json.dumps(body, separators=(",", ":")).encode()
+            head += f"Content-Type: {content_type or 'application/json'}\r\n"
+            head += f"Content-Length: {len(payload)}\r\n"
         started, status = time.monotonic(), 0
-        with tracing.kube_span(method, path, headers) as span:
+        traced: dict[str, str] = {}
+        with tracing.kube_span(method, path, traced) as span:
+            for name, value in traced.items():  # the trace context, when tracing is on
+                head += f"{name}: {value}\r\n"
             try:
-                async with session.request(
-                    method, self._cfg.host + path, json=body, headers=headers
-                ) as response:
-                    text = await response.text()
-                    status, reason = response.status, response.reason or ""
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise KubeError(0, f"cannot reach the Kubernetes API: {exc!r}") from exc
+                answer = await pool.request(method, (head + "\r\n").encode() + payload)
+                status = answer[0]
+            except http1.HttpError as exc:
+                raise KubeError(0, f"cannot reach the Kubernetes API: {exc}") from exc
             finally:
                 metrics.kube_call(method, path, status, time.monotonic() - started)
                 tracing.set_status(span, status)
-        return status, reason, text
+        return answer
 
-    def _auth_headers(self) -> dict[str, str]:
+    def _auth_header_lines(self) -> str:
         """The client's own auth headers, re-read every ``AUTH_REFRESH_SECONDS``: in a Pod the
         service-account token is rotated on disk (long before the old one expires) and the
         client's refresh hook reloads it; the hook costs ~45 µs, too much for every call."""
@@ -242,13 +276,14 @@ class KubeHttp:
                 for auth in self._cfg.auth_settings().values()
                 if auth.get("in") == "header" and auth.get("value")
             }
+            self._auth_lines = "".join(f"{k}: {v}\r\n" for k, v in self._auth.items())
             self._auth_read_at = now
-        return self._auth
+        return self._auth_lines
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
 
 def apply_crds(

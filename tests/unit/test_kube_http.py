@@ -1,10 +1,12 @@
 """The asyncio Kubernetes client's credentials (core/kube.py ``KubeHttp``): read from the
-client's configuration, refresh hook included, but not on every call."""
+client's configuration, refresh hook included, but not on every call; and its requests as a
+server sees them."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
 from aiohttp import web
 from kubernetes import client
 
@@ -57,3 +59,82 @@ def test_credentials_are_read_again_after_the_refresh_period(monkeypatch):
     monkeypatch.setattr(kube, "AUTH_REFRESH_SECONDS", 0.0)
     seen = asyncio.run(_seen_tokens(_configuration(["one", "two", "three"]), 3))
     assert seen == ["Bearer one", "Bearer two", "Bearer three"]
+
+
+def test_requests_as_kube_apiserver_sees_them():
+    """A host URL with a path (a proxy's) prefixes every call; a body goes as compact JSON with
+    its content type; the user agent (kube-apiserver's field manager) is ours; an answer's
+    size is its bytes without the final newline."""
+    seen: list[tuple[str, str, str, str, bytes]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        body = await request.read()
+        seen.append(
+            (
+                request.method,
+                request.path_qs,
+                request.headers.get("Content-Type", ""),
+                request.headers["User-Agent"],
+                body,
+            )
+        )
+        return web.Response(text='{"kind": "Thing"}\n', content_type="application/json")
+
+    async def main() -> tuple[dict, int]:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handler)
+        runner, port = await serve_locally(app)
+        cfg = client.Configuration()
+        cfg.host = f"http://127.0.0.1:{port}/k8s/clusters/c-1/"
+        http = kube.KubeHttp(client.ApiClient(cfg))
+        try:
+            answer = await http.request_sized("POST", "/api/v1/namespaces?dryRun=All", {"a": [1]})
+            await http.request(
+                "PATCH",
+                "/api/v1/namespaces/n",
+                {"b": None},
+                content_type="application/merge-patch+json",
+            )
+            await http.request("GET", "/version")
+        finally:
+            await http.close()
+            await runner.cleanup()
+        return answer
+
+    assert asyncio.run(main()) == ({"kind": "Thing"}, 17)
+    assert seen == [
+        (
+            "POST",
+            "/k8s/clusters/c-1/api/v1/namespaces?dryRun=All",
+            "application/json",
+            "flyteadmin",
+            b'{"a":[1]}',
+        ),
+        (
+            "PATCH",
+            "/k8s/clusters/c-1/api/v1/namespaces/n",
+            "application/merge-patch+json",
+            "flyteadmin",
+            b'{"b":null}',
+        ),
+        ("GET", "/k8s/clusters/c-1/version", "", "flyteadmin", b""),
+    ]
+
+
+def test_an_unreachable_server_is_a_kube_error_with_status_zero():
+    async def main() -> None:
+        runner, port = await serve_locally(web.Application())
+        await runner.cleanup()  # nothing listens there any more
+        cfg = client.Configuration()
+        cfg.host = f"http://127.0.0.1:{port}"
+        http = kube.KubeHttp(client.ApiClient(cfg))
+        try:
+            await http.request("GET", "/version")
+        finally:
+            await http.close()
+
+    with pytest.raises(
+        kube.KubeError, match="cannot reach the Kubernetes API: cannot connect"
+    ) as err:
+        asyncio.run(main())
+    assert err.value.status == 0
