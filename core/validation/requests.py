@@ -51,13 +51,13 @@ _Problem = tuple[str, list[str]]
 def _problem(message: Message) -> _Problem | None:
     plan = _plan(message.DESCRIPTOR)
     for fd, value in message.ListFields():
-        step = plan.get(fd.name)
+        step = plan.get(fd)
         if step is None:
             continue
-        kind, defined = step
+        kind, defined, repeated = step
         found: _Problem | None = None
         if kind is _ENUM:
-            for number in value if fd.is_repeated else (value,):
+            for number in value if repeated else (value,):
                 if number not in defined:
                     assert fd.enum_type is not None  # an enum field has its enum's descriptor
                     found = (f"{number} is not a value of {fd.enum_type.full_name}", [])
@@ -66,7 +66,7 @@ def _problem(message: Message) -> _Problem | None:
             if len(value) > MAX_ID_LENGTH:
                 found = (f"{len(value)} characters, at most {MAX_ID_LENGTH}", [])
         else:
-            items = value.values() if kind is _MAP else value if fd.is_repeated else (value,)
+            items = value.values() if kind is _MAP else value if repeated else (value,)
             for item in items:
                 found = _problem(item)
                 if found is not None:
@@ -78,20 +78,23 @@ def _problem(message: Message) -> _Problem | None:
 
 
 _ENUM, _ID, _MESSAGE, _MAP = "enum", "id", "message", "map"
+# What to check in a field: its kind, an enum's numbers, whether it is repeated.
+_Step = tuple[str, frozenset[int], bool]
 
 
 @cache
-def _plan(descriptor: Descriptor) -> dict[str, tuple[str, frozenset[int]]]:
-    """Field name -> what to check (and an enum's numbers), for the fields of ``descriptor``
-    that need a look."""
+def _plan(descriptor: Descriptor) -> dict[FieldDescriptor, _Step]:
+    """Field -> what to check, for the fields of ``descriptor`` that need a look (keyed by the
+    descriptor object that ``ListFields`` hands out: no name to read per field)."""
     ids = _ID_FIELDS.get(descriptor.full_name, frozenset()) | _EVERYWHERE
-    plan: dict[str, tuple[str, frozenset[int]]] = {}
+    plan: dict[FieldDescriptor, _Step] = {}
     for fd in descriptor.fields:
+        repeated = fd.is_repeated
         if fd.type == FieldDescriptor.TYPE_ENUM:
             assert fd.enum_type is not None  # an enum field has its enum's descriptor
-            plan[fd.name] = (_ENUM, frozenset(v.number for v in fd.enum_type.values))
+            plan[fd] = (_ENUM, frozenset(v.number for v in fd.enum_type.values), repeated)
         elif fd.type == FieldDescriptor.TYPE_STRING and fd.name in ids:
-            plan[fd.name] = (_ID, _NONE)
+            plan[fd] = (_ID, _NONE, repeated)
         elif fd.type == FieldDescriptor.TYPE_MESSAGE:
             target = fd.message_type
             assert target is not None  # a message field has its message's descriptor
@@ -102,9 +105,9 @@ def _plan(descriptor: Descriptor) -> dict[str, tuple[str, frozenset[int]]]:
                     and value.message_type is not None
                     and _worth_visiting(value.message_type)
                 ):
-                    plan[fd.name] = (_MAP, _NONE)
+                    plan[fd] = (_MAP, _NONE, repeated)
             elif _worth_visiting(target):
-                plan[fd.name] = (_MESSAGE, _NONE)
+                plan[fd] = (_MESSAGE, _NONE, repeated)
     return plan
 
 
