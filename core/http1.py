@@ -2,10 +2,10 @@
 client (core/kube.py ``KubeHttp``).
 
 Every write of the control plane is a request to kube-apiserver, so the client's own CPU per
-request is paid on every registration, launch and event. aiohttp spent 115-180 µs on one
+request is paid on every registration, launch and event. aiohttp spent 108-208 µs on one
 (request and response objects, header multidicts, URL parsing, payload classes, timers); this
 client writes each request as one buffer and parses the answer with llhttp (httptools, the
-parser of uvicorn), 40-75 µs (bench/README.md, "The Kubernetes client's transport"). It does only
+parser of uvicorn): 50-110 µs (bench/README.md, "The Kubernetes client's transport"). It does only
 what kube-apiserver's clients need: one host, a body given as bytes, answers with a
 Content-Length or chunked; no HEAD (the parser would wait for the body its length announces),
 redirects, cookies, proxies or compression (nothing here asks for them).
