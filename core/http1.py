@@ -31,6 +31,8 @@ from urllib.parse import quote
 
 import httptools
 
+from flyteadmin.core import metrics
+
 IDLE_SECONDS = 15.0
 """A connection idle this long is closed rather than reused."""
 
@@ -168,6 +170,7 @@ class Http1Pool:
                     if conn.answered or method not in REPEATABLE or loop.time() >= deadline:
                         raise
                     # The server closed the kept connection as the request went out.
+                    metrics.kube_request_repeated()
             return await self._exchange(loop, await self._connect(loop, deadline), data, deadline)
 
     async def _exchange(
@@ -218,6 +221,7 @@ class Http1Pool:
             )
         except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
             raise HttpError(f"cannot connect to {self.host}:{self.port}: {exc!r}") from exc
+        metrics.kube_connection_opened()
         return conn
 
     def close(self) -> None:

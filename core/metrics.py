@@ -92,6 +92,16 @@ KUBE_DURATION = Histogram(
     ["verb", "resource"],
     buckets=_FAST,
 )
+KUBE_CONNECTIONS = Counter(
+    "flyteadmin_kube_connections_opened_total",
+    "Connections opened to the Kubernetes API (kept alive and reused: a count that keeps "
+    "growing under steady load means something between closes them).",
+)
+KUBE_REPEATS = Counter(
+    "flyteadmin_kube_requests_repeated_total",
+    "GET, PUT and DELETE calls sent again on a new connection because the kept one closed "
+    "before any answer came.",
+)
 STORE_CONFLICT_RETRIES = Counter(
     "flyteadmin_store_conflict_retries_total",
     "Read-modify-write attempts repeated after an optimistic-concurrency conflict.",
@@ -492,6 +502,14 @@ def kube_call(method: str, path: str, status: int, seconds: float) -> None:
     verb, resource = kube_labels(method, path)
     _later(KUBE_REQUESTS, verb, resource, str(status)).add(1)
     _later(KUBE_DURATION, verb, resource).add(seconds)
+
+
+def kube_connection_opened() -> None:
+    KUBE_CONNECTIONS.inc()
+
+
+def kube_request_repeated() -> None:
+    KUBE_REPEATS.inc()
 
 
 def conflict_retry(resource: str) -> None:

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
+from prometheus_client import REGISTRY
 
 from flyteadmin.core import http1
 
@@ -62,6 +63,10 @@ class Server:
 
     def pool(self, **options: float) -> http1.Http1Pool:
         return http1.Http1Pool("127.0.0.1", self.port, None, **options)  # type: ignore[arg-type]
+
+
+def counted(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
 
 
 def request(method: str = "GET", path: str = "/x", body: bytes = b"") -> bytes:
@@ -158,14 +163,19 @@ def test_a_kept_connection_closed_as_the_request_goes_out(method, repeated):
 
         async with Server(script) as server:
             pool = server.pool()
+            opened = counted("flyteadmin_kube_connections_opened_total")
+            repeats = counted("flyteadmin_kube_requests_repeated_total")
             assert (await pool.request(method, request(method)))[0] == 200
             if repeated:
                 assert (await pool.request(method, request(method)))[0] == 200
                 assert server.connections == 2 and len(server.requests) == 3
+                assert counted("flyteadmin_kube_connections_opened_total") == opened + 2
+                assert counted("flyteadmin_kube_requests_repeated_total") == repeats + 1
             else:
                 with pytest.raises(http1.HttpError, match="closed the connection"):
                     await pool.request(method, request(method))
                 assert server.connections == 1 and len(server.requests) == 2
+                assert counted("flyteadmin_kube_requests_repeated_total") == repeats
                 assert (await pool.request(method, request(method)))[0] == 200  # a new one
             pool.close()
 
