@@ -70,7 +70,11 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         self.reason, self.body, self.answered = b"", [], False
         self.waiter = waiter = asyncio.get_running_loop().create_future()
-        self.transport.write(data)
+        if self.transport.is_closing():  # closed by the server, its connection_lost not run yet
+            self.open = False
+            waiter.set_exception(HttpError("the server closed the connection"))
+        else:
+            self.transport.write(data)
         return waiter
 
     def fail(self, error: BaseException) -> None:
@@ -98,6 +102,9 @@ class _Connection(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self.fail(HttpError(f"the server's answer is not HTTP/1.1: {exc}"))
+
+    def eof_received(self) -> None:
+        self.open = False  # the server closed its side; returning None closes ours
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.open = False

@@ -1,7 +1,8 @@
 """The Kubernetes client's transport (core/http1.py) against scripted HTTP servers on 127.0.0.1:
 answers with a length or chunked, kept and closed connections, the retry of a repeatable
 request on a connection the server closed, timeouts, cancellation and the connection limit.
-(Against kube-apiserver itself, over TLS, every integration test goes through it.)"""
+On uvloop, the product's event loop. (Against kube-apiserver itself, over TLS, every integration
+test goes through it.)"""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
+import uvloop
 from prometheus_client import REGISTRY
 
 from flyteadmin.core import http1
@@ -85,7 +87,7 @@ async def answering(answer: bytes) -> Script:
 
 
 def run(coro: Awaitable[None]) -> None:
-    asyncio.run(asyncio.wait_for(coro, 30))  # type: ignore[arg-type]
+    uvloop.run(asyncio.wait_for(coro, 30))  # type: ignore[arg-type]
 
 
 def test_answers_with_a_length_and_chunked_are_read_whole_over_one_kept_connection():
@@ -177,6 +179,30 @@ def test_a_kept_connection_closed_as_the_request_goes_out(method, repeated):
                 assert server.connections == 1 and len(server.requests) == 2
                 assert counted("flyteadmin_kube_requests_repeated_total") == repeats
                 assert (await pool.request(method, request(method)))[0] == 200  # a new one
+            pool.close()
+
+    run(main())
+
+
+@pytest.mark.parametrize("method, repeated", [("GET", True), ("POST", False)])
+def test_a_kept_connection_found_closing_when_a_request_goes_out(method, repeated):
+    """The transport is closing (the server's close arrived) but the protocol has not been told
+    yet: the call goes on as if the server had closed the connection unanswered."""
+
+    async def main() -> None:
+        async with Server(await answering(OK)) as server:
+            pool = server.pool()
+            assert (await pool.request(method, request(method)))[0] == 200
+            kept = pool._idle[0]
+            assert kept.transport is not None
+            kept.transport.close()  # closing, and the connection not yet marked closed
+            if repeated:
+                assert (await pool.request(method, request(method)))[0] == 200
+                assert server.connections == 2
+            else:
+                with pytest.raises(http1.HttpError, match="closed the connection"):
+                    await pool.request(method, request(method))
+            assert len(server.requests) == 2 if repeated else 1
             pool.close()
 
     run(main())
