@@ -5,12 +5,14 @@ server sees them."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 import pytest
 from aiohttp import web
 from kubernetes import client
 
 from flyteadmin.core import kube
+from flyteadmin.devstack.pki import ensure_pki
 from tests.local_http import serve_locally
 
 
@@ -138,3 +140,63 @@ def test_an_unreachable_server_is_a_kube_error_with_status_zero():
     ) as err:
         asyncio.run(main())
     assert err.value.status == 0
+
+
+def test_tls_with_a_client_certificate_through_a_server_restart(tmp_path):
+    """Over TLS as a kubeconfig gives it (the cluster's CA, a client certificate, the name to
+    verify): a server that went away fails the call with status 0, and once it is back on the
+    same port the next call opens a new connection and succeeds. A name the certificate does
+    not hold is refused."""
+    pki = ensure_pki(tmp_path)
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        peer = request.transport.get_extra_info("peercert") if request.transport else None
+        subject = dict(item[0] for item in (peer or {}).get("subject", ()))
+        seen.append(subject.get("commonName", ""))
+        return web.json_response({"ok": True})
+
+    def server_tls() -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki.ca_cert))
+        ctx.load_cert_chain(pki.serving_cert, pki.serving_key)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        return ctx
+
+    async def serve(port: int) -> web.AppRunner:
+        app = web.Application()
+        app.router.add_get("/version", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_tls()).start()
+        return runner
+
+    def configuration(port: int, name: str) -> client.Configuration:
+        cfg = client.Configuration()
+        cfg.host = f"https://127.0.0.1:{port}"
+        cfg.ssl_ca_cert = str(pki.ca_cert)
+        cfg.cert_file, cfg.key_file = str(pki.admin_cert), str(pki.admin_key)
+        cfg.tls_server_name = name
+        return cfg
+
+    async def main() -> None:
+        runner = await serve(0)
+        port = runner.addresses[0][1]
+        http = kube.KubeHttp(client.ApiClient(configuration(port, "kubernetes.default.svc")))
+        try:
+            assert await http.request("GET", "/version") == {"ok": True}
+            await runner.cleanup()
+            with pytest.raises(kube.KubeError) as gone:
+                await http.request("GET", "/version")
+            assert gone.value.status == 0
+            runner = await serve(port)
+            assert await http.request("GET", "/version") == {"ok": True}
+            wrong = kube.KubeHttp(client.ApiClient(configuration(port, "elsewhere.example")))
+            with pytest.raises(kube.KubeError, match="CERTIFICATE_VERIFY_FAILED|match"):
+                await wrong.request("GET", "/version")
+            await wrong.close()
+        finally:
+            await http.close()
+            await runner.cleanup()
+
+    asyncio.run(main())
+    assert seen == ["admin", "admin"]
