@@ -79,11 +79,7 @@ async def _main(args: argparse.Namespace) -> list[list[str]]:
         connector=aiohttp.TCPConnector(ssl=tls if tls is not None else False, limit=args.clients),
         timeout=aiohttp.ClientTimeout(total=60),
     )
-    headers = {"Accept": "application/json"} | {
-        auth["key"]: auth["value"]
-        for auth in cfg.auth_settings().values()
-        if auth.get("in") == "header" and auth.get("value")
-    }
+    headers = {"Accept": "application/json"} | kube.auth_headers(cfg)
     clients = {"KubeHttp (http1)": _ours(http), "aiohttp session": _aiohttp(session, cfg, headers)}
     figures: dict[tuple[str, str], list[float]] = {}
     try:

@@ -151,6 +151,16 @@ def ssl_context(cfg: client.Configuration) -> ssl.SSLContext | None:
     return ctx
 
 
+def auth_headers(cfg: client.Configuration) -> dict[str, str]:
+    """The headers the client's configuration authenticates with (its refresh hook runs)."""
+    settings: dict[str, Any] = dict(cfg.auth_settings())
+    return {
+        auth["key"]: auth["value"]
+        for auth in settings.values()
+        if auth.get("in") == "header" and auth.get("value")
+    }
+
+
 class KubeHttp:
     """An asyncio client for the Kubernetes REST API, with the credentials of ``api``.
 
@@ -171,20 +181,18 @@ class KubeHttp:
         self._cfg = api.configuration
         self._max_connections = max_connections
         self._timeout, self._connect_timeout = timeout, connect_timeout
-        url = urlsplit(self._cfg.host)
+        self._url = url = urlsplit(self._cfg.host)
         self._base = url.path.rstrip("/")  # a host URL with a path (a proxy's, e.g. Rancher's)
         self._host_line = f"Host: {url.netloc}\r\nUser-Agent: {USER_AGENT}\r\n"
         self._pool: http1.Http1Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._auth_lines = ""
-        self._auth: dict[str, str] | None = None
+        self._auth_lines: str | None = None
         self._auth_read_at = 0.0
 
     def _pool_for_loop(self) -> http1.Http1Pool:
         loop = asyncio.get_running_loop()
         if self._pool is None:
-            url = urlsplit(self._cfg.host)
-            tls = ssl_context(self._cfg)
+            url, tls = self._url, ssl_context(self._cfg)
             self._pool = http1.Http1Pool(
                 url.hostname or "localhost",
                 url.port or (443 if tls is not None else 80),
@@ -266,13 +274,9 @@ class KubeHttp:
         service-account token is rotated on disk (long before the old one expires) and the
         client's refresh hook reloads it; the hook costs ~45 µs, too much for every call."""
         now = time.monotonic()
-        if self._auth is None or now - self._auth_read_at >= AUTH_REFRESH_SECONDS:
-            self._auth = {
-                auth["key"]: auth["value"]
-                for auth in self._cfg.auth_settings().values()
-                if auth.get("in") == "header" and auth.get("value")
-            }
-            self._auth_lines = "".join(f"{k}: {v}\r\n" for k, v in self._auth.items())
+        if self._auth_lines is None or now - self._auth_read_at >= AUTH_REFRESH_SECONDS:
+            headers = auth_headers(self._cfg)
+            self._auth_lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
             self._auth_read_at = now
         return self._auth_lines
 

@@ -76,10 +76,14 @@ def request(method: str = "GET", path: str = "/x", body: bytes = b"") -> bytes:
     return f"{method} {path} HTTP/1.1\r\nHost: test\r\n{length}\r\n".encode() + body
 
 
-async def answering(answer: bytes) -> Script:
+def answering(answer: bytes, before: Callable[[Server], Awaitable[None]] | None = None) -> Script:
+    """Answer every request with ``answer``, after ``before(server)`` when given."""
+
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Server) -> None:
         while True:
             await s.read_request(reader)
+            if before is not None:
+                await before(s)
             writer.write(answer)
             await writer.drain()
 
@@ -123,7 +127,7 @@ def test_answers_with_a_length_and_chunked_are_read_whole_over_one_kept_connecti
 def test_an_answer_that_closes_the_connection_is_not_reused():
     async def main() -> None:
         closing = OK.replace(b"Content-Length", b"Connection: close\r\nContent-Length")
-        async with Server(await answering(closing)) as server:
+        async with Server(answering(closing)) as server:
             pool = server.pool()
             for _ in range(3):
                 assert (await pool.request("GET", request()))[0] == 200
@@ -190,7 +194,7 @@ def test_a_kept_connection_found_closing_when_a_request_goes_out(method, repeate
     yet: the call goes on as if the server had closed the connection unanswered."""
 
     async def main() -> None:
-        async with Server(await answering(OK)) as server:
+        async with Server(answering(OK)) as server:
             pool = server.pool()
             assert (await pool.request(method, request(method)))[0] == 200
             kept = pool._idle[0]
@@ -210,16 +214,11 @@ def test_a_kept_connection_found_closing_when_a_request_goes_out(method, repeate
 
 def test_no_answer_in_time_fails_the_request_and_drops_the_connection():
     async def main() -> None:
-        async def script(reader, writer, s):
-            await s.read_request(reader)
+        async def hold(s: Server) -> None:
             if s.connections == 1:
                 await asyncio.sleep(60)  # the first connection never answers
-            writer.write(OK)
-            while True:
-                await s.read_request(reader)
-                writer.write(OK)
 
-        async with Server(script) as server:
+        async with Server(answering(OK, hold)) as server:
             pool = server.pool(timeout=0.3)
             with pytest.raises(http1.HttpError, match="no answer within 0.3 s"):
                 await pool.request("GET", request())
@@ -234,16 +233,11 @@ def test_a_cancelled_request_drops_its_connection_and_the_pool_goes_on():
     async def main() -> None:
         gate = asyncio.Event()
 
-        async def script(reader, writer, s):
-            await s.read_request(reader)
+        async def hold(s: Server) -> None:
             if s.connections == 1:
                 await gate.wait()
-            writer.write(OK)
-            while True:
-                await s.read_request(reader)
-                writer.write(OK)
 
-        async with Server(script) as server:
+        async with Server(answering(OK, hold)) as server:
             pool = server.pool()
             call = asyncio.ensure_future(pool.request("GET", request()))
             while not server.requests:
@@ -261,13 +255,10 @@ def test_a_cancelled_request_drops_its_connection_and_the_pool_goes_on():
 
 def test_requests_beyond_the_connection_limit_wait_for_a_connection():
     async def main() -> None:
-        async def script(reader, writer, s):
-            while True:
-                await s.read_request(reader)
-                await asyncio.sleep(0.02)
-                writer.write(OK)
+        async def slowly(s: Server) -> None:
+            await asyncio.sleep(0.02)
 
-        async with Server(script) as server:
+        async with Server(answering(OK, slowly)) as server:
             pool = server.pool(max_connections=3)
             answers = await asyncio.gather(*(pool.request("GET", request()) for _ in range(12)))
             assert [a[0] for a in answers] == [200] * 12
@@ -294,7 +285,7 @@ def test_an_answer_that_is_not_http_fails_the_request():
 
 def test_a_server_that_is_not_there():
     async def main() -> None:
-        async with Server(await answering(OK)) as server:
+        async with Server(answering(OK)) as server:
             port = server.port
         pool = http1.Http1Pool("127.0.0.1", port, None)
         with pytest.raises(http1.HttpError, match=f"cannot connect to 127.0.0.1:{port}"):
@@ -305,7 +296,7 @@ def test_a_server_that_is_not_there():
 
 def test_idle_connections_are_dropped_after_the_idle_period(monkeypatch):
     async def main() -> None:
-        async with Server(await answering(OK)) as server:
+        async with Server(answering(OK)) as server:
             pool = server.pool()
             await pool.request("GET", request())
             await pool.request("GET", request())
