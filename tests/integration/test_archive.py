@@ -196,7 +196,10 @@ def test_every_read_answers_the_same_after_archiving(
     assert len(before["a1 signals"].signals) == 1
     assert len(before["a1 nodes"].node_executions) == 4
     assert len(before["a1 metrics"].span.spans) > 2
-    assert _live_counts(kube_api, namespace)["nodeexecutions"] == 12
+    # The journal folds the node states into their objects moments after the answers.
+    eventually(
+        lambda: _live_counts(kube_api, namespace)["nodeexecutions"] == 12, "the journal's fold"
+    )
 
     loop, backend = operator_backend
     outcome = loop.call(_due(backend, 3).run_once())
