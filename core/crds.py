@@ -544,7 +544,10 @@ DESCRIPTION_ENTITY = Kind(
             "id": IDENTIFIER,
             "resourceType": _string("", RESOURCE_TYPES),
             "shortDescription": _string(),
-            "entity": _proto("admin.DescriptionEntity."),
+            "entityProto": _packed("admin.DescriptionEntity."),
+            "entity": _proto(
+                "admin.DescriptionEntity as JSON (objects written before entityProto)."
+            ),
             "entityRef": _ref("the admin.DescriptionEntity"),
             "createdAt": _CREATED_AT,
         },

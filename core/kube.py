@@ -80,7 +80,10 @@ _STATUS_CODES: dict[int, Code] = {
 }
 
 
-_TOO_LARGE = "request is too large"  # etcd's answer, passed on by kube-apiserver as a 500
+# An object too large for etcd, passed on by kube-apiserver as a 500: etcd's answer (over its
+# --max-request-bytes, 1.5 MiB by default), or, over 2 MiB, kube-apiserver's own etcd client's
+# (grpc-go refuses to send it).
+_TOO_LARGE = ("request is too large", "trying to send message larger than max")
 ETCD_FULL = "database space exceeded"  # etcd's "mvcc: database space exceeded"
 
 
@@ -114,10 +117,12 @@ def translate(exc: ApiException | KubeError, *, creating: bool = False) -> Admin
         return AdminError(Code.RESOURCE_EXHAUSTED, f"kubernetes API: {message}")
     if status == 409 and creating:
         code = Code.ALREADY_EXISTS
-    elif status == 413 or _TOO_LARGE in message:
+    elif status == 413 or any(m in message for m in _TOO_LARGE):
         # The object is more than kube-apiserver (3 MiB) or etcd (1.5 MiB by default) takes:
         # the request's fault, and retrying it cannot help (UNAVAILABLE would say it might).
-        code = Code.RESOURCE_EXHAUSTED
+        return AdminError(
+            Code.RESOURCE_EXHAUSTED, f"kubernetes API: the object is too large to store: {message}"
+        )
     elif status in _STATUS_CODES:
         code = _STATUS_CODES[status]
     else:

@@ -16,7 +16,6 @@ from google.protobuf.message import Message
 from flyteadmin.core import crds
 from flyteadmin.core.crmap.labels import identity_labels
 from flyteadmin.core.crmap.protojson import (
-    from_json,
     id_key,
     identifier_from_spec,
     identifier_to_spec,
@@ -221,13 +220,13 @@ class DescriptionCodec:
                 "id": identifier_to_spec(entity.id),
                 "resourceType": RT.Name(entity.id.resource_type),
                 "shortDescription": entity.short_description,
-                "entity": to_json(entity),
+                "entityProto": to_b64(entity),
                 **({"createdAt": time_text(value.created)} if value.created else {}),
             },
         }
 
     def decode(self, body: Body) -> Registered[description_entity_pb2.DescriptionEntity]:
         spec = body["spec"]
-        entity = from_json(description_entity_pb2.DescriptionEntity, spec.get("entity"))
+        entity = proto_field(description_entity_pb2.DescriptionEntity, spec, "entity")
         entity.id.CopyFrom(identifier_from_spec(spec["id"], RT.Value(spec["resourceType"])))
         return Registered(entity, "", created=parse_time(spec.get("createdAt")))

@@ -1,16 +1,20 @@
-"""Tasks, workflows and launch plans survive the custom-resource round trip: written as base64
-protobuf binary, and still read from the protobuf JSON that objects written before hold."""
+"""Tasks, workflows, launch plans and description entities survive the custom-resource round
+trip: written as base64 protobuf binary, and still read from the protobuf JSON that objects
+written before hold."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
-from flyteidl.admin import launch_plan_pb2, task_pb2, workflow_pb2
+from flyteidl.admin import description_entity_pb2, launch_plan_pb2, task_pb2, workflow_pb2
 from flyteidl.core import compiler_pb2, identifier_pb2, interface_pb2, tasks_pb2, types_pb2
 from flyteidl.core import workflow_pb2 as core_workflow
 from google.protobuf import timestamp_pb2
 
 from flyteadmin.core.crmap.protojson import from_b64, to_json
 from flyteadmin.core.crmap.registered import (
+    DescriptionCodec,
     LaunchPlanCodec,
     Registered,
     TaskCodec,
@@ -65,6 +69,15 @@ def launch_plan() -> Registered[launch_plan_pb2.LaunchPlan]:
     return Registered(message, "digest-lp")
 
 
+def description() -> Registered[description_entity_pb2.DescriptionEntity]:
+    message = description_entity_pb2.DescriptionEntity(
+        id=ident(RT.TASK, "t"),
+        short_description="Double a number.",
+        long_description=description_entity_pb2.Description(value="Takes x, returns 2x."),
+    )
+    return Registered(message, "", created=dt.datetime(2026, 12, 7, 1, 2, 3, 4, tzinfo=dt.UTC))
+
+
 CASES = [
     (TaskCodec(), task(), {"closure": task_pb2.TaskClosure}),
     (WorkflowCodec(), workflow(), {"closure": workflow_pb2.WorkflowClosure}),
@@ -73,6 +86,7 @@ CASES = [
         launch_plan(),
         {"spec": launch_plan_pb2.LaunchPlanSpec, "closure": launch_plan_pb2.LaunchPlanClosure},
     ),
+    (DescriptionCodec(), description(), {"entity": description_entity_pb2.DescriptionEntity}),
 ]
 
 
