@@ -129,7 +129,10 @@ class Backend:
         for records in self.collections:
             records.use_budget(self.budget)
         registration = settings.registration
-        self.descriptions = Descriptions(self.description_records)
+        self.descriptions = Descriptions(
+            self.description_records,
+            {RT.TASK: self.task_records, RT.WORKFLOW: self.workflow_records},
+        )
         self.tasks = Tasks(
             self.task_records,
             projects=self.projects,

@@ -83,6 +83,11 @@ def _ref(description: str) -> Schema:
     return _string(f"Blob-store URI of {description}, when it is too large to keep inline.")
 
 
+_EMBEDDED_DESCRIPTION = (
+    "admin.DescriptionEntity of this version, when it has one that fits (a larger one is a "
+    "DescriptionEntity object)."
+)
+
 # Flyte identifiers: the real ids live in the object; object names are derived (core/names.py).
 _PDN = {"project": _string(), "domain": _string(), "name": _string()}
 IDENTIFIER = _object(
@@ -244,6 +249,7 @@ TASK = Kind(
             "closureProto": _packed("admin.TaskClosure (compiled task and created_at)."),
             "closure": _proto("admin.TaskClosure as JSON (objects written before closureProto)."),
             "closureRef": _ref("the admin.TaskClosure"),
+            "descriptionProto": _packed(_EMBEDDED_DESCRIPTION),
         },
         ["id"],
     ),
@@ -271,6 +277,7 @@ WORKFLOW = Kind(
                 "admin.WorkflowClosure as JSON (objects written before closureProto)."
             ),
             "closureRef": _ref("the admin.WorkflowClosure"),
+            "descriptionProto": _packed(_EMBEDDED_DESCRIPTION),
         },
         ["id"],
     ),

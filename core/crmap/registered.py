@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from flyteadmin.core import crds
 from flyteadmin.core.crmap.labels import identity_labels
 from flyteadmin.core.crmap.protojson import (
+    from_b64,
     id_key,
     identifier_from_spec,
     identifier_to_spec,
@@ -42,6 +43,9 @@ class Registered(Generic[M]):
     ``message`` holds only the light form (core/registration/payloads.py)."""
     created: dt.datetime | None = None
     """Creation time of a kind whose message has none (description entities)."""
+    description: description_entity_pb2.DescriptionEntity | None = None
+    """A task or workflow version's description entity, kept in the version's object
+    (core/registration/descriptions.py)."""
 
     key: tuple[str, str, str, str] = field(init=False, compare=False)
     """(project, domain, name, version), computed once: lists filter and sort on it for every
@@ -81,6 +85,26 @@ def _metadata(identifier: identifier_pb2.Identifier) -> dict[str, Any]:
     }
 
 
+def _put_extras(spec: dict[str, Any], value: Registered[Any]) -> None:
+    """A task's or workflow's closure reference and description, when it has them."""
+    if value.payload_ref:
+        spec["closureRef"] = value.payload_ref
+    if value.description is not None:
+        spec["descriptionProto"] = to_b64(value.description)
+
+
+def _registered(message: M, spec: dict[str, Any]) -> Registered[M]:
+    packed = spec.get("descriptionProto")
+    return Registered(
+        message,
+        spec.get("digest", ""),
+        spec.get("closureRef", ""),
+        description=(
+            None if packed is None else from_b64(description_entity_pb2.DescriptionEntity, packed)
+        ),
+    )
+
+
 class TaskCodec:
     """The compiled task is inline, or, when large, in the blob store (``closureRef``) with only
     the light form inline (core/registration/tasks.py)."""
@@ -102,8 +126,7 @@ class TaskCodec:
             "shortDescription": task.short_description,
             "closureProto": to_b64(task.closure),
         }
-        if value.payload_ref:
-            spec["closureRef"] = value.payload_ref
+        _put_extras(spec, value)
         return {"metadata": _metadata(task.id), "spec": spec}
 
     def decode(self, body: Body) -> Registered[task_pb2.Task]:
@@ -113,7 +136,7 @@ class TaskCodec:
             closure=proto_field(task_pb2.TaskClosure, spec, "closure"),
             short_description=spec.get("shortDescription", ""),
         )
-        return Registered(task, spec.get("digest", ""), spec.get("closureRef", ""))
+        return _registered(task, spec)
 
 
 class WorkflowCodec:
@@ -138,8 +161,7 @@ class WorkflowCodec:
             "interface": to_json(primary.interface),  # readable with kubectl
             "closureProto": to_b64(wf.closure),
         }
-        if value.payload_ref:
-            spec["closureRef"] = value.payload_ref
+        _put_extras(spec, value)
         return {"metadata": _metadata(wf.id), "spec": spec}
 
     def decode(self, body: Body) -> Registered[workflow_pb2.Workflow]:
@@ -149,7 +171,7 @@ class WorkflowCodec:
             closure=proto_field(workflow_pb2.WorkflowClosure, spec, "closure"),
             short_description=spec.get("shortDescription", ""),
         )
-        return Registered(wf, spec.get("digest", ""), spec.get("closureRef", ""))
+        return _registered(wf, spec)
 
 
 SCHEDULE_TYPES = ("NONE", "CRON", "RATE")

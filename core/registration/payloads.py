@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
@@ -56,7 +57,7 @@ class Offloader(Generic[M]):
         )  # fmt: skip
         await blobs.put(ref, data)
         self._remember(ref, closure)
-        return Registered(self._light(value.message), value.digest, ref, value.created)
+        return replace(value, message=self._light(value.message), payload_ref=ref)
 
     async def discard(self, stored: Registered[M], kept: Registered[M] | None) -> None:
         """Delete the blob ``offload`` wrote for ``stored`` when its create was refused, unless

@@ -134,11 +134,7 @@ class Tasks(VersionedEntities[task_pb2.Task]):
             closure=task_pb2.TaskClosure(compiled_task=compiled, created_at=created),
             short_description=request.spec.description.short_description,
         )
-
-        async def describe() -> None:
-            # Before the task, so a client's retry after a failure here finishes the job.
-            if request.spec.HasField("description"):
-                await self.descriptions.ensure(request.id, request.spec.description)
-
-        value = Registered(task, digest(compiled))
+        value, describe = self.descriptions.attach(
+            Registered(task, digest(compiled)), request.id, request.spec
+        )
         await create_version(self.records, value, RULE, self.offloader, first=describe)

@@ -70,8 +70,9 @@ async def create_version(
     """Create ``value``; on a name conflict apply the identity rule against what is stored.
 
     A version that exists is refused before anything is written. Otherwise ``first`` runs
-    (e.g. the description entity), then a large closure goes to the blob store (``offloader``),
-    then the object is created; a blob written for a create that fails is deleted again."""
+    (e.g. writing a description too large to keep in the version), then a large closure goes to
+    the blob store (``offloader``), then the object is created; a blob written for a create that
+    fails is deleted again."""
     name = collection.codec.name(value)
     existing = collection.get(name)
     if existing is None:

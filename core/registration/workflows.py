@@ -112,11 +112,9 @@ class Workflows(VersionedEntities[workflow_pb2.Workflow]):
             closure=workflow_pb2.WorkflowClosure(compiled_workflow=closure, created_at=created),
             short_description=request.spec.description.short_description,
         )
-        value = Registered(workflow, digest(closure))
-
-        async def describe() -> None:
-            if request.spec.HasField("description"):
-                await self.descriptions.ensure(request.id, request.spec.description)
+        value, describe = self.descriptions.attach(
+            Registered(workflow, digest(closure)), request.id, request.spec
+        )
 
         reason = workflow_pb2.CreateWorkflowFailureReason
         rule = IdentityRule(

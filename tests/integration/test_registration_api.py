@@ -3,6 +3,7 @@ description entities, large closures in the blob store, and racing launch-plan a
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,9 @@ from flyteidl.admin import (
 from flyteidl.service import admin_pb2_grpc
 from kubernetes import client
 
+from flyteadmin.core.crmap.protojson import from_b64, to_json
+from flyteadmin.core.crmap.registered import DescriptionCodec, Registered
+from flyteadmin.core.registration.descriptions import INLINE_BYTES
 from tests.integration.registration_helpers import (
     DOMAIN,
     PROJECT,
@@ -28,6 +32,7 @@ from tests.integration.registration_helpers import (
     launch_plan_request,
     task_request,
 )
+from tests.waiting import eventually
 
 LPState = launch_plan_pb2.LaunchPlanState
 
@@ -326,3 +331,105 @@ def test_launch_plan_lists_join_the_workflow_over_grpc_and_http(stub, api_server
         body = json.loads(response.read())
     assert [lp["id"]["name"] for lp in body["launch_plans"]] == ["lp_wf_b"]
     assert body["token"] == "1"
+
+
+# ------------------------------------------------------------------------------ descriptions
+
+DOC = description_entity_pb2.DescriptionEntity(
+    short_description="Double a number.",
+    long_description=description_entity_pb2.Description(value="Takes x and returns 2x."),
+)
+
+
+def objects(kube_api, namespace, plural: str) -> list[dict]:
+    custom = client.CustomObjectsApi(kube_api)
+    return custom.list_namespaced_custom_object("flyteadmin.io", "v1alpha1", namespace, plural)[
+        "items"
+    ]
+
+
+def described(stub, rt: int, name: str) -> description_entity_pb2.DescriptionEntity:
+    return stub.GetDescriptionEntity(common_pb2.ObjectGetRequest(id=ident(rt, name)))
+
+
+def listed_descriptions(stub, name: str) -> list[description_entity_pb2.DescriptionEntity]:
+    request = description_entity_pb2.DescriptionEntityListRequest(
+        resource_type=RT.TASK,
+        id=common_pb2.NamedEntityIdentifier(project=PROJECT, domain=DOMAIN, name=name),
+        limit=10,
+    )
+    return list(stub.ListDescriptionEntities(request).descriptionEntities)
+
+
+def test_a_documented_version_is_one_object_and_its_description_reads_as_before(
+    stub, kube_api, namespace
+):
+    task = task_request("doc_task")
+    task.spec.description.CopyFrom(DOC)
+    stub.CreateTask(task)
+    workflow = chain_workflow("doc_wf", "doc_task")
+    workflow.spec.description.CopyFrom(DOC)
+    stub.CreateWorkflow(workflow)
+
+    # One create per registration: the description is in the version's object.
+    assert objects(kube_api, namespace, "descriptionentities") == []
+    for plural in ("tasks", "workflows"):
+        (version,) = objects(kube_api, namespace, plural)
+        assert version["spec"]["descriptionProto"]
+    for rt, name in ((RT.TASK, "doc_task"), (RT.WORKFLOW, "doc_wf")):
+        expected = description_entity_pb2.DescriptionEntity()
+        expected.CopyFrom(DOC)
+        expected.id.CopyFrom(ident(rt, name))
+        assert described(stub, rt, name) == expected
+        assert listed_descriptions(stub, name) == [expected]
+    with pytest.raises(grpc.RpcError) as info:  # a task's description is not a workflow's
+        described(stub, RT.WORKFLOW, "doc_task")
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    # An identical re-registration is AlreadyExists and writes nothing.
+    before = stored(kube_api, namespace)
+    assert code_of(stub.CreateTask, task)[0] == grpc.StatusCode.ALREADY_EXISTS
+    assert stored(kube_api, namespace) == before
+
+
+def test_large_and_earlier_descriptions_are_objects_of_their_own(
+    stub, api_server, kube_api, namespace
+):
+    big = task_request("big_doc")
+    big.spec.description.long_description.value = "v" * (INLINE_BYTES + 1)
+    stub.CreateTask(big)
+    (entity,) = objects(kube_api, namespace, "descriptionentities")
+    assert entity["spec"]["id"]["name"] == "big_doc"
+    (version,) = objects(kube_api, namespace, "tasks")
+    assert "descriptionProto" not in version["spec"]
+    assert described(stub, RT.TASK, "big_doc").long_description.value == "v" * (INLINE_BYTES + 1)
+
+    # As the release before wrote them: the version, and its description beside it as JSON.
+    def earlier(name: str, short: str) -> None:
+        old = description_entity_pb2.DescriptionEntity(id=ident(RT.TASK, name))
+        old.short_description = short
+        codec = DescriptionCodec()
+        body = codec.encode(Registered(old, "", created=dt.datetime.now(dt.UTC)))
+        body["spec"]["entity"] = to_json(from_b64(type(old), body["spec"].pop("entityProto")))
+        body |= {"apiVersion": "flyteadmin.io/v1alpha1", "kind": "DescriptionEntity"}
+        body["metadata"]["name"] = codec.name_of_id(old.id)
+        client.CustomObjectsApi(kube_api).create_namespaced_custom_object(
+            "flyteadmin.io", "v1alpha1", namespace, "descriptionentities", body
+        )
+
+    stub.CreateTask(task_request("old_doc"))
+    earlier("old_doc", "written before")
+    # A registration retried across the upgrade: an object, and the description inside.
+    both = task_request("both_doc")
+    both.spec.description.CopyFrom(DOC)
+    stub.CreateTask(both)
+    earlier("both_doc", "the object's")
+
+    eventually(lambda: listed_descriptions(stub, "old_doc"), "the earlier object in the cache")
+    assert described(stub, RT.TASK, "old_doc").short_description == "written before"
+    assert [d.short_description for d in listed_descriptions(stub, "old_doc")] == ["written before"]
+    records = api_server.backend.description_records
+    eventually(lambda: len(records) == 3, "the three objects in the cache")
+    assert [d.short_description for d in listed_descriptions(stub, "both_doc")] == [
+        DOC.short_description
+    ]
+    assert described(stub, RT.TASK, "both_doc").short_description == DOC.short_description

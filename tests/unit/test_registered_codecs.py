@@ -4,6 +4,7 @@ written before hold."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -80,6 +81,16 @@ def description() -> Registered[description_entity_pb2.DescriptionEntity]:
 
 CASES = [
     (TaskCodec(), task(), {"closure": task_pb2.TaskClosure}),
+    (  # a documented version keeps its description inside
+        TaskCodec(),
+        dataclasses.replace(task(), description=description().message),
+        {"closure": task_pb2.TaskClosure},
+    ),
+    (
+        WorkflowCodec(),
+        dataclasses.replace(workflow(), description=description().message),
+        {"closure": workflow_pb2.WorkflowClosure},
+    ),
     (WorkflowCodec(), workflow(), {"closure": workflow_pb2.WorkflowClosure}),
     (
         LaunchPlanCodec(),
