@@ -71,13 +71,20 @@ def stored_task(kube_api, namespace, version: str) -> dict:
 def test_large_task_templates_are_stored_in_the_blob_store(stub, kube_api, namespace):
     sizes = {"v2mb": 2_000_000, "v3mb": 3_000_000}  # the UNAVAILABLE and INTERNAL
     for version, size in sizes.items():
-        stub.CreateTask(big_task("big", version, size))
+        request = big_task("big", version, size)
+        request.spec.description.short_description = f"a task of {size} bytes"
+        stub.CreateTask(request)
         body = stored_task(kube_api, namespace, version)
         assert body["spec"]["closureRef"].startswith("gs://")
         assert len(json.dumps(body)) < 64 * 1024  # only the light form is in etcd
         got = stub.GetTask(common_pb2.ObjectGetRequest(id=ident(RT.TASK, "big", version)))
         assert len(got.closure.compiled_task.template.custom["blob"]) == size
         assert got.closure.compiled_task.template.container.image == "img:1"
+        # The description stays in the object beside the light form.
+        description = stub.GetDescriptionEntity(
+            common_pb2.ObjectGetRequest(id=ident(RT.TASK, "big", version))
+        )
+        assert description.short_description == f"a task of {size} bytes"
     listed = stub.ListTasks(
         common_pb2.ResourceListRequest(
             id=common_pb2.NamedEntityIdentifier(project=PROJECT, domain=DOMAIN, name="big"),
