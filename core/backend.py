@@ -130,8 +130,7 @@ class Backend:
             records.use_budget(self.budget)
         registration = settings.registration
         self.descriptions = Descriptions(
-            self.description_records,
-            {RT.TASK: self.task_records, RT.WORKFLOW: self.workflow_records},
+            self.description_records, lambda: {RT.TASK: self.tasks, RT.WORKFLOW: self.workflows}
         )
         self.tasks = Tasks(
             self.task_records,

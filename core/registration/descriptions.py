@@ -25,9 +25,9 @@ from flyteadmin.core.listing import Column, ColumnType, ListQuery
 from flyteadmin.core.registration.entities import (
     Record,
     VersionedEntities,
+    created_at,
     entity_schema,
     id_columns,
-    id_tuple,
 )
 from flyteadmin.core.store import AlreadyExists, Collection, Stored
 
@@ -52,18 +52,18 @@ PREFIXES = {RT.TASK: "task", RT.WORKFLOW: "workflow", RT.LAUNCH_PLAN: "launch_pl
 SCHEMA_BY_TYPE = {rt: entity_schema(prefix, COLUMNS) for rt, prefix in PREFIXES.items()}
 _MEMO = "description"  # the key of a version's description record in its memo
 
-Versions = Collection[Registered[Any]]
 Write = Callable[[], Awaitable[None]]
 
 
 class Descriptions(VersionedEntities[de_pb2.DescriptionEntity]):
-    """``records``: the DescriptionEntity objects; ``versions``: the collections of the kinds
-    that keep their description inside (resource type -> tasks, workflows)."""
+    """``records``: the DescriptionEntity objects; ``versions``: the kinds that keep their
+    description inside (resource type -> tasks, workflows), given late: they are built with
+    this service."""
 
     def __init__(
         self,
         records: Collection[Registered[de_pb2.DescriptionEntity]],
-        versions: Mapping[int, Versions],
+        versions: Callable[[], Mapping[int, VersionedEntities[Any]]],
     ) -> None:
         super().__init__(records, resource_type=RT.UNSPECIFIED, schema=SCHEMA, label="Description")
         self._versions = versions
@@ -103,7 +103,7 @@ class Descriptions(VersionedEntities[de_pb2.DescriptionEntity]):
             return None
         found: Record | None = version.memo.get(_MEMO)
         if found is None:
-            value = Registered(entity, "", created=version.value.created_at or version.created_at)
+            value = Registered(entity, "", created=created_at(version))
             found = Stored(
                 version.name, version.resource_version, version.uid, version.created_at, value
             )
@@ -111,22 +111,17 @@ class Descriptions(VersionedEntities[de_pb2.DescriptionEntity]):
         return found
 
     def find(self, identifier: identifier_pb2.Identifier) -> Record | None:
-        versions = self._versions.get(identifier.resource_type)
-        if versions is not None:
-            version = versions.get(versions.codec.name_of_id(identifier))  # type: ignore[attr-defined]
-            if version is not None and version.value.key == id_tuple(identifier):
-                inside = self._inside(version)
-                if inside is not None:
-                    return inside
-        return super().find(identifier)
+        versions = self._versions().get(identifier.resource_type)
+        version = versions.exact(identifier) if versions is not None else None
+        inside = self._inside(version) if version is not None else None
+        return inside or super().find(identifier)
 
     def candidates(self, project: str, domain: str, name: str = "") -> list[Record]:
         """The DescriptionEntity objects and the descriptions inside versions; where a version
         has both (a registration retried across the upgrade), the one inside."""
-        index, key = ("pdn", (project, domain, name)) if name else ("pd", (project, domain))
         inside: dict[tuple[int, tuple[str, str, str, str]], Record] = {}
-        for versions in self._versions.values():
-            for version in versions.by_index(index, key):
+        for versions in self._versions().values():
+            for version in versions.candidates(project, domain, name):
                 found = self._inside(version)
                 if found is not None:
                     inside[(found.value.id.resource_type, found.value.key)] = found
