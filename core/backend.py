@@ -10,16 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from flyteidl.admin import launch_plan_pb2, matchable_resource_pb2
 from flyteidl.core import identifier_pb2
 from kubernetes import client
 
-from flyteadmin.core import heap, kube, metrics
+from flyteadmin.core import crds, heap, kube, metrics
 from flyteadmin.core.attributes import Attributes
 from flyteadmin.core.blobstore import GcsBlobStore
-from flyteadmin.core.budget import StorageBudget, follow_database_size
+from flyteadmin.core.budget import METRICS_GRACE_SECONDS, StorageBudget, follow_apiserver_metrics
 from flyteadmin.core.compiler._graph import LaunchPlanLike
 from flyteadmin.core.config import Settings
 from flyteadmin.core.crmap.attributes import AttributesCodec
@@ -63,13 +64,27 @@ MR = matchable_resource_pb2.MatchableResource
 
 
 class Backend:
-    def __init__(self, settings: Settings, api: client.ApiClient | None = None) -> None:
+    # How often kube-apiserver's metrics are read, and how long a kind measured there may go
+    # unreported before it is watched after all (core/budget.py).
+    metrics_interval = 30.0
+    metrics_grace = METRICS_GRACE_SECONDS
+
+    def __init__(
+        self,
+        settings: Settings,
+        api: client.ApiClient | None = None,
+        *,
+        unread: Iterable[crds.Kind] = (),
+    ) -> None:
+        """``unread``: kinds this process never reads (the operator's, operator/runner.py).
+        They are not watched while kube-apiserver's metrics give the budget their size: a watch
+        costs kube-apiserver and this process CPU on every write of its kind (docs/storage.md)."""
         k8s = settings.kubernetes
         self.settings = settings
         self.api = api or kube.api_client(k8s.kubeconfig)
         self.http = kube.KubeHttp(self.api, max_connections=k8s.api_connections)
         self.budget = StorageBudget(settings.etcd)
-        self._db_size_task: asyncio.Task[None] | None = None
+        self._apiserver_metrics_task: asyncio.Task[None] | None = None
         self._metrics_task: asyncio.Task[None] | None = None
         # Lazy: the first blob call connects, or reports the store as not configured.
         self.blobs = GcsBlobStore(settings.storage)
@@ -128,6 +143,10 @@ class Backend:
         ]
         for records in self.collections:
             records.use_budget(self.budget)
+        unread_kinds = {kind.kind for kind in unread} if settings.etcd.read_database_size else set()
+        # The collections with a watch (all but the unread kinds measured on kube-apiserver).
+        self.watched = [c for c in self.collections if c.kind.kind not in unread_kinds]
+        self._unwatched = [c for c in self.collections if c.kind.kind in unread_kinds]
         registration = settings.registration
         self.descriptions = Descriptions(
             self.description_records, lambda: {RT.TASK: self.tasks, RT.WORKFLOW: self.workflows}
@@ -270,15 +289,23 @@ class Backend:
         return counts
 
     async def start(self) -> None:
-        for collection in self.collections:
+        for collection in self.watched:
             collection.start()
-        gauges = metrics.follow_store(self.collections, self.budget, self._waiting_by_cluster)
+        self.budget.measure_on_apiserver({c.kind.kind: c.kind.crd_name for c in self._unwatched})
+        gauges = metrics.follow_store(self.watched, self.budget, self._waiting_by_cluster)
         self._metrics_task = asyncio.create_task(gauges)
         if self.settings.etcd.read_database_size:
-            self._db_size_task = asyncio.create_task(follow_database_size(self.budget, self.http))
+            follow = follow_apiserver_metrics(
+                self.budget,
+                self.http,
+                self._watch_after_all,
+                self.metrics_interval,
+                self.metrics_grace,
+            )
+            self._apiserver_metrics_task = asyncio.create_task(follow)
         timeout = self.settings.kubernetes.cache_sync_timeout_seconds
         loop = asyncio.get_running_loop()
-        for collection in self.collections:
+        for collection in self.watched:
             synced = await loop.run_in_executor(None, collection.wait_synced, timeout)
             if not synced:
                 raise TimeoutError(
@@ -286,6 +313,13 @@ class Backend:
                     f"the namespace {collection.namespace!r} there and are the CRDs installed?"
                 )
         heap.caches_loaded()
+
+    def _watch_after_all(self, kinds: list[str]) -> None:
+        """kube-apiserver does not report the size of ``kinds``: their caches count them."""
+        for collection in [c for c in self._unwatched if c.kind.kind in kinds]:
+            self._unwatched.remove(collection)
+            self.watched.append(collection)  # the store gauges and readiness follow it too
+            collection.start()
 
     def fold_journal(self) -> None:
         """Run the journal's fold in this process (the API server's: it writes events)."""
@@ -299,7 +333,7 @@ class Backend:
                 await self.journal.close()  # nothing this process wrote is left unfolded
             except Exception:  # noqa: BLE001 - what is left is folded as an orphan later
                 log.exception("journal not folded on stop")
-        for task in (self._db_size_task, self._metrics_task):
+        for task in (self._apiserver_metrics_task, self._metrics_task):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)

@@ -21,6 +21,12 @@ The estimate, from what the watch caches see (so every API-server worker and the
       the operator creates one per execution in the control plane's cluster, and flytepropeller
       rewrites it while it runs, but no watch cache holds them
 
+A kind that a process never reads (the operator never reads task or description versions) is
+not watched there: its live bytes and objects are kube-apiserver's own figures, from the same
+metrics (``measure_on_apiserver``; Kubernetes 1.34 and later report them), and its revisions are
+not in that process's recent bytes. Where the metrics do not report them, that process watches
+the kind after all (``unmeasured``).
+
 When kube-apiserver lets us read its metrics, etcd's real database size
 (``apiserver_storage_size_bytes``) is followed too, but it does not decide: that file never
 shrinks without a defragmentation (etcd reuses its free pages instead), so after a peak it would
@@ -33,8 +39,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import re
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from flyteadmin.core.config import EtcdSettings
@@ -97,11 +105,54 @@ class StorageBudget:
         self.etcd_db_bytes = 0
         self.flyteworkflows = 0  # FlyteWorkflow objects in etcd (kube-apiserver's count)
         self._last_error_log = 0.0
+        # kind -> its "plural.group": kinds whose live figures are kube-apiserver's own
+        self._on_apiserver: dict[str, str] = {}
+        self._measured_at: dict[str, float] = {}  # kind -> when the metrics last reported it
 
     # ----------------------------------------------------------------------------- reports
 
     def set_live(self, kind: str, size: int, objects: int) -> None:
         self._live[kind] = (size, objects)
+
+    def live(self, kind: str) -> tuple[int, int]:
+        """``kind``'s live bytes and objects, as last reported."""
+        return self._live.get(kind, (0, 0))
+
+    def measure_on_apiserver(self, kinds: Mapping[str, str]) -> None:
+        """Take the live figures of ``kinds`` (kind -> "plural.group") from kube-apiserver's
+        metrics (``read_metrics``) instead of a cache of this process."""
+        now = time.monotonic()
+        for kind, resource in kinds.items():
+            self._on_apiserver[kind] = resource
+            self._measured_at[kind] = now  # the grace for a first report starts now
+
+    def measured_on_apiserver(self) -> list[str]:
+        return list(self._on_apiserver)
+
+    def count_in_cache(self, kind: str) -> None:
+        """``kind``'s figures come from its cache again (call before starting its watch)."""
+        self._on_apiserver.pop(kind, None)
+        self._measured_at.pop(kind, None)
+        self._live.pop(kind, None)
+
+    def read_metrics(self, text: str) -> None:
+        """Take what decides from kube-apiserver's metrics text: etcd's database size, the
+        FlyteWorkflow count, and the figures of the kinds measured there (a kind it does not
+        report keeps its last figures)."""
+        self.etcd_db_bytes = database_size(text)
+        figures = resource_figures(text)
+        self.flyteworkflows = figures.objects.get(FLYTEWORKFLOWS, 0)
+        now = time.monotonic()
+        for kind, resource in self._on_apiserver.items():
+            if resource in figures.objects and resource in figures.bytes:
+                self.set_live(kind, figures.bytes[resource], figures.objects[resource])
+                self._measured_at[kind] = now
+
+    def unmeasured(self, grace: float) -> list[str]:
+        """The kinds measured on kube-apiserver that it has not reported for ``grace``
+        seconds."""
+        now = time.monotonic()
+        return [kind for kind, at in self._measured_at.items() if now - at > grace]
 
     def written(self, size: int) -> None:
         """A revision of ``size`` bytes was written (seen on a watch). Its value is what etcd
@@ -148,7 +199,12 @@ class StorageBudget:
 
 
 _SIZE_METRICS = ("apiserver_storage_size_bytes", "apiserver_storage_db_total_size_in_bytes")
-_FLYTEWORKFLOWS = 'resource="flyteworkflows.flyte.lyft.com"'
+# Objects per resource: Kubernetes 1.34 renamed the count (the old name, whose resource label
+# is "plural.group", is deprecated since) and added the stored size (alpha; -1 when unknown).
+_OBJECTS = ("apiserver_resource_objects{", "apiserver_storage_objects{")
+_BYTES = "apiserver_resource_size_estimate_bytes{"
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+FLYTEWORKFLOWS = "flyteworkflows.flyte.lyft.com"
 
 
 def _value(line: str) -> float | None:
@@ -165,22 +221,55 @@ def database_size(metrics_text: str) -> int:
     return int(max((s for s in sizes if s is not None), default=0))
 
 
+@dataclass(frozen=True)
+class ResourceFigures:
+    """kube-apiserver's figures per resource, by "plural.group" (a core resource: "plural")."""
+
+    objects: dict[str, int]
+    bytes: dict[str, int]
+
+
+def resource_figures(metrics_text: str) -> ResourceFigures:
+    objects: dict[str, int] = {}
+    sizes: dict[str, int] = {}
+    for line in metrics_text.splitlines():
+        if line.startswith(_OBJECTS):
+            into = objects
+        elif line.startswith(_BYTES):
+            into = sizes
+        else:
+            continue
+        value = _value(line)
+        if value is None or value < 0:
+            continue
+        labels = dict(_LABEL.findall(line[: line.rfind("}")]))
+        group = labels.get("group")
+        resource = f"{labels.get('resource', '')}.{group}" if group else labels.get("resource", "")
+        into[resource] = max(into.get(resource, 0), int(value))
+    return ResourceFigures(objects, sizes)
+
+
 def flyteworkflow_count(metrics_text: str) -> int:
     """How many FlyteWorkflow objects kube-apiserver holds in etcd; 0 when not reported."""
-    counts = [
-        _value(line)
-        for line in metrics_text.splitlines()
-        if line.startswith("apiserver_storage_objects{") and _FLYTEWORKFLOWS in line
-    ]
-    return int(max((c for c in counts if c is not None), default=0))
+    return resource_figures(metrics_text).objects.get(FLYTEWORKFLOWS, 0)
 
 
-async def follow_database_size(
-    budget: StorageBudget, http: KubeHttp, interval: float = 30.0
+# kube-apiserver counts objects every minute by default (--etcd-count-metric-poll-period)
+METRICS_GRACE_SECONDS = 180.0
+
+
+async def follow_apiserver_metrics(
+    budget: StorageBudget,
+    http: KubeHttp,
+    watch_instead: Callable[[list[str]], None],
+    interval: float = 30.0,
+    grace: float = METRICS_GRACE_SECONDS,
 ) -> None:
-    """Poll kube-apiserver's ``/metrics`` for etcd's database size, until cancelled. Without
-    the permission (``get`` on the non-resource URL ``/metrics``) it logs once and stops: the
-    estimate alone then decides."""
+    """Poll kube-apiserver's ``/metrics`` for the budget (``read_metrics``), until cancelled.
+    The kinds measured there that it has not reported for ``grace`` seconds go to
+    ``watch_instead`` (their caches count them from then on). Without the permission (``get``
+    on the non-resource URL ``/metrics``) it logs once, hands every such kind over and stops:
+    the estimate alone then decides."""
     while True:
         try:
             status, _, text = await http.request_text("GET", "/metrics", accept="text/plain")
@@ -189,12 +278,14 @@ async def follow_database_size(
         else:
             if status in (401, 403):
                 log.info(
-                    "etcd's database size is not readable (HTTP %s): using the estimate", status
+                    "kube-apiserver's metrics are not readable (HTTP %s): etcd's database size "
+                    "is not followed, and every kind is counted from its cache",
+                    status,
                 )
+                _hand_over(budget, budget.measured_on_apiserver(), watch_instead)
                 return
             if status == 200:
-                budget.etcd_db_bytes = database_size(text)
-                budget.flyteworkflows = flyteworkflow_count(text)
+                budget.read_metrics(text)
                 if (
                     budget.etcd_db_bytes
                     > budget.settings.quota_bytes * budget.settings.refuse_all_above
@@ -205,4 +296,20 @@ async def follow_database_size(
                         budget.etcd_db_bytes >> 20,
                         budget.settings.quota_bytes >> 20,
                     )
+        if late := budget.unmeasured(grace):
+            log.info(
+                "kube-apiserver's metrics did not report the size of %s for %ss: watching them",
+                ", ".join(late),
+                grace,
+            )
+            _hand_over(budget, late, watch_instead)
         await asyncio.sleep(interval)
+
+
+def _hand_over(
+    budget: StorageBudget, kinds: list[str], watch_instead: Callable[[list[str]], None]
+) -> None:
+    if kinds:
+        for kind in kinds:
+            budget.count_in_cache(kind)
+        watch_instead(kinds)

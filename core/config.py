@@ -162,8 +162,9 @@ class EtcdSettings:
     object_overhead_bytes: int = 1024
     """What etcd stores per object and per revision beyond the object's JSON."""
     read_database_size: bool = True
-    """Read kube-apiserver's metrics, when allowed: etcd's database file size (reported) and
-    how many FlyteWorkflow objects it holds (counted in the estimate, see below)."""
+    """Read kube-apiserver's metrics, when allowed: etcd's database file size (reported), how
+    many FlyteWorkflow objects it holds (counted in the estimate, see below), and the size of the
+    kinds the operator does not watch (task and description versions; docs/storage.md)."""
     flyteworkflow_bytes: int = 16384
     """What one FlyteWorkflow object costs etcd, with the revisions flytepropeller writes while
     it runs. These objects live in project namespaces, outside the watch caches, so they are

@@ -25,7 +25,7 @@ class Readiness:
         http: Any,
         also: Callable[[], list[str]] | None = None,
     ) -> None:
-        self.collections = list(collections)
+        self.collections = collections  # read at each check: a Backend may add one
         self.http = http
         self.also = also
         self._last: tuple[float, list[str]] | None = None

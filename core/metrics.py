@@ -25,7 +25,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
@@ -730,13 +730,13 @@ _WAITING_SEEN: set[str] = set()  # clusters reported once go back to 0, not off 
 
 
 async def follow_store(
-    collections: Iterable[Any],
+    collections: Sequence[Any],
     budget: Any = None,
     waiting: Callable[[], dict[str, int]] | None = None,
 ) -> None:
     """``record_store`` every few seconds, until cancelled (a Backend runs it): plain gauges,
-    so that several processes' values combine in multiprocess mode."""
-    collections = list(collections)
+    so that several processes' values combine in multiprocess mode. ``collections`` is read at
+    each refresh (a Backend adds one it starts to watch later)."""
     while True:
         record_store(collections, budget, waiting)
         await asyncio.sleep(STORE_REFRESH_SECONDS)

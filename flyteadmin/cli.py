@@ -154,15 +154,14 @@ def _serve_workers(settings: Settings, workers: Workers) -> None:
 
 
 def cmd_operator(args: argparse.Namespace) -> None:
-    from flyteadmin.core.backend import Backend
     from flyteadmin.metrics_server import serve_metrics
-    from flyteadmin.operator.runner import run_operator
+    from flyteadmin.operator.runner import operator_backend, run_operator
 
     settings = _settings(args)
     _observe(settings, args, "flyteadmin-operator")
 
     async def main(stop: asyncio.Event) -> None:
-        backend = Backend(settings)
+        backend = operator_backend(settings)
         metrics = await serve_metrics(settings, backend)  # alive at once, ready once synced
         try:
             await run_operator(settings, stop_flag=stop, backend=backend)

@@ -164,7 +164,7 @@ async def serve_metrics(
     own."""
     server = MetricsServer(settings)
     if backend is not None:
-        server.readiness = Readiness(backend.collections, backend.http, also)
+        server.readiness = Readiness(backend.watched, backend.http, also)
     else:
         api = kube.api_client(settings.kubernetes.kubeconfig)
         server._own = (api, kube.KubeHttp(api))

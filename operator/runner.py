@@ -22,7 +22,7 @@ import time
 import kopf
 from kubernetes import client
 
-from flyteadmin.core import event_loop, kube
+from flyteadmin.core import crds, event_loop
 from flyteadmin.core.backend import Backend
 from flyteadmin.core.cluster_targets import Targets
 from flyteadmin.core.config import Settings
@@ -101,6 +101,16 @@ def _kopf_settings(settings: Settings) -> kopf.OperatorSettings:
     return kopf_settings
 
 
+# What the operator never reads: task and description versions (it launches from workflows
+# and their compiled closures). It does not watch them while kube-apiserver reports their size
+# for the etcd budget (core/backend.py).
+UNREAD = (crds.TASK, crds.DESCRIPTION_ENTITY)
+
+
+def operator_backend(settings: Settings) -> Backend:
+    return Backend(settings, unread=UNREAD)
+
+
 async def run_operator(
     settings: Settings,
     *,
@@ -110,8 +120,8 @@ async def run_operator(
 ) -> None:
     """Run until ``stop_flag``. ``backend``: one the caller made (not started yet), e.g. to
     serve its readiness on the metrics port (``flyteadmin operator``); it is stopped here."""
-    api = backend.api if backend is not None else kube.api_client(settings.kubernetes.kubeconfig)
-    backend = backend or Backend(settings, api)
+    backend = backend or operator_backend(settings)
+    api = backend.api
     targets = Targets(settings, api, backend.http)
     ctx = OperatorContext(settings, api, backend, targets)
     registry = build_registry(ctx)

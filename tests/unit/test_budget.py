@@ -7,7 +7,13 @@ import time
 import pytest
 
 from flyteadmin.core import kube
-from flyteadmin.core.budget import StorageBudget, _Window, database_size, flyteworkflow_count
+from flyteadmin.core.budget import (
+    StorageBudget,
+    _Window,
+    database_size,
+    flyteworkflow_count,
+    resource_figures,
+)
 from flyteadmin.core.config import ConfigError, EtcdSettings
 from flyteadmin.core.errors import AdminError, Code
 
@@ -103,6 +109,67 @@ def test_flyteworkflows_count_in_the_estimate_from_kube_apiservers_object_count(
     assert usage.live_bytes == 1 * MIB + 100 * 16384
     assert usage.objects == 110
     assert usage.estimate == 1 * MIB + 100 * 16384 + 110 * 1000
+
+
+# kube-apiserver 1.34 and later: the object count under its new name, and the stored size
+NEW_METRICS = (
+    "# HELP apiserver_resource_objects [STABLE] Number of stored objects ...\n"
+    'apiserver_resource_objects{group="",resource="pods"} 3\n'
+    'apiserver_resource_objects{group="flyte.lyft.com",resource="flyteworkflows"} 7\n'
+    'apiserver_resource_objects{group="flyteadmin.io",resource="tasks"} 26345\n'
+    'apiserver_resource_objects{group="flyteadmin.io",resource="descriptionentities"} 2\n'
+    + "".join(
+        f'apiserver_resource_size_estimate_bytes{{group="{group}",resource="{plural}"}} {value}\n'
+        for group, plural, value in [
+            ("", "pods", "4096"),
+            ("flyteadmin.io", "tasks", "4.1229925e+07"),
+            ("flyteadmin.io", "descriptionentities", "-1"),
+        ]
+    )
+)
+
+
+def test_kube_apiservers_figures_per_resource_under_either_name():
+    figures = resource_figures(NEW_METRICS)
+    assert figures.objects == {
+        "pods": 3,
+        "flyteworkflows.flyte.lyft.com": 7,
+        "tasks.flyteadmin.io": 26345,
+        "descriptionentities.flyteadmin.io": 2,
+    }
+    # -1: kube-apiserver could not fetch it
+    assert figures.bytes == {"pods": 4096, "tasks.flyteadmin.io": 41229925}
+    # The count's name before 1.34 (deprecated since) and its new one are both read.
+    assert flyteworkflow_count(NEW_METRICS) == 7
+    old = 'apiserver_storage_objects{resource="flyteworkflows.flyte.lyft.com"} 1451\n'
+    assert resource_figures(old).objects == {"flyteworkflows.flyte.lyft.com": 1451}
+
+
+def test_a_kind_measured_on_kube_apiserver_counts_its_figures_until_they_stop_coming():
+    b = budget()
+    b.measure_on_apiserver(
+        {"Task": "tasks.flyteadmin.io", "DescriptionEntity": "descriptionentities.flyteadmin.io"}
+    )
+    assert b.live("Task") == (0, 0)
+    b.read_metrics(NEW_METRICS)
+    assert b.live("Task") == (41229925, 26345)
+    assert b.flyteworkflows == 7
+    assert b.usage().objects == 26345 + 7
+    # The description's size is unknown (-1): it has no figures yet, and is the one overdue.
+    assert b.live("DescriptionEntity") == (0, 0)
+    assert b.unmeasured(grace=3600) == []
+    time.sleep(0.02)
+    b.read_metrics(NEW_METRICS)
+    assert b.unmeasured(grace=0.01) == ["DescriptionEntity"]
+    # A report without the task's figures keeps the last ones.
+    b.read_metrics('apiserver_resource_objects{group="",resource="pods"} 3\n')
+    assert b.live("Task") == (41229925, 26345)
+    # Counted from a cache again: the metrics no longer set it.
+    b.count_in_cache("Task")
+    assert b.live("Task") == (0, 0)
+    assert b.measured_on_apiserver() == ["DescriptionEntity"]
+    b.read_metrics(NEW_METRICS)
+    assert b.live("Task") == (0, 0)
 
 
 def test_etcds_full_disk_is_resource_exhausted_not_unavailable():
