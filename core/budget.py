@@ -105,9 +105,9 @@ class StorageBudget:
         self.etcd_db_bytes = 0
         self.flyteworkflows = 0  # FlyteWorkflow objects in etcd (kube-apiserver's count)
         self._last_error_log = 0.0
-        # kind -> its "plural.group": kinds whose live figures are kube-apiserver's own
-        self._on_apiserver: dict[str, str] = {}
-        self._measured_at: dict[str, float] = {}  # kind -> when the metrics last reported it
+        # Kinds whose live figures are kube-apiserver's own: kind -> (its "plural.group", when
+        # the metrics last reported it)
+        self._on_apiserver: dict[str, tuple[str, float]] = {}
 
     # ----------------------------------------------------------------------------- reports
 
@@ -123,8 +123,7 @@ class StorageBudget:
         metrics (``read_metrics``) instead of a cache of this process."""
         now = time.monotonic()
         for kind, resource in kinds.items():
-            self._on_apiserver[kind] = resource
-            self._measured_at[kind] = now  # the grace for a first report starts now
+            self._on_apiserver[kind] = (resource, now)  # the grace for a first report starts now
 
     def measured_on_apiserver(self) -> list[str]:
         return list(self._on_apiserver)
@@ -132,7 +131,6 @@ class StorageBudget:
     def count_in_cache(self, kind: str) -> None:
         """``kind``'s figures come from its cache again (call before starting its watch)."""
         self._on_apiserver.pop(kind, None)
-        self._measured_at.pop(kind, None)
         self._live.pop(kind, None)
 
     def read_metrics(self, text: str) -> None:
@@ -143,16 +141,16 @@ class StorageBudget:
         figures = resource_figures(text)
         self.flyteworkflows = figures.objects.get(FLYTEWORKFLOWS, 0)
         now = time.monotonic()
-        for kind, resource in self._on_apiserver.items():
+        for kind, (resource, _) in self._on_apiserver.items():
             if resource in figures.objects and resource in figures.bytes:
                 self.set_live(kind, figures.bytes[resource], figures.objects[resource])
-                self._measured_at[kind] = now
+                self._on_apiserver[kind] = (resource, now)
 
     def unmeasured(self, grace: float) -> list[str]:
         """The kinds measured on kube-apiserver that it has not reported for ``grace``
         seconds."""
         now = time.monotonic()
-        return [kind for kind, at in self._measured_at.items() if now - at > grace]
+        return [kind for kind, (_, at) in self._on_apiserver.items() if now - at > grace]
 
     def written(self, size: int) -> None:
         """A revision of ``size`` bytes was written (seen on a watch). Its value is what etcd
@@ -247,11 +245,6 @@ def resource_figures(metrics_text: str) -> ResourceFigures:
         resource = f"{labels.get('resource', '')}.{group}" if group else labels.get("resource", "")
         into[resource] = max(into.get(resource, 0), int(value))
     return ResourceFigures(objects, sizes)
-
-
-def flyteworkflow_count(metrics_text: str) -> int:
-    """How many FlyteWorkflow objects kube-apiserver holds in etcd; 0 when not reported."""
-    return resource_figures(metrics_text).objects.get(FLYTEWORKFLOWS, 0)
 
 
 # kube-apiserver counts objects every minute by default (--etcd-count-metric-poll-period)

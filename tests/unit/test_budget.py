@@ -8,10 +8,10 @@ import pytest
 
 from flyteadmin.core import kube
 from flyteadmin.core.budget import (
+    FLYTEWORKFLOWS,
     StorageBudget,
     _Window,
     database_size,
-    flyteworkflow_count,
     resource_figures,
 )
 from flyteadmin.core.config import ConfigError, EtcdSettings
@@ -100,8 +100,9 @@ def test_flyteworkflows_count_in_the_estimate_from_kube_apiservers_object_count(
         'apiserver_storage_objects{resource="pods"} 3\n'
         'apiserver_storage_objects{resource="flyteworkflows.flyte.lyft.com"} 1451\n'
     )
-    assert flyteworkflow_count(text) == 1451
-    assert flyteworkflow_count('apiserver_storage_objects{resource="pods"} 3\n') == 0
+    assert resource_figures(text).objects.get(FLYTEWORKFLOWS, 0) == 1451
+    pods_only = 'apiserver_storage_objects{resource="pods"} 3\n'
+    assert resource_figures(pods_only).objects.get(FLYTEWORKFLOWS, 0) == 0
     b = budget(flyteworkflow_bytes=16384, object_overhead_bytes=1000)
     b.set_live("Execution", 1 * MIB, 10)
     b.flyteworkflows = 100
@@ -140,7 +141,7 @@ def test_kube_apiservers_figures_per_resource_under_either_name():
     # -1: kube-apiserver could not fetch it
     assert figures.bytes == {"pods": 4096, "tasks.flyteadmin.io": 41229925}
     # The count's name before 1.34 (deprecated since) and its new one are both read.
-    assert flyteworkflow_count(NEW_METRICS) == 7
+    assert resource_figures(NEW_METRICS).objects.get(FLYTEWORKFLOWS, 0) == 7
     old = 'apiserver_storage_objects{resource="flyteworkflows.flyte.lyft.com"} 1451\n'
     assert resource_figures(old).objects == {"flyteworkflows.flyte.lyft.com": 1451}
 
